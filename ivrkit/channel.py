@@ -1,0 +1,150 @@
+"""The Channel port: everything a call needs from the phone line, and nothing more.
+
+A call runtime (`ivrkit.call.Call`) talks to the caller only through a `Channel`. Three adapters
+implement it — the LiveKit worker (`ivrkit.livekit.channel`), the terminal phone
+(`ivrkit.console`) and the scripted test phone (`ivrkit.testing`) — so a flow behaves the same
+in a unit test, in the console and on a real line.
+
+Events flow *into* the call through one callback (`connect(emit)`): keys, the end of a prompt
+and the caller hanging up. The call owns the only consumer of those events, so ordering is the
+order the adapter emitted them in, and barge-in, type-ahead and timeouts are decided in one
+place. Actions flow *out* through the methods below.
+
+Example — the smallest useful adapter, printing prompts and never hearing a key::
+
+    class PrintChannel(Channel):
+        def __init__(self) -> None:
+            super().__init__(clock=LoopClock(), caller=CallerInfo())
+
+        def play(self, prompt: RenderedPrompt) -> None:
+            print(prompt.text)
+            self.emit(PromptEnded(prompt.id, interrupted=False, at=self.clock.now()))
+
+        def stop(self) -> None:
+            pass
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ivrkit.clock import Clock
+from ivrkit.errors import CallError, ChannelError
+from ivrkit.prompts import RenderedPrompt
+
+#: RFC 4733 event codes of the sixteen DTMF keys (LiveKit uses the same table).
+DTMF_CODES: Mapping[str, int] = {
+    **{str(d): d for d in range(10)},
+    "*": 10,
+    "#": 11,
+    "A": 12,
+    "B": 13,
+    "C": 14,
+    "D": 15,
+}
+DTMF_KEYS = frozenset(DTMF_CODES)
+
+
+@dataclass(frozen=True, slots=True)
+class CallerInfo:
+    """Who is calling, as far as the line knows. All optional: a web test caller has no number."""
+
+    number: str | None = None
+    called_number: str | None = None
+    call_id: str | None = None
+    identity: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+# --- events: adapter -> call -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A DTMF key from the caller. `digit` is normalised: 0-9, *, #, A-D (upper case)."""
+
+    digit: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PromptEnded:
+    """Playout of prompt `id` finished (`interrupted=False`) or was stopped (`True`)."""
+
+    id: int
+    interrupted: bool
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """The caller is gone (hung up, left the room, or the line dropped)."""
+
+    at: float
+    reason: str = "caller"
+
+
+ChannelEvent = Key | PromptEnded | Hangup
+
+
+Emit = Callable[[ChannelEvent], None]
+
+
+class Channel(ABC):
+    """The port. Subclasses implement the abstract methods; `emit` feeds the call.
+
+    Rules every adapter keeps:
+    - `play` returns at once; exactly one `PromptEnded` with that prompt's id follows (also when
+      stopped, also when playout failed — log it and emit `interrupted=True`).
+    - `stop` returns at once and cuts the playing prompt (barge-in); no-op when nothing plays.
+    - Keys are emitted as `Key` with normalised digits; anything else is logged and dropped by
+      the adapter, never guessed.
+    - After `Hangup` is emitted the adapter emits nothing more.
+    - Action failures raise `ChannelError` with a message a person on call can act on.
+    """
+
+    def __init__(self, *, clock: Clock, caller: CallerInfo) -> None:
+        self.clock = clock
+        self.caller = caller
+        self._emit: Emit | None = None
+
+    def connect(self, emit: Emit) -> None:
+        """Called once by the call before it plays anything: where events go from now on."""
+        if self._emit is not None:
+            raise CallError("this channel is already connected to a call")
+        self._emit = emit
+
+    def emit(self, event: ChannelEvent) -> None:
+        """Adapters call this (on the event loop thread) for every event."""
+        if self._emit is None:
+            raise CallError(f"{type(self).__name__} emitted {event!r} before a call connected to it")
+        self._emit(event)
+
+    @abstractmethod
+    def play(self, prompt: RenderedPrompt) -> None:
+        """Start playing `prompt`; emit `PromptEnded(prompt.id, ...)` when it ends."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Cut the playing prompt now (barge-in)."""
+
+    async def send_dtmf(self, digit: str) -> None:
+        """Send one DTMF key to the far end (0-9 * # A-D). Pacing is the caller's job."""
+        raise ChannelError(f"{type(self).__name__} cannot send DTMF")
+
+    async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
+        """Hand the caller to `to` (a SIP URI or tel: number). Raises `ChannelError` on failure."""
+        raise ChannelError(f"{type(self).__name__} cannot transfer calls")
+
+    async def dial(self, to: str, *, trunk: str | None = None, timeout: float = 30.0) -> None:
+        """Place an outbound call to `to` and return once it is answered."""
+        raise ChannelError(f"{type(self).__name__} cannot place outbound calls")
+
+    @abstractmethod
+    async def hangup(self) -> None:
+        """End the call from our side."""
+
+    async def aclose(self) -> None:
+        """Release adapter resources once the call is over. Idempotent."""

@@ -1,0 +1,138 @@
+"""Every error ivrkit raises, and the `Issue` record that flow checks report.
+
+The tree::
+
+    IvrkitError
+    ├── FlowError                 a flow file cannot be used
+    │   ├── FlowLoadError         unreadable file, YAML syntax, include cycle (one issue)
+    │   └── FlowValidationError   the file parsed, but checks found problems (all issues)
+    ├── CallError                 the call runtime was misused (e.g. started twice)
+    ├── ChannelError              an adapter could not do what the call asked (transfer failed…)
+    ├── HookError                 a flow hook raised, returned garbage or ran past its limit
+    └── SpeechError               the offline voice could not be loaded or failed
+
+Flow errors carry `Issue` records rather than one string so that `ivrkit check` can print them
+mypy-style for humans and as JSON for editors, from the same data. This module imports only the
+stdlib: every other module may depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem found in a flow file, pointing at the exact source position.
+
+    `line` and `col` are 1-based, as editors count. `loc` is the path inside the document
+    (`states.main.menu.options."1"`), `code` a stable identifier (`unknown-state`) that tools
+    and docs can key on, `hint` an optional "did you mean" or "how to fix" note.
+    """
+
+    file: str
+    line: int
+    col: int
+    message: str
+    code: str
+    loc: str = ""
+    hint: str | None = None
+    severity: Severity = "error"
+    source_line: str | None = field(default=None, compare=False)
+
+    def format(self) -> str:
+        """mypy-style text: `file:line:col: error: message (loc)  [code]` plus caret and note."""
+        where = f" ({self.loc})" if self.loc else ""
+        out = [f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}{where}  [{self.code}]"]
+        if self.source_line is not None:
+            out.append("    " + self.source_line.rstrip("\n"))
+            out.append("    " + " " * max(self.col - 1, 0) + "^")
+        if self.hint:
+            out.append(f"  note: {self.hint}")
+        return "\n".join(out)
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("source_line")
+        return data
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def format_issues(issues: list[Issue] | tuple[Issue, ...]) -> str:
+    """All issues as text, followed by one summary line per file (`flows/a.yaml: 2 errors`)."""
+    lines = [issue.format() for issue in issues]
+    counts: dict[str, list[int]] = {}
+    for issue in issues:
+        errors_warnings = counts.setdefault(issue.file, [0, 0])
+        errors_warnings[0 if issue.severity == "error" else 1] += 1
+    for file, (n_err, n_warn) in counts.items():
+        parts = []
+        if n_err:
+            parts.append(f"{n_err} error{'s' if n_err != 1 else ''}")
+        if n_warn:
+            parts.append(f"{n_warn} warning{'s' if n_warn != 1 else ''}")
+        lines.append(f"{file}: {', '.join(parts)}")
+    return "\n".join(lines)
+
+
+def issues_to_json(issues: list[Issue] | tuple[Issue, ...]) -> str:
+    return json.dumps([issue.to_dict() for issue in issues], indent=2)
+
+
+class IvrkitError(Exception):
+    """Root of every error ivrkit raises on purpose."""
+
+
+class FlowError(IvrkitError):
+    """A flow file cannot be used. Always carries at least one `Issue`."""
+
+    def __init__(self, issues: list[Issue] | tuple[Issue, ...]) -> None:
+        self.issues: tuple[Issue, ...] = tuple(issues)
+        super().__init__(format_issues(self.issues))
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self.issues)} issue(s))"
+
+
+class FlowLoadError(FlowError):
+    """The file could not be read or parsed as YAML (or an include could not be)."""
+
+
+class FlowValidationError(FlowError):
+    """The file parsed, but the checks found errors; `issues` holds all of them, warnings too."""
+
+
+class CallError(IvrkitError):
+    """The call runtime was used in a way it does not support."""
+
+
+class ChannelError(IvrkitError):
+    """An adapter could not perform an action (transfer, dial, send DTMF).
+
+    Adapters translate their transport's exceptions into this at the edge, so the engine can
+    route the caller down the flow's error path without knowing LiveKit or SIP.
+    """
+
+
+class HookError(IvrkitError):
+    """A flow hook failed. Names the hook, the state and where the state is defined."""
+
+    def __init__(self, message: str, *, hook: str, state: str, where: str) -> None:
+        self.hook = hook
+        self.state = state
+        self.where = where
+        super().__init__(f"{where}: hook {hook} in state '{state}': {message}")
+
+
+class SpeechError(IvrkitError):
+    """The offline voice (eSpeak NG) could not be loaded or failed to synthesise."""

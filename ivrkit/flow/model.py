@@ -1,0 +1,190 @@
+"""The Flow model: an immutable, validated picture of one flow file (and its includes).
+
+The loader (`ivrkit.flow.loader`) builds it; everything else only reads it. Every node keeps
+`where` (`file:line:col`), so a runtime error about a state can point at its definition.
+
+A state runs in a fixed order: `run` (a hook) → `say` (a prompt) → its action (menu, collect,
+goto, transfer, send_dtmf, dial) → `next` or `hangup`. `kind` names the action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from ivrkit.prompts import Prompt
+
+if TYPE_CHECKING:
+    from ivrkit.conditions import Condition
+
+StateKind = Literal["menu", "collect", "goto", "transfer", "send_dtmf", "dial", "hangup", "say"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Per-state settings, resolved from built-in defaults ← flow `defaults` ← the state's own.
+
+    `timeout` is the first-digit (no-input) timeout, counted from the end of the prompt;
+    `inter_digit_timeout` counts from the last key. Both in seconds.
+    """
+
+    timeout: float = 5.0
+    inter_digit_timeout: float = 3.0
+    retries: int = 3
+    terminator: str | None = "#"
+    barge_in: bool = True
+    voice: str | None = None
+    language: str | None = None
+    hook_timeout: float = 5.0
+    dtmf_pace: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class HookRef:
+    """`module:function` as written in the flow; resolved to a callable by the loader."""
+
+    module: str
+    function: str
+    where: str = ""
+    sets: tuple[str, ...] = ()  # variables the hook declares it may set (for template checks)
+    timeout: float | None = None  # overrides Settings.hook_timeout
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.function}"
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """Single-key choice. Keys are DTMF keys as strings ("1", "*", "#", "A")."""
+
+    prompt: Prompt
+    options: Mapping[str, str]  # key -> target state
+    no_input: tuple[Prompt, ...] = ()  # escalating: the n-th no-input plays no_input[min(n, len)-1]
+    no_match: tuple[Prompt, ...] = ()
+    on_max_retries: str | None = None  # None: the flow's error path
+    repeat_key: str | None = None  # replays the menu, not counted as a retry
+    back_key: str | None = None  # returns to the previous menu/collect state
+
+
+@dataclass(frozen=True, slots=True)
+class Collect:
+    """Multi-digit input into a variable."""
+
+    prompt: Prompt
+    into: str
+    min_digits: int = 1
+    max_digits: int = 20
+    sensitive: bool = False
+    pattern: str | None = None  # full-match regex on the digits
+    validate: HookRef | None = None  # hook(ctx, digits) -> bool
+    confirm: Prompt | None = None  # "You entered {x}. Press 1 to confirm, 2 to re-enter."
+    clear_key: str | None = None  # clears the digits typed so far
+    back_key: str | None = None
+    no_input: tuple[Prompt, ...] = ()
+    no_match: tuple[Prompt, ...] = ()  # played when input is too short or fails validation
+    on_max_retries: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One arm of a `goto`: go to `target` when `condition` holds (None: always)."""
+
+    target: str
+    condition: Condition | None = None
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    to: str  # SIP URI or tel:, may hold {templates}
+    announce: Prompt | None = None
+    play_dialtone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SendDtmf:
+    digits: str  # 0-9 * # A-D, 'w' = 0.5 s pause; may hold {templates}
+    pace: float | None = None  # seconds between keys; None: Settings.dtmf_pace
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    to: str
+    trunk: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    name: str
+    where: str
+    settings: Settings = field(default_factory=Settings)
+    run: HookRef | None = None
+    say: Prompt | None = None
+    menu: Menu | None = None
+    collect: Collect | None = None
+    goto: tuple[Branch, ...] = ()
+    transfer: Transfer | None = None
+    send_dtmf: SendDtmf | None = None
+    dial: Dial | None = None
+    hangup: bool = False
+    next: str | None = None
+    on_error: str | None = None  # overrides the flow's error state for this state
+
+    @property
+    def kind(self) -> StateKind:
+        if self.menu is not None:
+            return "menu"
+        if self.collect is not None:
+            return "collect"
+        if self.goto:
+            return "goto"
+        if self.transfer is not None:
+            return "transfer"
+        if self.send_dtmf is not None:
+            return "send_dtmf"
+        if self.dial is not None:
+            return "dial"
+        if self.hangup:
+            return "hangup"
+        return "say"
+
+    @property
+    def waits_for_caller(self) -> bool:
+        """True when the state can block on the caller (used by the spin-loop check)."""
+        return self.kind in ("menu", "collect", "transfer", "hangup", "dial")
+
+    def targets(self) -> Iterator[str]:
+        """Every state name this state can lead to, as written."""
+        if self.menu is not None:
+            yield from self.menu.options.values()
+            if self.menu.on_max_retries:
+                yield self.menu.on_max_retries
+        if self.collect is not None and self.collect.on_max_retries:
+            yield self.collect.on_max_retries
+        for branch in self.goto:
+            yield branch.target
+        if self.next:
+            yield self.next
+        if self.on_error:
+            yield self.on_error
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A loaded, checked flow. `states` preserves file order; `start` names one of them."""
+
+    name: str
+    start: str
+    states: Mapping[str, State]
+    file: str
+    defaults: Settings = field(default_factory=Settings)
+    error_state: str | None = None  # None: built-in "sorry, something went wrong" + hang up
+    prompts: Mapping[str, Prompt] = field(default_factory=dict)
+    call_start: tuple[HookRef, ...] = ()
+    call_end: tuple[HookRef, ...] = ()
+    files: tuple[str, ...] = ()  # the file and every include, for reload watching
+
+    def state(self, name: str) -> State:
+        return self.states[name]

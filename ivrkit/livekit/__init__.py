@@ -1,0 +1,1 @@
+"""The LiveKit adapter: the bundled worker and its Channel. The engine never imports this."""
