@@ -1,0 +1,123 @@
+"""Pre-rendered prompts: a folder of WAV files keyed by what was said and by which voice.
+
+Why: a call should play a fixed prompt ("For balances press 1...") without waiting for a TTS
+or paying for one on every call. `ivrkit prompts render flow.yaml` renders every fixed prompt
+text of a flow once; at call time the player looks the text up here and plays the file.
+
+The key is sha256 over the voice's `cache_key` and the text, so changing a prompt's wording,
+the voice, its rate or the library version gives a new file, and identical prompts across
+flows share one file. Texts with `{var}` templates vary per call and are not rendered.
+
+Engine-side: no LiveKit import, no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import string
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from ivrkit.audio import AudioFileError, Pcm, write_wav
+
+__all__ = ["PromptCache", "Voice", "is_fixed_text", "render_texts"]
+
+
+class Voice(Protocol):
+    """What the cache needs from a voice: a stable key for its output, and synthesis.
+
+    `ivrkit.speech.EspeakVoice` is one; any object with these two members works.
+    """
+
+    @property
+    def cache_key(self) -> str: ...
+
+    def synthesize(self, text: str) -> Pcm: ...
+
+
+def is_fixed_text(text: str) -> bool:
+    """True when `text` has no `{var}` template field, so it sounds the same on every call.
+
+    Blank text is not fixed either: there is nothing to render.
+
+    `{{` and `}}` are literal braces. A text with malformed braces is treated as not fixed:
+    the flow checker reports it, and rendering it would bake the braces into the audio.
+    """
+    if not text.strip():
+        return False
+    try:
+        return all(name is None for _, name, _, _ in string.Formatter().parse(text))
+    except ValueError:
+        return False
+
+
+class PromptCache:
+    """WAV files in `directory`, one per (voice, text), named by their sha256 key.
+
+    Safe for several processes rendering at once: files are written to a temporary name and
+    renamed into place, so a reader never sees half a file.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    @staticmethod
+    def key(text: str, voice: Voice) -> str:
+        digest = hashlib.sha256()
+        digest.update(voice.cache_key.encode())
+        digest.update(b"\0")
+        digest.update(text.encode())
+        return digest.hexdigest()
+
+    def path_for(self, text: str, voice: Voice) -> Path:
+        """Where the prompt's file is or would be; does not render."""
+        return self.directory / f"{self.key(text, voice)}.wav"
+
+    def get(self, text: str, voice: Voice) -> Path | None:
+        """The rendered file if it exists, else None (the caller then uses live TTS)."""
+        path = self.path_for(text, voice)
+        return path if path.is_file() else None
+
+    def get_or_render(self, text: str, voice: Voice) -> Path:
+        """The rendered file, synthesising and storing it first on a miss."""
+        path = self.path_for(text, voice)
+        if path.is_file():
+            return path
+        pcm = voice.synthesize(text)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".wav", dir=self.directory)
+        except OSError as e:
+            raise AudioFileError(
+                f"{self.directory}: cannot create the prompt cache folder: {e.strerror or e}"
+            ) from None
+        os.close(fd)
+        try:
+            write_wav(tmp, pcm)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+
+def render_texts(
+    texts: Iterable[str], voice: Voice, directory: str | os.PathLike[str]
+) -> list[Path]:
+    """Render every fixed text (see `is_fixed_text`) into the cache in `directory`.
+
+    Returns one path per distinct fixed text, in first-seen order; templated texts are
+    skipped (`[t for t in texts if not is_fixed_text(t)]` lists them for a report).
+    """
+    cache = PromptCache(directory)
+    seen: set[str] = set()
+    paths: list[Path] = []
+    for text in texts:
+        if text in seen or not is_fixed_text(text):
+            continue
+        seen.add(text)
+        paths.append(cache.get_or_render(text, voice))
+    return paths
