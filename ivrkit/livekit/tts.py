@@ -93,8 +93,9 @@ class EspeakChunkedStream(tts.ChunkedStream):
         except SpeechError as e:
             # A local failure: retrying the same text gives the same result.
             raise APIError(str(e), retryable=False) from e
+        # No flush(): the base class ends the segment, which marks the real last frame final.
+        # (A flush first would add a 10 ms silent "final" marker to every prompt.)
         output_emitter.push(pcm.samples)
-        output_emitter.flush()
 
 
 class FallbackTTS(tts.TTS):
@@ -223,7 +224,6 @@ class FallbackChunkedStream(tts.ChunkedStream):
                 pushed = True
         if not pushed and self._input_text.strip():
             raise APIError(f"{source.label} returned no audio", retryable=False)
-        output_emitter.flush()
 
 
 def pcm_to_frames(pcm: Pcm, frame_ms: int = 20) -> Iterator[rtc.AudioFrame]:

@@ -1,0 +1,87 @@
+"""ivrkit.render: the prompt cache over the real eSpeak NG voice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ivrkit.audio import AudioFileError, Pcm, read_wav
+from ivrkit.render import PromptCache, is_fixed_text, render_texts
+from ivrkit.speech import EspeakVoice
+
+
+@dataclass(frozen=True)
+class CountingVoice(EspeakVoice):
+    """The real voice, recording each text it was asked to synthesise."""
+
+    calls: list[str] = field(default_factory=list, compare=False)
+
+    def synthesize(self, text: str) -> Pcm:
+        self.calls.append(text)
+        return super().synthesize(text)
+
+
+def test_miss_renders_a_wav_and_a_hit_does_not_render_again(tmp_path: Path) -> None:
+    voice = CountingVoice()
+    cache = PromptCache(tmp_path / "prompts")
+    assert cache.get("Welcome to Acme.", voice) is None
+    path = cache.get_or_render("Welcome to Acme.", voice)
+    assert path.parent == tmp_path / "prompts" and path.suffix == ".wav"
+    assert voice.calls == ["Welcome to Acme."]
+    pcm = read_wav(path)
+    assert pcm.sample_rate == 22050 and pcm.duration > 0.5
+    assert cache.get_or_render("Welcome to Acme.", voice) == path
+    assert cache.get("Welcome to Acme.", voice) == path
+    assert voice.calls == ["Welcome to Acme."]  # the hit did not synthesise
+    assert [p.name for p in (tmp_path / "prompts").iterdir()] == [path.name]  # no temp files left
+
+
+def test_key_depends_on_text_voice_and_rate(tmp_path: Path) -> None:
+    cache = PromptCache(tmp_path)
+    base = cache.path_for("Press one.", EspeakVoice())
+    assert cache.path_for("Press one.", EspeakVoice("en-us")) == base
+    assert cache.path_for("Press one!", EspeakVoice()) != base
+    assert cache.path_for("Press one.", EspeakVoice("en-gb")) != base
+    assert cache.path_for("Press one.", EspeakVoice(rate=200)) != base
+
+
+def test_render_texts_skips_templates_and_duplicates(tmp_path: Path) -> None:
+    voice = CountingVoice()
+    texts = [
+        "For balances press 1.",
+        "Your balance is {balance}.",
+        "For balances press 1.",
+        "Braces {{like this}} are literal.",
+        "   ",
+        "Goodbye.",
+    ]
+    paths = render_texts(texts, voice, tmp_path)
+    assert voice.calls == ["For balances press 1.", "Braces {{like this}} are literal.", "Goodbye."]
+    assert len(paths) == 3 and len(set(paths)) == 3
+    assert all(p.is_file() for p in paths)
+    # a second run (e.g. `ivrkit prompts render` again) renders nothing
+    assert render_texts(texts, voice, tmp_path) == paths
+    assert len(voice.calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "fixed"),
+    [
+        ("Press 1.", True),
+        ("Hello {name}.", False),
+        ("{{not a field}}", True),
+        ("broken { brace", False),
+        ("", False),
+    ],
+)
+def test_is_fixed_text(text: str, fixed: bool) -> None:
+    assert is_fixed_text(text) is fixed
+
+
+def test_unwritable_cache_dir_names_the_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(AudioFileError, match="not-a-dir.*cannot create the prompt cache folder"):
+        PromptCache(blocker / "sub").get_or_render("Hello.", EspeakVoice())
