@@ -21,9 +21,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from ivrkit.audio import AudioFileError, Pcm, write_wav
+from ivrkit.audio import AudioFileError, Pcm, concat, read_wav, silence, write_wav
+from ivrkit.prompts import PromptPart
+from ivrkit.speech import spoken_digits
 
-__all__ = ["PromptCache", "Voice", "is_fixed_text", "render_texts"]
+__all__ = ["PromptCache", "Voice", "is_fixed_text", "prompt_pcm", "render_texts"]
 
 
 class Voice(Protocol):
@@ -121,3 +123,38 @@ def render_texts(
         seen.add(text)
         paths.append(cache.get_or_render(text, voice))
     return paths
+
+
+def prompt_pcm(
+    parts: Iterable[PromptPart],
+    voice: Voice,
+    *,
+    sample_rate: int,
+    cache: PromptCache | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> Pcm:
+    """One playable buffer for a filled-in prompt (`RenderedPrompt.parts`), at `sample_rate`.
+
+    Text comes from the cache when it was pre-rendered, else is synthesised now and *not*
+    stored: a filled-in text may carry a caller's digits, which must not land on disk.
+    Digits are spoken key by key, audio files are read relative to `base_dir` (the flow
+    file's folder), silence values are seconds. CPU-bound: async callers run it in a thread.
+    """
+    base = Path(base_dir) if base_dir is not None else Path()
+    pieces: list[Pcm] = []
+    for part in parts:
+        if part.kind == "text":
+            if not part.value.strip():
+                continue
+            hit = cache.get(part.value, voice) if cache is not None else None
+            pieces.append(read_wav(hit) if hit is not None else voice.synthesize(part.value))
+        elif part.kind == "digits":
+            if part.value:
+                pieces.append(voice.synthesize(spoken_digits(part.value)))
+        elif part.kind == "audio":
+            pieces.append(read_wav(base / part.value))
+        elif part.kind == "silence":
+            pieces.append(silence(float(part.value), sample_rate=sample_rate))
+        else:
+            raise ValueError(f"unknown prompt part kind {part.kind!r}")
+    return concat(pieces, sample_rate=sample_rate)

@@ -67,7 +67,7 @@ class _Engine:
 
     def __init__(self) -> None:
         try:
-            import espeakng_loader
+            import espeakng_loader  # type: ignore[import-untyped]
         except ImportError:
             raise SpeechError(f"the offline voice needs the espeakng-loader package; {_INSTALL_HINT}") from None
         lib_path = espeakng_loader.get_library_path()

@@ -85,3 +85,34 @@ def test_unwritable_cache_dir_names_the_folder(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(AudioFileError, match="not-a-dir.*cannot create the prompt cache folder"):
         PromptCache(blocker / "sub").get_or_render("Hello.", EspeakVoice())
+
+
+def test_prompt_pcm_joins_text_digits_audio_and_silence(tmp_path: Path) -> None:
+    from ivrkit.audio import dominant_frequency, tone, write_wav
+    from ivrkit.prompts import PromptPart
+    from ivrkit.render import prompt_pcm
+
+    write_wav(tmp_path / "beep.wav", tone(1000.0, 0.4, sample_rate=8000))
+    voice = CountingVoice()
+    cache = PromptCache(tmp_path / "cache")
+    cache.get_or_render("Your code is", voice)
+    parts = [
+        PromptPart("text", "Your code is"),
+        PromptPart("digits", "12#"),
+        PromptPart("silence", "0.5"),
+        PromptPart("audio", "beep.wav"),
+    ]
+    pcm = prompt_pcm(parts, voice, sample_rate=16000, cache=cache, base_dir=tmp_path)
+    assert pcm.sample_rate == 16000
+    # the cached text was read back, only the digits were synthesised (and not stored)
+    assert voice.calls == ["Your code is", "1, 2, pound"]
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    text_len = read_wav(cache.path_for("Your code is", voice)).duration
+    digits_len = EspeakVoice().synthesize("1, 2, pound").duration
+    assert pcm.duration == pytest.approx(text_len + digits_len + 0.5 + 0.4, abs=0.01)
+    tail = Pcm(pcm.samples[-2 * 6400 :], 16000)
+    assert dominant_frequency(tail) == pytest.approx(1000.0, abs=5)
+    gap_start = round((text_len + digits_len) * 16000) + 80
+    assert not Pcm(pcm.samples[2 * gap_start : 2 * (gap_start + 7000)], 16000).array().any()
+    with pytest.raises(AudioFileError, match="nope.wav: no such audio file"):
+        prompt_pcm([PromptPart("audio", "nope.wav")], voice, sample_rate=16000, base_dir=tmp_path)

@@ -24,6 +24,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Never
 
 from livekit import rtc
 from livekit.agents import tts, utils
@@ -38,8 +39,11 @@ __all__ = ["EspeakTTS", "FallbackTTS", "pcm_frames", "pcm_to_frames"]
 
 logger = logging.getLogger("ivrkit.tts")
 
+AnyTTS = tts.TTS[Any]
+"""Any livekit-agents TTS, whatever extra events it emits."""
 
-class EspeakTTS(tts.TTS):
+
+class EspeakTTS(tts.TTS[Never]):
     """The offline default voice (eSpeak NG in-process), 22,050 Hz mono, non-streaming.
 
     Synthesis runs in a worker thread (`asyncio.to_thread`), so a prompt being rendered never
@@ -98,7 +102,7 @@ class EspeakChunkedStream(tts.ChunkedStream):
         output_emitter.push(pcm.samples)
 
 
-class FallbackTTS(tts.TTS):
+class FallbackTTS(tts.TTS[Never]):
     """Speak with `primary`; when it fails, log the prompt and speak it with `fallback`.
 
     `fallback` defaults to `EspeakTTS()`, which works offline. `redact` is applied to the
@@ -108,8 +112,8 @@ class FallbackTTS(tts.TTS):
 
     def __init__(
         self,
-        primary: tts.TTS,
-        fallback: tts.TTS | None = None,
+        primary: AnyTTS,
+        fallback: AnyTTS | None = None,
         *,
         redact: Callable[[str], str] = lambda text: text,
         retry_primary_after: float = 30.0,
@@ -131,11 +135,11 @@ class FallbackTTS(tts.TTS):
         self._primary_down_until: float | None = None
 
     @property
-    def primary(self) -> tts.TTS:
+    def primary(self) -> AnyTTS:
         return self._primary
 
     @property
-    def fallback(self) -> tts.TTS:
+    def fallback(self) -> AnyTTS:
         return self._fallback
 
     @property
@@ -203,7 +207,7 @@ class FallbackChunkedStream(tts.ChunkedStream):
             ) from e
 
     async def _forward(
-        self, source: tts.TTS, output_emitter: tts.AudioEmitter, options: APIConnectOptions
+        self, source: AnyTTS, output_emitter: tts.AudioEmitter, options: APIConnectOptions
     ) -> None:
         resampler = (
             rtc.AudioResampler(input_rate=source.sample_rate, output_rate=self._tts.sample_rate)
