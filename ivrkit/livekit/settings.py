@@ -1,0 +1,167 @@
+"""Worker settings: the LIVEKIT_* connection variables and the options of `ivrkit start/dev`.
+
+Why a dataclass and not the livekit-agents CLI: `ivrkit start PATH` has its own arguments (the
+flow path, routes, trace folder), so ivrkit parses them itself and hands one frozen
+`WorkerOptions` to `ivrkit.livekit.worker.run_worker` — the same split as livekit-agents'
+`CliArgs` -> `_run_worker`. The options object is also what a job process receives (it is
+pickled into the process executor), so it holds only plain values.
+
+Environment (read by `WorkerOptions.from_env`; explicit arguments win):
+
+=========================  =====================================================================
+LIVEKIT_URL                server URL, `wss://<project>.livekit.cloud` or `ws://127.0.0.1:7880`
+LIVEKIT_API_KEY            API key (required)
+LIVEKIT_API_SECRET         API secret (required)
+LIVEKIT_AGENT_NAME         agent name for explicit dispatch (default `ivrkit`)
+IVRKIT_EXECUTOR            `thread` or `process` (default: see `DEFAULT_EXECUTOR`)
+IVRKIT_TRACE_DIR           write one JSON-lines call trace per call into this folder
+IVRKIT_PROMPT_CACHE        folder of pre-rendered prompts (`ivrkit prompts render`)
+IVRKIT_DEFAULT_FLOW        flow used when no route matches (folder of flows)
+IVRKIT_ROUTES              routes separated by commas, e.g. `number:+15550100=bank,room:s-*=support`
+=========================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from ivrkit.errors import IvrkitError
+from ivrkit.livekit.routing import Route, parse_route
+
+__all__ = [
+    "DEFAULT_AGENT_NAME",
+    "DEFAULT_EXECUTOR",
+    "ExecutorKind",
+    "LiveKitCredentials",
+    "SettingsError",
+    "WorkerOptions",
+    "credentials",
+]
+
+ExecutorKind = Literal["thread", "process"]
+
+#: Chosen from measurement (see the module docstring of `ivrkit.livekit.worker`): a call on the
+#: thread executor costs about a tenth of the memory of a process per call, and an IVR call runs
+#: no model, so there is little to isolate.
+DEFAULT_EXECUTOR: ExecutorKind = "thread"
+DEFAULT_AGENT_NAME = "ivrkit"
+
+_HOW = {
+    "LIVEKIT_URL": "export LIVEKIT_URL=wss://<project>.livekit.cloud (or ws://127.0.0.1:7880 for a local livekit-server)",
+    "LIVEKIT_API_KEY": "export LIVEKIT_API_KEY=<key> (LiveKit Cloud: Settings > API keys; livekit-server: its `keys:` config)",
+    "LIVEKIT_API_SECRET": "export LIVEKIT_API_SECRET=<secret> (shown once when the API key is created)",
+}
+
+
+class SettingsError(IvrkitError):
+    """A setting is missing or malformed. One line, naming the variable and how to set it.
+
+    `exit_code` is what the CLI exits with (2, like a usage error).
+    """
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class LiveKitCredentials:
+    url: str
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Everything `run_worker` needs. Hashable and picklable (it travels to job processes)."""
+
+    path: Path
+    agent_name: str = DEFAULT_AGENT_NAME
+    dev: bool = False
+    reload: bool = True  # dev mode only: restart on flow/hook file changes
+    executor: ExecutorKind = DEFAULT_EXECUTOR
+    url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+    default_flow: str | None = None
+    routes: tuple[Route, ...] = ()
+    trace_dir: Path | None = None
+    prompt_cache: Path | None = None
+    tts: str | None = None  # `module:factory` returning a livekit-agents tts.TTS
+    log_level: str = "INFO"
+    log_format: Literal["json", "colored"] = "json"
+    max_retry: int = 16  # connection attempts before giving up (livekit-agents' backoff, max 10 s)
+    load_threshold: float | None = None  # None: livekit-agents' default (0.7 in start, off in dev)
+    num_idle_processes: int | None = None  # process executor only; None: livekit-agents' default
+    http_port: int | None = None  # health check port; None: 8081 in start, any free port in dev
+    caller_timeout: float = 60.0  # seconds a job waits for its caller before giving up
+    drain_timeout: int = 1800  # seconds `start` waits for calls in progress on SIGTERM
+
+    def __post_init__(self) -> None:
+        if self.executor not in ("thread", "process"):
+            raise SettingsError(f"executor must be 'thread' or 'process', not {self.executor!r} (IVRKIT_EXECUTOR)")
+        if not self.agent_name.strip():
+            raise SettingsError("agent name is empty: set LIVEKIT_AGENT_NAME or pass --agent-name (e.g. ivrkit)")
+
+    @classmethod
+    def from_env(cls, path: str | os.PathLike[str], env: Mapping[str, str] | None = None, **overrides: Any) -> WorkerOptions:
+        """Options for `path`, taking unset ones from the environment (`env`, default os.environ).
+
+        `overrides` are field names; a value of None means "not given" and leaves the
+        environment's value in place, so a CLI can pass every flag through unconditionally.
+        """
+        env = os.environ if env is None else env
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown WorkerOptions field(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {"path": Path(path)}
+        from_env: dict[str, tuple[str, Any]] = {
+            "url": ("LIVEKIT_URL", str),
+            "api_key": ("LIVEKIT_API_KEY", str),
+            "api_secret": ("LIVEKIT_API_SECRET", str),
+            "agent_name": ("LIVEKIT_AGENT_NAME", str),
+            "executor": ("IVRKIT_EXECUTOR", lambda v: v.strip().lower()),
+            "trace_dir": ("IVRKIT_TRACE_DIR", Path),
+            "prompt_cache": ("IVRKIT_PROMPT_CACHE", Path),
+            "default_flow": ("IVRKIT_DEFAULT_FLOW", str),
+            "routes": ("IVRKIT_ROUTES", _parse_routes),
+        }
+        for name, (var, convert) in from_env.items():
+            raw = env.get(var, "").strip()
+            if raw:
+                values[name] = convert(raw)
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = tuple(value) if name == "routes" else value
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> WorkerOptions:
+        return replace(self, **changes)
+
+
+def _parse_routes(raw: str) -> tuple[Route, ...]:
+    return tuple(parse_route(part) for part in raw.split(",") if part.strip())
+
+
+def credentials(opts: WorkerOptions) -> LiveKitCredentials:
+    """The server URL and keys, or `SettingsError` naming every missing one and how to set it."""
+    given = {"LIVEKIT_URL": opts.url, "LIVEKIT_API_KEY": opts.api_key, "LIVEKIT_API_SECRET": opts.api_secret}
+    missing = [name for name, value in given.items() if not (value or "").strip()]
+    if len(missing) == 1:
+        raise SettingsError(f"{missing[0]} is not set: {_HOW[missing[0]]}")
+    if missing:
+        raise SettingsError(
+            f"{', '.join(missing)} are not set: " + "; ".join(_HOW[name] for name in missing)
+        )
+    url = (opts.url or "").strip()
+    scheme = urlparse(url).scheme
+    if scheme not in ("ws", "wss", "http", "https") or not urlparse(url).netloc:
+        raise SettingsError(
+            f"LIVEKIT_URL {url!r} is not a LiveKit server URL: use wss://<project>.livekit.cloud "
+            "or ws://HOST:7880"
+        )
+    return LiveKitCredentials(url=url, api_key=(opts.api_key or "").strip(), api_secret=(opts.api_secret or "").strip())

@@ -1,0 +1,79 @@
+"""LIVEKIT_* settings and worker options (ivrkit.livekit.settings)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from ivrkit.livekit.routing import Route
+from ivrkit.livekit.settings import DEFAULT_EXECUTOR, SettingsError, WorkerOptions, credentials
+
+ENV = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "devkey", "LIVEKIT_API_SECRET": "secret"}
+
+
+def test_from_env_reads_livekit_and_ivrkit_variables() -> None:
+    env = {**ENV, "IVRKIT_TRACE_DIR": "/tmp/t", "IVRKIT_EXECUTOR": "Process", "IVRKIT_ROUTES": "number:+1=a, room:r-*=b", "LIVEKIT_AGENT_NAME": "bank-ivr"}
+    opts = WorkerOptions.from_env("flows", env)
+    assert opts.path == Path("flows")
+    assert opts.trace_dir == Path("/tmp/t")
+    assert opts.executor == "process"
+    assert opts.agent_name == "bank-ivr"
+    assert opts.routes == (Route("number", "+1", "a"), Route("room", "r-*", "b"))
+    creds = credentials(opts)
+    assert (creds.url, creds.api_key, creds.api_secret) == ("ws://127.0.0.1:7880", "devkey", "secret")
+
+
+def test_explicit_values_win_and_none_means_not_given() -> None:
+    opts = WorkerOptions.from_env("f.yaml", ENV, url="wss://x.livekit.cloud", agent_name=None, executor=None)
+    assert opts.url == "wss://x.livekit.cloud"
+    assert opts.agent_name == "ivrkit"
+    assert opts.executor == DEFAULT_EXECUTOR
+
+
+def test_unknown_override_is_a_programming_error() -> None:
+    with pytest.raises(TypeError, match="bogus"):
+        WorkerOptions.from_env("f.yaml", ENV, bogus=1)
+
+
+@pytest.mark.parametrize("missing", ["LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"])
+def test_one_missing_variable_is_named_with_how_to_set_it(missing: str) -> None:
+    env = {k: v for k, v in ENV.items() if k != missing}
+    with pytest.raises(SettingsError) as err:
+        credentials(WorkerOptions.from_env("f.yaml", env))
+    message = str(err.value)
+    assert message.startswith(f"{missing} is not set: export {missing}=")
+    assert "\n" not in message
+    assert err.value.exit_code == 2
+
+
+def test_all_missing_are_named_in_one_line() -> None:
+    with pytest.raises(SettingsError) as err:
+        credentials(WorkerOptions.from_env("f.yaml", {}))
+    message = str(err.value)
+    assert message.startswith("LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET are not set")
+    assert "\n" not in message
+
+
+def test_secret_never_shows_in_repr() -> None:
+    opts = WorkerOptions.from_env("f.yaml", ENV)
+    assert "secret" not in repr(opts) and "devkey" not in repr(opts)
+    assert "secret" not in repr(credentials(opts))
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:7880", "ftp://x", "ws://"])
+def test_a_malformed_url_is_refused(url: str) -> None:
+    with pytest.raises(SettingsError, match="LIVEKIT_URL"):
+        credentials(WorkerOptions.from_env("f.yaml", {**ENV, "LIVEKIT_URL": url}))
+
+
+def test_bad_executor_is_refused() -> None:
+    with pytest.raises(SettingsError, match="IVRKIT_EXECUTOR"):
+        WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_EXECUTOR": "fork"})
+
+
+def test_options_travel_to_job_processes() -> None:
+    opts = WorkerOptions.from_env("flows", {**ENV, "IVRKIT_ROUTES": "room:a=b"})
+    assert pickle.loads(pickle.dumps(opts)) == opts
+    assert hash(opts) == hash(pickle.loads(pickle.dumps(opts)))
