@@ -1,0 +1,222 @@
+"""The console phone: the Channel port with the keyboard as keypad and the terminal as speaker.
+
+`ConsoleChannel` is an adapter like the LiveKit one: the same `Call` runtime drives it, so what
+a flow does here it does on a phone. It takes its clock and output stream from outside — the
+CLI gives it the event loop's clock and stdout, the tests a `VirtualClock` and a StringIO — so
+the very same adapter code runs in the contract tests without a real second passing.
+
+A prompt is printed (its `log_text`: sensitive values masked) and, when a voice is given,
+rendered to audio for the sound card and/or the call recording. It "plays" for as long as the
+audio lasts, or, with no audio, for a simulated speaking time (0.06 s per character by
+default; 0 makes prompts instant) — so type-ahead and barge-in behave as on a phone.
+
+`run_console(ConsoleOptions)` (in `ivrkit.console_run`) wires this to a flow, the keyboard,
+a key script and the sound card for `ivrkit console`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TextIO
+
+from ivrkit.audio import AudioFileError, Pcm
+from ivrkit.channel import DTMF_KEYS, CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
+from ivrkit.clock import Clock, TimerHandle
+from ivrkit.console_audio import CallRecorder, PromptRenderer, Speaker, simulated_duration
+from ivrkit.console_view import ConsoleView
+from ivrkit.errors import ChannelError, SpeechError
+from ivrkit.prompts import RenderedPrompt
+
+__all__ = ["CONSOLE_CALLER", "ConsoleChannel", "HANGUP_CHARS"]
+
+#: What the console caller looks like to hooks: a fixed, obviously fake identity.
+CONSOLE_CALLER = CallerInfo(number="console", called_number="ivrkit", call_id="console", identity="console")
+
+#: Keyboard input that hangs up: q, Ctrl-C (in raw mode), Ctrl-D.
+HANGUP_CHARS = frozenset({"q", "Q", "\x03", "\x04"})
+_IGNORED_CHARS = frozenset({" ", "\t", "\r", "\n"})
+
+
+class ConsoleChannel(Channel):
+    """A phone in the terminal. Drive it with `press(char)` (keyboard) and `caller_hangup()`.
+
+    Example (tests use a VirtualClock and io.StringIO the same way)::
+
+        channel = ConsoleChannel(clock=LoopClock(), out=sys.stdout)
+        call = Call(FlowMachine(flow), channel)
+        ...  # keyboard reader calls channel.press(ch) for every typed character
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        out: TextIO,
+        view: ConsoleView | None = None,
+        caller: CallerInfo = CONSOLE_CALLER,
+        renderer: PromptRenderer | None = None,
+        speaker: Speaker | None = None,
+        recorder: CallRecorder | None = None,
+        seconds_per_char: float = 0.06,
+        on_end: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(clock=clock, caller=caller)
+        self.view = view or ConsoleView(out, clock)
+        self.renderer = renderer
+        self.speaker = speaker
+        self.recorder = recorder
+        self.seconds_per_char = seconds_per_char
+        self.on_end = on_end
+        self.ended: str | None = None  # why the call is over, once it is
+        self.keys_sent: list[str] = []  # DTMF the flow sent to the far end (send_dtmf)
+        self._playing: RenderedPrompt | None = None
+        self._timer: TimerHandle | None = None
+        self._voice_failed = False
+        self._connected_callbacks: list[Callable[[], None]] = []
+
+    # --- wiring -----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._emit is not None
+
+    def on_connect(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once a call has connected (at once if it already has): when the key
+        script may start pressing keys."""
+        if self.connected:
+            callback()
+        else:
+            self._connected_callbacks.append(callback)
+
+    def connect(self, emit: Emit) -> None:
+        super().connect(emit)
+        callbacks, self._connected_callbacks = self._connected_callbacks, []
+        for cb in callbacks:
+            cb()
+
+    # --- caller side: keyboard and script ---------------------------------------------------
+
+    def press(self, char: str) -> bool:
+        """One character typed by the caller. Phone keys become DTMF; q / Ctrl-C / Ctrl-D hang
+        up; whitespace is ignored; anything else gets a message and is NOT sent. Returns True
+        when a key was sent."""
+        if self.ended is not None or not self.connected:
+            return False
+        if char in HANGUP_CHARS:
+            self.caller_hangup()
+            return False
+        if char in _IGNORED_CHARS:
+            return False
+        digit = char.upper()
+        if len(digit) != 1 or digit not in DTMF_KEYS:
+            self.view.invalid_key(char)
+            return False
+        self.view.key(digit)
+        self.emit(Key(digit, self.clock.now()))
+        return True
+
+    def caller_hangup(self, reason: str = "caller") -> None:
+        """The caller hangs up: audio stops, `Hangup` is emitted, and nothing after it."""
+        if self.ended is not None or not self.connected:
+            return
+        self._silence()
+        self._end(f"caller hung up ({reason})" if reason != "caller" else "caller hung up")
+        self.emit(Hangup(self.clock.now(), reason))
+
+    # --- the port ---------------------------------------------------------------------------
+
+    def play(self, prompt: RenderedPrompt) -> None:
+        if self.ended is not None:
+            # Nothing can be heard any more; keep the one-PromptEnded rule without emitting
+            # after Hangup: the call is over and does not wait for it.
+            return
+        if self._playing is not None:
+            self.stop()
+        self.view.enter_state(prompt.state)
+        self.view.prompt(prompt.log_text, barge_in=prompt.barge_in)
+        pcm = self._render(prompt)
+        if pcm is not None:
+            duration = pcm.duration
+            if self.speaker is not None:
+                self.speaker.play(pcm)
+            if self.recorder is not None:
+                self.recorder.play(pcm, self.clock.now())
+        else:
+            duration = simulated_duration(prompt, self.seconds_per_char)
+        self._playing = prompt
+        self._timer = self.clock.call_later(duration, lambda: self._finished(prompt.id))
+
+    def stop(self) -> None:
+        prompt = self._playing
+        if prompt is None:
+            return
+        self._silence()
+        self.view.prompt_cut()
+        self.emit(PromptEnded(prompt.id, interrupted=True, at=self.clock.now()))
+
+    async def send_dtmf(self, digit: str) -> None:
+        if len(digit) != 1 or digit.upper() not in DTMF_KEYS:
+            raise ChannelError(f"cannot send DTMF {digit!r}: only one of 0-9, *, #, A-D at a time")
+        self.keys_sent.append(digit.upper())
+        self.view.notice(f"sent DTMF {digit.upper()}")
+
+    async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
+        # The console has no second line to hand the caller to: it shows where the call would
+        # go, and the call ends as a transferred call does.
+        self.view.notice(f"transfer to {to} (the console phone cannot bridge; the call ends here)")
+        self._silence()
+        self._end(f"transferred to {to}")
+
+    async def dial(self, to: str, *, trunk: str | None = None, timeout: float = 30.0) -> None:
+        self.view.notice(f"dial {to} (the console phone answers outbound calls at once)")
+
+    async def hangup(self) -> None:
+        if self.ended is None:
+            self._silence()
+            self._end("the flow hung up")
+
+    async def aclose(self) -> None:
+        self._silence()
+        if self.speaker is not None:
+            self.speaker.close()
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _render(self, prompt: RenderedPrompt) -> Pcm | None:
+        if self.renderer is None or self._voice_failed:
+            return None
+        try:
+            return self.renderer.render(prompt)
+        except (SpeechError, AudioFileError, ValueError) as e:
+            # Said once; the prompt text is already on screen, the call goes on with timing
+            # simulated. Never the text in the message: it may hold sensitive digits.
+            self._voice_failed = True
+            self.view.notice(f"audio is off: the voice failed ({e}); prompts are printed only")
+            return None
+
+    def _finished(self, prompt_id: int) -> None:
+        prompt = self._playing
+        if prompt is None or prompt.id != prompt_id:
+            return
+        self._playing = None
+        self._timer = None
+        if self.ended is None:
+            self.emit(PromptEnded(prompt_id, interrupted=False, at=self.clock.now()))
+
+    def _silence(self) -> None:
+        """Cut whatever plays, without emitting anything."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._playing is not None:
+            self._playing = None
+            if self.speaker is not None:
+                self.speaker.stop()
+            if self.recorder is not None:
+                self.recorder.cut(self.clock.now())
+
+    def _end(self, why: str) -> None:
+        self.ended = why
+        self.view.notice(f"call ended: {why}")
+        if self.on_end is not None:
+            self.on_end(why)

@@ -1,0 +1,187 @@
+"""Sound for the console phone: prompts rendered with the offline voice, played on the sound
+card and/or laid onto a call recording (`--record call.wav`).
+
+Why a timeline recorder and not "append each prompt": the recording is meant to be what the
+caller *heard*, so a prompt cut by barge-in is cut in the file too, and the silence while the
+caller thinks is there as silence. Every segment is placed at its clock time.
+
+The sound card is optional: PortAudio may be missing (headless servers, containers) or there
+may be no output device. `open_soundcard()` raises `AudioUnavailable` with the reason, and the
+console says once that audio is off and goes on with text.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ivrkit.audio import Pcm, concat, read_wav, resample, silence
+from ivrkit.prompts import RenderedPrompt
+from ivrkit.speech import EspeakVoice, spoken_digits
+
+__all__ = [
+    "AudioUnavailable",
+    "CallRecorder",
+    "PromptRenderer",
+    "SoundcardSpeaker",
+    "Speaker",
+    "open_soundcard",
+    "simulated_duration",
+]
+
+OUTPUT_RATE = 16000
+"""The console's one audio rate: wideband telephony, and what the recording is written in."""
+
+
+class AudioUnavailable(Exception):
+    """No sound card output is possible; the message says why and how to get it."""
+
+
+class Speaker(Protocol):
+    """Somewhere to play a prompt now. `play` returns at once; `stop` cuts it."""
+
+    def play(self, pcm: Pcm) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def simulated_duration(prompt: RenderedPrompt, seconds_per_char: float) -> float:
+    """How long a prompt would take to speak, when there is no audio to measure.
+
+    Text is counted per character (0.06 s/char is close to eSpeak's default rate); silence
+    parts count as written; an audio file counts 1 s (its length is unknown without reading it).
+    """
+    total = len(prompt.text) * seconds_per_char
+    for part in prompt.parts:
+        if part.kind == "silence":
+            try:
+                total += max(float(part.value), 0.0)
+            except ValueError:
+                pass
+        elif part.kind == "audio":
+            total += 1.0
+    return total
+
+
+class PromptRenderer:
+    """Rendered prompt → one Pcm at `OUTPUT_RATE`, with the offline voice.
+
+    Text parts are synthesised, digits read key by key, audio files read whole (relative paths
+    against `base_dir`, the flow's folder), silences inserted. Fixed texts are cached, so a
+    repeated menu costs nothing the second time.
+    """
+
+    def __init__(self, voice: EspeakVoice | None = None, *, base_dir: Path | None = None, cache_size: int = 64) -> None:
+        self.voice = voice or EspeakVoice()
+        self.base_dir = base_dir
+        self._cache: OrderedDict[str, Pcm] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _speak(self, text: str) -> Pcm:
+        hit = self._cache.get(text)
+        if hit is not None:
+            self._cache.move_to_end(text)
+            return hit
+        pcm = resample(self.voice.synthesize(text), OUTPUT_RATE)
+        self._cache[text] = pcm
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return pcm
+
+    def render(self, prompt: RenderedPrompt) -> Pcm:
+        """Raises `SpeechError` or `AudioFileError` (the caller logs it and falls back to text)."""
+        pieces: list[Pcm] = []
+        for part in prompt.parts:
+            if part.kind == "text":
+                if part.value.strip():
+                    pieces.append(self._speak(part.value))
+            elif part.kind == "digits":
+                if part.value.strip():
+                    pieces.append(self._speak(spoken_digits(part.value)))
+            elif part.kind == "silence":
+                pieces.append(silence(max(float(part.value), 0.0), sample_rate=OUTPUT_RATE))
+            elif part.kind == "audio":
+                path = Path(part.value)
+                if not path.is_absolute() and self.base_dir is not None:
+                    path = self.base_dir / path
+                pieces.append(read_wav(path))
+        return concat(pieces, sample_rate=OUTPUT_RATE)
+
+
+class SoundcardSpeaker:
+    """The default output device through `sounddevice` (PortAudio). Non-blocking."""
+
+    def __init__(self, sd: Any) -> None:
+        self._sd = sd
+
+    def play(self, pcm: Pcm) -> None:
+        self._sd.play(pcm.array(), pcm.sample_rate, blocking=False)
+
+    def stop(self) -> None:
+        self._sd.stop()
+
+    def close(self) -> None:
+        try:
+            self._sd.stop()
+        except Exception:  # closing must never fail the call's exit path
+            pass
+
+
+def open_soundcard() -> SoundcardSpeaker:
+    """The sound card, or `AudioUnavailable` saying why (no PortAudio, no output device)."""
+    try:
+        import sounddevice as sd
+    except OSError as e:  # sounddevice raises OSError when libportaudio is not installed
+        raise AudioUnavailable(
+            f"{e} (install it, e.g. `apt-get install libportaudio2`, to hear prompts)"
+        ) from None
+    except ImportError:
+        raise AudioUnavailable("the sounddevice package is not installed (`pip install sounddevice`)") from None
+    try:
+        sd.query_devices(kind="output")
+    except Exception as e:  # sounddevice.PortAudioError or ValueError: no default output device
+        raise AudioUnavailable(f"no sound output device ({e})") from None
+    return SoundcardSpeaker(sd)
+
+
+@dataclass(slots=True)
+class _Segment:
+    start: float
+    pcm: Pcm
+    end: float | None = None  # cut time (barge-in); None: played to its end
+
+
+class CallRecorder:
+    """The call's audio timeline: each prompt placed at the clock time it started, cut where it
+    was stopped, silence everywhere else. `finish(at)` renders it up to the end of the call."""
+
+    def __init__(self, start: float, sample_rate: int = OUTPUT_RATE) -> None:
+        self.start = start
+        self.sample_rate = sample_rate
+        self._segments: list[_Segment] = []
+
+    def play(self, pcm: Pcm, at: float) -> None:
+        self._segments.append(_Segment(at, resample(pcm, self.sample_rate)))
+
+    def cut(self, at: float) -> None:
+        """The playing prompt stopped at `at` (only the latest one can be playing)."""
+        if self._segments and self._segments[-1].end is None:
+            self._segments[-1].end = at
+
+    def finish(self, at: float) -> Pcm:
+        total = max(round((at - self.start) * self.sample_rate), 0)
+        out = np.zeros(total, dtype=np.int32)
+        for seg in self._segments:
+            offset = max(round((seg.start - self.start) * self.sample_rate), 0)
+            data = seg.pcm.array()
+            if seg.end is not None:
+                data = data[: max(round((seg.end - seg.start) * self.sample_rate), 0)]
+            data = data[: max(total - offset, 0)]
+            out[offset : offset + len(data)] += data
+        return Pcm(np.clip(out, -32768, 32767).astype("<i2").tobytes(), self.sample_rate)

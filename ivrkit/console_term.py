@@ -1,0 +1,114 @@
+"""The keyboard side of the console phone: terminal mode, key reading, escape sequences.
+
+Why cbreak mode: a phone key acts when it is pressed, not when Enter is. `cbreak_terminal()`
+switches a TTY to character-at-a-time input without echo and restores the saved settings on
+every exit path (normal end, exception, Ctrl-C, SIGTERM handled by the caller) — a terminal left
+without echo is the worst thing a CLI can do to its user. An `atexit` hook is the last resort.
+
+Arrow keys and function keys arrive as escape sequences ("\\x1b[A"); their letters must never
+be read as DTMF A-D, so `split_keys` keeps each sequence as one token, reported and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import codecs
+import contextlib
+import os
+import re
+from collections.abc import Callable, Iterator
+
+__all__ = ["cbreak_terminal", "read_fd_nonblocking", "split_keys"]
+
+# CSI (ESC [ params final) or SS3 (ESC O x) or ESC + one char, or a lone ESC at the end.
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|O.|[^\[O]|$)|\x1b\[[0-?]*[ -/]*$", re.DOTALL)
+
+
+def split_keys(text: str) -> list[str]:
+    """Split typed input into single characters, keeping each escape sequence whole."""
+    out: list[str] = []
+    pos = 0
+    for m in _ESCAPE.finditer(text):
+        out.extend(text[pos : m.start()])
+        out.append(m.group())
+        pos = m.end()
+    out.extend(text[pos:])
+    return out
+
+
+@contextlib.contextmanager
+def cbreak_terminal(fd: int) -> Iterator[bool]:
+    """Character-at-a-time, no-echo input on `fd` while inside; yields False (and does nothing)
+    when `fd` is not a terminal. Ctrl-C still raises SIGINT (ISIG stays on)."""
+    if not os.isatty(fd):
+        yield False
+        return
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+
+    def restore() -> None:
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+    atexit.register(restore)
+    try:
+        tty.setcbreak(fd, termios.TCSANOW)
+        yield True
+    finally:
+        restore()
+        atexit.unregister(restore)
+
+
+def read_fd_nonblocking(
+    loop: asyncio.AbstractEventLoop, fd: int, on_text: Callable[[str], None], on_eof: Callable[[], None]
+) -> Callable[[], None]:
+    """Call `on_text` with decoded text as it arrives on `fd`, `on_eof` at the end. Returns a
+    function that stops reading.
+
+    Uses the event loop's reader (no thread to leak). Files that cannot be polled (a regular
+    file or /dev/null redirected to stdin) are read whole at once instead.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    done = False
+
+    def stop() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(fd)
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                on_text(tail)
+            stop()
+            on_eof()
+            return
+        text = decoder.decode(data)
+        if text:
+            on_text(text)
+
+    try:
+        loop.add_reader(fd, readable)
+    except (PermissionError, OSError, ValueError):
+        chunks = []
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            chunks.append(data)
+        done = True
+        text = b"".join(chunks).decode("utf-8", errors="replace")
+        loop.call_soon(lambda: (on_text(text) if text else None, on_eof()))
+    return stop

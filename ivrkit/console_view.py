@@ -1,0 +1,133 @@
+"""What the console phone prints: one timestamped line per event, safe for sensitive input.
+
+Why line-oriented and not a full-screen UI: the same output must read well in a terminal, in a
+CI log and in a test assertion, and be greppable. Times are seconds since the call started.
+
+Masking. A key is printed when it is pressed, before the call has decided which state consumes
+it — and type-ahead means a key typed during a menu may land in the PIN entry that follows
+("1" then "4321#"). So the view masks conservatively, from the flow's shape:
+- in a sensitive collect, every key is masked;
+- in a menu, the first key is shown (the menu takes exactly one key) and the rest are masked
+  until the next state starts, when the flow has any sensitive collect;
+- in a plain collect, keys are shown until its terminator or max_digits, then masked until the
+  next state starts (same condition).
+The collected value itself is shown only as the call reports it, masked when sensitive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TextIO
+
+from ivrkit.clock import Clock
+from ivrkit.flow.model import Flow
+
+__all__ = ["ConsoleView", "StateInfo"]
+
+
+@dataclass(frozen=True, slots=True)
+class StateInfo:
+    """What the view needs to know about one state to mask keys."""
+
+    kind: str
+    sensitive: bool = False
+    terminator: str | None = None
+    max_digits: int | None = None
+
+
+def _state_infos(flow: Flow | None) -> dict[str, StateInfo]:
+    if flow is None:
+        return {}
+    infos: dict[str, StateInfo] = {}
+    for name, state in flow.states.items():
+        c = state.collect
+        if c is not None:
+            infos[name] = StateInfo("collect", c.sensitive, state.settings.terminator, c.max_digits)
+        else:
+            infos[name] = StateInfo(state.kind)
+    return infos
+
+
+class ConsoleView:
+    """Prints the call as it goes. All methods are cheap and never raise on a closed stream."""
+
+    def __init__(self, out: TextIO, clock: Clock, *, flow: Flow | None = None, start: float | None = None) -> None:
+        self.out = out
+        self.clock = clock
+        self.start = clock.now() if start is None else start
+        self._states = _state_infos(flow)
+        self._any_sensitive = any(s.sensitive for s in self._states.values())
+        self.mask_char = "•" if _can_encode(out, "•") else "x"
+        self.state: str | None = None
+        self._keys_in_state = 0
+        self._done_in_state = False  # the state has taken what it needs: later keys are type-ahead
+
+    # --- output helpers ---------------------------------------------------------------------
+
+    def line(self, text: str) -> None:
+        stamp = f"[{self.clock.now() - self.start:7.2f}]"
+        try:
+            self.out.write(f"{stamp} {text}\n")
+            self.out.flush()
+        except (OSError, ValueError):  # a closed pipe must not take the call down
+            pass
+
+    # --- events -----------------------------------------------------------------------------
+
+    def enter_state(self, name: str) -> None:
+        """A state started (from the call's hook, or the first prompt of a new state)."""
+        if name == self.state:
+            return
+        self.state = name
+        self._keys_in_state = 0
+        self._done_in_state = False
+        info = self._states.get(name)
+        kind = f" ({info.kind}{', sensitive' if info.sensitive else ''})" if info else ""
+        self.line(f"state {name}{kind}")
+
+    def prompt(self, log_text: str, *, barge_in: bool) -> None:
+        self.line(f"prompt: {log_text}" + ("" if barge_in else "  [no barge-in]"))
+
+    def prompt_cut(self) -> None:
+        self.line("prompt stopped (barge-in)")
+
+    def should_mask(self, digit: str) -> bool:
+        """Decide, and record, whether this key is shown. Call once per key, in order."""
+        info = self._states.get(self.state or "")
+        if info is not None and info.sensitive:
+            mask = True
+        elif self._done_in_state:
+            mask = self._any_sensitive
+        else:
+            mask = False
+        self._keys_in_state += 1
+        if info is not None:
+            if info.kind == "menu":
+                self._done_in_state = True
+            elif info.kind == "collect" and (
+                digit == info.terminator or (info.max_digits is not None and self._keys_in_state >= info.max_digits)
+            ):
+                self._done_in_state = True
+        return mask
+
+    def key(self, digit: str) -> None:
+        shown = self.mask_char if self.should_mask(digit) else digit
+        self.line(f"key {shown}")
+
+    def digits(self, name: str, value: str, *, sensitive: bool) -> None:
+        shown = self.mask_char * len(value) if sensitive else value
+        self.line(f"collected {name} = {shown}")
+
+    def invalid_key(self, text: str) -> None:
+        self.line(f"{text!r} is not a phone key (not sent): press 0-9, *, #, A-D; q hangs up")
+
+    def notice(self, text: str) -> None:
+        self.line(text)
+
+
+def _can_encode(out: TextIO, text: str) -> bool:
+    try:
+        text.encode(getattr(out, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
