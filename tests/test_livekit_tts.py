@@ -17,7 +17,7 @@ from livekit.agents._exceptions import APIConnectionError, APIError
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
 from ivrkit.audio import Pcm, dominant_frequency, tone
-from ivrkit.livekit.tts import EspeakTTS, FallbackTTS, pcm_frames, pcm_to_frames
+from ivrkit.livekit.tts import EspeakTTS, FallbackTTS, mask_digit_runs, pcm_frames, pcm_to_frames
 from ivrkit.speech import EspeakVoice
 
 NO_RETRY = APIConnectOptions(max_retry=0)
@@ -191,3 +191,26 @@ async def test_pcm_frames_cover_the_whole_prompt() -> None:
     assert joined[: len(pcm.samples)] == pcm.samples
     async_frames = [f async for f in pcm_frames(pcm, 10)]
     assert sum(f.samples_per_channel for f in async_frames) == 52 * 480
+
+
+async def test_default_redactor_masks_digits_in_the_fallback_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ivrkit.tts")
+    wrapper = FallbackTTS(ToneTTS(fail_before=True))
+    await wrapper.synthesize("Your PIN is 9, 8, 7, 6. Press 1 to confirm.").collect()
+    assert "Your PIN is ****. Press 1 to confirm." in caplog.text
+    assert "9, 8" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("press 1 or 2", "press 1 or 2"),
+        ("PIN 4321 ok", "PIN **** ok"),
+        ("1, 2, 3, 4, pound", "****, pound"),
+        ("card ending 12-34", "card ending ****"),
+    ],
+)
+def test_mask_digit_runs(text: str, masked: str) -> None:
+    assert mask_digit_runs(text) == masked

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Never
 
@@ -35,9 +36,18 @@ from ivrkit.audio import Pcm, frames
 from ivrkit.errors import SpeechError
 from ivrkit.speech import DEFAULT_VOICE, ESPEAK_SAMPLE_RATE, EspeakVoice
 
-__all__ = ["EspeakTTS", "FallbackTTS", "pcm_frames", "pcm_to_frames"]
+__all__ = ["EspeakTTS", "FallbackTTS", "mask_digit_runs", "pcm_frames", "pcm_to_frames"]
 
 logger = logging.getLogger("ivrkit.tts")
+
+_DIGIT_RUN = re.compile(r"\d(?:[\s,.\-]*\d){2,}")
+
+
+def mask_digit_runs(text: str) -> str:
+    """The default redactor: any run of 3+ digits, also "1, 2, 3" as spoken_digits writes it,
+    becomes `****`. Over-masks (a balance) rather than let a PIN read back reach a log."""
+    return _DIGIT_RUN.sub("****", text)
+
 
 AnyTTS = tts.TTS[Any]
 """Any livekit-agents TTS, whatever extra events it emits."""
@@ -106,8 +116,8 @@ class FallbackTTS(tts.TTS[Never]):
     """Speak with `primary`; when it fails, log the prompt and speak it with `fallback`.
 
     `fallback` defaults to `EspeakTTS()`, which works offline. `redact` is applied to the
-    prompt text before it is logged (pass the call's masker so sensitive digits never reach a
-    log). Output is at the primary's sample rate; the fallback's audio is resampled to it.
+    prompt text before it is logged: pass the call's masker so sensitive values never reach a
+    log; the default, `mask_digit_runs`, masks every run of 3 or more digits. Output is at the primary's sample rate; the fallback's audio is resampled to it.
     """
 
     def __init__(
@@ -115,7 +125,7 @@ class FallbackTTS(tts.TTS[Never]):
         primary: AnyTTS,
         fallback: AnyTTS | None = None,
         *,
-        redact: Callable[[str], str] = lambda text: text,
+        redact: Callable[[str], str] = mask_digit_runs,
         retry_primary_after: float = 30.0,
     ) -> None:
         self._fallback = fallback if fallback is not None else EspeakTTS()
