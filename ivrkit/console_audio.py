@@ -19,9 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ivrkit.audio import Pcm, concat, read_wav, resample, silence
+from ivrkit.audio import Pcm, resample
 from ivrkit.prompts import RenderedPrompt
-from ivrkit.speech import EspeakVoice, spoken_digits
+from ivrkit.render import PromptCache, Voice, prompt_pcm
+from ivrkit.speech import EspeakVoice
 
 __all__ = [
     "AudioUnavailable",
@@ -69,49 +70,52 @@ def simulated_duration(prompt: RenderedPrompt, seconds_per_char: float) -> float
     return total
 
 
-class PromptRenderer:
-    """Rendered prompt → one Pcm at `OUTPUT_RATE`, with the offline voice.
+class _MemoVoice:
+    """A voice that remembers its last few renders (in memory only), so a repeated menu or a
+    re-prompt costs nothing the second time."""
 
-    Text parts are synthesised, digits read key by key, audio files read whole (relative paths
-    against `base_dir`, the flow's folder), silences inserted. Fixed texts are cached, so a
-    repeated menu costs nothing the second time.
-    """
+    def __init__(self, voice: Voice, size: int) -> None:
+        self._voice = voice
+        self._size = size
+        self._memo: OrderedDict[str, Pcm] = OrderedDict()
 
-    def __init__(self, voice: EspeakVoice | None = None, *, base_dir: Path | None = None, cache_size: int = 64) -> None:
-        self.voice = voice or EspeakVoice()
-        self.base_dir = base_dir
-        self._cache: OrderedDict[str, Pcm] = OrderedDict()
-        self._cache_size = cache_size
+    @property
+    def cache_key(self) -> str:
+        return self._voice.cache_key
 
-    def _speak(self, text: str) -> Pcm:
-        hit = self._cache.get(text)
+    def synthesize(self, text: str) -> Pcm:
+        hit = self._memo.get(text)
         if hit is not None:
-            self._cache.move_to_end(text)
+            self._memo.move_to_end(text)
             return hit
-        pcm = resample(self.voice.synthesize(text), OUTPUT_RATE)
-        self._cache[text] = pcm
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        pcm = self._voice.synthesize(text)
+        self._memo[text] = pcm
+        if len(self._memo) > self._size:
+            self._memo.popitem(last=False)
         return pcm
+
+
+class PromptRenderer:
+    """Rendered prompt → one Pcm at `OUTPUT_RATE`, with the offline voice (`render.prompt_pcm`:
+    text spoken, digits read key by key, audio files read against `base_dir`, silences)."""
+
+    def __init__(
+        self,
+        voice: Voice | None = None,
+        *,
+        base_dir: Path | None = None,
+        cache: PromptCache | None = None,
+        memo_size: int = 64,
+    ) -> None:
+        self.voice = _MemoVoice(voice or EspeakVoice(), memo_size)
+        self.base_dir = base_dir
+        self.cache = cache
 
     def render(self, prompt: RenderedPrompt) -> Pcm:
         """Raises `SpeechError` or `AudioFileError` (the caller logs it and falls back to text)."""
-        pieces: list[Pcm] = []
-        for part in prompt.parts:
-            if part.kind == "text":
-                if part.value.strip():
-                    pieces.append(self._speak(part.value))
-            elif part.kind == "digits":
-                if part.value.strip():
-                    pieces.append(self._speak(spoken_digits(part.value)))
-            elif part.kind == "silence":
-                pieces.append(silence(max(float(part.value), 0.0), sample_rate=OUTPUT_RATE))
-            elif part.kind == "audio":
-                path = Path(part.value)
-                if not path.is_absolute() and self.base_dir is not None:
-                    path = self.base_dir / path
-                pieces.append(read_wav(path))
-        return concat(pieces, sample_rate=OUTPUT_RATE)
+        return prompt_pcm(
+            prompt.parts, self.voice, sample_rate=OUTPUT_RATE, cache=self.cache, base_dir=self.base_dir
+        )
 
 
 class SoundcardSpeaker:
