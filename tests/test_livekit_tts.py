@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Never
 
 import numpy as np
 import pytest
 from livekit import rtc
-from livekit.agents import tts, utils
+from livekit.agents import Agent, AgentSession, tts, utils
 from livekit.agents._exceptions import APIConnectionError, APIError
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+from livekit.agents.voice import io
 
 from ivrkit.audio import Pcm, dominant_frequency, tone
 from ivrkit.livekit.tts import EspeakTTS, FallbackTTS, mask_digit_runs, pcm_frames, pcm_to_frames
@@ -27,7 +29,7 @@ def _pcm(frame: rtc.AudioFrame) -> Pcm:
     return Pcm(frame.data.tobytes(), frame.sample_rate)
 
 
-class ToneTTS(tts.TTS):
+class ToneTTS(tts.TTS[Never]):
     """A primary that 'speaks' a 440 Hz tone at 16 kHz, optionally failing after `fail_after`."""
 
     def __init__(self, *, fail_before: bool = False, fail_after: float | None = None,
@@ -214,3 +216,53 @@ async def test_default_redactor_masks_digits_in_the_fallback_log(
 )
 def test_mask_digit_runs(text: str, masked: str) -> None:
     assert mask_digit_runs(text) == masked
+
+
+class CaptureOutput(io.AudioOutput):
+    """An audio sink that keeps every frame and reports playout done at each flush."""
+
+    def __init__(self) -> None:
+        super().__init__(label="capture", capabilities=io.AudioOutputCapabilities(pause=False),
+                         sample_rate=16000)
+        self.frames: list[rtc.AudioFrame] = []
+        self._segment = 0.0
+
+    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        await super().capture_frame(frame)
+        self.frames.append(frame)
+        self._segment += frame.duration
+
+    def flush(self) -> None:
+        super().flush()
+        played, self._segment = self._segment, 0.0
+        self.on_playback_finished(playback_position=played, interrupted=False)
+
+    def clear_buffer(self) -> None:
+        played, self._segment = self._segment, 0.0
+        self.on_playback_finished(playback_position=played, interrupted=True)
+
+
+async def test_agent_session_says_prompts_with_espeak_and_prerendered_frames() -> None:
+    """The path the worker uses: AgentSession without an LLM, `say(text)` on EspeakTTS and
+    `say(text, audio=pcm_frames(...))` for a pre-rendered prompt."""
+    out = CaptureOutput()
+    session: AgentSession[None] = AgentSession(
+        tts=EspeakTTS(), vad=None, turn_handling={"turn_detection": "manual"}
+    )
+    session.output.audio = out
+    await session.start(Agent(instructions="ivr"))
+    try:
+        text = "For balances press 1."
+        await session.say(text, add_to_chat_ctx=False).wait_for_playout()
+        spoken = sum(f.duration for f in out.frames)
+        assert {f.sample_rate for f in out.frames} == {16000}
+        assert spoken == pytest.approx(EspeakVoice().synthesize(text).duration, abs=0.03)
+        first = len(out.frames)
+        prerendered = tone(440.0, 0.5, sample_rate=16000)
+        await session.say(text, audio=pcm_frames(prerendered), add_to_chat_ctx=False).wait_for_playout()
+        played = out.frames[first:]
+        assert sum(f.duration for f in played) == pytest.approx(0.5, abs=0.001)
+        heard = Pcm(b"".join(f.data.tobytes() for f in played), 16000)
+        assert dominant_frequency(heard) == pytest.approx(440.0, abs=3)
+    finally:
+        await session.aclose()
