@@ -15,6 +15,7 @@ This module is engine-side: it imports nothing from LiveKit and never reads the 
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -69,7 +70,9 @@ class _Engine:
         try:
             import espeakng_loader  # type: ignore[import-untyped]
         except ImportError:
-            raise SpeechError(f"the offline voice needs the espeakng-loader package; {_INSTALL_HINT}") from None
+            raise SpeechError(
+                f"the offline voice needs the espeakng-loader package; {_INSTALL_HINT}"
+            ) from None
         lib_path = espeakng_loader.get_library_path()
         try:
             lib = ctypes.CDLL(lib_path)
@@ -79,7 +82,9 @@ class _Engine:
                 f"cannot load libespeak-ng from {lib_path}: {e}; reinstall it with "
                 "`pip install --force-reinstall espeakng-loader==0.2.4`"
             ) from None
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_Initialize.argtypes = [
+            ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+        ]
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
         lib.espeak_SetSynthCallback.restype = None
@@ -107,7 +112,9 @@ class _Engine:
                 "`pip install --force-reinstall espeakng-loader==0.2.4`"
             )
         if rate != ESPEAK_SAMPLE_RATE:
-            raise SpeechError(f"libespeak-ng reports {rate} Hz output, ivrkit expects {ESPEAK_SAMPLE_RATE} Hz")
+            raise SpeechError(
+                f"libespeak-ng reports {rate} Hz output, ivrkit expects {ESPEAK_SAMPLE_RATE} Hz"
+            )
         self.lib = lib
         self.version = (lib.espeak_Info(None) or b"?").decode(errors="replace")
         self._chunks: list[bytes] = []
@@ -132,7 +139,8 @@ class _Engine:
                 why = "unknown voice" if err == _EE_NOT_FOUND else f"error {err}"
                 raise SpeechError(
                     f"eSpeak NG voice {voice!r}: {why}; use a language code such as "
-                    "'en-us', 'en-gb', 'de', 'fr', 'es' (`espeak-ng --voices` lists them)"
+                    "'en-us', 'en-gb', 'de', 'fr', 'es' (all: the 'Identifier' column of "
+                    "https://github.com/espeak-ng/espeak-ng/blob/master/docs/languages.md)"
                 )
             self._voice = voice
         self.lib.espeak_SetParameter(_PARAM_RATE, rate, 0)
@@ -144,8 +152,18 @@ class _Engine:
         chunks, self._chunks = self._chunks, []
         if err != _EE_OK:
             # No text in the message: a prompt may read back sensitive digits.
-            raise SpeechError(f"eSpeak NG failed to synthesise a {len(text)}-character text (error {err})")
+            raise SpeechError(
+                f"eSpeak NG failed to synthesise a {len(text)}-character text (error {err})"
+            )
         return b"".join(chunks)
+
+
+@functools.cache
+def _loader_version() -> str:
+    try:
+        return metadata.version("espeakng-loader")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 _LOCK = threading.Lock()
@@ -187,10 +205,7 @@ class EspeakVoice:
         Includes the espeakng-loader version so an upgrade of the library re-renders prompts,
         and needs no library load (a cache hit stays cheap).
         """
-        try:
-            version = metadata.version("espeakng-loader")
-        except metadata.PackageNotFoundError:
-            version = "unknown"
+        version = _loader_version()
         return f"espeak-ng/{version}/{self.voice}/rate={self.rate or _RATE_NORMAL}"
 
     def load(self) -> str:

@@ -60,7 +60,9 @@ class EspeakTTS(tts.TTS[Never]):
     blocks the event loop that is reading the caller's keys.
     """
 
-    def __init__(self, voice: EspeakVoice | str = DEFAULT_VOICE, *, rate: int | None = None) -> None:
+    def __init__(
+        self, voice: EspeakVoice | str = DEFAULT_VOICE, *, rate: int | None = None
+    ) -> None:
         super().__init__(
             capabilities=tts.TTSCapabilities(streaming=False),
             sample_rate=ESPEAK_SAMPLE_RATE,
@@ -117,7 +119,8 @@ class FallbackTTS(tts.TTS[Never]):
 
     `fallback` defaults to `EspeakTTS()`, which works offline. `redact` is applied to the
     prompt text before it is logged: pass the call's masker so sensitive values never reach a
-    log; the default, `mask_digit_runs`, masks every run of 3 or more digits. Output is at the primary's sample rate; the fallback's audio is resampled to it.
+    log; the default, `mask_digit_runs`, masks every run of 3 or more digits. Output is at
+    the primary's sample rate; the fallback's audio is resampled to it.
     """
 
     def __init__(
