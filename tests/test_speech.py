@@ -138,3 +138,15 @@ def test_spoken_digits_are_read_one_by_one() -> None:
     keyed = voice.synthesize(spoken_digits("1234"))
     assert keyed.samples != grouped.samples
     assert keyed.duration > 1.0
+
+
+def test_engine_modules_do_not_import_livekit() -> None:
+    code = (
+        "import sys\n"
+        "import ivrkit.audio, ivrkit.render, ivrkit.speech\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'livekit'))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                         env={"PYTHONPATH": str(root)}, check=True).stdout
+    assert out.strip() == "[]"
