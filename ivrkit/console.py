@@ -10,14 +10,15 @@ rendered to audio for the sound card and/or the call recording. It "plays" for a
 audio lasts, or, with no audio, for a simulated speaking time (0.06 s per character by
 default; 0 makes prompts instant) — so type-ahead and barge-in behave as on a phone.
 
-`run_console(ConsoleOptions)` (in `ivrkit.console_run`) wires this to a flow, the keyboard,
-a key script and the sound card for `ivrkit console`.
+`run_console(ConsoleOptions)` (defined in `ivrkit.console_cli`, re-exported here) wires this
+to a flow, the keyboard, a key script and the sound card for `ivrkit console`;
+`python -m ivrkit.console [FLOW] [--keys ...]` runs it without the main CLI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ivrkit.audio import AudioFileError, Pcm
 from ivrkit.channel import DTMF_KEYS, CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
@@ -27,7 +28,10 @@ from ivrkit.console_view import ConsoleView
 from ivrkit.errors import ChannelError, SpeechError
 from ivrkit.prompts import RenderedPrompt
 
-__all__ = ["CONSOLE_CALLER", "ConsoleChannel", "HANGUP_CHARS"]
+if TYPE_CHECKING:
+    from ivrkit.console_cli import ConsoleOptions
+
+__all__ = ["CONSOLE_CALLER", "ConsoleChannel", "HANGUP_CHARS", "run_console"]
 
 #: What the console caller looks like to hooks: a fixed, obviously fake identity.
 CONSOLE_CALLER = CallerInfo(number="console", called_number="ivrkit", call_id="console", identity="console")
@@ -220,3 +224,18 @@ class ConsoleChannel(Channel):
         self.view.notice(f"call ended: {why}")
         if self.on_end is not None:
             self.on_end(why)
+
+
+def run_console(opts: ConsoleOptions) -> int:
+    """Run one console call (see `ivrkit.console_cli.run_console`); returns the exit code."""
+    from ivrkit.console_cli import run_console as _run
+
+    return _run(opts)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from ivrkit.console_cli import main
+
+    sys.exit(main())

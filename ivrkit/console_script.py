@@ -73,9 +73,9 @@ def parse_script_line(item: str, *, where: str) -> Step | None:
     compact = "".join(text.split())
     bad = [ch for ch in compact if ch.upper() not in DTMF_KEYS]
     if bad:
-        if any(ch.isalpha() for ch in bad):
-            raise KeyScriptError(f"{where}: {text!r} is not keys, a wait or hangup; {_HELP}")
-        raise KeyScriptError(f"{where}: {text!r} has {bad[0]!r}, which is not a phone key; {_HELP}")
+        raise KeyScriptError(
+            f"{where}: {text!r} is not keys, a wait or hangup ({bad[0]!r} is not a phone key); {_HELP}"
+        )
     return Press(compact.upper())
 
 

@@ -1,0 +1,390 @@
+"""`ivrkit console [FLOW]`: options, and the one function that runs a console call.
+
+Parsing and running are separate (as in livekit-agents' CLI): `add_console_parser(subparsers)`
+declares the options, `options_from_args(ns)` turns them into a `ConsoleOptions` dataclass,
+and `run_console(opts) -> int` runs one call and returns the exit code:
+
+    0  the call ran to its end (the flow hung up, transferred, or the caller hung up)
+    1  the flow file could not be loaded or failed its checks (errors printed, mypy-style)
+    2  bad options or a bad key script (message says what to write instead)
+
+With no FLOW it calls the embedded demo (`ivrkit/defaults/demo.yaml`): the README's quick
+start, which needs no server, no API key and no file of the user's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from ivrkit.audio import AudioFileError, write_wav
+from ivrkit.clock import Clock, LoopClock
+from ivrkit.console import ConsoleChannel
+from ivrkit.console_audio import AudioUnavailable, CallRecorder, PromptRenderer, Speaker, open_soundcard
+from ivrkit.console_script import HangUp, KeyScriptError, Press, Step, Wait, parse_key_script, parse_script_line
+from ivrkit.console_term import cbreak_terminal, read_fd_nonblocking, split_keys
+from ivrkit.console_view import ConsoleView
+from ivrkit.errors import FlowError, IvrkitError
+from ivrkit.flow.model import Flow
+
+__all__ = ["ConsoleOptions", "add_console_parser", "main", "options_from_args", "run_console", "run_key_script"]
+
+DEMO_FLOW = "defaults/demo.yaml"
+
+EXIT_OK, EXIT_FLOW, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOptions:
+    """Everything `ivrkit console` can be told. `flow=None` means the embedded demo."""
+
+    flow: str | None = None
+    keys: str | None = None
+    record: str | None = None
+    trace: str | None = None
+    no_audio: bool = False
+    fast: bool = False
+    seconds_per_char: float = 0.06
+    max_duration: float | None = None
+    voice: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def add_console_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `console` command to an argparse subparsers object; sets `func` to the runner,
+    so the CLI does `return args.func(args)`."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "console",
+        help="call a flow from the terminal: keys typed are DTMF (no server, no API key)",
+        description=(
+            "Call a flow from the terminal. Keys 0-9 * # A-D are DTMF, q / Ctrl-C / Ctrl-D hang up. "
+            "Without FLOW, calls the built-in demo line."
+        ),
+    )
+    _add_arguments(p)
+    p.set_defaults(func=lambda ns: run_console(options_from_args(ns)))
+    return p
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("flow", nargs="?", metavar="FLOW", help="flow file (default: the built-in demo)")
+    p.add_argument(
+        "--keys",
+        metavar="SCRIPT",
+        help='scripted caller, e.g. "1,wait 3s,1234#,hangup" (keys, wait Ns / Nms, hangup)',
+    )
+    p.add_argument("--record", metavar="WAV", help="write everything the caller heard to this WAV file")
+    p.add_argument("--trace", metavar="FILE", help="write the call trace as JSON lines ('-' = stdout)")
+    p.add_argument("--no-audio", action="store_true", help="print prompts only, do not speak them")
+    p.add_argument("--fast", action="store_true", help="prompts take no time (timeouts stay real)")
+    p.add_argument(
+        "--speed", type=float, default=0.06, metavar="S",
+        help="seconds per character a printed prompt 'plays' when there is no audio (default 0.06)",
+    )
+    p.add_argument("--max-duration", type=float, metavar="S", help="hang up after S seconds")
+    p.add_argument("--voice", metavar="LANG", help="eSpeak NG voice, e.g. en-gb (default en-us)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", dest="variables",
+        help="set a call variable before the call starts (repeatable)",
+    )
+
+
+def options_from_args(ns: argparse.Namespace) -> ConsoleOptions:
+    variables: dict[str, str] = {}
+    for item in ns.variables:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise SystemExit(f"ivrkit console: --set {item!r}: write NAME=VALUE, e.g. --set tier=gold")
+        variables[name] = value
+    return ConsoleOptions(
+        flow=ns.flow,
+        keys=ns.keys,
+        record=ns.record,
+        trace=ns.trace,
+        no_audio=ns.no_audio,
+        fast=ns.fast,
+        seconds_per_char=ns.speed,
+        max_duration=ns.max_duration,
+        voice=ns.voice,
+        variables=variables,
+    )
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def _err(text: str) -> None:
+    print(f"ivrkit console: {text}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _flow_path(opts: ConsoleOptions) -> Iterator[Path]:
+    if opts.flow is not None:
+        yield Path(opts.flow)
+        return
+    with resources.as_file(resources.files("ivrkit").joinpath(DEMO_FLOW)) as path:
+        yield path
+
+
+def run_console(opts: ConsoleOptions) -> int:
+    """Run one console call with `opts`; returns the process exit code (see module doc)."""
+    if opts.fast and opts.record:
+        _err("--fast and --record cannot be combined: a recording needs prompts to take their real time")
+        return EXIT_USAGE
+    if opts.seconds_per_char < 0 or (opts.max_duration is not None and opts.max_duration <= 0):
+        _err("--speed must be >= 0 and --max-duration > 0")
+        return EXIT_USAGE
+    try:
+        script = parse_key_script(opts.keys) if opts.keys is not None else None
+    except KeyScriptError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    from ivrkit.flow.loader import load_flow
+
+    with _flow_path(opts) as path:
+        try:
+            flow = load_flow(path)
+        except FlowError as e:
+            print(str(e), file=sys.stderr)
+            return EXIT_FLOW
+    try:
+        return asyncio.run(_call(opts, flow, script))
+    except KeyboardInterrupt:  # Ctrl-C before the handler was installed or after the call
+        return EXIT_OK
+
+
+class _Inputs:
+    """Feeds the channel from the keyboard, stdin lines and/or a key script; owns their tasks."""
+
+    def __init__(self, channel: ConsoleChannel, clock: Clock, view: ConsoleView) -> None:
+        self.channel = channel
+        self.clock = clock
+        self.view = view
+        self.tasks: list[asyncio.Task[None]] = []
+        self.stoppers: list[Callable[[], None]] = []
+        self.script_error: str | None = None
+        self._line_queue: asyncio.Queue[Step | KeyScriptError | None] = asyncio.Queue()
+        self._line_no = 0
+        self._partial = ""
+
+    def keyboard(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        def on_text(text: str) -> None:
+            for token in split_keys(text):
+                if token.startswith("\x1b"):
+                    self.view.notice("special key ignored (not sent): press 0-9, *, #, A-D; q hangs up")
+                else:
+                    self.channel.press(token)
+
+        self.stoppers.append(read_fd_nonblocking(loop, fd, on_text, lambda: self.channel.caller_hangup("Ctrl-D")))
+
+    def stdin_lines(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        def on_text(text: str) -> None:
+            data = self._partial + text
+            *lines, self._partial = data.split("\n")
+            for line in lines:
+                self._line(line)
+
+        def on_eof() -> None:
+            if self._partial:
+                self._line(self._partial)
+                self._partial = ""
+            self._line_queue.put_nowait(None)
+
+        self.stoppers.append(read_fd_nonblocking(loop, fd, on_text, on_eof))
+        self.tasks.append(asyncio.ensure_future(self._run_queue()))
+
+    def _line(self, line: str) -> None:
+        self._line_no += 1
+        for n, item in enumerate(line.split(","), start=1):
+            try:
+                step = parse_script_line(item, where=f"<stdin>: line {self._line_no}, item {n}")
+            except KeyScriptError as e:
+                self._line_queue.put_nowait(e)
+                continue
+            if step is not None:
+                self._line_queue.put_nowait(step)
+
+    async def _run_queue(self) -> None:
+        await self._connected()
+        while True:
+            step = await self._line_queue.get()
+            if step is None:
+                return
+            if isinstance(step, KeyScriptError):
+                self._script_failed(str(step))
+                return
+            await self._step(step)
+
+    def script(self, steps: Sequence[Step]) -> None:
+        self.tasks.append(asyncio.ensure_future(self._run_steps(steps)))
+
+    async def _run_steps(self, steps: Sequence[Step]) -> None:
+        await self._connected()
+        await run_key_script(steps, self.channel, self.clock)
+
+    async def _step(self, step: Step) -> None:
+        await run_key_script((step,), self.channel, self.clock)
+
+    async def _connected(self) -> None:
+        ready = asyncio.Event()
+        self.channel.on_connect(ready.set)
+        await ready.wait()
+
+    def _script_failed(self, message: str) -> None:
+        self.script_error = message
+        _err(message)
+        self.channel.caller_hangup("key script error")
+
+    async def aclose(self) -> None:
+        for stop in self.stoppers:
+            stop()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def run_key_script(steps: Sequence[Step], channel: ConsoleChannel, clock: Clock) -> None:
+    """Play a parsed key script against `channel` on `clock`: the scripted caller.
+
+    Stops early once the call is over (keys after the end would go nowhere)."""
+    for step in steps:
+        if channel.ended is not None:
+            return
+        if isinstance(step, Press):
+            for key in step.keys:
+                channel.press(key)
+        elif isinstance(step, Wait):
+            await clock.sleep(step.seconds)
+        elif isinstance(step, HangUp):
+            channel.caller_hangup()
+
+
+def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow_dir: Path | None) -> tuple[
+    PromptRenderer | None, Speaker | None, CallRecorder | None
+]:
+    speaker: Speaker | None = None
+    if opts.no_audio:
+        pass
+    elif opts.fast:
+        view.notice("audio is off (--fast: prompts take no time)")
+    else:
+        try:
+            speaker = open_soundcard()
+        except AudioUnavailable as e:
+            view.notice(f"audio is off: {e}; prompts are printed only")
+    recorder = CallRecorder(start=clock.now()) if opts.record else None
+    renderer = None
+    if speaker is not None or recorder is not None:
+        from ivrkit.speech import EspeakVoice
+
+        try:
+            voice = EspeakVoice(opts.voice) if opts.voice else EspeakVoice()
+        except IvrkitError as e:
+            view.notice(f"audio is off: {e}")
+            return None, None, recorder
+        renderer = PromptRenderer(voice, base_dir=flow_dir)
+    return renderer, speaker, recorder
+
+
+async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None) -> int:
+    from ivrkit.call import Call
+    from ivrkit.machine import FlowMachine
+
+    loop = asyncio.get_running_loop()
+    clock = LoopClock(loop)
+    out: TextIO = sys.stdout
+    view = ConsoleView(out, clock, flow=flow)
+    source = "the built-in demo" if opts.flow is None else opts.flow
+    view.notice(f"calling {flow.name} ({source}); keys 0-9 * # A-D, q hangs up")
+    flow_dir = Path(flow.file).parent if flow.file else None
+    renderer, speaker, recorder = _audio(opts, view, clock, flow_dir)
+    channel = ConsoleChannel(
+        clock=clock,
+        out=out,
+        view=view,
+        renderer=renderer,
+        speaker=speaker,
+        recorder=recorder,
+        seconds_per_char=0.0 if opts.fast else opts.seconds_per_char,
+    )
+    call = Call(FlowMachine(flow), channel, variables=dict(opts.variables))
+    inputs = _Inputs(channel, clock, view)
+    stdin_fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    limit = None
+    with cbreak_terminal(stdin_fd) if stdin_fd >= 0 else contextlib.nullcontext(False) as is_tty:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, channel.caller_hangup, "Ctrl-C" if sig == signal.SIGINT else "SIGTERM")
+            if is_tty:
+                inputs.keyboard(loop, stdin_fd)
+            elif script is None and stdin_fd >= 0:
+                inputs.stdin_lines(loop, stdin_fd)
+            if script is not None:
+                inputs.script(script)
+            if opts.max_duration is not None:
+                limit = clock.call_later(opts.max_duration, lambda: channel.caller_hangup("--max-duration"))
+            result = await call.run()
+        finally:
+            if limit is not None:
+                limit.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await inputs.aclose()
+            await channel.aclose()
+    code = _write_outputs(opts, result, recorder, clock, view)
+    if inputs.script_error is not None:
+        return EXIT_USAGE
+    return code
+
+
+def _write_outputs(opts: ConsoleOptions, result: Any, recorder: CallRecorder | None, clock: Clock, view: ConsoleView) -> int:
+    code = EXIT_OK
+    if recorder is not None and opts.record:
+        pcm = recorder.finish(clock.now())
+        try:
+            write_wav(opts.record, pcm)
+            view.notice(f"recorded {pcm.duration:.1f} s to {opts.record}")
+        except AudioFileError as e:
+            _err(str(e))
+            code = EXIT_USAGE
+    if opts.trace:
+        lines = _trace_lines(result)
+        try:
+            if opts.trace == "-":
+                sys.stdout.write(lines)
+            else:
+                Path(opts.trace).write_text(lines, encoding="utf-8")
+        except OSError as e:
+            _err(f"{opts.trace}: cannot write the trace: {e.strerror or e}")
+            code = EXIT_USAGE
+    return code
+
+
+def _trace_lines(result: Any) -> str:
+    trace = getattr(result, "trace", None)
+    if trace is not None and hasattr(trace, "to_jsonl"):
+        text: str = trace.to_jsonl()
+        return text if text.endswith("\n") or not text else text + "\n"
+    return json.dumps({"result": repr(result)}) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m ivrkit.console_cli` / `python -m ivrkit.console`: the command on its own."""
+    parser = argparse.ArgumentParser(prog="ivrkit console", description="Call a flow from the terminal.")
+    _add_arguments(parser)
+    return run_console(options_from_args(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

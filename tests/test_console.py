@@ -1,0 +1,298 @@
+"""ivrkit console: the ConsoleChannel on a virtual clock, the key script, the terminal handling,
+the call recording — and, at the end, the real `python -m ivrkit.console` in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import termios
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ivrkit.audio import tone
+from ivrkit.channel import ChannelEvent, Hangup, Key, PromptEnded
+from ivrkit.console import ConsoleChannel
+from ivrkit.console_audio import CallRecorder, PromptRenderer, simulated_duration
+from ivrkit.console_cli import run_key_script
+from ivrkit.console_script import HangUp, KeyScriptError, Press, Wait, parse_key_script
+from ivrkit.console_term import cbreak_terminal, read_fd_nonblocking, split_keys
+from ivrkit.console_view import ConsoleView
+from ivrkit.errors import ChannelError
+from ivrkit.prompts import Prompt, PromptPart, render
+from ivrkit.testing import VirtualClock
+
+
+def _prompt(text: str, *, id: int = 1, state: str = "main", barge_in: bool = True):  # type: ignore[no-untyped-def]
+    return render(Prompt.text(text), {}, id=id, state=state, barge_in=barge_in)
+
+
+class _Phone:
+    """A ConsoleChannel on a virtual clock with its printed output and emitted events."""
+
+    def __init__(self, **kw: object) -> None:
+        self.clock = VirtualClock()
+        self.out = io.StringIO()
+        self.events: list[ChannelEvent] = []
+        self.channel = ConsoleChannel(clock=self.clock, out=self.out, **kw)  # type: ignore[arg-type]
+        self.channel.connect(self.events.append)
+
+    @property
+    def text(self) -> str:
+        return self.out.getvalue()
+
+
+# --- key script --------------------------------------------------------------------------------
+
+
+def test_key_script_parses_keys_waits_and_hangup() -> None:
+    steps = parse_key_script("1, wait 3s,1 2 3 4#,wait 250ms,wait 1.5,a*d\nhang up")
+    assert steps == (
+        Press("1"), Wait(3.0), Press("1234#"), Wait(0.25), Wait(1.5), Press("A*D"), HangUp(),
+    )
+    assert parse_key_script("") == ()
+    assert parse_key_script(" , ,") == ()
+
+
+@pytest.mark.parametrize(
+    ("script", "fragment"),
+    [
+        ("1,wiat 3s", "item 2: 'wiat 3s' is not keys, a wait or hangup"),
+        ("12x4", "'x'"),
+        ("1,wait 3 min", "item 2: 'wait 3 min' is not a wait"),
+        ("wait 2h", "is not a wait"),
+        ("wait 7200s", "longer than 3600 s"),
+        ("1!", "('!' is not a phone key)"),
+    ],
+)
+def test_key_script_errors_name_the_item_and_the_fix(script: str, fragment: str) -> None:
+    with pytest.raises(KeyScriptError) as info:
+        parse_key_script(script)
+    assert fragment in str(info.value)
+    assert str(info.value).startswith("--keys: item ")
+
+
+# --- terminal input ----------------------------------------------------------------------------
+
+
+def test_split_keys_keeps_escape_sequences_whole() -> None:
+    # Arrow up, F1 and Ctrl-Right must not become DTMF A, P/C...: each is one token.
+    assert split_keys("1\x1b[A2\x1bOP#\x1b[1;5C*") == ["1", "\x1b[A", "2", "\x1bOP", "#", "\x1b[1;5C", "*"]
+    assert split_keys("ab\x1b") == ["a", "b", "\x1b"]
+    assert split_keys("") == []
+
+
+def test_cbreak_terminal_restores_settings_even_on_error() -> None:
+    master, slave = os.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        with pytest.raises(RuntimeError):
+            with cbreak_terminal(slave) as is_tty:
+                assert is_tty
+                during = termios.tcgetattr(slave)
+                assert not during[3] & termios.ICANON and not during[3] & termios.ECHO
+                assert during[3] & termios.ISIG  # Ctrl-C still interrupts
+                raise RuntimeError("boom")
+        assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_cbreak_terminal_is_a_no_op_on_a_pipe() -> None:
+    r, w = os.pipe()
+    try:
+        with cbreak_terminal(r) as is_tty:
+            assert is_tty is False
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+async def test_read_fd_from_a_pipe_and_from_a_regular_file(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    got: list[str] = []
+    eof = asyncio.Event()
+    r, w = os.pipe()
+    stop = read_fd_nonblocking(loop, r, got.append, eof.set)
+    os.write(w, "1é#".encode())
+    os.close(w)
+    await eof.wait()
+    stop()
+    os.close(r)
+    assert "".join(got) == "1é#"
+
+    path = tmp_path / "keys.txt"
+    path.write_text("1,wait 1s\n2\n")
+    got.clear()
+    eof.clear()
+    with open(path, "rb") as f:  # regular files cannot be polled: read whole
+        read_fd_nonblocking(loop, f.fileno(), got.append, eof.set)
+        await eof.wait()
+    assert "".join(got) == "1,wait 1s\n2\n"
+
+
+# --- the channel on a virtual clock --------------------------------------------------------------
+
+
+def test_prompt_plays_for_its_simulated_time_then_ends() -> None:
+    phone = _Phone(seconds_per_char=0.1)
+    prompt = _prompt("Press 1.")  # 8 characters -> 0.8 s
+    phone.channel.play(prompt)
+    assert "state main" in phone.text and "prompt: Press 1." in phone.text
+    phone.clock.advance(0.79)
+    assert phone.events == []
+    phone.clock.advance(0.01)
+    assert phone.events == [PromptEnded(1, interrupted=False, at=pytest.approx(0.8))]
+    assert phone.clock.pending() == 0
+
+
+def test_stop_cuts_the_prompt_with_one_interrupted_end() -> None:
+    phone = _Phone()
+    phone.channel.play(_prompt("A long menu prompt"))
+    phone.clock.advance(0.2)
+    phone.channel.stop()
+    phone.channel.stop()  # no-op: nothing plays
+    phone.clock.advance(10)
+    assert phone.events == [PromptEnded(1, interrupted=True, at=pytest.approx(0.2))]
+    assert "prompt stopped (barge-in)" in phone.text
+    assert phone.clock.pending() == 0
+
+
+def test_keys_become_dtmf_and_other_input_does_not() -> None:
+    phone = _Phone()
+    for ch in "1a#x*\n ?D":
+        phone.channel.press(ch)
+    assert [e.digit for e in phone.events if isinstance(e, Key)] == ["1", "A", "#", "*", "D"]
+    assert "'x' is not a phone key (not sent)" in phone.text
+    assert "'?' is not a phone key (not sent)" in phone.text
+
+
+@pytest.mark.parametrize("char", ["q", "\x04", "\x03"])
+def test_q_and_ctrl_keys_hang_up_and_nothing_follows(char: str) -> None:
+    phone = _Phone()
+    phone.channel.play(_prompt("Welcome"))
+    phone.channel.press(char)
+    phone.channel.press("1")
+    phone.clock.advance(30)
+    phone.channel.caller_hangup()
+    assert phone.events == [Hangup(at=0.0, reason="caller")]
+    assert phone.channel.ended == "caller hung up"
+    assert phone.clock.pending() == 0
+
+
+async def test_flow_hangup_and_transfer_end_the_call() -> None:
+    phone = _Phone()
+    phone.channel.play(_prompt("Goodbye"))
+    await phone.channel.hangup()
+    phone.clock.advance(5)
+    assert phone.events == [] and phone.channel.ended == "the flow hung up"
+    other = _Phone()
+    await other.channel.transfer("sip:agents@pbx.example.com")
+    assert other.channel.ended == "transferred to sip:agents@pbx.example.com"
+    assert "transfer to sip:agents@pbx.example.com" in other.text
+
+
+async def test_send_dtmf_is_shown_and_checked() -> None:
+    phone = _Phone()
+    await phone.channel.send_dtmf("1")
+    await phone.channel.send_dtmf("#")
+    with pytest.raises(ChannelError, match="only one of 0-9"):
+        await phone.channel.send_dtmf("x")
+    assert phone.channel.keys_sent == ["1", "#"]
+    assert "sent DTMF #" in phone.text
+
+
+def test_sensitive_keys_are_masked_on_screen() -> None:
+    from ivrkit.flow.loader import load_flow
+
+    flow = load_flow(Path(__file__).parents[1] / "ivrkit" / "defaults" / "demo.yaml")
+    clock = VirtualClock()
+    out = io.StringIO()
+    view = ConsoleView(out, clock, flow=flow)
+    channel = ConsoleChannel(clock=clock, out=out, view=view)
+    events: list[ChannelEvent] = []
+    channel.connect(events.append)
+    view.enter_state("main")
+    # Type-ahead: "1" picks the PIN entry, "4321#" is typed before the state changes.
+    for ch in "14321#":
+        channel.press(ch)
+    view.enter_state("pin")
+    for ch in "9876#":
+        channel.press(ch)
+    shown = [line.split("key ")[1] for line in out.getvalue().splitlines() if "] key " in line]
+    assert shown[0] == "1"
+    assert all(s in ("•", "x") for s in shown[1:]) and len(shown) == 11
+    assert "4321" not in out.getvalue() and "9876" not in out.getvalue()
+    assert "".join(e.digit for e in events if isinstance(e, Key)) == "14321#9876#"  # sent in clear
+
+
+async def test_key_script_runs_on_the_virtual_clock() -> None:
+    phone = _Phone()
+    steps = parse_key_script("1,wait 3s,42#,hangup,7")
+    task = asyncio.ensure_future(run_key_script(steps, phone.channel, phone.clock))
+    await asyncio.sleep(0)
+    assert [(e.digit, e.at) for e in phone.events if isinstance(e, Key)] == [("1", 0.0)]
+    phone.clock.advance(3)
+    await task
+    keys = [(e.digit, e.at) for e in phone.events if isinstance(e, Key)]
+    assert keys == [("1", 0.0), ("4", 3.0), ("2", 3.0), ("#", 3.0)]
+    assert isinstance(phone.events[-1], Hangup)  # and the 7 after hangup was never pressed
+
+
+# --- audio: recorder and the real offline voice ---------------------------------------------------
+
+
+def test_recorder_places_prompts_on_the_call_timeline() -> None:
+    rec = CallRecorder(start=10.0, sample_rate=8000)
+    rec.play(tone(440, 1.0, sample_rate=8000), at=10.5)
+    rec.cut(at=11.0)  # barge-in after half a second
+    rec.play(tone(880, 0.5, sample_rate=8000), at=12.0)
+    out = rec.finish(at=13.0)
+    assert out.duration == pytest.approx(3.0)
+    arr = np.abs(out.array())
+    sr = 8000
+    assert arr[: int(0.5 * sr)].max() == 0  # silence before the first prompt
+    assert arr[int(0.55 * sr) : int(0.95 * sr)].max() > 1000  # the first prompt ...
+    assert arr[int(1.0 * sr) + 1 : int(2.0 * sr)].max() == 0  # ... cut at 11.0
+    assert arr[int(2.05 * sr) : int(2.45 * sr)].max() > 1000
+    assert arr[int(2.5 * sr) + 1 :].max() == 0
+
+
+def test_real_voice_sets_prompt_time_and_fills_the_recording() -> None:
+    clock = VirtualClock()
+    recorder = CallRecorder(start=0.0)
+    channel = ConsoleChannel(
+        clock=clock, out=io.StringIO(), renderer=PromptRenderer(), recorder=recorder
+    )
+    events: list[ChannelEvent] = []
+    channel.connect(events.append)
+    prompt = render(
+        Prompt((PromptPart("text", "You entered"), PromptPart("digits", "{pin}"))),
+        {"pin": "1234"}, id=7, state="pin", sensitive={"pin"},
+    )
+    channel.play(prompt)
+    assert "prompt: You entered ****" in channel.view.out.getvalue()  # type: ignore[attr-defined]
+    assert "1 2 3 4" not in channel.view.out.getvalue()  # type: ignore[attr-defined]
+    clock.advance(60)
+    assert len(events) == 1 and isinstance(events[0], PromptEnded) and not events[0].interrupted
+    spoken = events[0].at
+    assert 1.5 < spoken < 6.0  # eSpeak: "You entered 1, 2, 3, 4" is about 3 s
+    assert spoken != pytest.approx(simulated_duration(prompt, 0.06))
+    pcm = recorder.finish(spoken + 1.0)
+    assert pcm.duration == pytest.approx(spoken + 1.0, abs=0.01)
+    voiced = np.abs(pcm.array()[: int(spoken * pcm.sample_rate)]).max()
+    assert voiced > 3000 and np.abs(pcm.array()[int((spoken + 0.01) * pcm.sample_rate) :]).max() == 0
+
+
+def test_voice_failure_is_said_once_and_the_call_goes_on(tmp_path: Path) -> None:
+    phone = _Phone(renderer=PromptRenderer(base_dir=tmp_path), seconds_per_char=0.1)
+    missing = render(Prompt((PromptPart("audio", "missing.wav"),)), {}, id=1, state="s")
+    phone.channel.play(missing)
+    phone.clock.advance(1.0)
+    phone.channel.play(_prompt("Hi", id=2))
+    phone.clock.advance(1.0)
+    assert phone.text.count("audio is off") == 1 and "missing.wav" in phone.text
+    assert [e.id for e in phone.events if isinstance(e, PromptEnded)] == [1, 2]
