@@ -1,0 +1,250 @@
+"""Building the Flow model from composed YAML documents (the main file and its includes).
+
+The builder checks everything that can be checked by looking at one node at a time (types,
+unknown keys, DTMF keys, durations, regexes, two actions in one state…) and records what the
+cross-state checks in `validate.py` need: every state reference with its position, every
+variable use, every hook. It never stops at the first problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from ivrkit.flow.model import Flow, HookRef, Settings, State
+from ivrkit.flow.prompt_build import PromptBuilder, PromptTableEntry, VarUse
+from ivrkit.flow.source import Pos, Reporter, Source, did_you_mean, loc_join, mapping_items
+from ivrkit.flow.spec import BUILTIN_VARIABLES, key_names
+from ivrkit.flow.state_build import StateBuilder
+from ivrkit.flow.values import Reader, kind_of
+
+
+@dataclass(slots=True)
+class Document:
+    """One composed file. `root` is None for an empty file."""
+
+    source: Source
+    root: yaml.Node | None
+    is_main: bool
+
+
+@dataclass(slots=True)
+class StateRef:
+    target: str
+    pos: Pos
+    loc: str
+
+
+@dataclass(slots=True)
+class HookUse:
+    ref: HookRef
+    pos: Pos
+    loc: str
+
+
+@dataclass(slots=True)
+class BuildInfo:
+    """What the cross-state checks need, with positions. Discarded once the flow is checked."""
+
+    state_defs: dict[str, tuple[Pos, str]] = field(default_factory=dict)
+    state_refs: list[StateRef] = field(default_factory=list)
+    var_uses: list[VarUse] = field(default_factory=list)
+    settable: set[str] = field(default_factory=lambda: set(BUILTIN_VARIABLES))
+    hooks: list[HookUse] = field(default_factory=list)
+    python_path: list[str] = field(default_factory=list)
+    start_pos: Pos | None = None
+    error_pos: Pos | None = None
+
+
+def top_level_items(doc: Document, report: Reporter) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """The document's top-level keys (reporting duplicates), or {} after reporting a bad root."""
+    reader = Reader(report, doc.source)
+    if doc.root is None or (isinstance(doc.root, yaml.ScalarNode) and doc.root.tag.endswith(":null")):
+        report.add(doc.source.pos(None), "", "empty-file", "the flow file is empty",
+                   "a flow needs at least `start:` and `states:`" if doc.is_main else "an included file needs `states:` or `prompts:`")
+        return {}
+    if not isinstance(doc.root, yaml.MappingNode):
+        reader.bad(doc.root, "", f"a flow file must be a mapping of keys (start:, states: …), not {kind_of(doc.root)}")
+        return {}
+    section = "top" if doc.is_main else "include"
+    allowed = key_names(section)
+    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key, key_node, value in mapping_items(doc.root, doc.source, "", report):
+        if key not in allowed:
+            if not doc.is_main and key in key_names("top"):
+                report.add(doc.source.pos(key_node), key, "not-in-include", f"'{key}' can only be set in the main flow file",
+                           "an included file holds states, prompts, include and python_path")
+            else:
+                report.add(doc.source.pos(key_node), key, "unknown-key", f"unknown top-level key '{key}'",
+                           did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}")
+            continue
+        out[key] = (key_node, value)
+    return out
+
+
+class Builder:
+    """Builds a Flow from the main document and its includes, reporting into `report`."""
+
+    def __init__(self, docs: list[Document], report: Reporter) -> None:
+        self.docs = docs
+        self.report = report
+        self.info = BuildInfo()
+        self.items = {id(doc): top_level_items(doc, report) for doc in docs}
+        self.prompt_builder = PromptBuilder({}, self.info.var_uses)
+
+    def build(self) -> Flow:
+        main = self.docs[0]
+        items = self.items[id(main)]
+        reader = Reader(self.report, main.source)
+        name = os.path.splitext(os.path.basename(main.source.file))[0]
+        if "flow" in items:
+            name = reader.text(items["flow"][1], "flow", "flow") or name
+        defaults = Settings()
+        if "defaults" in items:
+            defaults = self.settings(Settings(), items["defaults"][1], reader, "defaults", "defaults")
+        for doc in self.docs:
+            self._python_path(doc)
+            self._collect_prompts(doc)
+        for entry_name in self.prompt_builder.table:
+            self.prompt_builder.named(entry_name)
+        call_start, call_end = self._hooks(items, reader)
+        states_builder = StateBuilder(self, defaults)
+        states: dict[str, State] = {}
+        for doc in self.docs:
+            states_builder.states(doc, self.items[id(doc)], states)
+        start = ""
+        if "start" in items:
+            start = reader.text(items["start"][1], "start", "start") or ""
+            self.info.start_pos = reader.pos(items["start"][1])
+        elif items or main.root is not None:
+            self.report.add(main.source.pos(main.root), "", "missing-start", "the flow has no `start:` state",
+                            "add `start: <state name>` at the top level")
+        if main.is_main and "states" not in items and items:
+            self.report.add(main.source.pos(main.root), "", "missing-states", "the flow has no `states:`")
+        error_state = None
+        if "error" in items and not reader.is_null(items["error"][1]):
+            error_state = reader.text(items["error"][1], "error", "error")
+            if error_state is not None:
+                self.info.state_refs.append(StateRef(error_state, reader.pos(items["error"][1]), "error"))
+        prompts = {k: v for k, v in self.prompt_builder.resolved.items() if v is not None}
+        return Flow(
+            name=name, start=start, states=MappingProxyType(states), file=main.source.path, defaults=defaults,
+            error_state=error_state, prompts=MappingProxyType(prompts), call_start=call_start, call_end=call_end,
+            files=tuple(doc.source.path for doc in self.docs),
+        )
+
+    def settings(self, base: Settings, node: yaml.Node, reader: Reader, loc: str, what: str,
+                 items: list[tuple[str, yaml.Node, yaml.Node]] | None = None) -> Settings:
+        """`base` with the Settings keys of `node` (or of the given `items`) applied."""
+        if items is None:
+            if reader.is_null(node):
+                return base
+            if not isinstance(node, yaml.MappingNode):
+                reader.bad(node, loc, f"{what} must be a mapping of settings, not {kind_of(node)}")
+                return base
+            items = []
+            allowed = key_names("defaults")
+            for key, key_node, value in mapping_items(node, reader.source, loc, self.report):
+                if key not in allowed:
+                    self.report.add(reader.pos(key_node), loc_join(loc, key), "unknown-key", f"unknown setting '{key}'",
+                                    did_you_mean(key, allowed) or f"settings are: {', '.join(allowed)}")
+                    continue
+                items.append((key, key_node, value))
+        changes: dict[str, Any] = {}
+        for key, _key_node, value in items:
+            sub = loc_join(loc, key)
+            parsed: Any
+            if key in ("timeout", "inter_digit_timeout", "hook_timeout", "dtmf_pace"):
+                parsed = reader.duration(value, sub, key)
+            elif key == "retries":
+                parsed = reader.integer(value, sub, key, minimum=1)
+            elif key == "terminator":
+                if reader.is_null(value) or (isinstance(value, yaml.ScalarNode) and value.value == ""):
+                    changes[key] = None
+                    continue
+                parsed = reader.dtmf_key(value, sub, "terminator")
+            elif key == "barge_in":
+                parsed = reader.boolean(value, sub, key)
+            else:  # voice, language
+                parsed = None if reader.is_null(value) else reader.text(value, sub, key)
+                if parsed is None and not reader.is_null(value):
+                    continue
+                changes[key] = parsed
+                continue
+            if parsed is not None:
+                changes[key] = parsed
+        return dataclasses.replace(base, **changes) if changes else base
+
+    def state_ref(self, node: yaml.Node, reader: Reader, loc: str, what: str) -> str | None:
+        target = reader.text(node, loc, what)
+        if target is not None:
+            self.info.state_refs.append(StateRef(target, reader.pos(node), loc))
+        return target
+
+    def hook(self, node: yaml.Node, reader: Reader, loc: str, what: str, sets: tuple[str, ...] = (), timeout: float | None = None) -> HookRef | None:
+        ref = reader.hook(node, loc, what, sets, timeout)
+        if ref is not None:
+            self.info.hooks.append(HookUse(ref, reader.pos(node), loc))
+            self.info.settable.update(sets)
+        return ref
+
+    def _python_path(self, doc: Document) -> None:
+        items = self.items[id(doc)]
+        if "python_path" not in items:
+            return
+        reader = Reader(self.report, doc.source)
+        base = os.path.dirname(doc.source.path)
+        for value, node in reader.string_list(items["python_path"][1], "python_path", "python_path entry"):
+            path = os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+            if not os.path.isdir(path):
+                self.report.add(reader.pos(node), "python_path", "missing-path", f"python_path folder '{value}' does not exist (looked for {path})",
+                                "paths are relative to the flow file", "warning")
+            self.info.python_path.append(path)
+
+    def _collect_prompts(self, doc: Document) -> None:
+        items = self.items[id(doc)]
+        if "prompts" not in items:
+            return
+        reader = Reader(self.report, doc.source)
+        node = items["prompts"][1]
+        if reader.is_null(node):
+            return
+        if not isinstance(node, yaml.MappingNode):
+            reader.bad(node, "prompts", f"prompts must be a mapping of name: prompt, not {kind_of(node)}")
+            return
+        table = self.prompt_builder.table
+        for key, key_node, value in mapping_items(node, doc.source, "prompts", self.report):
+            loc = loc_join("prompts", key)
+            pos = reader.pos(key_node)
+            if key in table:
+                first = table[key].pos
+                self.report.add(pos, loc, "duplicate-prompt", f"prompt '{key}' is defined twice: here and at {first}",
+                                "rename one of them")
+                continue
+            table[key] = PromptTableEntry(value, reader, loc, pos)
+
+    def _hooks(self, items: dict[str, tuple[yaml.Node, yaml.Node]], reader: Reader) -> tuple[tuple[HookRef, ...], tuple[HookRef, ...]]:
+        out: dict[str, list[HookRef]] = {"call_start": [], "call_end": []}
+        if "hooks" not in items or reader.is_null(items["hooks"][1]):
+            return (), ()
+        node = items["hooks"][1]
+        if not isinstance(node, yaml.MappingNode):
+            reader.bad(node, "hooks", f"hooks must be a mapping (call_start:, call_end:), not {kind_of(node)}")
+            return (), ()
+        allowed = key_names("hooks")
+        for key, key_node, value in mapping_items(node, reader.source, "hooks", self.report):
+            loc = loc_join("hooks", key)
+            if key not in allowed:
+                self.report.add(reader.pos(key_node), loc, "unknown-key", f"unknown hook point '{key}'",
+                                did_you_mean(key, allowed) or f"hook points are: {', '.join(allowed)}")
+                continue
+            for text, item in reader.string_list(value, loc, "hook"):
+                ref = self.hook(item, reader, loc, "hook")
+                if ref is not None:
+                    out[key].append(ref)
+        return tuple(out["call_start"]), tuple(out["call_end"])

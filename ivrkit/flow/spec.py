@@ -1,0 +1,159 @@
+"""The keys a flow file may use, in one table that both the loader and the JSON Schema read.
+
+Why a table: the loader's "unknown key (did you mean …)" check and `ivrkit schema` must agree,
+or editors would complete keys the loader rejects. Both derive from `SECTIONS`, so they cannot
+drift; a test checks the generated schema against this table and the loader.
+
+Each key has a value type from a small vocabulary (`ValueType`) that the schema module maps
+to JSON Schema and the builder maps to a parser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Literal
+
+from ivrkit.flow.model import Settings
+
+ValueType = Literal[
+    "string", "identifier", "state", "state_or_null", "prompt", "prompts", "prompt_table",
+    "duration", "int", "bool", "dtmf_key", "options", "hook", "hook_list", "hook_spec",
+    "goto", "string_list", "transfer", "send_dtmf", "dial", "menu", "collect", "states",
+    "settings", "hooks", "regex", "condition",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    name: str
+    type: ValueType
+    doc: str
+    required: bool = False
+
+
+_SETTINGS_TYPES: dict[str, tuple[ValueType, str]] = {
+    "timeout": ("duration", "first-digit (no-input) timeout, from the end of the prompt"),
+    "inter_digit_timeout": ("duration", "time allowed between two keys of a collect"),
+    "retries": ("int", "no-input/no-match attempts before on_max_retries"),
+    "terminator": ("dtmf_key", "key that ends a collect early; null for none"),
+    "barge_in": ("bool", "a key stops the playing prompt (switch off for disclaimers)"),
+    "voice": ("string", "TTS voice"),
+    "language": ("string", "prompt language"),
+    "hook_timeout": ("duration", "time limit for hooks run in this state"),
+    "dtmf_pace": ("duration", "gap between keys sent by send_dtmf"),
+}
+SETTINGS_KEYS: tuple[Key, ...] = tuple(
+    Key(f.name, *_SETTINGS_TYPES[f.name]) for f in fields(Settings)
+)  # KeyError here at import = a Settings field was added without a type: add it above.
+
+TOP_KEYS: tuple[Key, ...] = (
+    Key("flow", "string", "name of the flow (default: the file name)"),
+    Key("start", "state", "the state every call begins in", required=True),
+    Key("python_path", "string_list", "folders (relative to this file) that hooks are imported from"),
+    Key("include", "string_list", "other files (relative to this file) whose states and prompts merge in"),
+    Key("defaults", "settings", "settings for every state; a state may override each"),
+    Key("error", "state", "state entered when a hook fails (default: apology and hang-up)"),
+    Key("prompts", "prompt_table", "reusable prompts; refer to one as \"@name\""),
+    Key("hooks", "hooks", "hooks run at call start and end"),
+    Key("states", "states", "the states, by name", required=True),
+)
+INCLUDE_KEYS: tuple[Key, ...] = tuple(k for k in TOP_KEYS if k.name in ("python_path", "include", "prompts", "states"))
+HOOKS_KEYS: tuple[Key, ...] = (
+    Key("call_start", "hook_list", "run when the call is answered; may return variables"),
+    Key("call_end", "hook_list", "run after the call ended (hang-up, transfer, error)"),
+)
+ACTION_KEYS: tuple[Key, ...] = (
+    Key("menu", "menu", "single key choice"),
+    Key("collect", "collect", "several digits into a variable"),
+    Key("goto", "goto", "a state name, or a list of {if: condition, then: state} ending in {else: state}"),
+    Key("transfer", "transfer", "transfer the call (SIP URI or tel:)"),
+    Key("send_dtmf", "send_dtmf", "send keys to the other side, e.g. to drive a legacy IVR"),
+    Key("dial", "dial", "dial out"),
+)
+STATE_KEYS: tuple[Key, ...] = (
+    Key("run", "hook_spec", "a hook run on entry: module:function or {hook, sets, timeout}"),
+    Key("say", "prompt", "a prompt played on entry, before the action"),
+    *ACTION_KEYS,
+    Key("hangup", "bool", "hang up after say/run (or after send_dtmf/dial)"),
+    Key("next", "state", "the state that follows"),
+    Key("on_error", "state", "where to go when this state's hook fails (overrides `error`)"),
+    *SETTINGS_KEYS,
+)
+MENU_KEYS: tuple[Key, ...] = (
+    Key("prompt", "prompt", "what the caller hears", required=True),
+    Key("options", "options", "DTMF key (quoted!) -> state", required=True),
+    Key("repeat_key", "dtmf_key", "key that replays the menu"),
+    Key("back_key", "dtmf_key", "key that goes back to the previous menu"),
+    Key("no_input", "prompts", "prompt(s) after a timeout; a list escalates"),
+    Key("no_match", "prompts", "prompt(s) after a key with no option; a list escalates"),
+    Key("on_max_retries", "state", "where to go after `retries` failures"),
+)
+COLLECT_KEYS: tuple[Key, ...] = (
+    Key("prompt", "prompt", "what the caller hears", required=True),
+    Key("into", "identifier", "variable the digits are stored in", required=True),
+    Key("min_digits", "int", "fewest digits accepted"),
+    Key("max_digits", "int", "most digits; reaching it ends input at once"),
+    Key("sensitive", "bool", "mask the digits in every log and trace"),
+    Key("pattern", "regex", "regular expression the whole input must match"),
+    Key("validate", "hook", "hook(ctx, digits) -> bool"),
+    Key("confirm", "prompt", "read back and ask 1 to confirm, 2 to re-enter"),
+    Key("clear_key", "dtmf_key", "key that clears the digits typed so far"),
+    Key("back_key", "dtmf_key", "key that goes back to the previous menu"),
+    Key("no_input", "prompts", "prompt(s) after a timeout; a list escalates"),
+    Key("no_match", "prompts", "prompt(s) after too-short or invalid input"),
+    Key("on_max_retries", "state", "where to go after `retries` failures"),
+)
+RUN_KEYS: tuple[Key, ...] = (
+    Key("hook", "hook", "module:function", required=True),
+    Key("sets", "string_list", "variables the hook may set (for template checks)"),
+    Key("timeout", "duration", "time limit (default: hook_timeout)"),
+)
+TRANSFER_KEYS: tuple[Key, ...] = (
+    Key("to", "string", "SIP URI or tel: number; may hold {templates}", required=True),
+    Key("announce", "prompt", "played to the caller before the transfer"),
+    Key("play_dialtone", "bool", "play a dial tone while transferring"),
+)
+SEND_DTMF_KEYS: tuple[Key, ...] = (
+    Key("digits", "string", "0-9 * # A-D, w = 0.5 s pause; may hold {templates}", required=True),
+    Key("pace", "duration", "gap between keys (default: dtmf_pace)"),
+)
+DIAL_KEYS: tuple[Key, ...] = (
+    Key("to", "string", "number or SIP URI to dial", required=True),
+    Key("trunk", "string", "outbound trunk id"),
+    Key("timeout", "duration", "how long to ring"),
+)
+GOTO_ARM_KEYS: tuple[Key, ...] = (
+    Key("if", "condition", "a condition on variables"),
+    Key("then", "state", "state to go to when it holds"),
+    Key("else", "state", "state to go to otherwise (the last arm)"),
+)
+PROMPT_PART_KEYS: tuple[Key, ...] = (
+    Key("text", "string", "text to speak (literal: no @ reference); may hold {templates}"),
+    Key("audio", "string", "audio file, relative to the flow file"),
+    Key("digits", "string", "digits spoken one by one; may hold {templates}"),
+    Key("silence", "duration", "a pause"),
+)
+
+SECTIONS: dict[str, tuple[Key, ...]] = {
+    "top": TOP_KEYS,
+    "include": INCLUDE_KEYS,
+    "defaults": SETTINGS_KEYS,
+    "hooks": HOOKS_KEYS,
+    "state": STATE_KEYS,
+    "menu": MENU_KEYS,
+    "collect": COLLECT_KEYS,
+    "run": RUN_KEYS,
+    "transfer": TRANSFER_KEYS,
+    "send_dtmf": SEND_DTMF_KEYS,
+    "dial": DIAL_KEYS,
+    "goto_arm": GOTO_ARM_KEYS,
+    "prompt_part": PROMPT_PART_KEYS,
+}
+ACTIONS: frozenset[str] = frozenset(k.name for k in ACTION_KEYS)
+SETTING_NAMES: frozenset[str] = frozenset(k.name for k in SETTINGS_KEYS)
+DTMF_KEYS = "0123456789*#ABCD"
+BUILTIN_VARIABLES: frozenset[str] = frozenset({"caller_number", "called_number", "call_id", "last_key"})
+
+
+def key_names(section: str) -> tuple[str, ...]:
+    return tuple(k.name for k in SECTIONS[section])
