@@ -19,10 +19,10 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+	"golang.org/x/sys/unix"
 )
 
 // out serialises JSON lines on stdout: callbacks run on SDK goroutines.
@@ -41,10 +41,15 @@ func (o *out) emit(event string, fields map[string]any) {
 	_ = o.enc.Encode(line)
 }
 
-var start = time.Now()
-
-// monotonic returns seconds since the client started; only differences matter.
-func monotonic() float64 { return time.Since(start).Seconds() }
+// monotonic returns CLOCK_MONOTONIC in seconds: the same clock as Python's time.monotonic()
+// in the test process and caller.py, so event times compare across processes.
+func monotonic() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return float64(ts.Sec) + float64(ts.Nsec)/1e9
+}
 
 // command is one JSON line read from stdin.
 type command struct {

@@ -1,0 +1,116 @@
+"""Fixtures for end-to-end tests against a real livekit-server in a private network namespace.
+
+Fixtures:
+- `stack` (session): a `stack.Stack` (tests/stack/stack.py): namespace + running server.
+- `room_name` (function): a room name unique to the test.
+- `go_caller_built` (session): skips (or fails, see below) when the Go caller was not built.
+
+The harness lives in tests/stack and is imported as the top-level package `stack`: this file
+puts tests/ on sys.path (tests/ is not a package, and pytest's default rootdir-relative import
+does not reach a sibling directory).
+
+Skips name what is missing and the install command. With IVRKIT_STACK_REQUIRED=1 (CI on a
+machine that should run them) the same reasons fail the tests instead of skipping them.
+On a failing test, the server's log tail and those of processes started during the test are
+added to the report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stack.stack import Stack, go_caller_binary, missing_prerequisites  # noqa: E402
+
+_STARTED = pytest.StashKey[float]()
+_active: list[Stack] = []
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("IVRKIT_STACK_REQUIRED") == "1":
+        pytest.fail(f"IVRKIT_STACK_REQUIRED=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def _session_log_dir(keep: int = 10) -> Path:
+    """A fresh log dir under IVRKIT_STACK_LOGS (default /tmp/ivrkit-stack-logs); keeps the last
+    `keep` sessions. Not pytest's tmp_path: that keeps only 3 runs, which parallel runs rotate away."""
+    base = Path(os.environ.get("IVRKIT_STACK_LOGS", "/tmp/ivrkit-stack-logs"))
+    base.mkdir(parents=True, exist_ok=True)
+    old = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for stale in old[: max(0, len(old) - keep + 1)]:
+        shutil.rmtree(stale, ignore_errors=True)
+    log_dir = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    log_dir.mkdir()
+    return log_dir
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    reason = missing_prerequisites()
+    if reason:
+        _unavailable(reason)
+    log_dir = _session_log_dir()
+    st = Stack.up(log_dir)  # prerequisites are there, so a failure here is an error, not a skip
+    _active.append(st)
+    print(f"\nstack: livekit-server {st.url} in netns {st.ns.name} ({st.ns.link}), "
+          f"ready after {st.server.ready_after:.2f} s, logs in {log_dir}")
+    try:
+        yield st
+    finally:
+        _active.remove(st)
+        leftover = st.down()
+        if leftover:
+            print(f"stack: killed processes left in {st.ns.name}: {leftover}")
+
+
+@pytest.fixture(scope="session")
+def go_caller_built() -> Path:
+    binary = go_caller_binary()
+    if not binary.is_file():
+        _unavailable(f"Go caller not built at {binary}: Go missing or `bash tests/stack/install.sh` not run "
+                     "(needs Go >= 1.26.8)")
+    return binary
+
+
+@pytest.fixture
+def room_name(request: pytest.FixtureRequest) -> str:
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:40]
+    return f"{base}-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
+
+
+@pytest.fixture(autouse=True)
+def _stop_test_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Processes a test started in the namespace end with the test (callers leave the room)."""
+    started = time.monotonic()
+    request.node.stash[_STARTED] = started
+    yield
+    for st in _active:
+        st.stop_processes(since=started)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _active:
+        since = item.stash.get(_STARTED, 0.0)
+        for st in _active:
+            for title, tail in st.failure_report(since):
+                report.sections.append((title, tail or "(empty)"))

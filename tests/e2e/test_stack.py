@@ -1,0 +1,61 @@
+"""The real-stack harness itself: a real livekit-server in a namespace, real callers through it.
+
+These prove the harness before the worker tests rely on it: that keys pressed by one participant
+reach another with the RFC 4733 codes, in order, and that a tone one participant plays is heard
+by another at the right frequency.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from stack.callers import DTMF_CODES
+from stack.stack import Stack
+
+
+def test_server_answers_inside_the_namespace_only(stack: Stack) -> None:
+    probe = stack.run(["python3", "-c", f"import urllib.request;print(urllib.request.urlopen('{stack.http_url}/',"
+                       " timeout=2).read().decode())"])
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "OK"
+    assert stack.server.process.alive()
+    # The test address exists only inside the namespace (never probe it from outside: off the
+    # namespace it is not ours, and no address but ours is ever a target).
+    host_addrs = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    assert f" {stack.address}/" not in host_addrs
+    ns_addrs = stack.run(["ip", "-o", "addr", "show"]).stdout
+    assert f" {stack.address}/" in ns_addrs
+
+
+def test_dtmf_from_one_participant_reaches_another_with_rfc4733_codes(stack: Stack, room_name: str) -> None:
+    listener = stack.caller(room_name, "listener")
+    presser = stack.caller(room_name, "presser")
+    listener.wait_for("participant_joined", participant="presser")
+
+    keys = "1#a" + "0123456789*bcd"
+    presser.press(keys, interval=0.05)
+    got = listener.wait_for_dtmf(len(keys), timeout=10)
+
+    assert [d.digit for d in got] == list(keys)
+    assert [d.code for d in got] == [DTMF_CODES[k] for k in keys]
+    assert {d.participant for d in got} == {"presser"}
+    assert got[:3] == sorted(got[:3], key=lambda d: d.t)
+    assert presser.received_dtmf() == []  # the sender does not hear its own keys
+
+
+def test_a_played_tone_is_heard_at_its_frequency(stack: Stack, room_name: str) -> None:
+    listener = stack.caller(room_name, "ear")
+    speaker = stack.caller(room_name, "mouth")
+    speaker.play_tone(660.0, seconds=2.0)
+    tone = listener.wait_for_tone(660.0, timeout=10, ended=True)
+    assert tone.participant == "mouth"
+
+    mark = listener.mark()
+    sent = speaker.play_tone(440.0, seconds=1.0, wait=False)
+    heard = listener.wait_for_tone(440.0, timeout=10, since=mark, ended=True)
+    speaker.wait_for("tone_sent", 15, id=sent)
+    assert heard.freq is not None and abs(heard.freq - 440.0) < 5.0
+    assert heard.end is not None and 0.6 < heard.end - heard.start < 1.6
+    assert heard.rms_db > -30.0
+    # Nothing else was heard in between: the 660 Hz segment ended and only 440 Hz followed.
+    assert [round(t.freq or 0) for t in listener.tones(since=mark)] == [440]

@@ -1,0 +1,256 @@
+"""A test caller: a real LiveKit participant, run inside the test namespace, driven by JSON lines.
+
+Why a separate process: it must run inside the network namespace (`ip netns exec`), and a test
+should talk to it the way it talks to the Go caller, so one wrapper (callers.py) drives both.
+
+Usage (the harness does this for you, see Stack.caller):
+    LIVEKIT_TOKEN=<jwt> python tests/stack/caller.py --url ws://10.213.0.1:7880
+
+stdin, one JSON object a line ("id" is optional and echoed in the reply):
+    {"cmd": "dtmf", "digit": "1", "code": 1, "id": 1}   code defaults from the RFC 4733 table
+    {"cmd": "tone", "freq": 440, "seconds": 1.0, "amplitude": 0.3, "id": 2}   publish a sine
+    {"cmd": "frames", "on": true}       also stream one "frame" event per 20 ms of heard audio
+    {"cmd": "stats"}  {"cmd": "ping"}  {"cmd": "leave"}          (EOF on stdin = leave)
+
+stdout, one JSON object a line, each with "event" and "t" (CLOCK_MONOTONIC seconds, the same
+clock as time.monotonic() in the test process):
+    connected {identity, room, participants}        participant_joined / participant_left
+    dtmf {code, digit, participant}                 dtmf_sent {code, digit}
+    track_subscribed / track_unsubscribed {participant, track, kind}
+    tone_start / tone_end {participant, track, kind: "tone"|"sound", freq, start, end, duration, rms_db}
+    frame {participant, rms_db, freq, purity}       tone_sent {freq, start, end}
+    stats {...}  pong  error {message}  disconnected {reason}  left
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tone_analysis import FrameStats, ToneTracker, analyse  # noqa: E402
+
+from livekit import rtc  # noqa: E402
+
+SAMPLE_RATE = 48000
+FRAME_MS = 20
+RFC4733 = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "a": 12, "b": 13, "c": 14, "d": 15}
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, "t": time.monotonic(), **fields}) + "\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class Heard:
+    """What one remote audio track delivered: counts and the tone tracker."""
+
+    participant: str
+    track: str
+    frames: int = 0
+    seconds: float = 0.0
+    tone_seconds: float = 0.0
+    tracker: ToneTracker = field(default_factory=ToneTracker)
+
+
+@dataclass
+class Caller:
+    room: rtc.Room
+    stream_frames: bool = False
+    heard: dict[str, Heard] = field(default_factory=dict)
+    dtmf_received: int = 0
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    source: rtc.AudioSource | None = None
+    phase: float = 0.0
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            emit("error", message=f"internal task failed: {task.exception()!r}")
+
+    # --- room events -------------------------------------------------------------------------
+    def wire(self) -> None:
+        room = self.room
+
+        @room.on("sip_dtmf_received")
+        def _dtmf(dtmf: rtc.SipDTMF) -> None:
+            self.dtmf_received += 1
+            who = dtmf.participant.identity if dtmf.participant is not None else None
+            emit("dtmf", code=dtmf.code, digit=dtmf.digit, participant=who)
+
+        @room.on("participant_connected")
+        def _joined(p: rtc.RemoteParticipant) -> None:
+            emit("participant_joined", participant=p.identity)
+
+        @room.on("participant_disconnected")
+        def _left(p: rtc.RemoteParticipant) -> None:
+            emit("participant_left", participant=p.identity)
+
+        @room.on("track_subscribed")
+        def _subscribed(track: rtc.Track, pub: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant) -> None:
+            kind = "audio" if track.kind == rtc.TrackKind.KIND_AUDIO else "video"
+            emit("track_subscribed", participant=p.identity, track=pub.sid, kind=kind)
+            if kind == "audio":
+                self.spawn(self.listen(track, p.identity, pub.sid))
+
+        @room.on("track_unsubscribed")
+        def _unsubscribed(track: rtc.Track, pub: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant) -> None:
+            emit("track_unsubscribed", participant=p.identity, track=pub.sid)
+
+        @room.on("disconnected")
+        def _disconnected(reason: Any) -> None:
+            emit("disconnected", reason=str(reason))
+            self.gone.set()
+
+    async def listen(self, track: rtc.Track, participant: str, sid: str) -> None:
+        """Analyse a remote audio track frame by frame until it ends."""
+        heard = self.heard.setdefault(sid, Heard(participant=participant, track=sid))
+        stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1, frame_size_ms=FRAME_MS)
+        try:
+            async for ev in stream:
+                frame = ev.frame
+                samples = np.frombuffer(frame.data, dtype=np.int16)
+                stats = analyse(samples, frame.sample_rate, time.monotonic())
+                heard.frames += 1
+                heard.seconds += frame.samples_per_channel / frame.sample_rate
+                if stats.kind == "tone":
+                    heard.tone_seconds += frame.samples_per_channel / frame.sample_rate
+                if self.stream_frames:
+                    self._emit_frame(participant, sid, stats)
+                for what, seg in heard.tracker.feed(stats):
+                    emit(f"tone_{what}", participant=participant, track=sid, **seg.as_fields())
+        finally:
+            for what, seg in heard.tracker.flush(time.monotonic()):
+                emit(f"tone_{what}", participant=participant, track=sid, **seg.as_fields())
+            await stream.aclose()
+
+    @staticmethod
+    def _emit_frame(participant: str, sid: str, s: FrameStats) -> None:
+        freq = None if s.freq is None else round(s.freq, 1)
+        emit("frame", participant=participant, track=sid, rms_db=round(s.rms_db, 1), freq=freq,
+             purity=round(s.purity, 3))
+
+    # --- commands ----------------------------------------------------------------------------
+    async def handle(self, cmd: dict[str, Any]) -> bool:
+        """Run one command; False means leave."""
+        reply: dict[str, Any] = {"id": cmd["id"]} if "id" in cmd else {}
+        name = cmd.get("cmd")
+        if name == "dtmf":
+            digit = str(cmd.get("digit", ""))
+            code = cmd.get("code", RFC4733.get(digit))
+            if code is None:
+                emit("error", message=f"unknown DTMF digit {digit!r} and no code given", **reply)
+                return True
+            try:
+                await self.room.local_participant.publish_dtmf(code=int(code), digit=digit)
+            except Exception as exc:  # reported to the test, which decides
+                emit("error", message=f"publish_dtmf({digit!r}) failed: {exc}", **reply)
+                return True
+            emit("dtmf_sent", code=int(code), digit=digit, **reply)
+        elif name == "tone":
+            self.spawn(self.play_tone(float(cmd["freq"]), float(cmd.get("seconds", 1.0)),
+                                      float(cmd.get("amplitude", 0.3)), reply))
+        elif name == "frames":
+            self.stream_frames = bool(cmd.get("on", True))
+            emit("ok", **reply)
+        elif name == "stats":
+            emit("stats", dtmf_received=self.dtmf_received,
+                 audio={h.track: {"participant": h.participant, "frames": h.frames,
+                                  "seconds": round(h.seconds, 3), "tone_seconds": round(h.tone_seconds, 3)}
+                        for h in self.heard.values()}, **reply)
+        elif name == "ping":
+            emit("pong", **reply)
+        elif name == "leave":
+            return False
+        else:
+            emit("error", message=f"unknown command {name!r} (known: dtmf, tone, frames, stats, ping, leave)",
+                 **reply)
+        return True
+
+    async def play_tone(self, freq: float, seconds: float, amplitude: float, reply: dict[str, Any]) -> None:
+        """Publish (once) a microphone track and play a phase-continuous sine on it."""
+        if self.source is None:
+            self.source = rtc.AudioSource(SAMPLE_RATE, 1)
+            track = rtc.LocalAudioTrack.create_audio_track("caller-mic", self.source)
+            opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            await self.room.local_participant.publish_track(track, opts)
+        start = time.monotonic()
+        per_frame = SAMPLE_RATE * FRAME_MS // 1000
+        step = 2 * math.pi * freq / SAMPLE_RATE
+        for _ in range(max(1, round(seconds * 1000 / FRAME_MS))):
+            phases = self.phase + step * np.arange(per_frame)
+            self.phase = float((phases[-1] + step) % (2 * math.pi))
+            pcm = (amplitude * 32767 * np.sin(phases)).astype(np.int16)
+            await self.source.capture_frame(rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, per_frame))
+        await self.source.wait_for_playout()
+        emit("tone_sent", freq=freq, start=start, end=time.monotonic(), **reply)
+
+
+async def read_commands(caller: Caller) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while not caller.gone.is_set():
+        line = await reader.readline()
+        if not line:
+            return  # EOF: the test is done with us
+        try:
+            cmd = json.loads(line)
+            if not isinstance(cmd, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            emit("error", message=f"bad command line {line.decode(errors='replace').strip()!r}: {exc}")
+            continue
+        if not await caller.handle(cmd):
+            return
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True, help="LiveKit URL, ws://<address>:7880")
+    args = parser.parse_args()
+    token = os.environ.get("LIVEKIT_TOKEN")
+    if not token:
+        emit("error", message="LIVEKIT_TOKEN is not set: pass the access token in the environment")
+        return 2
+    room = rtc.Room()
+    caller = Caller(room=room)
+    caller.wire()
+    try:
+        await room.connect(args.url, token)
+    except Exception as exc:
+        emit("error", message=f"connect to {args.url} failed: {exc}")
+        return 1
+    emit("connected", identity=room.local_participant.identity, room=room.name,
+         participants=sorted(room.remote_participants))
+    commands = asyncio.ensure_future(read_commands(caller))
+    gone = asyncio.ensure_future(caller.gone.wait())
+    await asyncio.wait({commands, gone}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (commands, gone, *caller.tasks):
+        task.cancel()
+    await asyncio.gather(commands, gone, *caller.tasks, return_exceptions=True)
+    if not caller.gone.is_set():
+        await room.disconnect()
+    emit("left")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

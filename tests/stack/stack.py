@@ -1,0 +1,167 @@
+"""The whole test stack for one session: namespace + livekit-server + helpers to run things there.
+
+Why one object: a test (or the worker fixture) needs the URL and keys, a way to start its own
+processes in the namespace with logs kept, tokens, and callers; and teardown must stop all of it
+and delete the namespace even when a test failed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from livekit import api
+
+from .callers import CallerProcess
+from .netns import Namespace, reap_stale
+from .process import NsProcess
+from .server import API_KEY, API_SECRET, LiveKitServer, server_binary, stack_cache
+
+CALLER_PY = Path(__file__).resolve().parent / "caller.py"
+INSTALL_HINT = "bash tests/stack/install.sh"
+
+
+def go_caller_binary() -> Path:
+    return stack_cache() / "bin" / "ivrkit-goclient"
+
+
+def missing_prerequisites() -> str | None:
+    """Why the stack cannot run here (root, `ip`, the server binary), or None if it can."""
+    if os.geteuid() != 0:
+        return "real-stack e2e tests need root (network namespaces via `ip netns`); run them as root, as CI does"
+    if shutil.which("ip") is None:
+        return f"no `ip` command (Debian iproute2); install it with `{INSTALL_HINT}` as root"
+    binary = server_binary()
+    if not binary.is_file():
+        return f"livekit-server not built at {binary}; build it with `{INSTALL_HINT}` (needs Go >= 1.26.8)"
+    return None
+
+
+@dataclass
+class Stack:
+    """A running stack. See tests/stack/README.md for the fixture API."""
+
+    ns: Namespace
+    server: LiveKitServer
+    log_dir: Path
+    api_key: str = API_KEY
+    api_secret: str = API_SECRET
+    processes: list[NsProcess] = field(default_factory=list)
+    callers: list[CallerProcess] = field(default_factory=list)
+
+    @classmethod
+    def up(cls, log_dir: Path) -> Stack:
+        reap_stale()
+        ns = Namespace.create()
+        try:
+            server = LiveKitServer.start(ns, log_dir)
+        except BaseException:
+            ns.delete()
+            raise
+        return cls(ns=ns, server=server, log_dir=log_dir)
+
+    @property
+    def address(self) -> str:
+        return self.ns.address
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def http_url(self) -> str:
+        return self.server.http_url
+
+    def env(self) -> dict[str, str]:
+        """LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET, for a worker started with `start`."""
+        return {"LIVEKIT_URL": self.url, "LIVEKIT_API_KEY": self.api_key, "LIVEKIT_API_SECRET": self.api_secret}
+
+    def token(self, identity: str, room: str, *, name: str | None = None, agent_name: str | None = None,
+              agent_metadata: str = "", ttl_s: int = 3600) -> str:
+        """A join token; with `agent_name` the room dispatches that agent when it is created."""
+        token = (api.AccessToken(self.api_key, self.api_secret)
+                 .with_identity(identity).with_name(name or identity)
+                 .with_ttl(datetime.timedelta(seconds=ttl_s))
+                 .with_grants(api.VideoGrants(room_join=True, room=room)))
+        if agent_name is not None:
+            token = token.with_room_config(api.RoomConfiguration(
+                agents=[api.RoomAgentDispatch(agent_name=agent_name, metadata=agent_metadata)]))
+        with warnings.catch_warnings():
+            # The dev secret "secret" is short on purpose (the notes' dev keys); PyJWT warns.
+            warnings.simplefilter("ignore")
+            return token.to_jwt()
+
+    def start(self, argv: Sequence[str], *, name: str, env: Mapping[str, str] | None = None,
+              cwd: Path | None = None, pipe_stdin: bool = False, pipe_stdout: bool = False) -> NsProcess:
+        """Start `argv` inside the namespace; its log is `<log_dir>/<name>.log`, shown on failure.
+
+        The process is stopped by PID at session end at the latest; stop it earlier with
+        `proc.stop()`.
+        """
+        proc = NsProcess.start(self.ns.exec_prefix(), argv, name=name, log_dir=self.log_dir, env=env,
+                               cwd=cwd, pipe_stdin=pipe_stdin, pipe_stdout=pipe_stdout)
+        self.processes.append(proc)
+        return proc
+
+    def run(self, argv: Sequence[str], *, timeout: float = 30.0,
+            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a short command inside the namespace and return its output (no check)."""
+        return subprocess.run([*self.ns.exec_prefix(), *argv], capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, **(env or {})}, check=False)
+
+    def caller(self, room: str, identity: str = "caller", *, agent_name: str | None = None,
+               timeout: float = 20.0) -> CallerProcess:
+        """Start caller.py in the namespace, joined to `room`; returns once it is connected."""
+        token = self.token(identity, room, agent_name=agent_name)
+        return self._caller([sys.executable, str(CALLER_PY), "--url", self.url], token, identity, room, timeout)
+
+    def go_caller(self, room: str, identity: str = "go-caller", *, timeout: float = 20.0) -> CallerProcess:
+        """Start the Go caller (tests/e2e/goclient) in the namespace, joined to `room`."""
+        binary = go_caller_binary()
+        if not binary.is_file():
+            raise FileNotFoundError(f"Go caller not built at {binary}; run `{INSTALL_HINT}` (needs Go)")
+        return self._caller([str(binary), "-url", self.url], self.token(identity, room), identity, room, timeout)
+
+    def _caller(self, argv: list[str], token: str, identity: str, room: str, timeout: float) -> CallerProcess:
+        proc = self.start(argv, name=f"caller-{identity}", env={"LIVEKIT_TOKEN": token},
+                          pipe_stdin=True, pipe_stdout=True)
+        caller = CallerProcess(proc, identity=identity, room=room)
+        self.callers.append(caller)
+        try:
+            caller.wait_for("connected", timeout)
+        except BaseException:
+            caller.leave(timeout=1.0)
+            raise
+        return caller
+
+    def failure_report(self, since: float = 0.0, lines: int = 40) -> list[tuple[str, str]]:
+        """(title, log tail) of the server and of every process started after `since`."""
+        out = [(f"livekit-server log tail ({self.server.process.log_path})", self.server.process.log_tail(lines))]
+        for proc in self.processes:
+            if proc.started_at >= since:
+                out.append((f"{proc.describe()} log tail", proc.log_tail(lines)))
+        return out
+
+    def stop_processes(self, since: float = 0.0) -> None:
+        """Stop the callers and processes started after `since` (between tests)."""
+        for caller in [c for c in self.callers if c.process.started_at >= since]:
+            caller.leave(timeout=3.0)
+            self.callers.remove(caller)
+        for proc in [p for p in self.processes if p.started_at >= since]:
+            proc.stop()
+
+    def down(self) -> list[int]:
+        """Stop everything, then delete the namespace; returns PIDs that were still left there."""
+        try:
+            self.stop_processes()
+            self.server.stop()
+        finally:
+            leftover = self.ns.delete()
+        return leftover
