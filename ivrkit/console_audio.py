@@ -140,7 +140,7 @@ class SoundcardSpeaker:
 def open_soundcard() -> SoundcardSpeaker:
     """The sound card, or `AudioUnavailable` saying why (no PortAudio, no output device)."""
     try:
-        import sounddevice as sd
+        import sounddevice as sd  # type: ignore[import-untyped]
     except OSError as e:  # sounddevice raises OSError when libportaudio is not installed
         raise AudioUnavailable(
             f"{e} (install it, e.g. `apt-get install libportaudio2`, to hear prompts)"

@@ -110,5 +110,11 @@ def read_fd_nonblocking(
             chunks.append(data)
         done = True
         text = b"".join(chunks).decode("utf-8", errors="replace")
-        loop.call_soon(lambda: (on_text(text) if text else None, on_eof()))
+
+        def deliver() -> None:
+            if text:
+                on_text(text)
+            on_eof()
+
+        loop.call_soon(deliver)
     return stop

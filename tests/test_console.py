@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
+import select
+import subprocess
+import sys
 import termios
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -296,3 +301,130 @@ def test_voice_failure_is_said_once_and_the_call_goes_on(tmp_path: Path) -> None
     phone.clock.advance(1.0)
     assert phone.text.count("audio is off") == 1 and "missing.wav" in phone.text
     assert [e.id for e in phone.events if isinstance(e, PromptEnded)] == [1, 2]
+
+
+# --- the embedded demo ---------------------------------------------------------------------------
+
+
+def test_embedded_demo_passes_every_check() -> None:
+    from importlib import resources
+
+    from ivrkit.flow.loader import check_flow
+
+    with resources.as_file(resources.files("ivrkit").joinpath("defaults/demo.yaml")) as path:
+        result = check_flow(path)
+    assert result.issues == ()
+    flow = result.flow
+    kinds = {state.kind for state in flow.states.values()}
+    assert {"menu", "collect", "goto", "transfer", "hangup", "say"} <= kinds
+    pin = flow.states["pin"].collect
+    assert pin is not None and pin.sensitive and pin.confirm is not None
+    assert flow.states["pin"].settings.terminator == "#"
+    assert all(state.run is None for state in flow.states.values())  # hook-free
+
+
+# --- integration: the real command in a subprocess (real time, kept short) ------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _console(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ivrkit.console", *args],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def test_subprocess_demo_call_with_key_script_and_trace(tmp_path: Path) -> None:
+    trace = tmp_path / "call.jsonl"
+    # Menu 1 (PIN), PIN 4321 + #, confirm with 1, then 9 (goodbye) in the main menu.
+    proc = _console("--fast", "--no-audio", "--keys", "1,wait 50ms,4321#,wait 50ms,1,wait 50ms,9", "--trace", str(trace))
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    for expected in (
+        "calling ivrkit-demo (the built-in demo)",
+        "state welcome",
+        "prompt: Welcome to the ivrkit demo line.",
+        "state main",
+        "state pin (collect, sensitive)",
+        "prompt: You entered ****",
+        "state pin_ok",
+        "state goodbye",
+        "prompt: Thank you for trying ivrkit. Goodbye.",
+        "call ended: the flow hung up",
+    ):
+        assert expected in out, f"{expected!r} missing from:\n{out}"
+    assert out.index("state pin (") < out.index("state pin_ok") < out.index("state goodbye")
+    assert "4321" not in out and "4 3 2 1" not in out
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert records[0]["kind"] == "call_start" and records[-1]["kind"] == "call_end"
+    assert "4321" not in trace.read_text()
+    states = [r["state"] for r in records if r["kind"] == "state"]
+    assert states[:3] == ["welcome", "main", "pin"] and states[-1] == "goodbye"
+
+
+def test_subprocess_keys_from_stdin_lines_and_invalid_input() -> None:
+    proc = _console("--fast", "--no-audio", stdin="2\nwait 100ms\nx\n")
+    assert proc.returncode == 2
+    assert "state about" in proc.stdout
+    assert "<stdin>: line 3, item 1: 'x' is not keys, a wait or hangup" in proc.stderr
+
+
+def test_subprocess_record_writes_the_call_audio(tmp_path: Path) -> None:
+    wav_path = tmp_path / "call.wav"
+    proc = _console("--no-audio", "--record", str(wav_path), "--keys", "wait 1500ms,hangup")
+    assert proc.returncode == 0, proc.stderr
+    assert "call ended: caller hung up" in proc.stdout
+    with wave.open(str(wav_path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 16000)
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    duration = len(samples) / 16000
+    assert 1.4 < duration < 3.0  # the call lasted ~1.5 s: the welcome, then the menu cut by hang-up
+    assert np.abs(samples[: 16000]).max() > 3000  # the welcome prompt was spoken into the file
+
+
+def test_subprocess_bad_options_flow_and_script() -> None:
+    bad_script = _console("--keys", "1,wiat 2s")
+    assert bad_script.returncode == 2
+    assert "--keys: item 2: 'wiat 2s' is not keys, a wait or hangup" in bad_script.stderr
+    both = _console("--fast", "--record", "x.wav")
+    assert both.returncode == 2 and "--fast and --record cannot be combined" in both.stderr
+    broken = _console("flows/does-not-exist.yaml")
+    assert broken.returncode == 1 and "does-not-exist.yaml" in broken.stderr
+
+
+def test_pty_keys_act_at_once_and_the_terminal_is_restored() -> None:
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ivrkit.console", "--fast", "--no-audio"],
+        stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, close_fds=True,
+    )
+    seen = ""
+
+    def read_until(text: str) -> None:
+        nonlocal seen
+        while text not in seen:
+            ready, _, _ = select.select([master], [], [], 20)
+            assert ready, f"timed out waiting for {text!r}; got:\n{seen}"
+            seen += os.read(master, 4096).decode(errors="replace")
+
+    try:
+        read_until("state main")
+        os.write(master, b"x\x1b[A")  # no Enter: cbreak mode delivers each key at once
+        read_until("'x' is not a phone key (not sent)")
+        read_until("special key ignored")
+        os.write(master, b"q")
+        read_until("call ended: caller hung up")
+        assert proc.wait(timeout=20) == 0
+        assert termios.tcgetattr(slave) == before
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        os.close(slave)
