@@ -1,0 +1,323 @@
+// ivrkit dial pad: "call" a flow from a browser, without a phone line.
+//
+// Joins a LiveKit room with a token minted by `ivrkit dialpad` (ivrkit/devserver.py), plays the
+// agent's audio, sends keys as DTMF (publishDtmf with RFC 4733 codes), shows the DTMF the agent
+// sends back and the agent's state as the ivrkit worker publishes it in its participant
+// attributes (`ivrkit.state`, `ivrkit.prompt`; every other attribute is shown too).
+//
+// The DOM is the interface for people and for the end-to-end test alike: each list item carries
+// data-* attributes with the exact code and digit, so the test asserts on what a person sees.
+
+import { Room, RoomEvent, Track, ConnectionState } from 'livekit-client';
+import { KEYPAD_ROWS, dtmfForKey, labelForDtmf } from './dtmf.js';
+
+const STATE_ATTR = 'ivrkit.state';
+const PROMPT_ATTR = 'ivrkit.prompt';
+const STATS_INTERVAL_MS = 250;
+
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  form: $('join-form'),
+  room: $('room'),
+  identity: $('identity'),
+  call: $('call'),
+  hangup: $('hangup'),
+  status: $('status'),
+  keypad: $('keypad'),
+  sent: $('sent'),
+  received: $('received'),
+  agentState: $('agent-state'),
+  agentPrompt: $('agent-prompt'),
+  agentIdentity: $('agent-identity'),
+  attributes: $('attributes'),
+  audio: $('audio'),
+  audioSink: $('audio-sink'),
+  log: $('log'),
+};
+
+/** @type {Room | null} */
+let room = null;
+/** Sends are chained so keys leave in the order they were pressed, even if one send is slow. */
+let sendChain = Promise.resolve();
+let statsTimer = 0;
+
+function setStatus(text, kind = text) {
+  ui.status.textContent = text;
+  ui.status.dataset.state = kind;
+}
+
+function log(line) {
+  const li = document.createElement('li');
+  li.textContent = `${new Date().toISOString().slice(11, 23)}  ${line}`;
+  ui.log.append(li);
+  ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function addDtmfItem(list, { code, digit, from, ok, error }) {
+  const li = document.createElement('li');
+  li.dataset.code = String(code);
+  li.dataset.digit = digit;
+  if (from !== undefined) li.dataset.from = from;
+  if (ok !== undefined) li.dataset.ok = String(ok);
+  li.textContent = `${labelForDtmf(code, digit)}  (code ${code}${from ? `, from ${from}` : ''})`;
+  if (error) {
+    li.classList.add('error');
+    li.title = error;
+    li.textContent += `  failed: ${error}`;
+  }
+  list.append(li);
+  list.scrollTop = list.scrollHeight;
+}
+
+// --- keypad ---------------------------------------------------------------------------------
+
+function buildKeypad() {
+  for (const row of KEYPAD_ROWS) {
+    for (const label of row) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = label;
+      button.dataset.key = label;
+      button.disabled = true;
+      button.addEventListener('click', () => pressKey(label));
+      ui.keypad.append(button);
+    }
+  }
+}
+
+function setKeypadEnabled(enabled) {
+  for (const button of ui.keypad.querySelectorAll('button')) button.disabled = !enabled;
+}
+
+function flashKey(label) {
+  const button = ui.keypad.querySelector(`button[data-key="${CSS.escape(label)}"]`);
+  if (!button) return;
+  button.classList.add('pressed');
+  setTimeout(() => button.classList.remove('pressed'), 120);
+}
+
+/** Send one key as DTMF; returns the promise of this key's send (resolved after it left). */
+function pressKey(key) {
+  const dtmf = dtmfForKey(key);
+  if (!dtmf) return Promise.resolve();
+  if (!room || room.state !== ConnectionState.Connected) {
+    log(`key ${key} ignored: not in a call`);
+    return Promise.resolve();
+  }
+  const current = room;
+  flashKey(key.toUpperCase());
+  sendChain = sendChain.then(async () => {
+    try {
+      await current.localParticipant.publishDtmf(dtmf.code, dtmf.digit);
+      addDtmfItem(ui.sent, { ...dtmf, ok: true });
+      log(`sent DTMF ${labelForDtmf(dtmf.code, dtmf.digit)} (code ${dtmf.code})`);
+    } catch (err) {
+      addDtmfItem(ui.sent, { ...dtmf, ok: false, error: String(err?.message ?? err) });
+      log(`DTMF ${dtmf.digit} failed: ${err?.message ?? err}`);
+    }
+  });
+  return sendChain;
+}
+
+document.addEventListener('keydown', (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  const target = event.target;
+  if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement) return;
+  if (!dtmfForKey(event.key)) return;
+  event.preventDefault();
+  pressKey(event.key);
+});
+
+// --- agent state ----------------------------------------------------------------------------
+
+/** The participant whose state to show: one publishing ivrkit.state, else an agent, else none. */
+function pickAgent() {
+  if (!room) return null;
+  const remotes = [...room.remoteParticipants.values()];
+  return (
+    remotes.find((p) => STATE_ATTR in (p.attributes ?? {})) ??
+    remotes.find((p) => p.isAgent) ??
+    null
+  );
+}
+
+function renderAgent() {
+  const agent = pickAgent();
+  const attrs = agent?.attributes ?? {};
+  ui.agentIdentity.textContent = agent ? agent.identity : '(no agent in the room)';
+  ui.agentState.textContent = attrs[STATE_ATTR] ?? '-';
+  ui.agentState.dataset.state = attrs[STATE_ATTR] ?? '';
+  ui.agentPrompt.textContent = attrs[PROMPT_ATTR] ?? '-';
+
+  ui.attributes.replaceChildren();
+  if (!room) return;
+  for (const p of room.remoteParticipants.values()) {
+    const entries = Object.entries(p.attributes ?? {});
+    const tr = document.createElement('tr');
+    const who = document.createElement('th');
+    who.textContent = `${p.identity}${p.isAgent ? ' (agent)' : ''}`;
+    const what = document.createElement('td');
+    what.textContent = entries.length ? entries.map(([k, v]) => `${k}=${v}`).join('\n') : '(no attributes)';
+    tr.append(who, what);
+    ui.attributes.append(tr);
+  }
+}
+
+// --- agent audio ----------------------------------------------------------------------------
+
+/** Poll inbound RTP stats of subscribed audio, so a person (and the test) sees sound arrive. */
+async function updateAudioStats() {
+  if (!room) return;
+  let packets = 0;
+  let energy = 0;
+  let level = 0;
+  let tracks = 0;
+  for (const p of room.remoteParticipants.values()) {
+    for (const pub of p.audioTrackPublications.values()) {
+      const track = pub.track;
+      if (!track) continue;
+      tracks += 1;
+      const report = await track.getRTCStatsReport();
+      report?.forEach((s) => {
+        if (s.type !== 'inbound-rtp' || s.kind !== 'audio') return;
+        packets += s.packetsReceived ?? 0;
+        energy += s.totalAudioEnergy ?? 0;
+        level = Math.max(level, s.audioLevel ?? 0);
+      });
+    }
+  }
+  ui.audio.dataset.tracks = String(tracks);
+  ui.audio.dataset.packets = String(packets);
+  ui.audio.dataset.energy = String(energy);
+  ui.audio.dataset.level = String(level);
+  const bar = '#'.repeat(Math.round(level * 20)).padEnd(20, '.');
+  ui.audio.textContent = tracks
+    ? `agent audio: ${tracks} track(s), ${packets} packets, level [${bar}]`
+    : 'agent audio: none yet';
+}
+
+// --- call -----------------------------------------------------------------------------------
+
+async function fetchToken(roomName, identity) {
+  const query = new URLSearchParams({ room: roomName, identity });
+  const response = await fetch(`api/token?${query}`);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error ?? `token request failed: HTTP ${response.status}`);
+  return body;
+}
+
+function wireRoom(r) {
+  r.on(RoomEvent.SipDTMFReceived, (dtmf, participant) => {
+    const from = participant?.identity ?? 'server';
+    addDtmfItem(ui.received, { code: dtmf.code, digit: dtmf.digit, from });
+    log(`received DTMF ${labelForDtmf(dtmf.code, dtmf.digit)} (code ${dtmf.code}) from ${from}`);
+  });
+  r.on(RoomEvent.ParticipantAttributesChanged, (changed, participant) => {
+    if (participant === r.localParticipant) return;
+    for (const [key, value] of Object.entries(changed)) log(`${participant.identity}: ${key} = ${value}`);
+    renderAgent();
+  });
+  r.on(RoomEvent.ParticipantConnected, (p) => {
+    log(`${p.identity} joined${p.isAgent ? ' (agent)' : ''}`);
+    renderAgent();
+  });
+  r.on(RoomEvent.ParticipantDisconnected, (p) => {
+    log(`${p.identity} left`);
+    renderAgent();
+  });
+  r.on(RoomEvent.TrackSubscribed, (track, _pub, participant) => {
+    if (track.kind !== Track.Kind.Audio) return;
+    const element = track.attach();
+    element.dataset.participant = participant.identity;
+    ui.audioSink.append(element);
+    log(`playing audio from ${participant.identity}`);
+  });
+  r.on(RoomEvent.TrackUnsubscribed, (track) => {
+    for (const element of track.detach()) element.remove();
+  });
+  r.on(RoomEvent.AudioPlaybackStatusChanged, () => {
+    if (!r.canPlaybackAudio) log('the browser blocked audio playback: click anywhere to allow it');
+  });
+  r.on(RoomEvent.Disconnected, (reason) => {
+    log(`call ended (${reason ?? 'disconnected'})`);
+    endCall();
+  });
+}
+
+async function startCall() {
+  const roomName = ui.room.value.trim();
+  const identity = ui.identity.value.trim();
+  if (!roomName || !identity) {
+    setStatus('enter a room and an identity', 'error');
+    return;
+  }
+  ui.call.disabled = true;
+  setStatus('connecting', 'connecting');
+  try {
+    const { url, token } = await fetchToken(roomName, identity);
+    const r = new Room({ adaptiveStream: false, dynacast: false });
+    wireRoom(r);
+    room = r;
+    // Inside the click handler, so the browser counts it as a user gesture for audio playback.
+    const audioStarted = r.startAudio();
+    await r.connect(url, token, { autoSubscribe: true });
+    await audioStarted.catch(() => undefined);
+    setStatus(`connected to ${roomName} as ${identity}`, 'connected');
+    log(`joined ${roomName} at ${url}`);
+    ui.hangup.disabled = false;
+    setKeypadEnabled(true);
+    renderAgent();
+    statsTimer = setInterval(() => updateAudioStats().catch(() => undefined), STATS_INTERVAL_MS);
+  } catch (err) {
+    setStatus(`error: ${err?.message ?? err}`, 'error');
+    log(`could not join: ${err?.message ?? err}`);
+    await room?.disconnect();
+    endCall();
+    ui.call.disabled = false;
+  }
+}
+
+function endCall() {
+  clearInterval(statsTimer);
+  statsTimer = 0;
+  setKeypadEnabled(false);
+  ui.hangup.disabled = true;
+  ui.call.disabled = false;
+  if (ui.status.dataset.state === 'connected') setStatus('call ended', 'ended');
+  ui.audioSink.replaceChildren();
+  room = null;
+  renderAgent();
+}
+
+ui.form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  startCall();
+});
+ui.hangup.addEventListener('click', async () => {
+  await room?.disconnect();
+});
+
+// --- start ----------------------------------------------------------------------------------
+
+async function init() {
+  buildKeypad();
+  const params = new URLSearchParams(location.search);
+  let defaults = { room: 'ivrkit-dialpad' };
+  try {
+    const response = await fetch('api/config');
+    if (response.ok) defaults = await response.json();
+  } catch {
+    // The form still works with the built-in default room.
+  }
+  ui.room.value = params.get('room') ?? defaults.room;
+  ui.identity.value = params.get('identity') ?? `dialpad-${Math.random().toString(36).slice(2, 8)}`;
+  setStatus('not in a call', 'idle');
+  ui.call.disabled = false;
+  document.body.dataset.ready = 'true';
+}
+
+// Exposed for the console and for tests: press keys as a person would (same code path).
+window.ivrkitDialpad = { pressKey, get room() { return room; } };
+
+init();

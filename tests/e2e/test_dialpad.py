@@ -1,0 +1,248 @@
+"""The browser dial pad, end to end: headless Chromium on the real page against a real server.
+
+Why: the dial pad is how a flow author "calls" a flow without a phone line, and the JavaScript
+path (livekit-client `publishDtmf` / `RoomEvent.SipDTMFReceived`) is one of the three client
+stacks LiveKit's DTMF page names. Only a real browser, on the page `ivrkit dialpad` serves,
+through a real livekit-server, proves that keys leave with the right RFC 4733 code and digit,
+in order, and that what others send shows up on the page.
+
+Everything runs inside the harness's network namespace: livekit-server, the dev server (bound to
+the namespace's own 127.0.0.1), Chromium (driven by tests/e2e/web/dialpad_driver.mjs over JSON
+lines) and the Python test caller (tests/stack/caller.py).
+
+Prerequisites (installed by `bash tests/stack/install_web.sh`): Node.js, Debian chromium, the
+built page bundle (ivrkit/web/dist/app.js) and playwright-core in tests/e2e/web/node_modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stack.process import NsProcess
+from stack.stack import Stack
+
+REPO = Path(__file__).resolve().parents[2]
+WEB_DIR = REPO / "ivrkit" / "web"
+DRIVER_DIR = Path(__file__).resolve().parent / "web"
+DRIVER = DRIVER_DIR / "dialpad_driver.mjs"
+CHROMIUM = Path(os.environ.get("IVRKIT_CHROMIUM", "/usr/bin/chromium"))
+INSTALL_HINT = "bash tests/stack/install_web.sh"
+PAGE_IDENTITY = "web-dialpad"
+
+# RFC 4733: what each keypad key must send. A-D go out lowercase.
+RFC4733 = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "a": 12, "b": 13, "c": 14, "d": 15}
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("IVRKIT_STACK_REQUIRED") == "1":
+        pytest.fail(f"IVRKIT_STACK_REQUIRED=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def missing_browser_prerequisites() -> str | None:
+    """Why the browser test cannot run here, naming the install command; None if it can."""
+    node = shutil.which("node")
+    if node is None:
+        return f"no Node.js (`node`) on PATH; the dial pad test needs it (then run `{INSTALL_HINT}`)"
+    if not CHROMIUM.is_file():
+        return f"no Chromium at {CHROMIUM} (Debian package chromium); install it with `{INSTALL_HINT}` as root"
+    if not (WEB_DIR / "dist" / "app.js").is_file():
+        return f"dial pad bundle not built ({WEB_DIR / 'dist' / 'app.js'}); build it with `{INSTALL_HINT}`"
+    if not (DRIVER_DIR / "node_modules" / "playwright-core").is_dir():
+        return f"playwright-core not installed in {DRIVER_DIR}; install it with `{INSTALL_HINT}`"
+    return None
+
+
+class BrowserError(AssertionError):
+    """The browser driver reported a failure (or died); carries what the page showed."""
+
+
+class Browser:
+    """The Playwright driver process: one JSON request, one JSON reply; a thread reads stdout."""
+
+    def __init__(self, process: NsProcess) -> None:
+        self.process = process
+        self.replies: list[dict[str, Any]] = []
+        self.console: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self._eof = False
+        self._next_id = 0
+        self._reader = threading.Thread(target=self._read, name="dialpad-browser", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        stdout = self.process.popen.stdout
+        assert stdout is not None
+        try:
+            for raw in stdout:
+                try:
+                    obj = json.loads(raw)
+                except ValueError:
+                    continue  # non-JSON noise; the log keeps stderr
+                with self._cond:
+                    (self.console if "event" in obj else self.replies).append(obj)
+                    self._cond.notify_all()
+        except (OSError, ValueError):
+            pass
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not any(e.get("event") == "ready" for e in self.console):
+                left = deadline - time.monotonic()
+                if self._eof or left <= 0:
+                    raise BrowserError(f"dial pad driver did not start:\n{self.describe()}")
+                self._cond.wait(left)
+
+    def request(self, cmd: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
+        """Send `cmd`; return the reply's page snapshot, or raise BrowserError with the details."""
+        stdin = self.process.popen.stdin
+        if stdin is None or stdin.closed:
+            raise BrowserError("dial pad driver's stdin is closed")
+        with self._cond:
+            self._next_id += 1
+            cid = self._next_id
+        stdin.write((json.dumps({"id": cid, "cmd": cmd, **fields}) + "\n").encode())
+        stdin.flush()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                reply = next((r for r in self.replies if r.get("id") == cid), None)
+                if reply is not None:
+                    break
+                left = deadline - time.monotonic()
+                if self._eof or left <= 0:
+                    why = "exited" if self._eof else f"no reply in {timeout:.0f} s"
+                    raise BrowserError(f"dial pad driver {why} to {cmd} {fields}:\n{self.describe()}")
+                self._cond.wait(left)
+        if not reply.get("ok"):
+            page = json.dumps(reply.get("page"), indent=1)[:3000]
+            raise BrowserError(
+                f"browser {cmd} {fields} failed: {reply.get('error')}\nscreenshot: {reply.get('screenshot')}\n"
+                f"page: {page}\n{self.describe()}"
+            )
+        page: dict[str, Any] = reply["page"]
+        return page
+
+    def describe(self) -> str:
+        with self._cond:
+            console = [f"  {e}" for e in self.console[-15:]]
+        return ("browser console (errors/warnings):\n" + ("\n".join(console) or "  (none)")
+                + f"\n{self.process.describe()}, log tail:\n{self.process.log_tail(20)}")
+
+    def quit(self) -> None:
+        stdin = self.process.popen.stdin
+        if self.process.alive() and stdin is not None and not stdin.closed:
+            try:
+                stdin.write(b'{"cmd": "quit"}\n')
+                stdin.close()
+                self.process.popen.wait(10)
+            except Exception:
+                pass  # stop() below ends it by PID
+        self.process.stop()
+        self._reader.join(2.0)
+
+
+@dataclass(frozen=True)
+class DevServer:
+    process: NsProcess
+    url: str
+
+
+@pytest.fixture
+def dialpad_server(stack: Stack, room_name: str) -> Iterator[DevServer]:
+    """`python -m ivrkit.devserver` (= `ivrkit dialpad`) in the namespace, on its 127.0.0.1."""
+    reason = missing_browser_prerequisites()
+    if reason:
+        _unavailable(reason)
+    proc = stack.start(
+        [sys.executable, "-m", "ivrkit.devserver", "--host", "127.0.0.1", "--port", "0", "--room", room_name],
+        name="dialpad-devserver",
+        env=stack.env(),  # the API secret via the environment, not argv
+        cwd=REPO,
+    )
+    match = proc.wait_for_log(r"serving (http://127\.0\.0\.1:\d+/)", timeout=20.0)
+    try:
+        yield DevServer(process=proc, url=match.group(1))
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def browser(stack: Stack, dialpad_server: DevServer) -> Iterator[Browser]:
+    """Headless Debian Chromium, fresh profile, driven by playwright-core, in the namespace."""
+    node = shutil.which("node")
+    assert node is not None  # dialpad_server skipped otherwise
+    proc = stack.start(
+        [node, str(DRIVER), "--chromium", str(CHROMIUM), "--artifacts", str(stack.log_dir / "dialpad-shots")],
+        name="dialpad-browser",
+        cwd=DRIVER_DIR,
+        pipe_stdin=True,
+        pipe_stdout=True,
+    )
+    b = Browser(proc)
+    try:
+        b.wait_ready()
+        yield b
+    finally:
+        b.quit()
+
+
+def expected(keys: str) -> list[tuple[str, int]]:
+    """(digit, code) that each key must produce: A-D lowercase, RFC 4733 codes."""
+    return [(k.lower(), RFC4733[k.lower()]) for k in keys]
+
+
+def test_keys_from_the_page_reach_a_python_caller_and_back(
+    stack: Stack, room_name: str, dialpad_server: DevServer, browser: Browser
+) -> None:
+    caller = stack.caller(room_name, identity="py-caller")
+
+    page = browser.request("open", url=f"{dialpad_server.url}?room={room_name}&identity={PAGE_IDENTITY}")
+    assert page["status"] == "connected", page["status_text"]
+    caller.wait_for("participant_joined", 15.0, participant=PAGE_IDENTITY)
+
+    # Every key of the 4x4 pad by mouse, then keys typed on the keyboard (letters in both cases).
+    clicked = "123A456B789C*0#D"
+    typed = "9#*bD05"
+    browser.request("press", keys=clicked, via="click")
+    page = browser.request("press", keys=typed, via="keyboard")
+    want = expected(clicked + typed)
+
+    # The page lists each key as sent, with the code and digit it handed to publishDtmf ...
+    assert [(s["digit"], s["code"]) for s in page["sent"]] == want
+    assert all(s["ok"] for s in page["sent"]), page["sent"]
+    # ... and the Python caller receives exactly those, in order, from the page's participant.
+    got = caller.wait_for_dtmf(len(want), timeout=15.0)
+    assert [(d.digit, d.code) for d in got] == want
+    assert {d.participant for d in got} == {PAGE_IDENTITY}
+    time.sleep(0.5)  # nothing extra may trail in: no key is invented or doubled
+    assert len(caller.received_dtmf()) == len(want)
+
+    # The other way: DTMF the Python caller publishes shows up on the page, in order, with sender.
+    sent_back = "5#a*0d"
+    caller.press(sent_back, interval=0.05)
+    page = browser.request("wait_received", count=len(sent_back))
+    assert [(r["digit"], r["code"]) for r in page["received"]] == expected(sent_back)
+    assert {r["from"] for r in page["received"]} == {"py-caller"}
+    assert [r["text"].split()[0] for r in page["received"]] == ["5", "#", "A", "*", "0", "D"]
+
+    browser.request("screenshot", name="after-dtmf")
+    page = browser.request("hangup")
+    assert page["status"] == "ended"
+    caller.wait_for("participant_left", 15.0, participant=PAGE_IDENTITY)

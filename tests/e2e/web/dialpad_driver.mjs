@@ -1,0 +1,246 @@
+// Drive the ivrkit dial pad page in Debian's headless Chromium with playwright-core, over JSON
+// lines, for tests/e2e/test_dialpad.py.
+//
+// Why JSON lines on stdin/stdout: the browser runs inside the test's network namespace as a
+// separate process (like the Python and Go test callers), and the test interleaves browser
+// actions with what other participants do; one request -> one reply keeps that ordering explicit.
+//
+// Usage: node dialpad_driver.mjs --chromium /usr/bin/chromium [--artifacts DIR]
+// stdin  {"id": 1, "cmd": "open", "url": "http://127.0.0.1:8765/?room=r&identity=web"}
+//        {"cmd": "press", "keys": "12#", "via": "click" | "keyboard"}   waits until each key is sent
+//        {"cmd": "wait_received", "count": 3}    {"cmd": "wait_state", "state": "main"}
+//        {"cmd": "wait_audio", "min_packets": 50, "min_energy": 0.001}
+//        {"cmd": "snapshot"}  {"cmd": "screenshot", "name": "x"}  {"cmd": "hangup"}  {"cmd": "quit"}
+//        every wait takes "timeout_ms" (default 15000)
+// stdout {"id": 1, "ok": true, "reply": "open", "page": {...snapshot...}}
+//        {"id": 1, "ok": false, "error": "...", "page": {...}}   also {"event": "console", ...}
+// What the page shows is what the test asserts on: the snapshot reads the DOM a person sees.
+
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+// Flags from the machine notes: without the background-networking ones Chromium keeps dialing
+// Google hosts this closed network refuses. The mDNS one keeps real host ICE candidates (the
+// namespace's test address) instead of random .local names the server cannot resolve.
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
+
+function parseArgs(argv) {
+  const args = { chromium: '/usr/bin/chromium', artifacts: null };
+  for (let i = 0; i < argv.length; i += 1) {
+    if (argv[i] === '--chromium') args.chromium = argv[++i];
+    else if (argv[i] === '--artifacts') args.artifacts = argv[++i];
+    else throw new Error(`unknown argument ${argv[i]} (known: --chromium PATH, --artifacts DIR)`);
+  }
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const userDataDir = mkdtempSync(join(tmpdir(), 'ivrkit-dialpad-chromium-'));
+let context = null;
+let page = null;
+let shots = 0;
+
+function emit(obj) {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+async function ensurePage() {
+  if (page) return page;
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: args.chromium,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1100, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') emit({ event: 'console', level: msg.type(), text: msg.text() });
+  });
+  page.on('pageerror', (err) => emit({ event: 'pageerror', text: String(err) }));
+  return page;
+}
+
+/** Everything the page shows that a test may assert on, read from the DOM. */
+async function snapshot() {
+  if (!page) return null;
+  return page.evaluate(() => {
+    const items = (id) =>
+      [...document.querySelectorAll(`#${id} > li`)].map((li) => ({
+        digit: li.dataset.digit,
+        code: Number(li.dataset.code),
+        from: li.dataset.from ?? null,
+        ok: li.dataset.ok === undefined ? null : li.dataset.ok === 'true',
+        text: li.textContent,
+      }));
+    const audio = document.getElementById('audio').dataset;
+    return {
+      status: document.getElementById('status').dataset.state,
+      status_text: document.getElementById('status').textContent,
+      agent: document.getElementById('agent-identity').textContent,
+      state: document.getElementById('agent-state').dataset.state,
+      prompt: document.getElementById('agent-prompt').textContent,
+      attributes: document.getElementById('attributes').innerText,
+      sent: items('sent'),
+      received: items('received'),
+      audio: {
+        tracks: Number(audio.tracks),
+        packets: Number(audio.packets),
+        energy: Number(audio.energy),
+        level: Number(audio.level),
+        text: document.getElementById('audio').textContent,
+      },
+      log: [...document.querySelectorAll('#log > li')].map((li) => li.textContent),
+    };
+  });
+}
+
+async function screenshot(name) {
+  if (!page || !args.artifacts) return null;
+  mkdirSync(args.artifacts, { recursive: true });
+  shots += 1;
+  const path = join(args.artifacts, `dialpad-${String(shots).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+const timeoutOf = (cmd) => Number(cmd.timeout_ms ?? 15000);
+
+async function open(cmd) {
+  const p = await ensurePage();
+  await p.goto(cmd.url, { waitUntil: 'load', timeout: timeoutOf(cmd) });
+  await p.waitForSelector('body[data-ready="true"]', { timeout: timeoutOf(cmd) });
+  await p.click('#call');
+  await p.waitForFunction(
+    () => ['connected', 'error'].includes(document.getElementById('status').dataset.state),
+    null,
+    { timeout: timeoutOf(cmd) },
+  );
+  const status = await p.$eval('#status', (el) => el.textContent);
+  if (!status.startsWith('connected')) throw new Error(`page did not join: ${status}`);
+}
+
+async function press(cmd) {
+  const p = await ensurePage();
+  const via = cmd.via ?? 'click';
+  if (!['click', 'keyboard'].includes(via)) throw new Error(`via must be "click" or "keyboard", not ${via}`);
+  for (const key of String(cmd.keys)) {
+    const before = await p.$$eval('#sent > li', (lis) => lis.length);
+    if (via === 'click') await p.click(`#keypad button[data-key="${key.toUpperCase()}"]`);
+    else await p.keyboard.press(key);
+    // One key at a time: the next press only after the page shows this one as sent.
+    await p.waitForFunction((n) => document.querySelectorAll('#sent > li').length > n, before, {
+      timeout: timeoutOf(cmd),
+    });
+    if (cmd.interval_ms) await p.waitForTimeout(Number(cmd.interval_ms));
+  }
+}
+
+async function waitReceived(cmd) {
+  await page.waitForFunction((n) => document.querySelectorAll('#received > li').length >= n, Number(cmd.count), {
+    timeout: timeoutOf(cmd),
+  });
+}
+
+async function waitState(cmd) {
+  await page.waitForFunction((s) => document.getElementById('agent-state').dataset.state === s, String(cmd.state), {
+    timeout: timeoutOf(cmd),
+  });
+}
+
+async function waitAudio(cmd) {
+  await page.waitForFunction(
+    ([packets, energy]) => {
+      const d = document.getElementById('audio').dataset;
+      return Number(d.packets) >= packets && Number(d.energy) >= energy;
+    },
+    [Number(cmd.min_packets ?? 1), Number(cmd.min_energy ?? 0)],
+    { timeout: timeoutOf(cmd) },
+  );
+}
+
+async function hangup() {
+  await page.click('#hangup');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state !== 'connected', null, {
+    timeout: 10000,
+  });
+}
+
+const HANDLERS = {
+  open,
+  press,
+  wait_received: waitReceived,
+  wait_state: waitState,
+  wait_audio: waitAudio,
+  hangup,
+  snapshot: async () => {},
+  screenshot: async (cmd) => ({ path: await screenshot(cmd.name ?? 'shot') }),
+};
+
+async function shutdown(code) {
+  try {
+    await context?.close();
+  } catch {
+    // The browser may already be gone; the profile dir is removed regardless.
+  }
+  rmSync(userDataDir, { recursive: true, force: true });
+  process.exit(code);
+}
+
+process.on('SIGTERM', () => shutdown(143));
+
+async function handle(cmd) {
+  const reply = { id: cmd.id ?? null, reply: cmd.cmd };
+  if (cmd.cmd === 'quit') {
+    emit({ ...reply, ok: true });
+    await shutdown(0);
+  }
+  const handler = HANDLERS[cmd.cmd];
+  if (!handler) {
+    emit({ ...reply, ok: false, error: `unknown command ${cmd.cmd} (known: ${Object.keys(HANDLERS).join(', ')}, quit)` });
+    return;
+  }
+  try {
+    const extra = (await handler(cmd)) ?? {};
+    emit({ ...reply, ok: true, ...extra, page: await snapshot() });
+  } catch (err) {
+    let shot = null;
+    try {
+      shot = await screenshot(`failed-${cmd.cmd}`);
+    } catch {
+      // A screenshot is a diagnostic; failing to take one must not hide the real error.
+    }
+    emit({ ...reply, ok: false, error: String(err?.message ?? err), screenshot: shot, page: await snapshot().catch(() => null) });
+  }
+}
+
+// Commands run strictly one after another, in arrival order.
+let chain = Promise.resolve();
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  if (!line.trim()) return;
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (err) {
+    emit({ ok: false, error: `bad command line ${JSON.stringify(line)}: ${err.message}` });
+    return;
+  }
+  chain = chain.then(() => handle(cmd));
+});
+lines.on('close', () => {
+  chain = chain.then(() => shutdown(0));
+});
+emit({ event: 'ready', chromium: args.chromium, user_data_dir: userDataDir });
