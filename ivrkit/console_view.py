@@ -16,8 +16,9 @@ The collected value itself is shown only as the call reports it, masked when sen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from ivrkit.clock import Clock
 from ivrkit.flow.model import Flow
@@ -33,6 +34,7 @@ class StateInfo:
     sensitive: bool = False
     terminator: str | None = None
     max_digits: int | None = None
+    clear_key: str | None = None
 
 
 def _state_infos(flow: Flow | None) -> dict[str, StateInfo]:
@@ -42,7 +44,7 @@ def _state_infos(flow: Flow | None) -> dict[str, StateInfo]:
     for name, state in flow.states.items():
         c = state.collect
         if c is not None:
-            infos[name] = StateInfo("collect", c.sensitive, state.settings.terminator, c.max_digits)
+            infos[name] = StateInfo("collect", c.sensitive, state.settings.terminator, c.max_digits, c.clear_key)
         else:
             infos[name] = StateInfo(state.kind)
     return infos
@@ -61,6 +63,7 @@ class ConsoleView:
         self.state: str | None = None
         self._keys_in_state = 0
         self._done_in_state = False  # the state has taken what it needs: later keys are type-ahead
+        self._entered = ""  # what the caller has typed into the current collect, as shown
 
     # --- output helpers ---------------------------------------------------------------------
 
@@ -81,6 +84,7 @@ class ConsoleView:
         self.state = name
         self._keys_in_state = 0
         self._done_in_state = False
+        self._entered = ""
         info = self._states.get(name)
         kind = f" ({info.kind}{', sensitive' if info.sensitive else ''})" if info else ""
         self.line(f"state {name}{kind}")
@@ -111,12 +115,31 @@ class ConsoleView:
         return mask
 
     def key(self, digit: str) -> None:
+        info = self._states.get(self.state or "")
+        in_entry = info is not None and info.kind == "collect" and not self._done_in_state
         shown = self.mask_char if self.should_mask(digit) else digit
-        self.line(f"key {shown}")
+        if not in_entry or info is None:
+            self.line(f"key {shown}")
+            return
+        if digit == info.clear_key:
+            self._entered = ""
+            self.line(f"key {shown}   entry cleared")
+            return
+        if digit != info.terminator:
+            self._entered += shown
+        self.line(f"key {shown}   entered: {self._entered}")
 
-    def digits(self, name: str, value: str, *, sensitive: bool) -> None:
-        shown = self.mask_char * len(value) if sensitive else value
-        self.line(f"collected {name} = {shown}")
+    def observe(self, kind: str, state: str | None, data: Mapping[str, Any]) -> None:
+        """A (masked) trace record from the call runtime: the authoritative view of what the
+        call did with the keys."""
+        if kind == "state" and state is not None:
+            self.enter_state(state)
+        elif kind == "collect":
+            result = data.get("result")
+            extra = f", {result}" if result not in (None, "", "ok") else ""
+            self.line(f"collected {data.get('into')} = {data.get('digits') or '(nothing)'} ({data.get('reason')}{extra})")
+        elif kind == "key" and "discarded" in data:
+            self.line(f"key {data.get('digit')} not used: {data.get('discarded')}")
 
     def invalid_key(self, text: str) -> None:
         self.line(f"{text!r} is not a phone key (not sent): press 0-9, *, #, A-D; q hangs up")
