@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from stack.callers import DTMF_CODES
+from stack.netns import Namespace
+from stack.process import ProcessError
+from stack.server import LiveKitServer, render_config
 from stack.stack import Stack
 
 
@@ -59,3 +64,18 @@ def test_a_played_tone_is_heard_at_its_frequency(stack: Stack, room_name: str) -
     assert heard.rms_db > -30.0
     # Nothing else was heard in between: the 660 Hz segment ended and only 440 Hz followed.
     assert [round(t.freq or 0) for t in listener.tones(since=mark)] == [440]
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(stack: Stack) -> None:
+    # Its own namespace, so the session's server cannot answer the readiness probe for it.
+    ns = Namespace.create(name=f"{stack.ns.name}-broken", address=stack.address)
+    try:
+        # The server parses its config strictly: an unknown key aborts start before it binds.
+        broken = render_config(ns.address) + "no_such_key: 1\n"
+        with pytest.raises(ProcessError) as failure:
+            LiveKitServer.start(ns, stack.log_dir / "broken-server", config=broken, timeout=15)
+    finally:
+        assert ns.delete() == []
+    message = str(failure.value)
+    assert "livekit-server exited with" in message  # (status 0: the server exits 0 on a bad config)
+    assert "field no_such_key not found" in message  # the log tail shows the server's complaint

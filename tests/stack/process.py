@@ -93,8 +93,10 @@ class NsProcess:
         except FileNotFoundError:
             return ""
 
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+    def log_tail(self, lines: int = 40, width: int = 400) -> str:
+        """The last `lines` lines, each cut to `width` characters (the server logs whole SDPs)."""
+        tail = self.log_text().splitlines()[-lines:]
+        return "\n".join(line if len(line) <= width else f"{line[:width]}... ({len(line)} chars)" for line in tail)
 
     def wait_for_log(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
         """Wait until the log matches the regex `pattern`; raise with the log tail otherwise.

@@ -97,15 +97,17 @@ class LiveKitServer:
         return f"http://{self.address}:{HTTP_PORT}"
 
     @classmethod
-    def start(cls, ns: Namespace, log_dir: Path, binary: Path | None = None, timeout: float = 30.0) -> LiveKitServer:
-        """Write the config, start the server in `ns`, wait until `GET /` is OK from inside `ns`.
+    def start(cls, ns: Namespace, log_dir: Path, binary: Path | None = None, timeout: float = 30.0,
+              config: str | None = None) -> LiveKitServer:
+        """Write the config (`config` or `render_config`), start the server in `ns`, wait until
+        `GET /` is OK from inside `ns`.
 
         Raises ProcessError with the server's log tail if it exits or is not ready in time.
         """
         binary = binary or server_binary()
         log_dir.mkdir(parents=True, exist_ok=True)
         config_path = log_dir / "livekit-server.yaml"
-        config_path.write_text(render_config(ns.address))
+        config_path.write_text(config if config is not None else render_config(ns.address))
         process = NsProcess.start(
             ns.exec_prefix(),
             [str(binary), "--config", str(config_path)],
@@ -122,6 +124,11 @@ class LiveKitServer:
         # GET / answers 100 ms before the server marks itself running; a SIGTERM before that
         # is ignored (pkg/service/server.go Start/Stop), so give it that moment.
         time.sleep(0.2)
+        if not process.alive():  # e.g. another server already answered on that address
+            raise ProcessError(
+                f"livekit-server exited with {process.returncode} right after start; "
+                f"config {config_path}; log {process.log_path}:\n{process.log_tail()}"
+            )
         return server
 
     def _wait_ready(self, ns: Namespace, timeout: float) -> None:
