@@ -18,6 +18,7 @@ IVRKIT_TRACE_DIR           write one JSON-lines call trace per call into this fo
 IVRKIT_PROMPT_CACHE        folder of pre-rendered prompts (`ivrkit prompts render`)
 IVRKIT_DEFAULT_FLOW        flow used when no route matches (folder of flows)
 IVRKIT_ROUTES              routes separated by commas, e.g. `number:+15550100=bank,room:s-*=support`
+IVRKIT_SIP_TRUNK           outbound SIP trunk id for `dial` states that name none
 =========================  =====================================================================
 """
 
@@ -91,6 +92,7 @@ class WorkerOptions:
     trace_dir: Path | None = None
     prompt_cache: Path | None = None
     tts: str | None = None  # `module:factory` returning a livekit-agents tts.TTS
+    sip_trunk: str | None = None  # outbound trunk for `dial` states without `trunk:`
     log_level: str = "INFO"
     log_format: Literal["json", "colored"] = "json"
     max_retry: int = 16  # connection attempts before giving up (livekit-agents' backoff, max 10 s)
@@ -129,6 +131,7 @@ class WorkerOptions:
             "prompt_cache": ("IVRKIT_PROMPT_CACHE", Path),
             "default_flow": ("IVRKIT_DEFAULT_FLOW", str),
             "routes": ("IVRKIT_ROUTES", _parse_routes),
+            "sip_trunk": ("IVRKIT_SIP_TRUNK", str),
         }
         for name, (var, convert) in from_env.items():
             raw = env.get(var, "").strip()

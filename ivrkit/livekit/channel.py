@@ -1,0 +1,284 @@
+"""`LiveKitChannel`: the Channel port on a LiveKit room — the adapter every production call uses.
+
+In: `sip_dtmf_received` room events (LiveKit SIP turns RFC 4733 telephone-events into them; web
+and SDK clients send the same event with `publish_dtmf`) and the caller leaving. Out: prompt
+audio on the agent's own track (`ivrkit.livekit.player`), DTMF, SIP transfer, outbound dial,
+hang-up. LiveKit and SIP errors become `ChannelError` here, at the edge.
+
+Whose keys count — only the caller's:
+
+* an event from any other participant in the room (a second web client, a dialled-out party,
+  a supervisor) is logged as a warning and dropped — otherwise anyone in the room could type
+  into a PIN;
+* an event with `participant=None` — LiveKit's SDK gives None when the sender is not a known
+  remote participant, i.e. a server SDK published it through the API — is dropped too, with a
+  warning: it cannot be shown to come from the caller. (LiveKit SIP's own DTMF always carries
+  the SIP participant's identity, so no phone key is lost by this rule);
+* the (code, digit) pair must agree with the RFC 4733 table (`ivrkit.livekit.dtmf`); lowercase
+  a-d are accepted and normalised; anything else is logged and dropped, never guessed.
+
+Logs never carry the caller's digits: accepted keys are not logged at all (the call trace masks
+sensitive ones), and a rejected event names only its own code/digit pair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from livekit import api, rtc
+
+from ivrkit.audio import Pcm
+from ivrkit.channel import CallerInfo, Channel, Hangup, Key, PromptEnded
+from ivrkit.clock import Clock
+from ivrkit.errors import ChannelError
+from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
+from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
+from ivrkit.livekit.prompt_audio import OUTPUT_RATE
+from ivrkit.prompts import RenderedPrompt
+
+__all__ = ["ChannelLog", "LiveKitChannel", "caller_info"]
+
+logger = logging.getLogger("ivrkit.livekit")
+
+SIP_CALLER_NUMBER = "sip.phoneNumber"
+SIP_CALLED_NUMBER = "sip.trunkPhoneNumber"
+SIP_CALL_ID = "sip.callID"
+
+
+def caller_info(participant: rtc.RemoteParticipant) -> CallerInfo:
+    """What the call's variables learn about the caller, from the SIP participant attributes."""
+    attrs = dict(participant.attributes)
+    return CallerInfo(
+        number=attrs.get(SIP_CALLER_NUMBER) or None,
+        called_number=attrs.get(SIP_CALLED_NUMBER) or None,
+        call_id=attrs.get(SIP_CALL_ID) or None,
+        identity=participant.identity,
+        attributes=attrs,
+    )
+
+
+@dataclass(slots=True)
+class ChannelLog:
+    """What the adapter saw that the call runtime never does (for the call trace)."""
+
+    ignored_dtmf: list[dict[str, object]] = field(default_factory=list)
+    barge_ins: list[BargeIn] = field(default_factory=list)
+    dtmf_sent: list[dict[str, object]] = field(default_factory=list)
+
+
+class LiveKitChannel(Channel):
+    """One call in one room. Create it, `await start()`, hand it to `Call`, `await aclose()`.
+
+    Example (what the worker does per job)::
+
+        channel = LiveKitChannel(ctx.room, caller, api=ctx.api, clock=LoopClock(), render=audio.render)
+        await channel.start()
+        result = await Call(machine, channel).run()
+        await channel.aclose()
+    """
+
+    def __init__(
+        self,
+        room: rtc.Room,
+        caller: rtc.RemoteParticipant,
+        *,
+        api: api.LiveKitAPI,
+        clock: Clock,
+        render: Callable[[RenderedPrompt], Awaitable[Pcm]],
+        sip_trunk: str | None = None,
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger] = logger,
+    ) -> None:
+        super().__init__(clock=clock, caller=caller_info(caller))
+        self.room = room
+        self.caller_identity = caller.identity
+        self.caller_is_sip = caller.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+        self.api = api
+        self.sip_trunk = sip_trunk
+        self.log = log
+        self.record = ChannelLog()
+        self.source = rtc.AudioSource(OUTPUT_RATE, 1, queue_size_ms=QUEUE_MS)
+        self.player = PromptPlayer(
+            self.source, render, self._prompt_ended, now=clock.now, on_barge_in=self._barge_in
+        )
+        self.ended: str | None = None
+        self._track: rtc.LocalAudioTrack | None = None
+        self._hung_up_by_us = False
+
+    # --- wiring -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Publish the prompt track (a SIP call is answered only once the agent publishes audio)
+        and start listening for keys and for the caller leaving."""
+        self._track = rtc.LocalAudioTrack.create_audio_track("ivrkit-prompts", self.source)
+        await self.room.local_participant.publish_track(
+            self._track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        )
+        self.room.on("sip_dtmf_received", self._on_dtmf)
+        self.room.on("participant_disconnected", self._on_participant_disconnected)
+        self.room.on("disconnected", self._on_room_disconnected)
+        if self.caller_identity not in self.room.remote_participants:
+            # Left between being chosen as caller and now: the call is over before it began.
+            asyncio.get_running_loop().call_soon(self._caller_gone, "caller left before the call started")
+
+    def _detach(self) -> None:
+        for event, handler in (
+            ("sip_dtmf_received", self._on_dtmf),
+            ("participant_disconnected", self._on_participant_disconnected),
+            ("disconnected", self._on_room_disconnected),
+        ):
+            try:
+                self.room.off(event, handler)
+            except KeyError:
+                pass
+
+    # --- events in --------------------------------------------------------------------------
+
+    def _on_dtmf(self, ev: rtc.SipDTMF) -> None:
+        if self.ended is not None or self._emit is None:
+            return
+        sender = ev.participant
+        if sender is None or sender.identity != self.caller_identity:
+            who = "a server-side sender (no participant)" if sender is None else f"participant '{sender.identity}'"
+            self.log.warning("DTMF from %s, not the caller '%s': ignored", who, self.caller_identity)
+            self.record.ignored_dtmf.append(
+                {"at": self.clock.now(), "from": None if sender is None else sender.identity, "why": "not the caller"}
+            )
+            return
+        try:
+            key = check_incoming(ev.code, ev.digit)
+        except DtmfRejected as e:
+            self.log.warning("DTMF from the caller dropped: %s", e)
+            self.record.ignored_dtmf.append({"at": self.clock.now(), "from": sender.identity, "why": str(e)})
+            return
+        now = self.clock.now()
+        self.player.last_key_at = now
+        self.emit(Key(key, at=now))
+
+    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == self.caller_identity:
+            self._caller_gone("caller left")
+
+    def _on_room_disconnected(self, reason: object = None) -> None:
+        self._caller_gone(f"room disconnected ({reason})" if reason is not None else "room disconnected")
+
+    def _caller_gone(self, reason: str) -> None:
+        if self.ended is not None:
+            return
+        self.ended = reason
+        self.player.close()
+        if self._emit is not None and not self._hung_up_by_us:
+            self.emit(Hangup(self.clock.now(), reason))
+
+    def _prompt_ended(self, prompt: RenderedPrompt, interrupted: bool) -> None:
+        if self.ended is None and self._emit is not None:
+            self.emit(PromptEnded(prompt.id, interrupted=interrupted, at=self.clock.now()))
+
+    def _barge_in(self, cut: BargeIn) -> None:
+        self.record.barge_ins.append(cut)
+        if cut.cut_ms is not None:
+            self.log.debug("prompt %d cut %.3f ms after the key (%.0f ms played)", cut.prompt_id, cut.cut_ms, cut.played_ms)
+
+    # --- the port ---------------------------------------------------------------------------
+
+    def play(self, prompt: RenderedPrompt) -> None:
+        if self.ended is not None:
+            return
+        self.log.info("prompt %d [%s]: %s", prompt.id, prompt.state, prompt.log_text)
+        self.player.play(prompt)
+
+    def stop(self) -> None:
+        self.player.stop()
+
+    async def send_dtmf(self, digit: str) -> None:
+        try:
+            out = outgoing(digit)
+        except ValueError as e:
+            raise ChannelError(str(e)) from None
+        if self.ended is not None:
+            raise ChannelError(f"cannot send DTMF: the call is over ({self.ended})")
+        try:
+            await self.room.local_participant.publish_dtmf(code=out.code, digit=out.digit)
+        except Exception as e:
+            raise ChannelError(f"sending DTMF failed ({type(e).__name__}: {e}); is the agent still in the room?") from e
+        self.record.dtmf_sent.append({"at": self.clock.now(), "code": out.code, "digit": out.digit})
+
+    async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
+        if not self.caller_is_sip:
+            raise ChannelError(
+                f"cannot transfer to {to}: the caller '{self.caller_identity}' is not a SIP call "
+                "(a web or test participant has no phone line to refer)"
+            )
+        try:
+            await self.api.sip.transfer_sip_participant(
+                api.TransferSIPParticipantRequest(
+                    room_name=self.room.name,
+                    participant_identity=self.caller_identity,
+                    transfer_to=to,
+                    play_dialtone=play_dialtone,
+                )
+            )
+        except api.SipCallError as e:
+            raise ChannelError(f"transfer to {to} failed: {e}; check the SIP trunk allows REFER and the target") from e
+        except api.TwirpError as e:
+            raise ChannelError(f"transfer to {to} failed: {e.code}: {e.message}") from e
+        except Exception as e:
+            raise ChannelError(f"transfer to {to} failed ({type(e).__name__}: {e})") from e
+
+    async def dial(self, to: str, *, trunk: str | None = None, timeout: float = 30.0) -> None:
+        trunk_id = trunk or self.sip_trunk
+        if not trunk_id:
+            raise ChannelError(
+                f"cannot dial {to}: no outbound SIP trunk; set `trunk:` on the dial state or "
+                "IVRKIT_SIP_TRUNK to the id of an outbound trunk (lk sip outbound list)"
+            )
+        request = api.CreateSIPParticipantRequest(
+            sip_trunk_id=trunk_id,
+            sip_call_to=to,
+            room_name=self.room.name,
+            participant_identity=f"ivrkit-dial-{abs(hash((to, self.clock.now()))) % 10**8}",
+            participant_name=to,
+            wait_until_answered=True,
+        )
+        try:
+            await asyncio.wait_for(self.api.sip.create_sip_participant(request), timeout)
+        except asyncio.TimeoutError:
+            raise ChannelError(f"dialling {to} was not answered within {timeout:g} s") from None
+        except api.SipCallError as e:
+            raise ChannelError(f"dialling {to} failed: {e}") from e
+        except api.TwirpError as e:
+            raise ChannelError(f"dialling {to} failed: {e.code}: {e.message}") from e
+        except Exception as e:
+            raise ChannelError(f"dialling {to} failed ({type(e).__name__}: {e})") from e
+
+    async def hangup(self) -> None:
+        """End the call for everyone: the room is deleted, which hangs up a SIP caller."""
+        if self._hung_up_by_us:
+            return
+        self._hung_up_by_us = True
+        self.player.close()
+        if self.ended is None:
+            self.ended = "the flow hung up"
+        try:
+            await self.api.room.delete_room(api.DeleteRoomRequest(room=self.room.name))
+        except api.TwirpError as e:
+            if e.code != api.TwirpErrorCode.NOT_FOUND:
+                raise ChannelError(f"hanging up failed: cannot delete room '{self.room.name}': {e.message}") from e
+        except Exception as e:
+            raise ChannelError(f"hanging up failed: cannot delete room '{self.room.name}' ({type(e).__name__}: {e})") from e
+
+    async def aclose(self) -> None:
+        if self.ended is None:
+            self.ended = "closed"
+        self.player.close()
+        self._detach()
+        if self._track is not None:
+            try:
+                if self.room.isconnected():
+                    await self.room.local_participant.unpublish_track(self._track.sid)
+            except Exception:  # the room may be gone already; closing must not fail the job
+                pass
+            self._track = None
+        await self.source.aclose()

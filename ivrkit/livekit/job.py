@@ -1,0 +1,173 @@
+"""One call = one livekit-agents job: find the caller, pick the flow, run the Call, end the job.
+
+Why the explicit end: a livekit-agents job does not end when its entrypoint returns (notes:
+"call `ctx.shutdown()` when the caller leaves"), so every path out of `run_call` — caller hung
+up, flow hung up, transfer, error, no caller at all — ends in `ctx.shutdown(reason)`, and the
+worker's "job ended" log line names that reason.
+
+The caller is the SIP participant when there is one; otherwise the first non-agent participant
+(a web dial pad or a test client), so a flow can be "called" without a phone line. Its SIP
+attributes (`sip.phoneNumber`, `sip.trunkPhoneNumber`, `sip.callID`) become the call's
+`CallerInfo`; the dialled number also routes the call to a flow (`ivrkit.livekit.routing`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import logging
+from typing import Any
+
+from livekit import api, rtc
+from livekit.agents import AutoSubscribe, JobContext, JobProcess
+
+from ivrkit.clock import LoopClock
+from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
+from ivrkit.livekit.flows import FlowSet, flow_set
+from ivrkit.livekit.settings import WorkerOptions
+from ivrkit.livekit.trace import TraceWriter
+
+__all__ = ["entrypoint", "prewarm", "wait_for_caller"]
+
+logger = logging.getLogger("ivrkit.livekit")
+
+_SIP = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+_CALLER_KINDS = (_SIP, rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD)
+
+
+def prewarm(opts: WorkerOptions, proc: JobProcess) -> None:
+    """livekit-agents' setup hook: build this process's flows before it is given a call.
+
+    With the thread executor this finds the set the startup check already built (one per
+    worker); with the process executor each job process compiles its own, off the call path.
+    """
+    flow_set(opts)
+
+
+def _pick_caller(room: rtc.Room) -> rtc.RemoteParticipant | None:
+    people = [p for p in room.remote_participants.values() if p.kind in _CALLER_KINDS]
+    sip = [p for p in people if p.kind == _SIP]
+    return (sip or people or [None])[0]
+
+
+async def wait_for_caller(room: rtc.Room, timeout: float) -> rtc.RemoteParticipant | None:
+    """The caller: a SIP participant if present, else the first standard participant to be in
+    the room; None if nobody came within `timeout` seconds."""
+    found = _pick_caller(room)
+    if found is not None:
+        return found
+    joined: asyncio.Future[rtc.RemoteParticipant] = asyncio.get_running_loop().create_future()
+
+    def on_join(p: rtc.RemoteParticipant) -> None:
+        if p.kind in _CALLER_KINDS and not joined.done():
+            joined.set_result(p)
+
+    room.on("participant_connected", on_join)
+    try:
+        return await asyncio.wait_for(joined, timeout)
+    except asyncio.TimeoutError:
+        return None
+    finally:
+        room.off("participant_connected", on_join)
+
+
+def _tts_plugin(spec: str | None) -> Any:
+    """The call's TTS from `module:factory` (`--tts`), or None for the offline voice."""
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+async def entrypoint(opts: WorkerOptions, ctx: JobContext) -> None:
+    """The rtc_session entrypoint (bound to `opts` with functools.partial, so it pickles)."""
+    reason = "call ended"
+    try:
+        reason = await run_call(opts, ctx)
+    except Exception:
+        logger.exception("call in room '%s' failed", ctx.room.name)
+        reason = "call failed (see the error above)"
+    finally:
+        logger.info("job %s ended: %s", ctx.job.id, reason)
+        ctx.shutdown(reason)
+
+
+async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
+    fs: FlowSet = flow_set(opts)
+    await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)  # an IVR never listens to audio
+    room = ctx.room
+    caller = await wait_for_caller(room, opts.caller_timeout)
+    if caller is None:
+        return f"no caller joined room '{room.name}' within {opts.caller_timeout:g} s"
+    decision = fs.router.choose(
+        room=room.name,
+        dialled_number=caller.attributes.get(SIP_CALLED_NUMBER) or None,
+        metadata=ctx.job.metadata,
+    )
+    for warning in decision.warnings:
+        logger.warning("room '%s': %s", room.name, warning)
+    if decision.flow is None:
+        logger.error("room '%s': %s; hanging up (set --default-flow or add a route)", room.name, decision.reason)
+        await ctx.api.room.delete_room(api.DeleteRoomRequest(room=room.name))
+        return "no flow for this call"
+    loaded = fs.flows[decision.flow]
+    clock = LoopClock()
+    plugin = _tts_plugin(opts.tts)
+    channel = LiveKitChannel(
+        room, caller, api=ctx.api, clock=clock,
+        render=functools.partial(loaded.audio.render, plugin=plugin),
+        sip_trunk=opts.sip_trunk,
+    )
+    logger.info(
+        "call in room '%s': caller '%s' (%s) -> flow '%s' (%s)",
+        room.name, caller.identity, "SIP" if channel.caller_is_sip else "non-SIP",
+        decision.flow, decision.reason,
+    )
+    trace = TraceWriter(opts.trace_dir, room.name, ctx.job.id, start=clock.now()) if opts.trace_dir else None
+    try:
+        await channel.start()
+        from ivrkit.call import Call
+
+        call = Call(loaded.machine, channel)
+        result = await call.run()
+        ended = _ended_by(result)
+        return f"flow '{decision.flow}' {ended}"
+    finally:
+        await channel.aclose()
+        if plugin is not None:
+            await plugin.aclose()
+        if trace is not None:
+            _write_trace(trace, channel, decision, locals().get("result"))
+            trace.close()
+
+
+def _ended_by(result: Any) -> str:
+    for name in ("ended_by", "reason", "end_reason"):
+        value = getattr(result, name, None)
+        if value:
+            return f"ended: {value}"
+    return "ended"
+
+
+def _write_trace(trace: TraceWriter, channel: LiveKitChannel, decision: Any, result: Any) -> None:
+    trace.write(
+        "call", room=channel.room.name, caller=channel.caller_identity, sip=channel.caller_is_sip,
+        flow=decision.flow, route=decision.reason, caller_info={
+            "number": channel.caller.number, "called_number": channel.caller.called_number,
+            "call_id": channel.caller.call_id,
+        },
+    )
+    events = getattr(getattr(result, "trace", None), "events", None) or []
+    for e in events:
+        record = e.to_dict() if hasattr(e, "to_dict") else {"event": str(e)}
+        kind = record.pop("kind", "event")
+        t = record.pop("t", None)
+        trace.write(kind, at=None, call_t=t, **record)
+    for cut in channel.record.barge_ins:
+        trace.write("barge_in", prompt=cut.prompt_id, state=cut.state, cut_ms=cut.cut_ms, played_ms=cut.played_ms)
+    for ignored in channel.record.ignored_dtmf:
+        trace.write("dtmf_ignored", **ignored)
+    for sent in channel.record.dtmf_sent:
+        trace.write("dtmf_published", **sent)
+    trace.write("job_end", reason=channel.ended)

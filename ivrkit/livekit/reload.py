@@ -1,0 +1,130 @@
+"""`ivrkit dev`: run the worker in a child process and restart it when flows or hooks change.
+
+Why a child process: hook modules are Python, and the only reliable way to load a changed
+module (and everything it imported) is a fresh interpreter; livekit-agents 1.8.9 no longer
+reloads in-process either. Watching uses `watchfiles` (a livekit-agents dependency).
+
+What is watched: the flow file or folder, every file a flow includes, and the folders of the
+hook modules the flows name. Only `.yaml`/`.yml`/`.py`/`.wav` changes count. Before a restart
+the changed flows are checked in a fresh interpreter (so a changed hook module is checked too);
+when that fails, the errors are printed and the running worker is kept — a typo does not take
+the dev line down. Calls in progress end at a restart (dev mode only).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ivrkit.livekit.flows import FlowSet, FlowSetError, build_flow_set
+from ivrkit.livekit.prompt_audio import _walk_hooks
+from ivrkit.livekit.settings import WorkerOptions
+
+__all__ = ["supervise", "watched_paths"]
+
+WATCHED_SUFFIXES = (".yaml", ".yml", ".py", ".wav")
+
+
+def watched_paths(opts: WorkerOptions, fs: FlowSet) -> list[Path]:
+    """Folders to watch: the flows', their includes', and their hook modules'."""
+    paths: set[Path] = {(opts.path if opts.path.is_dir() else opts.path.parent).resolve()}
+    for loaded in fs.flows.values():
+        for file in getattr(loaded.flow, "files", ()) or ():
+            paths.add(Path(file).resolve().parent)
+        for module in {ref.module for ref in _walk_hooks(loaded.flow)}:
+            mod = sys.modules.get(module)
+            origin = getattr(mod, "__file__", None)
+            if origin:
+                paths.add(Path(origin).resolve().parent)
+    # A folder inside another watched folder is covered (watching is recursive).
+    return sorted(p for p in paths if not any(q != p and q in p.parents for q in paths))
+
+
+def _relevant(change: Any, path: str) -> bool:
+    return path.endswith(WATCHED_SUFFIXES) and "__pycache__" not in path
+
+
+def _child_env(opts: WorkerOptions) -> dict[str, str]:
+    from ivrkit.livekit.worker import child_environment
+
+    return child_environment(opts)
+
+
+def _start_child(opts: WorkerOptions) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "ivrkit.livekit.worker"], env=_child_env(opts))
+
+
+def _stop_child(child: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _check_fresh(opts: WorkerOptions) -> tuple[bool, str]:
+    """Check the flows in a fresh interpreter (changed hook modules included)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ivrkit.livekit.reload"],
+        env={**_child_env(opts)}, capture_output=True, text=True, check=False,
+    )
+    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
+
+
+def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
+    """Run the worker in a child and restart it on relevant changes, until SIGINT/SIGTERM."""
+    import watchfiles
+
+    def _terminate(sig: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    paths = watched_paths(opts, fs)
+    print(f"ivrkit dev: watching {', '.join(str(p) for p in paths)} for changes", flush=True)
+    child = _start_child(opts)
+    try:
+        for changes in watchfiles.watch(*paths, watch_filter=_relevant, raise_interrupt=True, rust_timeout=1000):
+            names = ", ".join(sorted({Path(p).name for _, p in changes}))
+            print(f"ivrkit dev: changed {names}; checking flows", flush=True)
+            ok, output = _check_fresh(opts)
+            if not ok:
+                print(output, file=sys.stderr, flush=True)
+                print("ivrkit dev: not restarting: the flows above have errors; the running worker keeps serving", flush=True)
+                continue
+            print("ivrkit dev: restarting the worker", flush=True)
+            _stop_child(child)
+            child = _start_child(opts)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop_child(child)
+
+
+def _check_main() -> int:
+    encoded = os.environ.get("IVRKIT_WORKER_OPTIONS")
+    if not encoded:
+        print("ivrkit.livekit.reload: run by `ivrkit dev` only", file=sys.stderr)
+        return 2
+    opts: WorkerOptions = pickle.loads(base64.b64decode(encoded))
+    try:
+        build_flow_set(opts)
+    except FlowSetError as e:
+        print(e, file=sys.stderr)
+        return 1
+    except Exception as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_check_main())

@@ -1,0 +1,269 @@
+"""The bundled LiveKit worker: `ivrkit start PATH` / `ivrkit dev PATH` — what runs in production.
+
+Built on livekit-agents 1.8.9's own worker: an `AgentServer` with one
+`@server.rtc_session(agent_name=...)` entrypoint (explicit dispatch: a SIP dispatch rule, a
+token's room configuration or `AgentDispatchService.create_dispatch` names the agent), run by
+livekit-agents' CLI runner, so signals, draining, the health endpoint (`:8081/`), the JSON log
+format and the reconnect backoff are LiveKit's own.
+
+Startup, in order (each failure is one clear message and a non-zero exit, before registering):
+1. LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET present and well-formed (exit 2);
+2. every flow loaded and checked once — errors printed mypy-style, worker refuses (exit 1);
+3. routes and default flow valid (exit 2);
+4. register with the server; then one readiness line on stdout:
+   `ivrkit worker registered agent_name=ivrkit flows=bank,support executor=thread id=AW_...`
+   An unreachable server gets livekit-agents' retries (delay 0, 2, 4 ... 10 s, 16 attempts) with
+   one warning line each; when they are used up the worker exits 1 with one error line.
+
+Executors (`--executor`, IVRKIT_EXECUTOR). livekit-agents runs each job either in its own
+process (PROCESS, its default on Linux) or on a thread with its own event loop inside the worker
+(THREAD). Measured here with `bench/` (unique memory added per concurrent call, idle calls
+waiting on a menu, 20 calls; see the report): PROCESS costs a forked Python interpreter with
+livekit-rtc per call (~21 MiB in the notes, re-measured in bench) while THREAD costs ~2 MiB.
+An IVR job runs no model and little CPU, so process isolation buys little: **THREAD is the
+default**; choose PROCESS when flow hooks are untrusted or may leak/crash (a hook that segfaults
+then takes down one call instead of all). Local inference preloading is disabled
+(`LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0`): an IVR never uses the ~244 MB end-of-turn model.
+
+Dev mode (`ivrkit dev PATH`): livekit-agents 1.8.9 removed in-process reload from its Python
+CLI (it points to `lk agent dev`), so ivrkit does its own: `ivrkit.livekit.reload` runs the
+worker in a child process and restarts it when a flow file, an audio file or a hook module
+changes — after checking the new flows in a fresh interpreter; a broken edit keeps the running
+worker and prints the errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import logging
+import os
+import pickle
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ivrkit.errors import IvrkitError
+from ivrkit.livekit.flows import FlowSet, FlowSetError, build_flow_set, install
+from ivrkit.livekit.routing import RoutingError, parse_route
+from ivrkit.livekit.settings import (
+    DEFAULT_EXECUTOR,
+    LiveKitCredentials,
+    SettingsError,
+    WorkerOptions,
+    credentials,
+)
+
+__all__ = ["add_worker_arguments", "main", "options_from_args", "run_worker"]
+
+logger = logging.getLogger("ivrkit.livekit")
+_OPTIONS_ENV = "IVRKIT_WORKER_OPTIONS"
+
+
+class _ConnectFailureFilter(logging.Filter):
+    """Drop the traceback from livekit-agents' final "failed to connect" error: the message says
+    it all, and a stack of aiohttp frames reads like a crash of ivrkit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and "failed to connect to livekit" in str(exc):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _fail(error: IvrkitError, code: int) -> SystemExit:
+    print(f"ivrkit: {error}", file=sys.stderr, flush=True)
+    return SystemExit(code)
+
+
+def prepare(opts: WorkerOptions) -> tuple[LiveKitCredentials, FlowSet]:
+    """Steps 1-3 of startup. Raises SystemExit(2|1) after printing what to fix."""
+    try:
+        creds = credentials(opts)
+    except SettingsError as e:
+        raise _fail(e, e.exit_code) from None
+    try:
+        fs = build_flow_set(opts)
+    except FlowSetError as e:
+        raise _fail(e, e.exit_code) from None
+    except RoutingError as e:
+        raise _fail(e, 2) from None
+    return creds, fs
+
+
+def build_server(opts: WorkerOptions, creds: LiveKitCredentials) -> Any:
+    """The livekit-agents `AgentServer` for `opts`, with ivrkit's job entrypoint registered."""
+    from livekit.agents import AgentServer, JobExecutorType
+
+    from ivrkit.livekit.job import entrypoint, prewarm
+
+    kwargs: dict[str, Any] = {}
+    if opts.load_threshold is not None:
+        kwargs["load_threshold"] = opts.load_threshold
+    if opts.num_idle_processes is not None:
+        kwargs["num_idle_processes"] = opts.num_idle_processes
+    if opts.http_port is not None:
+        kwargs["port"] = opts.http_port
+    server = AgentServer(
+        job_executor_type=JobExecutorType.THREAD if opts.executor == "thread" else JobExecutorType.PROCESS,
+        ws_url=creds.url,
+        api_key=creds.api_key,
+        api_secret=creds.api_secret,
+        max_retry=opts.max_retry,
+        drain_timeout=opts.drain_timeout,
+        setup_fnc=functools.partial(prewarm, opts),
+        # Imported once in the forkserver and shared copy-on-write by job processes.
+        preload_modules=["ivrkit.livekit.job"],
+        **kwargs,
+    )
+    # functools.partial of a module-level function: picklable for the process executor.
+    server.rtc_session(functools.partial(entrypoint, opts), agent_name=opts.agent_name)
+    return server
+
+
+def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet) -> None:
+    """Register and serve calls until SIGTERM/SIGINT (livekit-agents' runner). Blocks."""
+    from livekit.agents.cli import proto
+    from livekit.agents.cli.cli import _run_worker
+
+    install(opts, fs)
+    server = build_server(opts, creds)
+    flows = ",".join(fs.names)
+
+    def on_registered(worker_id: str, server_info: Any) -> None:
+        line = (
+            f"ivrkit worker registered agent_name={opts.agent_name} flows={flows} "
+            f"executor={opts.executor} id={worker_id} url={creds.url}"
+        )
+        logger.info(line)
+        print(line, flush=True)
+
+    def on_started() -> None:  # after livekit-agents set up logging
+        for issue in fs.warnings:
+            logger.warning("%s", issue.format())
+        logger.info("ivrkit worker connecting to %s as agent '%s' (flows: %s, executor: %s)",
+                    creds.url, opts.agent_name, flows, opts.executor)
+
+    server.on("worker_registered", on_registered)
+    server.on("worker_started", on_started)
+    logging.getLogger("livekit.agents").addFilter(_ConnectFailureFilter())
+    # livekit-agents' own runner (signals, drain, log setup). It is module-private in 1.8.9 —
+    # the public `cli.run_app` parses sys.argv itself; pinned version, see the report.
+    _run_worker(
+        server,
+        proto.CliArgs(
+            log_level=opts.log_level.upper(),
+            url=creds.url,
+            api_key=creds.api_key,
+            api_secret=creds.api_secret,
+            log_format="colored" if opts.dev else opts.log_format,
+            dev=opts.dev,
+        ),
+    )
+    if getattr(server, "_connection_failed", False):
+        print(
+            f"ivrkit: could not reach the LiveKit server at {creds.url} after {opts.max_retry} attempts; "
+            "check LIVEKIT_URL and that the server is running",
+            file=sys.stderr, flush=True,
+        )
+        raise SystemExit(1)
+
+
+def run_worker(opts: WorkerOptions) -> None:
+    """`ivrkit start PATH` / `ivrkit dev PATH`. Blocks until stopped; exits via SystemExit on
+    bad settings (2), bad flows (1) or an unreachable server (1)."""
+    os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+    creds, fs = prepare(opts)
+    if opts.dev and opts.reload:
+        from ivrkit.livekit.reload import supervise
+
+        supervise(opts, fs)
+        return
+    serve(opts, creds, fs)
+
+
+# --- command line (used by ivrkit.cli, and by `python -m ivrkit.livekit.worker` in tests) -------
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `ivrkit start` and `ivrkit dev` (PATH plus flags; env vars fill the rest)."""
+    parser.add_argument("path", type=Path, help="a flow file, or a folder of flow files")
+    parser.add_argument("--agent-name", help="agent name for explicit dispatch (env LIVEKIT_AGENT_NAME, default ivrkit)")
+    parser.add_argument("--url", help="LiveKit server URL (env LIVEKIT_URL)")
+    parser.add_argument("--api-key", help="API key (env LIVEKIT_API_KEY)")
+    parser.add_argument("--api-secret", help="API secret (env LIVEKIT_API_SECRET)")
+    parser.add_argument("--executor", choices=("thread", "process"),
+                        help=f"run each call on a thread or in its own process (env IVRKIT_EXECUTOR, default {DEFAULT_EXECUTOR})")
+    parser.add_argument("--default-flow", help="flow for calls no route matches (env IVRKIT_DEFAULT_FLOW)")
+    parser.add_argument("--route", action="append", type=_route_arg, metavar="KIND:PATTERN=FLOW",
+                        help="route calls: number:+15550100=bank (dialled number) or room:support-*=support; repeatable")
+    parser.add_argument("--trace-dir", type=Path, help="write one JSON-lines trace per call here (env IVRKIT_TRACE_DIR)")
+    parser.add_argument("--prompt-cache", type=Path, help="pre-rendered prompts folder (env IVRKIT_PROMPT_CACHE)")
+    parser.add_argument("--tts", help="module:factory returning a livekit-agents TTS (default: offline eSpeak NG)")
+    parser.add_argument("--sip-trunk", help="outbound SIP trunk id for dial states (env IVRKIT_SIP_TRUNK)")
+    parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARN", "ERROR"), type=str.upper)
+    parser.add_argument("--log-format", choices=("json", "colored"), default=None)
+    parser.add_argument("--http-port", type=int, help="health check port (default 8081; 0 = any free port)")
+    parser.add_argument("--no-reload", action="store_true", help="dev: do not restart on file changes")
+
+
+def _route_arg(text: str) -> Any:
+    try:
+        return parse_route(text)
+    except RoutingError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
+    """`WorkerOptions` from parsed `add_worker_arguments` flags plus the environment."""
+    try:
+        return WorkerOptions.from_env(
+            args.path,
+            dev=dev,
+            reload=not args.no_reload,
+            agent_name=args.agent_name,
+            url=args.url,
+            api_key=args.api_key,
+            api_secret=args.api_secret,
+            executor=args.executor,
+            default_flow=args.default_flow,
+            routes=args.route,
+            trace_dir=args.trace_dir,
+            prompt_cache=args.prompt_cache,
+            tts=args.tts,
+            sip_trunk=args.sip_trunk,
+            log_level=args.log_level or os.environ.get("LIVEKIT_LOG_LEVEL") or ("DEBUG" if dev else "INFO"),
+            log_format=args.log_format,
+            http_port=args.http_port if args.http_port is not None else (0 if dev else None),
+        )
+    except (SettingsError, RoutingError) as e:
+        raise _fail(e, 2) from None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m ivrkit.livekit.worker {start,dev} PATH ...` — the same as `ivrkit start/dev`."""
+    encoded = os.environ.pop(_OPTIONS_ENV, None)
+    if encoded:  # a dev-mode child started by ivrkit.livekit.reload
+        opts: WorkerOptions = pickle.loads(base64.b64decode(encoded))
+        os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+        creds, fs = prepare(opts)
+        serve(opts, creds, fs)
+        return
+    parser = argparse.ArgumentParser(prog="python -m ivrkit.livekit.worker", description="Run the ivrkit LiveKit worker.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("start", "production worker"), ("dev", "development worker (reload on change)")):
+        add_worker_arguments(sub.add_parser(name, help=text))
+    args = parser.parse_args(argv)
+    run_worker(options_from_args(args, dev=args.command == "dev"))
+
+
+def child_environment(opts: WorkerOptions) -> dict[str, str]:
+    """Environment for a dev-mode child worker process carrying `opts`."""
+    return {**os.environ, _OPTIONS_ENV: base64.b64encode(pickle.dumps(opts)).decode()}
+
+
+if __name__ == "__main__":
+    main()
