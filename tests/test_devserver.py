@@ -1,0 +1,136 @@
+"""ivrkit.devserver: the dial pad's token minting and file serving, on a real aiohttp server.
+
+The browser side (the page joining a real livekit-server) is tests/e2e/test_dialpad.py; here we
+check what that test cannot show cheaply: the grants inside a token, agent dispatch, bad input,
+and that nothing but the page's own files is served.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import jwt
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ivrkit.devserver import (
+    DevServerError,
+    DevServerOptions,
+    add_dialpad_parser,
+    check_bundle,
+    make_app,
+    mint_token,
+    options_from_args,
+    start_devserver,
+)
+
+SECRET = "a-test-secret-that-is-long-enough-for-hs256"
+
+
+@pytest.fixture
+def web_dir(tmp_path: Path) -> Path:
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>pad</title>")
+    (tmp_path / "app.css").write_text("body{}")
+    (tmp_path / "dist" / "app.js").write_text("export {};")
+    (tmp_path / "package.json").write_text("{}")
+    (tmp_path / "node_modules" / "x").mkdir(parents=True)
+    (tmp_path / "node_modules" / "x" / "index.js").write_text("secret")
+    return tmp_path
+
+
+def _opts(web_dir: Path, **kw: object) -> DevServerOptions:
+    base: dict[str, object] = dict(livekit_url="ws://10.0.0.1:7880", api_key="devkey", api_secret=SECRET,
+                                   room="lobby", web_dir=web_dir)
+    base.update(kw)
+    return DevServerOptions(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def client(web_dir: Path) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    async with TestClient(TestServer(make_app(_opts(web_dir, agent_name="ivrkit")), host="127.0.0.1")) as c:
+        yield c
+
+
+def _claims(token: str) -> dict[str, object]:
+    claims: dict[str, object] = jwt.decode(token, SECRET, algorithms=["HS256"])
+    return claims
+
+
+def test_token_grants_join_publish_and_subscribe_in_that_room_only(web_dir: Path) -> None:
+    grant = mint_token(_opts(web_dir), "room-1", "pad-1")
+    claims = _claims(grant.token)
+    assert claims["sub"] == "pad-1" and claims["iss"] == "devkey"
+    video = claims["video"]
+    assert isinstance(video, dict)
+    assert video["room"] == "room-1" and video["roomJoin"] is True
+    assert video["canPublish"] and video["canSubscribe"] and video["canPublishData"]
+    assert "roomAdmin" not in video and "roomCreate" not in video
+    assert "roomConfig" not in claims  # no agent named: no dispatch
+    assert grant.url == "ws://10.0.0.1:7880"
+
+
+def test_token_dispatches_the_named_agent(web_dir: Path) -> None:
+    claims = _claims(mint_token(_opts(web_dir, agent_name="ivrkit", agent_metadata='{"flow":"bank"}'), "r", "p").token)
+    room_config = claims["roomConfig"]
+    assert isinstance(room_config, dict)
+    assert room_config["agents"] == [{"agentName": "ivrkit", "metadata": '{"flow":"bank"}'}]
+
+
+@pytest.mark.parametrize(("room", "identity", "field"), [("", "p", "room"), ("r", "", "identity"),
+                                                          ("r", "a b", "identity"), ("x/../y", "p", "room")])
+def test_bad_names_are_refused_naming_the_field(web_dir: Path, room: str, identity: str, field: str) -> None:
+    with pytest.raises(ValueError, match=f"bad {field}"):
+        mint_token(_opts(web_dir), room, identity)
+
+
+async def test_http_token_and_config(client: TestClient) -> None:  # type: ignore[type-arg]
+    resp = await client.get("/api/config")
+    assert await resp.json() == {"room": "lobby", "livekit_url": "ws://10.0.0.1:7880", "agent_name": "ivrkit"}
+    resp = await client.get("/api/token", params={"room": "r9", "identity": "web"})
+    body = await resp.json()
+    assert resp.status == 200 and body["room"] == "r9" and body["identity"] == "web"
+    assert _claims(body["token"])["sub"] == "web"
+    resp = await client.get("/api/token", params={"identity": "web"})
+    assert (await resp.json())["room"] == "lobby"  # the server's default room
+    resp = await client.get("/api/token", params={"room": "r9", "identity": "no spaces"})
+    assert resp.status == 400 and "bad identity" in (await resp.json())["error"]
+
+
+async def test_serves_only_the_page_files(client: TestClient) -> None:  # type: ignore[type-arg]
+    for path, ctype in [("/", "text/html"), ("/app.css", "text/css"), ("/dist/app.js", "text/javascript")]:
+        resp = await client.get(path)
+        assert resp.status == 200, path
+        assert resp.headers["Content-Type"].startswith(ctype)
+    for path in ["/package.json", "/node_modules/x/index.js", "/%2e%2e/secret.js", "/dist/"]:
+        assert (await client.get(path)).status == 404, path
+
+
+def test_missing_bundle_says_how_to_build_it(web_dir: Path) -> None:
+    (web_dir / "dist" / "app.js").unlink()
+    with pytest.raises(DevServerError, match=r"bundle not built.*npm ci && npm run build.*install_web\.sh"):
+        check_bundle(web_dir)
+
+
+async def test_start_on_port_zero_reports_the_real_port(web_dir: Path) -> None:
+    running = await start_devserver(_opts(web_dir, port=0))
+    try:
+        assert running.url.startswith("http://127.0.0.1:") and not running.url.endswith(":0/")
+    finally:
+        await running.aclose()
+
+
+def test_cli_options_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = argparse.ArgumentParser()
+    add_dialpad_parser(parser.add_subparsers())
+    monkeypatch.setenv("LIVEKIT_URL", "ws://env:7880")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "k")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "s")
+    opts = options_from_args(parser.parse_args(["dialpad", "--port", "0", "--agent-name", "ivrkit"]))
+    assert (opts.livekit_url, opts.api_key, opts.host, opts.port, opts.agent_name) == ("ws://env:7880", "k", "127.0.0.1", 0, "ivrkit")
+    assert "api_secret" not in repr(opts)  # the secret is kept out of logs and tracebacks
+    monkeypatch.delenv("LIVEKIT_API_SECRET")
+    with pytest.raises(DevServerError, match="missing --api-secret/LIVEKIT_API_SECRET"):
+        options_from_args(parser.parse_args(["dialpad"]))
