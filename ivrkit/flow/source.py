@@ -110,6 +110,46 @@ def _yaml_hint(problem: str, line: str) -> str | None:
     return None
 
 
+def _comment_col(line: str) -> int | None:
+    """1-based column of a `#` that starts a comment inside an open flow collection (`{"1": a, #: b}`),
+    where it swallowed the closing brackets; quote-aware. None when the line has no such `#`."""
+    quote: str | None = None
+    for i, ch in enumerate(line):
+        if quote is not None:
+            if ch == quote:
+                quote = None
+        elif ch in "\"'" and (i == 0 or line[i - 1] in " \t{[,:"):
+            quote = ch
+        elif ch == "#" and i > 0 and line[i - 1] in " \t{[,":
+            before = line[:i]
+            opened = before.count("{") + before.count("[") - before.count("}") - before.count("]")
+            return i + 1 if opened > 0 else None
+    return None
+
+
+def _syntax_issue(exc: yaml.MarkedYAMLError, source: Source) -> Issue:
+    """A YAML syntax error as an Issue, pointing at the likely cause rather than the symptom.
+
+    PyYAML often notices an unquoted `#` (which silently ate the rest of the line) only at the
+    end of the document; we look back from the problem to the context for such a line and
+    point there instead.
+    """
+    mark = exc.problem_mark or exc.context_mark
+    pos = source.pos(mark)
+    problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+    message = f"YAML syntax error {exc.context}: {exc.problem}" if exc.context and exc.problem else f"YAML syntax error: {problem}"
+    hint = _yaml_hint(problem, pos.source_line or "")
+    if hint is None:
+        last = min(pos.line - 1, len(source.lines) - 1)
+        for n in range(last, max(last - 20, -1), -1):
+            col = _comment_col(source.lines[n])
+            if col is not None:
+                pos = Pos(source.file, n + 1, col, source.lines[n])
+                hint = _yaml_hint(problem, source.lines[n])
+                break
+    return Issue(pos.file, pos.line, pos.col, message, "yaml-syntax", "", hint, "error", pos.source_line)
+
+
 def compose(source: Source) -> yaml.Node | None:
     """The document's root node, or FlowLoadError pointing at the YAML syntax problem."""
     try:
@@ -119,14 +159,7 @@ def compose(source: Source) -> yaml.Node | None:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        pos = source.pos(mark)
-        problem = exc.problem or exc.context or "invalid YAML"
-        message = f"YAML syntax error: {problem}"
-        if exc.context and exc.problem:
-            message = f"YAML syntax error {exc.context}: {exc.problem}"
-        hint = _yaml_hint(problem, pos.source_line or "")
-        raise FlowLoadError([Issue(pos.file, pos.line, pos.col, message, "yaml-syntax", "", hint, "error", pos.source_line)]) from None
+        raise FlowLoadError([_syntax_issue(exc, source)]) from None
     except yaml.YAMLError as exc:
         raise FlowLoadError([Issue(source.file, 1, 1, f"YAML error: {exc}", "yaml-syntax")]) from None
     except RecursionError:
