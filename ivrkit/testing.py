@@ -245,3 +245,207 @@ class FakeChannel(Channel):
     @property
     def sent_digits(self) -> str:
         return "".join(s.digit for s in self.sent)
+
+
+# --- the user-facing tester ----------------------------------------------------------------------
+
+
+class FlowTester:
+    """Run one call of a flow against a scripted caller, on virtual time. See the module docstring.
+
+    `flow_or_path` is a `Flow`, a `FlowMachine` (to share a compiled flow between tests), or a
+    path to a flow file (loaded with `ivrkit.flow.loader.load_flow`). Everything the call did
+    is in `t.trace`; `t.channel` is the `FakeChannel` (played prompts, sent DTMF, transfers).
+
+    Idle means: no queued event, nothing runnable on the event loop, and no sync hook still
+    running on its thread (the tester waits for such a thread to return, up to
+    `thread_wait` real seconds — a sync hook that blocks longer is a bug in the hook). Async
+    code awaiting something only real time would bring (a real socket, `asyncio.sleep`) counts
+    as idle: advance the virtual clock past the hook's time limit to see the error path.
+    """
+
+    def __init__(
+        self,
+        flow_or_path: Any,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        caller: CallerInfo | None = None,
+        hooks: Any = None,
+        seconds_per_char: float = 0.06,
+        channel: FakeChannel | None = None,
+        thread_wait: float = 10.0,
+    ) -> None:
+        from ivrkit.call import Call
+        from ivrkit.machine import FlowMachine
+
+        if isinstance(flow_or_path, FlowMachine):
+            machine = flow_or_path
+        elif isinstance(flow_or_path, (str, Path)):
+            from ivrkit.flow.loader import load_flow
+
+            machine = FlowMachine(load_flow(flow_or_path))
+        else:
+            machine = FlowMachine(flow_or_path)
+        self.machine = machine
+        self.clock = channel.vclock if channel is not None else VirtualClock()
+        self.channel = channel or FakeChannel(self.clock, caller, seconds_per_char=seconds_per_char)
+        self.call = Call(machine, self.channel, hooks=hooks, variables=variables)
+        self.thread_wait = thread_wait
+        self._task: asyncio.Task[Any] | None = None
+        self._seen = 0  # prompts already matched by expect_prompt
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FlowTester:
+        self._task = asyncio.get_running_loop().create_task(self.call.run())
+        await self._settle()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._task is not None
+        if not self._task.done():
+            self.channel.caller_hangs_up()
+            await self._settle()
+        if not self._task.done():  # something refused to end: do not leak it
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if exc_type is None:
+            self._task.result()  # surface an engine crash
+            if self.clock.pending():
+                raise AssertionError(f"the call left {self.clock.pending()} timer(s) behind\n{self._recent()}")
+
+    # --- the caller --------------------------------------------------------------------------
+
+    async def press(self, keys: str, *, gap: float = 0.0) -> None:
+        """Press each key in `keys` (`gap` virtual seconds apart), letting the call react after each."""
+        for i, key in enumerate(keys):
+            if i and gap:
+                await self.advance(gap)
+            self._require_running(f"press {key!r}")
+            self.channel.press(key)
+            await self._settle()
+
+    async def advance(self, seconds: float) -> None:
+        """Let `seconds` of virtual time pass; timers fire in order and the call reacts to each."""
+        target = self.clock.now() + seconds
+        await self._settle()
+        while self.clock.fire_next(target):
+            await self._settle()
+        self.clock.advance(max(0.0, target - self.clock.now()))
+        await self._settle()
+
+    async def until_input(self, limit: float = 600.0) -> None:
+        """Advance just until the current prompts have finished (handy before testing timeouts)."""
+        end = self.clock.now() + limit
+        while self.channel._playing is not None and self.clock.fire_next(end):
+            await self._settle()
+
+    async def hangup(self) -> None:
+        """The caller hangs up now."""
+        self.channel.caller_hangs_up()
+        await self._settle()
+
+    # --- what happened -----------------------------------------------------------------------
+
+    @property
+    def trace(self) -> Any:
+        return self.call.trace
+
+    @property
+    def state(self) -> str:
+        return self.call.state
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return self.call.variables
+
+    @property
+    def prompts(self) -> list[str]:
+        """The (masked) text of every prompt played so far, in order."""
+        return [p.text for p in self.channel.played]
+
+    @property
+    def result(self) -> Any:
+        return self._task.result() if self._task is not None and self._task.done() else None
+
+    def expect_prompt(self, contains: str) -> str:
+        """A prompt containing `contains` was played since the last matched one; returns its text.
+
+        Prompts are matched in order: each call consumes the prompts up to the one it matched.
+        """
+        played = self.prompts
+        for i in range(self._seen, len(played)):
+            if contains in played[i]:
+                self._seen = i + 1
+                return played[i]
+        recent = "\n".join(f"  - {p}" for p in played[self._seen:]) or "  (none)"
+        raise AssertionError(f"no prompt containing {contains!r} since the last match; played:\n{recent}\n{self._recent()}")
+
+    def expect_no_prompt(self) -> None:
+        """No prompt was played since the last matched one."""
+        extra = self.prompts[self._seen:]
+        if extra:
+            raise AssertionError(f"unexpected prompt(s): {extra}\n{self._recent()}")
+
+    def expect_state(self, name: str) -> None:
+        if self.call.state != name:
+            raise AssertionError(f"expected state {name!r}, the call is in {self.call.state!r}\n{self._recent()}")
+
+    def expect_ended(self, ended_by: str | None = None) -> None:
+        result = self.result
+        if result is None:
+            raise AssertionError(f"expected the call to have ended, it is in {self.call.state!r}\n{self._recent()}")
+        if ended_by is not None and result.ended_by != ended_by:
+            raise AssertionError(f"expected the call to end by {ended_by!r}, it ended by {result.ended_by!r}\n{self._recent()}")
+
+    def expect_running(self) -> None:
+        if self.result is not None:
+            raise AssertionError(f"the call ended ({self.result.ended_by}) but should still run\n{self._recent()}")
+
+    def expect_variable(self, name: str, value: Any) -> None:
+        actual = self.call.variables.get(name, _MISSING)
+        if actual != value:
+            shown = "<unset>" if actual is _MISSING else repr(actual)
+            raise AssertionError(f"expected variable {name!r} == {value!r}, it is {shown}\n{self._recent()}")
+
+    def _recent(self, n: int = 25) -> str:
+        return f"last trace records (state {self.call.state!r}, t={self.clock.now():g}):\n{self.call.trace.tail(n)}"
+
+    def _require_running(self, what: str) -> None:
+        if self._task is None or self._task.done():
+            raise AssertionError(f"cannot {what}: the call has ended\n{self._recent()}")
+
+    # --- idling ------------------------------------------------------------------------------
+
+    async def _settle(self) -> None:
+        """Return once the call is idle at the current virtual time (timers due now included)."""
+        while True:
+            await self._quiesce()
+            if not self.clock.fire_next(self.clock.now()):
+                return
+
+    async def _quiesce(self) -> None:
+        loop = asyncio.get_running_loop()
+        quiet = 0
+        last: Any = None
+        for _ in range(100_000):
+            thread = self.call.thread_future()
+            if thread is not None:
+                await asyncio.wait({thread}, timeout=self.thread_wait)
+            await asyncio.sleep(0)
+            ready = getattr(loop, "_ready", None)
+            snapshot = (self.call.idle_info, self._task.done() if self._task else True)
+            runnable = len(ready) if ready is not None else 0
+            if runnable == 0 and snapshot == last and self.call.thread_future() is None:
+                quiet += 1
+                if quiet >= (2 if ready is not None else 20):
+                    return
+            else:
+                quiet = 0
+            last = snapshot
+        raise AssertionError(f"the call never became idle (a busy loop?)\n{self._recent()}")
+
+
+_MISSING = object()

@@ -1,0 +1,207 @@
+"""The flow compiled once into a `transitions` state machine, shared by every call on it.
+
+Why one machine per flow: building it (states, edges, hook resolution) is paid once when the
+flow loads, and a call only adds itself as a *model* — the measured cost of a machine per call
+is ~127 KiB and a build per call; a model costs a few hundred bytes here.
+
+This is the only module that imports `transitions`. It uses `AsyncMachine(queued="model",
+auto_transitions=False)`: `queued="model"` keeps each call's transitions in order without one
+queue shared by every call; no `AsyncTimeout` (all timers go through the call's `Clock`).
+
+Edges. Every state gets one trigger per destination, `@<dest>`; a move is allowed only along
+an edge, so a call can never jump somewhere the flow file does not lead (a `MachineError` is a
+bug, reported as `CallError`). The edges of a state are:
+- its static targets as written (`State.targets()`: menu options, goto branches, next,
+  on_max_retries, on_error);
+- its error path: `on_error`, the flow's `error_state`, and the built-in error state
+  `BUILTIN_ERROR` ("Sorry, something went wrong." then hang up), from every state;
+- itself, when it is a collect with `confirm` (2 = re-enter);
+- **dynamic targets**: a state with a `run` hook may go to *any* state, because the hook decides
+  at call time by returning a state name. The call checks that the name exists before moving
+  (an unknown name is a hook error → error path), so the edge set stays exactly the flow's
+  states. Likewise a state with a `back_key` may go back to any menu/collect state.
+
+Memory per call: the stock `add_model` binds a `trigger`, `may_trigger`, one partial per
+trigger and one `is_<state>` per state onto *every model* — kilobytes per call for a big flow.
+`_SharedMachine` skips that binding: calls trigger through `FlowMachine.go(call, dest)`, and the
+only thing `transitions` writes on the model is its `state` attribute.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from transitions import MachineError
+from transitions.extensions.asyncio import AsyncMachine
+
+from ivrkit.errors import CallError, FlowError, HookError
+from ivrkit.flow.model import Flow, HookRef, State
+from ivrkit.hooks import HookImportError, resolve_hook
+
+log = logging.getLogger("ivrkit.machine")
+
+#: The machine state a call is in while it plays the built-in "something went wrong" and hangs up.
+BUILTIN_ERROR = "_ivrkit_error"
+#: Before the start state is entered (while call_start hooks run).
+INITIAL = "_ivrkit_start"
+
+
+class Model(Protocol):
+    state: str
+
+
+class _SharedMachine(AsyncMachine):  # type: ignore[misc]
+    """AsyncMachine without per-model convenience bindings (see module docstring)."""
+
+    def _checked_assignment(self, model: Any, name: str, func: Any) -> None:
+        return None
+
+    def _add_trigger_to_model(self, trigger: str, model: Any) -> None:
+        return None
+
+    def _add_model_to_state(self, state: Any, model: Any) -> None:
+        return None
+
+
+def trigger_name(dest: str) -> str:
+    return "@" + dest
+
+
+class FlowMachine:
+    """A `Flow` compiled into one shared `AsyncMachine`; calls `attach` themselves as models.
+
+    `hook(ref)` returns the resolved callable of a flow hook (resolved once, at compile time; an
+    unresolvable hook raises `HookError` when a call reaches it, so that call takes its error
+    path — the loader reports the same problem with file and line before any call starts).
+    """
+
+    __slots__ = ("flow", "_machine", "_hooks", "_hook_errors", "sensitive", "input_states", "__weakref__")
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        search_paths: Iterable[str | Path] = (),
+        resolve: Callable[[HookRef], Callable[..., Any]] | None = None,
+    ) -> None:
+        self.flow = flow
+        if flow.start not in flow.states:
+            raise CallError(f"{flow.file}: start state '{flow.start}' is not defined")
+        for reserved in (BUILTIN_ERROR, INITIAL):
+            if reserved in flow.states:
+                raise CallError(f"{flow.file}: the state name '{reserved}' is reserved by ivrkit")
+        #: names of variables that hold sensitive input; masked in prompts' log_text and traces.
+        self.sensitive: frozenset[str] = frozenset(
+            s.collect.into for s in flow.states.values() if s.collect is not None and s.collect.sensitive
+        )
+        self.input_states = frozenset(
+            n for n, s in flow.states.items() if s.menu is not None or s.collect is not None
+        )
+        self._hooks: dict[HookRef, Callable[..., Any]] = {}
+        self._hook_errors: dict[HookRef, str] = {}
+        paths = list(search_paths or ())
+        resolver = resolve or (lambda ref: resolve_hook(ref, paths))
+        for ref in _hook_refs(flow):
+            if ref in self._hooks or ref in self._hook_errors:
+                continue
+            try:
+                self._hooks[ref] = resolver(ref)
+            except (HookImportError, FlowError) as exc:
+                self._hook_errors[ref] = str(exc)
+                log.error("%s: %s", ref.where or flow.file, exc)
+        self._machine = self._build()
+
+    def _build(self) -> _SharedMachine:
+        flow = self.flow
+        names = list(flow.states)
+        all_states = [*names, BUILTIN_ERROR]
+        sources: dict[str, set[str]] = {name: set() for name in all_states}
+        for state in flow.states.values():
+            for dest in self.edges(state):
+                sources[dest].add(state.name)
+        sources[flow.start].add(INITIAL)
+        sources[BUILTIN_ERROR].add(INITIAL)
+        if flow.error_state in sources:
+            sources[flow.error_state].add(INITIAL)
+        transitions = [
+            {"trigger": trigger_name(dest), "source": sorted(srcs), "dest": dest}
+            for dest, srcs in sources.items()
+            if srcs
+        ]
+        return _SharedMachine(
+            model=None,
+            states=[INITIAL, *all_states],
+            initial=INITIAL,
+            transitions=transitions,
+            auto_transitions=False,
+            queued="model",
+            name=f"{flow.name}: ",
+        )
+
+    def edges(self, state: State) -> set[str]:
+        """Every state `state` may move to (static targets, error path, dynamic targets)."""
+        flow = self.flow
+        out = {t for t in state.targets() if t in flow.states}
+        out.add(BUILTIN_ERROR)
+        if flow.error_state in flow.states:
+            out.add(flow.error_state)
+        if state.collect is not None and state.collect.confirm is not None:
+            out.add(state.name)
+        if state.run is not None:
+            out.update(flow.states)  # dynamic: the hook may return any state name
+        back = (state.menu.back_key if state.menu else None) or (state.collect.back_key if state.collect else None)
+        if back:
+            out.update(self.input_states)
+        return out
+
+    # --- per call ------------------------------------------------------------------------------
+
+    def attach(self, model: Model) -> None:
+        """Add a call as a model; it starts in `INITIAL` (before the flow's start state)."""
+        self._machine.add_model(model, initial=INITIAL)
+
+    def detach(self, model: Model) -> None:
+        """Remove a call (idempotent). Frees its transition queue; nothing else refers to it."""
+        if model in self._machine.models:
+            self._machine.remove_model(model)
+
+    async def go(self, model: Model, dest: str) -> None:
+        """Move `model` to `dest` along a flow edge. Raises `CallError` if there is no such edge."""
+        event = self._machine.events.get(trigger_name(dest))
+        if event is None:
+            raise CallError(f"{self.flow.file}: no state '{dest}' in flow '{self.flow.name}'")
+        try:
+            await event.trigger(model)
+        except MachineError as exc:
+            raise CallError(f"{self.flow.file}: flow '{self.flow.name}' has no edge {model.state} -> {dest}: {exc.value}") from None
+
+    def may_go(self, source: str, dest: str) -> bool:
+        event = self._machine.events.get(trigger_name(dest))
+        return event is not None and source in event.transitions
+
+    @property
+    def model_count(self) -> int:
+        return len(self._machine.models)
+
+    # --- hooks ---------------------------------------------------------------------------------
+
+    def hook(self, ref: HookRef, state: State) -> Callable[..., Any]:
+        fn = self._hooks.get(ref)
+        if fn is not None:
+            return fn
+        why = self._hook_errors.get(ref, "was not resolved when the flow was compiled")
+        raise HookError(why, hook=str(ref), state=state.name, where=ref.where or state.where)
+
+
+def _hook_refs(flow: Flow) -> list[HookRef]:
+    refs = [*flow.call_start, *flow.call_end]
+    for state in flow.states.values():
+        if state.run is not None:
+            refs.append(state.run)
+        if state.collect is not None and state.collect.validate is not None:
+            refs.append(state.collect.validate)
+    return refs
+

@@ -1,0 +1,95 @@
+"""The call trace: an ordered record of what happened on one call, for debugging and tests.
+
+Why a trace and not just logs: a test (or a person reading a bug report) needs the *sequence*
+— state entered, prompt played, key pressed, timeout, transition — as data, in order, with the
+virtual or real time of each step. Every record is already safe to show: prompts appear only as
+their masked `log_text`, keys consumed by a sensitive collect as `*`, sensitive variable values
+as `****`. The call runtime is the only writer; it masks before recording.
+
+Kinds (`TraceEvent.kind`) and their `data`:
+  call_start  {caller_number, called_number, call_id}
+  state       {where}                         a state was entered
+  hook        {hook, result, set|next|error}  a flow hook finished (or failed)
+  prompt      {id, text, barge_in}            a prompt started playing (masked text)
+  prompt_end  {id, interrupted}
+  prompt_skip {text, reason}                  not played: keys were already typed ahead
+  key         {digit, arrived, consumed|discarded}  exactly one record per key the caller pressed
+  timeout     {what}                          no_input / hook limit
+  collect     {into, digits, reason, result}  a collect ended (digits masked when sensitive)
+  no_input / no_match {count}
+  transition  {from, to, why}
+  dtmf_sent   {digit}
+  transfer / dial {to, ok}
+  error       {message, where}
+  observer_error {point, error}
+  call_end    {ended_by}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Records kept per call at most; past it one `truncated` record is kept and the rest counted.
+MAX_EVENTS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    seq: int
+    t: float
+    kind: str
+    state: str | None
+    data: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "t": round(self.t, 6), "kind": self.kind, "state": self.state, **self.data}
+
+    def __str__(self) -> str:
+        details = " ".join(f"{k}={v!r}" for k, v in self.data.items())
+        return f"#{self.seq} t={self.t:.3f} [{self.state}] {self.kind} {details}".rstrip()
+
+
+class Trace:
+    """Append-only list of `TraceEvent`s. Iterable; `closed` once the call has ended."""
+
+    __slots__ = ("events", "closed", "dropped")
+
+    def __init__(self) -> None:
+        self.events: list[TraceEvent] = []
+        self.closed = False
+        self.dropped = 0
+
+    def record(self, t: float, kind: str, state: str | None, data: Mapping[str, Any]) -> TraceEvent:
+        event = TraceEvent(len(self.events) + self.dropped + 1, t, kind, state, data)
+        if len(self.events) < MAX_EVENTS or kind == "call_end":
+            self.events.append(event)
+        else:
+            self.dropped += 1
+        return event
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __iter__(self) -> Iterator[TraceEvent]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def of_kind(self, *kinds: str) -> list[TraceEvent]:
+        return [e for e in self.events if e.kind in kinds]
+
+    def keys(self) -> list[TraceEvent]:
+        """The key records, in the order the caller pressed them."""
+        return self.of_kind("key")
+
+    def to_jsonl(self) -> str:
+        """One JSON object per line, in order (`default=str` keeps odd hook values printable)."""
+        return "".join(json.dumps(e.to_dict(), default=str) + "\n" for e in self.events)
+
+    def tail(self, n: int = 25) -> str:
+        """The last `n` records as text — what a failing test shows."""
+        return "\n".join(str(e) for e in self.events[-n:])
