@@ -124,7 +124,7 @@ class Builder:
         elif items or main.root is not None:
             self.report.add(main.source.pos(main.root), "", "missing-start", "the flow has no `start:` state",
                             "add `start: <state name>` at the top level")
-        if main.is_main and "states" not in items and items:
+        if items and not any("states" in self.items[id(doc)] for doc in self.docs):
             self.report.add(main.source.pos(main.root), "", "missing-states", "the flow has no `states:`")
         error_state = None
         if "error" in items and not reader.is_null(items["error"][1]):
