@@ -30,8 +30,9 @@ class SchemaArgs:
     indent: int = 2
 
 
-def run_check(args: CheckArgs, out: TextIO = sys.stdout) -> int:
+def run_check(args: CheckArgs, out: TextIO | None = None) -> int:
     """Check each file; print every issue (mypy-style or JSON). 1 if any error, else 0."""
+    out = out or sys.stdout
     issues: list[Issue] = []
     summaries: list[str] = []
     for path in args.files:
@@ -52,7 +53,8 @@ def run_check(args: CheckArgs, out: TextIO = sys.stdout) -> int:
     return 1 if any(i.severity == "error" for i in issues) else 0
 
 
-def run_schema(args: SchemaArgs, out: TextIO = sys.stdout) -> int:
+def run_schema(args: SchemaArgs, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     out.write(schema_json(args.indent) + "\n")
     return 0
 
