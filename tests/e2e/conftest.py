@@ -84,8 +84,10 @@ def stack() -> Iterator[Stack]:
 def go_caller_built() -> Path:
     binary = go_caller_binary()
     if not binary.is_file():
-        _unavailable(f"Go caller not built at {binary}: Go missing or `bash tests/stack/install.sh` not run "
-                     "(needs Go >= 1.26.8)")
+        if shutil.which("go") is None:
+            _unavailable(f"Go not found on PATH, so the Go caller is not built ({binary}); install Go >= 1.26.8, "
+                         "then `bash tests/stack/install.sh`")
+        _unavailable(f"Go caller not built at {binary}; build it with `bash tests/stack/install.sh`")
     return binary
 
 

@@ -60,7 +60,12 @@ else
     tmp="$(mktemp -d "$CACHE/build.XXXXXX")"
     trap 'rm -rf "$tmp"' EXIT
     # Outside any module, so `go install pkg@version` uses the tag's own go.mod and go.sum.
-    (cd "$tmp" && GOBIN="$tmp" go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_SERVER_VERSION")
+    if ! (cd "$tmp" && GOBIN="$tmp" go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_SERVER_VERSION") \
+            > "$CACHE/livekit-server-build.log" 2>&1; then
+        tail -n 30 "$CACHE/livekit-server-build.log"
+        say "livekit-server build FAILED (full log: $CACHE/livekit-server-build.log)"
+        exit 1
+    fi
     got="$("$tmp/server" --version)"
     [[ "$got" == *"${LIVEKIT_SERVER_VERSION#v}"* ]] || { say "built server reports '$got', expected $LIVEKIT_SERVER_VERSION"; exit 1; }
     mv -f "$tmp/server" "$server"
@@ -77,7 +82,11 @@ if [[ -d "$goclient_src" ]]; then
         say "Go test caller cached at $goclient (no build)"
     else
         t0=$SECONDS
-        go build -C "$goclient_src" -o "$goclient.tmp" .
+        if ! go build -C "$goclient_src" -o "$goclient.tmp" . > "$CACHE/goclient-build.log" 2>&1; then
+            tail -n 30 "$CACHE/goclient-build.log"
+            say "Go test caller build FAILED (full log: $CACHE/goclient-build.log)"
+            exit 1
+        fi
         mv -f "$goclient.tmp" "$goclient"
         echo "$src_hash" > "$goclient.stamp"
         say "built Go test caller in $((SECONDS - t0)) s -> $goclient"

@@ -40,6 +40,8 @@ def missing_prerequisites() -> str | None:
         return f"no `ip` command (Debian iproute2); install it with `{INSTALL_HINT}` as root"
     binary = server_binary()
     if not binary.is_file():
+        if shutil.which("go") is None:
+            return f"Go not found on PATH, so livekit-server is not built ({binary}); install Go >= 1.26.8, then `{INSTALL_HINT}`"
         return f"livekit-server not built at {binary}; build it with `{INSTALL_HINT}` (needs Go >= 1.26.8)"
     return None
 
