@@ -88,7 +88,8 @@ class Recording:
         return counts
 
     def audio(self, payload_type: int = PT_PCMU) -> tuple[list[int], list[float]]:
-        """Decoded PCMU samples in arrival order and, per 20 ms packet, its arrival time.
+        """Decoded PCMU samples in arrival order and each sample's time (its packet's arrival
+        plus its offset in the packet).
         Each packet's samples are placed at its arrival, so silence the far end did not send
         does not shift later tones; duplicates (same SSRC and sequence) are dropped."""
         seen: set[tuple[int, int]] = set()
@@ -102,7 +103,7 @@ class Recording:
                 continue
             seen.add(ident)
             samples.extend(ulaw_decode(p.rtp.payload))
-            times.extend([p.arrival] * len(p.rtp.payload))
+            times.extend(p.arrival + k / PCMU_RATE for k in range(len(p.rtp.payload)))
         return samples, times
 
     def digits(self, payload_type: int = PT_TELEPHONE_EVENT) -> list[ReceivedDigit]:
@@ -149,7 +150,9 @@ def detect_tones(samples: Sequence[int], times: Sequence[float], freqs: Sequence
                  min_seconds: float = 0.1) -> list[ToneSegment]:
     """Segments where one of `freqs` dominates, in time order. A window (default 40 ms) counts
     for a frequency when it holds at least `min_ratio` of the window's energy and the window is
-    louder than `min_rms`; runs of windows shorter than `min_seconds` are dropped (clicks)."""
+    louder than `min_rms`; runs of windows shorter than `min_seconds` are dropped (clicks).
+    Resolution: a window straddling a boundary counts for neither side, so a segment's start
+    and end are exact to about one window."""
     labels: list[tuple[float | None, float, float]] = []
     for start in range(0, len(samples) - window + 1, window):
         block = samples[start:start + window]
@@ -159,7 +162,7 @@ def detect_tones(samples: Sequence[int], times: Sequence[float], freqs: Sequence
             ratios = {f: goertzel_ratio(block, f) for f in freqs}
             f, r = max(ratios.items(), key=lambda kv: kv[1])
             best = f if r >= min_ratio else None
-        labels.append((best, times[start], times[start + window - 1] + window / PCMU_RATE / 2))
+        labels.append((best, times[start], times[start + window - 1] + 1 / PCMU_RATE))
     segments: list[ToneSegment] = []
     for hz, t0, t1 in labels:
         if hz is not None and segments and segments[-1].hz == hz and t0 - segments[-1].end < 0.1:

@@ -192,7 +192,10 @@ def render_sip_config(*, ws_url: str, redis_address: str, sip_ip: str, sip_port:
                       rtp_range: tuple[int, int] = SIP_RTP_RANGE,
                       health_port: int = SIP_HEALTH_PORT, level: str = "debug") -> str:
     """LiveKit SIP's YAML. Its parser ignores unknown keys, so every key here was checked
-    against pkg/config/config.go of the pinned tag (a typo would silently do nothing)."""
+    against pkg/config/config.go of the pinned tag (a typo would silently do nothing).
+    `max_cpu_utilization: 1.0`: the default 0.9 turns the health port to 429 "UnderLoad" and
+    refuses outbound calls whenever the machine's CPUs are busy — as on a 2-core CI box
+    running builds next to the tests."""
     return f"""\
 api_key: {API_KEY}
 api_secret: {API_SECRET}
@@ -205,6 +208,7 @@ health_port: {health_port}
 use_external_ip: false
 nat_1_to_1_ip: {sip_ip}
 listen_ip: {sip_ip}
+max_cpu_utilization: 1.0
 logging:
   level: {level}
 """

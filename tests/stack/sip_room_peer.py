@@ -103,6 +103,7 @@ async def _run(url: str, room_name: str, identity: str, level: float) -> None:
                 phase += FRAME
                 data = b"".join(s.to_bytes(2, "little", signed=True) for s in samples)
                 await source.capture_frame(rtc.AudioFrame(data, RATE, 1, FRAME))
+            await source.wait_for_playout()  # captured is not played: the source queues ~1 s
             _emit("tone_done", hz=hz)
 
     async def control() -> None:
