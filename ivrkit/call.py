@@ -110,7 +110,7 @@ class Call:
         "_queue", "_buffer", "_phase", "_prompt", "_prompts", "_collector", "_confirming",
         "_timer", "_gen", "_task", "_task_gen", "_on_done", "_thread", "_no_input", "_no_match",
         "_hops", "_errored", "_history", "_ended_by", "_started", "_activity", "_next",
-        "_pending_result", "_notify", "_prompt_seq", "_prompt_barge",
+        "_pending_result", "_notify", "_prompt_seq", "_prompt_barge", "_secret",
     )
 
     def __init__(
@@ -157,6 +157,7 @@ class Call:
         self._next: tuple[str, str] | None = None
         self._pending_result: CollectResult | None = None
         self._notify: list[TraceEvent] = []
+        self._secret = ""  # sensitive digits being validated: masked in every message
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -286,6 +287,7 @@ class Call:
         self._cancel_task()
         self._prompts = []
         self._confirming = False
+        self._secret = ""
 
     def _current(self) -> State:
         state = self.flow.states.get(self.state)
@@ -539,6 +541,8 @@ class Call:
         self._collector = None
         self._record_collect(result)
         digits = result.digits
+        if c.sensitive:
+            self._secret = digits
         if not digits and result.reason in (EndReason.FIRST_DIGIT_TIMEOUT, EndReason.INTER_DIGIT_TIMEOUT):
             return self._input_failed(state, "no_input")
         if len(digits) < c.min_digits or (c.pattern is not None and re.fullmatch(c.pattern, digits) is None):
@@ -768,6 +772,8 @@ class Call:
                 text = text.replace(str(value), MASK)
         if self._collector is not None and self._sensitive_now() and self._collector.digits:
             text = text.replace(self._collector.digits, MASK)
+        if self._secret:
+            text = text.replace(self._secret, MASK)
         return text
 
     def _end_call(self, ended_by: EndedBy) -> None:
