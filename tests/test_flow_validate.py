@@ -51,6 +51,28 @@ def test_unknown_state_in_option_names_file_line_and_suggests() -> None:
     assert r.flow is None
 
 
+def test_unknown_state_without_close_match_lists_the_states() -> None:
+    r = check("""\
+        start: main
+        states:
+          main: {say: Hi, next: zzz}
+        """)
+    assert at(one(r, "unknown-state"), 3, 25).hint == "defined states: main"
+
+
+def test_empty_menu_key_says_a_hash_may_have_been_eaten() -> None:
+    r = check("""\
+        start: main
+        states:
+          main:
+            menu:
+              prompt: Hi
+              options: {"1": main, "": main}
+        """)
+    issue = at(one(r, "key-not-string"), 6, 28)
+    assert "empty key" in issue.message and '"#"' in (issue.hint or "")
+
+
 def test_unknown_state_in_next_goto_and_on_max_retries() -> None:
     r = check("""\
         start: a

@@ -155,7 +155,7 @@ def _include_entries(doc: Document) -> list[tuple[str, yaml.Node]]:
     for key_node, value in root.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value == "include":
             items = value.value if isinstance(value, yaml.SequenceNode) else [] if value.tag.endswith(":null") else [value]
-            out = []
+            out: list[tuple[str, yaml.Node]] = []
             for item in items:
                 if not isinstance(item, yaml.ScalarNode) or item.tag.endswith(":null") or not str(item.value).strip():
                     raise _load_error(doc.source.pos(item), "bad-include", "an include entry must be a file name", "include: [common.yaml]")

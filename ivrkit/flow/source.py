@@ -156,7 +156,7 @@ _FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 def _compose_with(loader_type: type[yaml.SafeLoader], text: str) -> yaml.Node | None:
     loader = loader_type(text)
     try:
-        return loader.get_single_node()  # type: ignore[no-any-return]
+        return loader.get_single_node()
     finally:
         loader.dispose()
 

@@ -35,16 +35,27 @@ def _unknown_states(flow: Flow, info: BuildInfo, report: Reporter) -> None:
     defined = info.state_defs
     if flow.start and flow.start not in defined and info.start_pos is not None:
         report.add(info.start_pos, "start", "unknown-state", f"start state '{flow.start}' is not defined under states:",
-                   did_you_mean(flow.start, defined))
+                   _suggest(flow.start, defined))
     for ref in info.state_refs:
         if ref.target not in defined:
-            report.add(ref.pos, ref.loc, "unknown-state", f"unknown state '{ref.target}'", did_you_mean(ref.target, defined))
+            report.add(ref.pos, ref.loc, "unknown-state", f"unknown state '{ref.target}'", _suggest(ref.target, defined))
+
+
+def _suggest(name: str, defined: dict[str, object]) -> str | None:
+    """A did-you-mean, or else the list of states when it is short enough to read."""
+    hint = did_you_mean(name, defined)
+    if hint is None and defined:
+        names = sorted(defined)
+        hint = "defined states: " + ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return hint
 
 
 def _unreachable(flow: Flow, info: BuildInfo, report: Reporter) -> None:
     if flow.start not in flow.states:
         return
-    roots = [flow.start] + ([flow.error_state] if flow.error_state in flow.states else [])
+    roots = [flow.start]
+    if flow.error_state is not None and flow.error_state in flow.states:
+        roots.append(flow.error_state)
     seen = set(roots)
     queue = deque(roots)
     while queue:
