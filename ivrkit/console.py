@@ -155,6 +155,8 @@ class ConsoleChannel(Channel):
         if prompt is None:
             return
         self._silence()
+        if self.ended is not None:
+            return
         self.view.prompt_cut()
         self.emit(PromptEnded(prompt.id, interrupted=True, at=self.clock.now()))
 

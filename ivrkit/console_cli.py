@@ -35,8 +35,10 @@ from ivrkit.console_term import cbreak_terminal, read_fd_nonblocking, split_keys
 from ivrkit.console_view import ConsoleView
 from ivrkit.errors import FlowError, IvrkitError
 from ivrkit.flow.model import Flow
+from ivrkit.hooks import Hooks
+from ivrkit.trace import TraceEvent
 
-__all__ = ["ConsoleOptions", "add_console_parser", "main", "options_from_args", "run_console", "run_key_script"]
+__all__ = ["ConsoleOptions", "add_console_parser", "console_hooks", "main", "options_from_args", "run_console", "run_key_script"]
 
 DEMO_FLOW = "defaults/demo.yaml"
 
@@ -270,6 +272,16 @@ async def run_key_script(steps: Sequence[Step], channel: ConsoleChannel, clock: 
             channel.caller_hangup()
 
 
+def console_hooks(view: ConsoleView) -> Hooks:
+    """Observers that show the call's own (masked) records: states entered, collect results,
+    keys the call did not use."""
+
+    async def show(event: TraceEvent) -> None:
+        view.observe(event.kind, event.state, event.data)
+
+    return Hooks(state_enter=[show], digits=[show])
+
+
 def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow_dir: Path | None) -> tuple[
     PromptRenderer | None, Speaker | None, CallRecorder | None
 ]:
@@ -318,7 +330,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
         recorder=recorder,
         seconds_per_char=0.0 if opts.fast else opts.seconds_per_char,
     )
-    call = Call(FlowMachine(flow), channel, variables=dict(opts.variables))
+    call = Call(FlowMachine(flow), channel, hooks=console_hooks(view), variables=dict(opts.variables))
     inputs = _Inputs(channel, clock, view)
     stdin_fd = sys.stdin.fileno() if sys.stdin is not None else -1
     limit = None
