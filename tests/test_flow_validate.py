@@ -154,6 +154,32 @@ def test_unquoted_hash_key_in_block_options_is_a_comment() -> None:
     assert issue.hint == 'quote the key: "#": bye'
 
 
+def test_unquoted_hash_key_as_first_option_and_as_only_option() -> None:
+    r = check("""\
+        start: main
+        states:
+          main:
+            menu:
+              prompt: Hi
+              options:
+                #: main
+                "1": main
+        """)
+    at(one(r, "key-not-string"), 7, 9)
+    r = check("""\
+        start: main
+        states:
+          main:
+            menu:
+              prompt: Hi
+              options:
+                #: main
+              no_match: Sorry
+        """)
+    at(one(r, "key-not-string"), 7, 9)
+    assert "unquoted # starts a comment" in (at(one(r, "bad-type"), 6, 15).hint or "")
+
+
 def test_unquoted_hash_key_in_flow_options_explains_the_comment() -> None:
     with pytest.raises(FlowLoadError) as exc:
         load_flow_text('start: main\nstates:\n  main:\n    menu: {prompt: Hi, options: {"1": main, #: main}}\n', FILE, check_hooks=False)

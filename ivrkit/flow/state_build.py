@@ -226,7 +226,7 @@ class StateBuilder:
         """Find `#: state` lines in/after the options block: YAML read them as comments."""
         lines = reader.source.lines
         indent = key_node.start_mark.column
-        first = node.start_mark.line if not reader.is_null(node) else key_node.start_mark.line + 1
+        first = key_node.start_mark.line + 1 if not (isinstance(node, yaml.MappingNode) and node.flow_style) else node.end_mark.line + 1
         last = node.end_mark.line if isinstance(node, yaml.MappingNode) and node.flow_style is False else first
         i = min(first, len(lines))
         while i < len(lines):
