@@ -50,12 +50,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _session_log_dir(keep: int = 10) -> Path:
     """A fresh log dir under IVRKIT_STACK_LOGS (default /tmp/ivrkit-stack-logs); keeps the last
-    `keep` sessions. Not pytest's tmp_path: that keeps only 3 runs, which parallel runs rotate away."""
+    `keep` sessions (and any of the last hour). Not pytest's tmp_path: that keeps only 3 runs, which parallel runs rotate away."""
     base = Path(os.environ.get("IVRKIT_STACK_LOGS", "/tmp/ivrkit-stack-logs"))
     base.mkdir(parents=True, exist_ok=True)
     old = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
     for stale in old[: max(0, len(old) - keep + 1)]:
-        shutil.rmtree(stale, ignore_errors=True)
+        if time.time() - stale.stat().st_mtime > 3600:  # never a session that may still run
+            shutil.rmtree(stale, ignore_errors=True)
     log_dir = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     log_dir.mkdir()
     return log_dir

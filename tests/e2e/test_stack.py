@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from livekit import api
 
 from stack.callers import DTMF_CODES
 from stack.netns import Namespace
@@ -44,6 +45,9 @@ def test_dtmf_from_one_participant_reaches_another_with_rfc4733_codes(stack: Sta
     assert [d.digit for d in got] == list(keys)
     assert [d.code for d in got] == [DTMF_CODES[k] for k in keys]
     assert {d.participant for d in got} == {"presser"}
+    # The server API, called from inside the namespace, sees both participants.
+    listed = stack.api(lambda lk: lk.room.list_participants(api.ListParticipantsRequest(room=room_name)))
+    assert sorted(p.identity for p in listed.participants) == ["listener", "presser"]
     assert got[:3] == sorted(got[:3], key=lambda d: d.t)
     assert presser.received_dtmf() == []  # the sender does not hear its own keys
 

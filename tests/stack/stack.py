@@ -13,9 +13,10 @@ import shutil
 import subprocess
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from livekit import api
 
@@ -26,6 +27,7 @@ from .server import API_KEY, API_SECRET, LiveKitServer, server_binary, stack_cac
 
 CALLER_PY = Path(__file__).resolve().parent / "caller.py"
 INSTALL_HINT = "bash tests/stack/install.sh"
+T = TypeVar("T")
 
 
 def go_caller_binary() -> Path:
@@ -99,6 +101,26 @@ class Stack:
             # The dev secret "secret" is short on purpose (the notes' dev keys); PyJWT warns.
             warnings.simplefilter("ignore")
             return token.to_jwt()
+
+    def api(self, fn: Callable[[api.LiveKitAPI], Awaitable[T]], timeout: float = 30.0) -> T:
+        """Run `fn(lkapi)` against the server's HTTP API from inside the namespace; returns its result.
+
+        e.g. `stack.api(lambda lk: lk.room.list_participants(api.ListParticipantsRequest(room=r)))`.
+        Blocking (a thread joins the namespace; the test process stays where it is); from an
+        async test use `await asyncio.to_thread(stack.api, fn)`.
+        """
+        from .sip import run_in_netns  # the setns-on-a-thread helper lives with the SIP harness
+
+        async def call() -> T:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PyJWT: the dev secret is short on purpose
+                lk = api.LiveKitAPI(self.http_url, self.api_key, self.api_secret)
+                try:
+                    return await fn(lk)
+                finally:
+                    await lk.aclose()
+
+        return run_in_netns(self.ns, call, timeout)
 
     def start(self, argv: Sequence[str], *, name: str, env: Mapping[str, str] | None = None,
               cwd: Path | None = None, pipe_stdin: bool = False, pipe_stdout: bool = False) -> NsProcess:
