@@ -407,12 +407,13 @@ class Call:
     # --- keys ----------------------------------------------------------------------------------
 
     async def _on_key(self, key: Key) -> None:
-        if key.digit not in DTMF_KEYS:
-            return self._discard(key, f"not a DTMF key: {key.digit!r}")
         if self._phase == _INPUT and not self._buffer:
             return self._input_key(key)
-        self._buffer.append(key)
-        if self._prompt is not None and self._prompt_barge and self._phase in (_SAY, _PROMPT, _ANNOUNCE):
+        if key.digit not in DTMF_KEYS and not self._buffer:
+            return self._discard(key, f"not a DTMF key: {key.digit!r}")
+        self._buffer.append(key)  # behind earlier keys: records stay in the order pressed
+        if (self._prompt is not None and self._prompt_barge and key.digit in DTMF_KEYS
+                and self._phase in (_SAY, _PROMPT, _ANNOUNCE)):
             self._stop_prompt("key")
             self._prompt_done()
 
@@ -483,6 +484,8 @@ class Call:
             self._arm(self._current().settings.timeout, self._no_input_timeout)
 
     def _input_key(self, key: Key) -> None:
+        if key.digit not in DTMF_KEYS:
+            return self._discard(key, f"not a DTMF key: {key.digit!r}")
         state = self._current()
         if self._confirming:
             self._consume(key)
