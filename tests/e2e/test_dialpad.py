@@ -16,6 +16,7 @@ built page bundle (ivrkit/web/dist/app.js) and playwright-core in tests/e2e/web/
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -164,30 +165,38 @@ class DevServer:
     url: str
 
 
-@pytest.fixture
-def dialpad_server(stack: Stack, room_name: str) -> Iterator[DevServer]:
+def start_dialpad_server(stack: Stack, room: str, agent_name: str | None = None) -> DevServer:
     """`python -m ivrkit.devserver` (= `ivrkit dialpad`) in the namespace, on its 127.0.0.1."""
+    argv = [sys.executable, "-m", "ivrkit.devserver", "--host", "127.0.0.1", "--port", "0", "--room", room]
+    if agent_name:
+        argv += ["--agent-name", agent_name]
+    proc = stack.start(argv, name="dialpad-devserver", env=stack.env(), cwd=REPO)  # secret via env, not argv
+    match = proc.wait_for_log(r"serving (http://127\.0\.0\.1:\d+/)", timeout=20.0)
+    return DevServer(process=proc, url=match.group(1))
+
+
+@pytest.fixture
+def browser_ready() -> None:
+    """Skip (or fail under IVRKIT_STACK_REQUIRED=1) when Node, Chromium or the bundle is missing."""
     reason = missing_browser_prerequisites()
     if reason:
         _unavailable(reason)
-    proc = stack.start(
-        [sys.executable, "-m", "ivrkit.devserver", "--host", "127.0.0.1", "--port", "0", "--room", room_name],
-        name="dialpad-devserver",
-        env=stack.env(),  # the API secret via the environment, not argv
-        cwd=REPO,
-    )
-    match = proc.wait_for_log(r"serving (http://127\.0\.0\.1:\d+/)", timeout=20.0)
-    try:
-        yield DevServer(process=proc, url=match.group(1))
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
-def browser(stack: Stack, dialpad_server: DevServer) -> Iterator[Browser]:
+def dialpad_server(stack: Stack, room_name: str, browser_ready: None) -> Iterator[DevServer]:
+    server = start_dialpad_server(stack, room_name)
+    try:
+        yield server
+    finally:
+        server.process.stop()
+
+
+@pytest.fixture
+def browser(stack: Stack, browser_ready: None) -> Iterator[Browser]:
     """Headless Debian Chromium, fresh profile, driven by playwright-core, in the namespace."""
     node = shutil.which("node")
-    assert node is not None  # dialpad_server skipped otherwise
+    assert node is not None  # browser_ready skipped otherwise
     proc = stack.start(
         [node, str(DRIVER), "--chromium", str(CHROMIUM), "--artifacts", str(stack.log_dir / "dialpad-shots")],
         name="dialpad-browser",
@@ -246,3 +255,113 @@ def test_keys_from_the_page_reach_a_python_caller_and_back(
     page = browser.request("hangup")
     assert page["status"] == "ended"
     caller.wait_for("participant_left", 15.0, participant=PAGE_IDENTITY)
+
+
+# A two-menu flow: the page must see the state change from `main` to `sales` when it presses 1,
+# and hear the agent before and after the key.
+FLOW = """\
+flow: dialpad-e2e
+start: main
+defaults: {timeout: 60s, retries: 1}
+states:
+  main:
+    menu:
+      prompt: "Main menu. For sales, press 1."
+      options: {"1": sales}
+      on_max_retries: bye
+  sales:
+    menu:
+      prompt: "Sales. To go back to the main menu, press 9."
+      options: {"9": main}
+      on_max_retries: bye
+  bye: {say: "Goodbye.", hangup: true}
+"""
+
+
+def _worker_missing() -> str | None:
+    for module in ("ivrkit.livekit.worker", "ivrkit.call"):
+        if importlib.util.find_spec(module) is None:
+            return f"the ivrkit LiveKit worker is not there yet ({module} missing)"
+    return None
+
+
+@dataclass(frozen=True)
+class Worker:
+    agent_name: str
+    process: NsProcess
+
+
+@pytest.fixture
+def worker(stack: Stack, tmp_path: Path) -> Iterator[Worker]:
+    """The ivrkit worker on FLOW, registered under an agent name of its own."""
+    missing = _worker_missing()
+    if missing:
+        pytest.skip(missing)
+    flow = tmp_path / "dialpad.yaml"
+    flow.write_text(FLOW)
+    agent = f"dialpad-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
+    proc = stack.start(
+        # `dev`, as a flow author runs it next to the dial pad; it also turns off livekit-agents'
+        # CPU load threshold, which a 2-core machine running Chromium trips (job not assigned).
+        [sys.executable, "-m", "ivrkit.livekit.worker", "dev", str(flow), "--no-reload", "--agent-name", agent,
+         "--http-port", "0"],
+        name="worker", env={**stack.env(), "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0"}, cwd=REPO,
+    )
+    try:
+        proc.wait_for_log(r"ivrkit worker registered", timeout=90.0)
+        yield Worker(agent_name=agent, process=proc)
+    finally:
+        proc.stop(timeout=10.0)
+
+
+def _call_flow(stack: Stack, room_name: str, worker: Worker, browser: Browser) -> dict[str, Any]:
+    """Open the page with a token that dispatches `worker`; return the page once it hears sound."""
+    server = start_dialpad_server(stack, room_name, agent_name=worker.agent_name)
+    page = browser.request("open", url=f"{server.url}?room={room_name}&identity={PAGE_IDENTITY}")
+    assert page["status"] == "connected", page["status_text"]
+    page = browser.request("wait_audio", min_packets=25, min_energy=1e-4, timeout_ms=30000, timeout=40.0)
+    assert page["audio"]["tracks"] == 1
+    assert page["agent"].startswith("agent-"), page["agent"]
+    return page
+
+
+def test_page_calls_a_flow_and_hears_each_prompt(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser
+) -> None:
+    # The token dispatched the worker; it answers the page's "call" and plays the first menu.
+    page = _call_flow(stack, room_name, worker, browser)
+    worker.process.wait_for_log(r"call in room '[^']+': caller 'web-dialpad'", timeout=5.0)
+    worker.process.wait_for_log(r"prompt 1 \[main\]", timeout=5.0)
+    before = page["audio"]
+    browser.request("screenshot", name="main-menu")
+
+    # A menu key clicked on the pad takes the flow to `sales`, and its prompt's sound arrives.
+    page = browser.request("press", keys="1", via="click")
+    assert [(s["digit"], s["code"]) for s in page["sent"]] == [("1", 1)]
+    worker.process.wait_for_log(r"prompt \d+ \[sales\]", timeout=15.0)
+    browser.request("wait_audio", min_packets=before["packets"] + 25, min_energy=before["energy"] + 1e-4,
+                    timeout_ms=15000, timeout=25.0)
+
+    # Back with the keyboard: the main menu plays again.
+    browser.request("press", keys="9", via="keyboard")
+    worker.process.wait_for_log(r"prompt \d+ \[main\][\s\S]*prompt \d+ \[sales\][\s\S]*prompt \d+ \[main\]",
+                                timeout=15.0)
+    page = browser.request("snapshot")
+    assert page["received"] == []  # this flow sends no DTMF: none may be invented
+
+
+@pytest.mark.xfail(reason="the worker does not publish participant attributes ivrkit.state / ivrkit.prompt yet "
+                          "(needed from ivrkit/livekit; the page shows them as soon as it does)", strict=True)
+def test_page_shows_the_agent_state_and_prompt(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser
+) -> None:
+    _call_flow(stack, room_name, worker, browser)
+    page = browser.request("wait_state", state="main", timeout_ms=10000, timeout=20.0)
+    assert "Main menu" in page["prompt"]
+    browser.request("press", keys="1", via="click")
+    page = browser.request("wait_state", state="sales", timeout_ms=15000, timeout=25.0)
+    assert "Sales" in page["prompt"]
+    browser.request("screenshot", name="sales")
+    browser.request("press", keys="9", via="keyboard")
+    page = browser.request("wait_state", state="main", timeout_ms=15000, timeout=25.0)
+    assert "Main menu" in page["prompt"]
