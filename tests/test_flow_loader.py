@@ -206,6 +206,23 @@ def test_unreadable_and_unparseable_files() -> None:
             load_flow_text(text, "x.yaml")
 
 
+@pytest.mark.parametrize("text", [
+    "start: a\ndefaults: {retries: " + "9" * 5000 + "}\nstates: {a: {say: x, hangup: true}}\n",
+    "start: a\ndefaults: {timeout: " + "9" * 5000 + "}\nstates: {a: {say: x, hangup: true}}\n",
+    "start: a\ndefaults: {timeout: 1e999}\nstates: {a: {say: x, hangup: true}}\n",
+    'start: a\ninclude: ["x\\0y.yaml"]\nstates: {a: {say: x, hangup: true}}\n',
+    'start: a\nstates: {a: {say: [{audio: "x\\0.wav"}], hangup: true}}\n',
+    "start: a\nstates: {a: {goto: [{if: '" + "(" * 150 + "x" + ")" * 150 + "', then: a}, {else: a}]}}\n",
+    "start: a\nstates: {a: {goto: [{if: '" + "not " * 240 + "x', then: a}, {else: a}]}}\n",
+    "start: a\nstates: &s {a: {say: x, next: a}, b: *s}\n",
+    "start: a\n---\nstart: b\n",
+    "[" * 2000 + "]" * 2000,
+])
+def test_hostile_values_give_flow_errors(text: str) -> None:
+    with pytest.raises(FlowError):
+        load_flow_text(text, "h.yaml", check_hooks=False)
+
+
 def test_prompt_reference_cycle_is_reported() -> None:
     result = check_flow_text("start: a\nprompts: {x: '@y', y: ['hi', '@x']}\nstates:\n  a: {say: '@x', hangup: true}\n", "p.yaml")
     assert any(i.code == "prompt-cycle" and i.line == 2 for i in result.errors)

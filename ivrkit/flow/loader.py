@@ -138,8 +138,8 @@ def _read(path: str, display: str, at: Pos | None) -> Source:
         raise _load_error(where, code, f"{what} '{display}' does not exist", "include paths are relative to the including file" if at else None) from None
     except IsADirectoryError:
         raise _load_error(where, "file-unreadable", f"'{display}' is a directory, not a flow file") from None
-    except OSError as exc:
-        raise _load_error(where, "file-unreadable", f"cannot read '{display}': {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise _load_error(where, "file-unreadable", f"cannot read '{display}': {getattr(exc, 'strerror', None) or exc}") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

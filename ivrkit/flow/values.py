@@ -75,7 +75,11 @@ class Reader:
         if not (isinstance(node, yaml.ScalarNode) and node.tag == INT_TAG):
             self.bad(node, loc, f"{what} must be a whole number, not {kind_of(node)}")
             return None
-        value = int(_CONSTRUCTOR.construct_yaml_int(node))
+        try:
+            value = int(_CONSTRUCTOR.construct_yaml_int(node))
+        except ValueError:  # e.g. more digits than int() accepts
+            self.bad(node, loc, f"{what} is not a usable number", code="bad-value")
+            return None
         if value < minimum:
             self.bad(node, loc, f"{what} must be at least {minimum}, not {value}", code="bad-value")
             return None
@@ -84,11 +88,11 @@ class Reader:
     def duration(self, node: yaml.Node, loc: str, what: str) -> float | None:
         if isinstance(node, yaml.ScalarNode) and node.tag in (INT_TAG, FLOAT_TAG, STR_TAG):
             raw: object = node.value
-            if node.tag == INT_TAG:
-                raw = _CONSTRUCTOR.construct_yaml_int(node)
-            elif node.tag == FLOAT_TAG:
-                raw = _CONSTRUCTOR.construct_yaml_float(node)
             try:
+                if node.tag == INT_TAG:
+                    raw = _CONSTRUCTOR.construct_yaml_int(node)
+                elif node.tag == FLOAT_TAG:
+                    raw = _CONSTRUCTOR.construct_yaml_float(node)
                 return parse_duration(raw)
             except ValueError as exc:
                 self.report.add(self.pos(node), loc, "bad-duration", f"{what}: {exc}")
