@@ -15,6 +15,7 @@ wrong, so a 1,000-state flow checks in milliseconds.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 
 from ivrkit.flow.build import BuildInfo
 from ivrkit.flow.model import Flow
@@ -41,7 +42,7 @@ def _unknown_states(flow: Flow, info: BuildInfo, report: Reporter) -> None:
             report.add(ref.pos, ref.loc, "unknown-state", f"unknown state '{ref.target}'", _suggest(ref.target, defined))
 
 
-def _suggest(name: str, defined: dict[str, object]) -> str | None:
+def _suggest(name: str, defined: Mapping[str, object]) -> str | None:
     """A did-you-mean, or else the list of states when it is short enough to read."""
     hint = did_you_mean(name, defined)
     if hint is None and defined:
