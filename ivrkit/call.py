@@ -52,10 +52,10 @@ from typing import Any, Literal
 from ivrkit.channel import DTMF_KEYS, Channel, Hangup, Key, PromptEnded
 from ivrkit.digits import CollectResult, DigitCollector, EndReason, KeyOutcome
 from ivrkit.errors import CallError, ChannelError, HookError
-from ivrkit.flow.model import Collect, HookRef, Menu, Prompt, Settings, State
+from ivrkit.flow.model import Collect, HookRef, Menu, Settings, State
 from ivrkit.hooks import HookContext, Hooks, HookTimeout, invoke, run_limited
 from ivrkit.machine import BUILTIN_ERROR, INITIAL, FlowMachine
-from ivrkit.prompts import MASK, render
+from ivrkit.prompts import MASK, Prompt, render
 from ivrkit.trace import Trace, TraceEvent
 
 log = logging.getLogger("ivrkit.call")
@@ -807,8 +807,8 @@ class Call:
         self._discard_buffer("call ended")
         while not self._queue.empty():
             event = self._queue.get_nowait()
-            if type(event) is Key:
-                self._discard(event, "call ended")  # type: ignore[arg-type]
+            if isinstance(event, Key):
+                self._discard(event, "call ended")
         self._record("call_end", {"ended_by": ended_by})
         for ref in self.flow.call_end:
             state = self.flow.states.get(self.state) or self.flow.states[self.flow.start]

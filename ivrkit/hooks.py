@@ -62,7 +62,8 @@ def resolve_hook(ref: HookRef, search_paths: Iterable[str | Path] = ()) -> Calla
         ) from None
     if not callable(target):
         raise HookImportError(f"hook {ref} is a {type(target).__name__}, not a function")
-    return target
+    fn: Callable[..., Any] = target
+    return fn
 
 
 # --- running hooks at call time ------------------------------------------------------------------

@@ -53,7 +53,7 @@ class Model(Protocol):
     state: str
 
 
-class _SharedMachine(AsyncMachine):  # type: ignore[misc]
+class _SharedMachine(AsyncMachine):
     """AsyncMachine without per-model convenience bindings (see module docstring)."""
 
     def _checked_assignment(self, model: Any, name: str, func: Any) -> None:
@@ -146,7 +146,7 @@ class FlowMachine:
         flow = self.flow
         out = {t for t in state.targets() if t in flow.states}
         out.add(BUILTIN_ERROR)
-        if flow.error_state in flow.states:
+        if flow.error_state is not None and flow.error_state in flow.states:
             out.add(flow.error_state)
         if state.collect is not None and state.collect.confirm is not None:
             out.add(state.name)

@@ -28,11 +28,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ivrkit.channel import Channel, CallerInfo, Hangup, Key, PromptEnded
 from ivrkit.errors import ChannelError
 from ivrkit.prompts import RenderedPrompt
+from ivrkit.trace import Trace
+
+if TYPE_CHECKING:
+    from ivrkit.call import CallResult
 
 # --- the virtual clock ---------------------------------------------------------------------------
 
@@ -350,7 +354,7 @@ class FlowTester:
     # --- what happened -----------------------------------------------------------------------
 
     @property
-    def trace(self) -> Any:
+    def trace(self) -> Trace:
         return self.call.trace
 
     @property
@@ -367,8 +371,12 @@ class FlowTester:
         return [p.text for p in self.channel.played]
 
     @property
-    def result(self) -> Any:
-        return self._task.result() if self._task is not None and self._task.done() else None
+    def result(self) -> CallResult | None:
+        """The `CallResult` once the call has ended (None while it runs)."""
+        if self._task is None or not self._task.done() or self._task.cancelled():
+            return None
+        result: CallResult = self._task.result()
+        return result
 
     def expect_prompt(self, contains: str) -> str:
         """A prompt containing `contains` was played since the last matched one; returns its text.

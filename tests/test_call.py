@@ -460,7 +460,7 @@ async def test_error_inside_the_error_state_goes_to_the_builtin() -> None:
         assert len(t.trace.of_kind("error")) == 2
         await t.advance(10)
         t.expect_ended("error")
-        assert t.result.state == BUILTIN_ERROR
+        assert t.result is not None and t.result.state == BUILTIN_ERROR
 
 
 async def test_spinning_flow_is_stopped_by_the_runtime_guard() -> None:

@@ -161,7 +161,11 @@ def test_virtual_clock_orders_ties_by_schedule_order_and_cancels() -> None:
     clock.call_later(1, lambda: seen.append("a"))
     t = clock.call_later(1, lambda: seen.append("x"))
     clock.call_later(1, lambda: seen.append("b"))
-    clock.call_later(0.5, lambda: clock.call_later(0.2, lambda: seen.append("nested")))
+
+    def nest() -> None:
+        clock.call_later(0.2, lambda: seen.append("nested"))
+
+    clock.call_later(0.5, nest)
     t.cancel()
     assert clock.pending() == 3
     clock.advance(2)

@@ -36,6 +36,7 @@ FLOW = make_flow(
 
 class Model:
     __slots__ = ("state",)
+    state: str
 
 
 def test_edges_are_the_flow_plus_error_path_and_declared_dynamic_targets() -> None:
