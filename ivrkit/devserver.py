@@ -26,9 +26,11 @@ import os
 import re
 import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from livekit import api
@@ -187,6 +189,44 @@ async def start_devserver(opts: DevServerOptions) -> RunningDevServer:
     return RunningDevServer(runner=runner, url=f"http://{host}:{port}/")
 
 
+class BackgroundDevServer:
+    """The dial pad served from a thread with its own event loop, for `ivrkit dev`.
+
+    Why a thread: the dev worker runs livekit-agents' blocking runner on the main thread, so the
+    dial pad cannot share its loop. `start()` returns once the server listens (or raises
+    DevServerError); `stop()` closes it and joins the thread, leaving no task behind.
+    """
+
+    def __init__(self, opts: DevServerOptions) -> None:
+        self.opts = opts
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._running: RunningDevServer | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="ivrkit-dialpad", daemon=True)
+
+    def start(self) -> str:
+        self._thread.start()
+        try:
+            self._running = asyncio.run_coroutine_threadsafe(start_devserver(self.opts), self._loop).result(30)
+        except BaseException:
+            self.stop()
+            raise
+        self.url = self._running.url
+        _warn_if_exposed(self.opts.host)
+        return self.url
+
+    def stop(self) -> None:
+        if self._loop.is_closed():
+            return
+        if self._running is not None and self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._running.aclose(), self._loop).result(10)
+            self._running = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop.close()
+
+
 def _warn_if_exposed(host: str) -> None:
     try:
         loopback = ipaddress.ip_address(host).is_loopback
@@ -279,9 +319,10 @@ def _run_from_args(args: argparse.Namespace) -> int:
     return run_devserver(opts)
 
 
-def add_dialpad_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """Add `dialpad` to a CLI; `args.func(args)` runs it and returns the exit code."""
-    parser = subparsers.add_parser(
+def add_dialpad_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add `dialpad` to an argparse subparsers object; sets `func`, so the CLI does
+    `return args.func(args)` (exit code 0, or 2 with one error line)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "dialpad",
         help="serve the browser dial pad: call a flow from a browser, no phone line needed",
         description="Serve the ivrkit dial pad page and mint LiveKit join tokens for it (development only).",

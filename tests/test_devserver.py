@@ -8,6 +8,8 @@ and that nothing but the page's own files is served.
 from __future__ import annotations
 
 import argparse
+import threading
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivrkit.devserver import (
+    BackgroundDevServer,
     DevServerError,
     DevServerOptions,
     add_dialpad_parser,
@@ -134,3 +137,26 @@ def test_cli_options_come_from_flags_then_environment(monkeypatch: pytest.Monkey
     monkeypatch.delenv("LIVEKIT_API_SECRET")
     with pytest.raises(DevServerError, match="missing --api-secret/LIVEKIT_API_SECRET"):
         options_from_args(parser.parse_args(["dialpad"]))
+
+
+def test_background_server_for_ivrkit_dev_serves_then_stops_cleanly(web_dir: Path) -> None:
+    server = BackgroundDevServer(_opts(web_dir, port=0))
+    url = server.start()
+    try:
+        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with no_proxy.open(url + "api/config", timeout=5) as resp:
+            assert resp.status == 200 and b'"room": "lobby"' in resp.read()
+    finally:
+        server.stop()
+    assert not any(t.name == "ivrkit-dialpad" for t in threading.enumerate())
+    server.stop()  # idempotent
+
+
+def test_background_server_reports_a_busy_port(web_dir: Path) -> None:
+    first = BackgroundDevServer(_opts(web_dir, port=0))
+    port = int(first.start().rsplit(":", 1)[1].rstrip("/"))
+    try:
+        with pytest.raises(DevServerError, match=f"cannot listen on 127.0.0.1:{port}"):
+            BackgroundDevServer(_opts(web_dir, port=port)).start()
+    finally:
+        first.stop()

@@ -132,10 +132,10 @@ class Browser:
                     raise BrowserError(f"dial pad driver {why} to {cmd} {fields}:\n{self.describe()}")
                 self._cond.wait(left)
         if not reply.get("ok"):
-            page = json.dumps(reply.get("page"), indent=1)[:3000]
+            shown = json.dumps(reply.get("page"), indent=1)[:3000]
             raise BrowserError(
                 f"browser {cmd} {fields} failed: {reply.get('error')}\nscreenshot: {reply.get('screenshot')}\n"
-                f"page: {page}\n{self.describe()}"
+                f"page: {shown}\n{self.describe()}"
             )
         page: dict[str, Any] = reply["page"]
         return page
