@@ -267,6 +267,23 @@ def test_random_yaml_fragments_only_give_flow_errors(parts: list[str]) -> None:
     _assert_only_flow_errors("".join(parts))
 
 
+_GOOD_LINES = GOOD_FLOW.splitlines()
+_values = st.one_of(st.sampled_from(["null", "[]", "{}", "'#'", "'*'", "012", "x", "1e999", "-1", "yes", "'@menu'",
+                                     "[{else: main}]", "{hook: m:f}", "'{'", "a:b:c", '"\\x00"', "[[x]]"]),
+                    st.integers(-3, 30).map(str), st.text(alphabet="ab1#*:{}[]@ '", max_size=6))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_GOOD_LINES) - 1), _values), min_size=1, max_size=3))
+def test_mutated_good_flow_only_gives_flow_errors(edits: list[tuple[int, str]]) -> None:
+    """Near-valid files reach the deep parts of the builder that random documents rarely do."""
+    lines = list(_GOOD_LINES)
+    for index, value in edits:
+        head, sep, _tail = lines[index].partition(": ")
+        lines[index] = head + sep + value if sep else value
+    _assert_only_flow_errors("\n".join(lines) + "\n")
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_only_give_flow_errors(data: bytes) -> None:
