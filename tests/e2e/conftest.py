@@ -22,7 +22,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -108,12 +108,14 @@ def _stop_test_processes(request: pytest.FixtureRequest) -> Iterator[None]:
         st.stop_processes(since=started)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if report.failed and _active:
         since = item.stash.get(_STARTED, 0.0)
         for st in _active:
             for title, tail in st.failure_report(since):
                 report.sections.append((title, tail or "(empty)"))
+    return report

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tone_analysis import FrameStats, ToneTracker, analyse  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, so `stack` imports as a package
+from stack.tone_analysis import FrameStats, ToneTracker, analyse  # noqa: E402
 
 from livekit import rtc  # noqa: E402
 
