@@ -667,3 +667,69 @@ async def test_two_concurrent_calls_share_one_machine() -> None:
         b.expect_state("pin")
         assert machine.model_count == 2
     assert machine.model_count == 0
+
+
+# --- more edges ----------------------------------------------------------------------------------
+
+
+def start_fails(ctx: HookContext) -> None:
+    raise LookupError("CRM unreachable")
+
+
+async def test_failing_call_start_hook_takes_the_flows_error_state() -> None:
+    flow = make_flow(
+        State("m", "t.yaml:1", say=P("hello"), hangup=True),
+        State("oops", "t.yaml:2", say=P("Technical difficulties."), hangup=True),
+        error_state="oops", call_start=(hook("start_fails"),),
+    )
+    async with FlowTester(flow) as t:
+        t.expect_state("oops")
+        assert "CRM unreachable" in t.trace.of_kind("error")[0].data["message"]
+        t.expect_prompt("Technical difficulties.")
+
+
+async def test_unimportable_hook_takes_the_error_path_at_call_time() -> None:
+    flow = make_flow(State("m", "t.yaml:1", run=HookRef("nowhere_mod", "f", where="t.yaml:1:8"), say=P("x"),
+                           hangup=True))
+    async with FlowTester(flow) as t:
+        t.expect_state(BUILTIN_ERROR)
+        err = t.trace.of_kind("error")[0].data
+        assert err["where"] == "t.yaml:1:8" and "cannot import module 'nowhere_mod'" in err["message"]
+
+
+async def test_a_hanging_observer_is_bounded_and_the_call_goes_on() -> None:
+    async def stuck(event: TraceEvent) -> None:
+        await asyncio.Event().wait()
+
+    async with FlowTester(bank(), hooks=Hooks(transition=[stuck], timeout=0.5)) as t:
+        await t.advance(0.5)  # the first transition's observer hits its limit
+        assert t.trace.of_kind("observer_error")[0].data["point"] == "transition"
+        t.expect_prompt("For balances")
+        await t.press("2")
+        await t.advance(0.5)
+        t.expect_state("cards")
+
+
+async def test_confirm_silence_and_wrong_key_count_as_retries() -> None:
+    flow = collect_flow(confirm=P("Press 1 to confirm."), no_input=(P("Still there?"),), no_match=(P("1 or 2."),))
+    async with FlowTester(flow) as t:
+        await t.press("1234#")
+        await t.until_input()
+        await t.advance(5)
+        t.expect_prompt("Still there?")
+        await t.until_input()
+        t.expect_prompt("Press 1 to confirm.")
+        await t.press("7")
+        t.expect_prompt("1 or 2.")
+        await t.press("1")
+        t.expect_state("done")
+        t.expect_variable("acct", "1234")
+
+
+async def test_non_dtmf_keys_are_discarded_with_a_reason() -> None:
+    async with FlowTester(bank()) as t:
+        t.channel.emit(__import__("ivrkit.channel", fromlist=["Key"]).Key("Z", 0.0))
+        await t.press("2")
+        records = key_records(t)
+        assert records[0].data["discarded"] == "not a DTMF key: 'Z'"
+        assert records[1].data["consumed"] == "main"
