@@ -190,7 +190,8 @@ def test_answered_call_carries_keys_in_audio_out_and_dtmf_out(sip: SipStack, req
     peer.dtmf("9*")
     result = phone.wait()
     assert result.exit_code == 0 and result.answered and result.bye_from == "phone", \
-        result.describe() + "\n" + sip.report()
+        sip.explain(result) + "\n" + sip.report()
+    assert "telephone-event" not in sip.explain(result)
     peer.wait_for(lambda e: e["event"] == "participant_left" and e["identity"] == f"sip_{CALLER}",
                   10, "the SIP participant leave after the phone's BYE")
     samples, times = result.recording.audio()
@@ -220,7 +221,7 @@ def test_far_end_hangup_reaches_the_phone_as_bye(sip: SipStack, request: pytest.
         room="sip-far-hangup", identity=f"sip_{CALLER}")))
     result = phone.wait(timeout=10)
     assert result.exit_code == 0 and result.answered and result.bye_from == "far", \
-        result.describe() + "\n" + sip.report()
+        sip.explain(result) + "\n" + sip.report()
 
 
 def test_call_with_no_agent_track_rings_in_its_own_room_and_is_never_answered(
@@ -244,7 +245,8 @@ def test_call_with_no_agent_track_rings_in_its_own_room_and_is_never_answered(
     result = phone.wait()
     assert not result.answered and result.exit_code != 0
     assert 180 in result.invite_responses and result.recording.packets == []
-    assert "no final answer" in result.describe() and "audio track" in result.describe()
+    why = sip.explain(result)
+    assert f"joined room {room!r} but was never answered: no audio track" in why, why
 
 
 def test_call_with_no_dispatch_rule_is_dropped_without_a_room(sip: SipStack, request: pytest.FixtureRequest) -> None:
@@ -254,7 +256,8 @@ def test_call_with_no_dispatch_rule_is_dropped_without_a_room(sip: SipStack, req
     result = phone.wait()
     assert not result.answered and result.exit_code != 0, result.describe()
     assert _rooms(sip) == {}
-    print(f"no dispatch rule: {result.describe()}")
+    why = sip.explain(result)
+    assert "no inbound trunk and dispatch rule matched" in why and "joined room" not in why, why
 
 
 def test_phone_without_telephone_event_gets_audio_but_no_dtmf_either_way(
@@ -272,7 +275,32 @@ def test_phone_without_telephone_event_gets_audio_but_no_dtmf_either_way(
     peer.dtmf("7")
     result = phone.wait()
     assert result.answered and result.exit_code == 0, result.describe()
+    assert "telephone-event was not negotiated" in sip.explain(result)
     assert peer.digits_received() == ""
     assert result.recording.digits() == [], result.describe()
     samples, times = result.recording.audio()
     assert tone_sequence(detect_tones(samples, times, [440.0, 660.0])) == [440.0], result.describe()
+
+
+@pytest.mark.parametrize("status", ["200 OK", "486 Busy Here"])
+def test_transfer_reaches_the_phone_as_refer(sip: SipStack, request: pytest.FixtureRequest, status: str) -> None:
+    from livekit import api
+
+    number = "+15550006"
+    _route(sip, number, room_name="sip-transfer")
+    peer = sip.peer("sip-transfer")
+    phone = sip.phone(number, _workdir(sip, request), caller=CALLER, hangup="transfer", hold=15.0,
+                      answer_timeout=10.0, transfer_status=status)
+    peer.wait_for(lambda e: e["event"] == "attributes" and e["attributes"].get("sip.callStatus") == "active",
+                  15, "the call become active")
+    target = f"sip:+15550199@{sip.ns.address}"
+    request_ = api.TransferSIPParticipantRequest(room_name="sip-transfer", participant_identity=f"sip_{CALLER}",
+                                                 transfer_to=target, play_dialtone=False)
+    if status.startswith("2"):
+        sip.api(lambda lk: lk.sip.transfer_sip_participant(request_))
+    else:
+        with pytest.raises(api.SipCallError, match="486"):
+            sip.api(lambda lk: lk.sip.transfer_sip_participant(request_))
+    result = phone.wait(timeout=15)
+    assert result.exit_code == 0 and result.bye_from == "phone", sip.explain(result)
+    assert result.refer_to is not None and target in result.refer_to, sip.explain(result)

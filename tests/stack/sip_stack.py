@@ -36,7 +36,8 @@ from .sip import (
     start_server_with_redis,
 )
 from .sip_room_peer import SipRoomPeer
-from .sipp import PhoneCall, SippPhone
+from .sip_diagnosis import call_log, explain
+from .sipp import PhoneCall, SippPhone, SippResult
 from .stack import Stack
 
 NS_PREFIX = "ivrkit-sip-"
@@ -166,12 +167,17 @@ class SipStack:
     def stop_calls(self) -> None:
         """Hang up every phone and stop every peer started so far (between tests)."""
         for phone in self.phones:
-            if phone.running():
-                phone.stop()
+            phone.stop()  # also stops its recorder, whether or not SIPp still runs
         self.phones.clear()
         for peer in self.peers:
             peer.stop()
         self.peers.clear()
+
+    def explain(self, result: SippResult) -> str:
+        """The phone's view (`result.describe()`) plus LiveKit SIP's own log of the call: which
+        failure it was (no trunk/rule matched, no audio track in the room, no telephone-event)."""
+        lines = call_log(self.sip.process.log_path, result.call_id)
+        return f"{result.describe()}\nLiveKit SIP: {explain(lines, result.call_id)}"
 
     def failure_report(self, since: float = 0.0, lines: int = 40) -> list[tuple[str, str]]:
         out = self.stack.failure_report(since, lines)

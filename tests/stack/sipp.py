@@ -39,7 +39,10 @@ RECORDER_OFFSET = 10
 class PhoneCall:
     """One call to place. `hold` is how long the phone stays on the line after the answer:
     with hangup="phone" it then sends BYE; with hangup="far" it waits up to `hold` seconds for
-    the far end's BYE (and fails the call if none comes)."""
+    the far end's BYE (and fails the call if none comes); with hangup="transfer" it waits up to
+    `hold` seconds for a REFER (a transfer, as a SIP trunk sees it), accepts it (202), reports
+    `transfer_status` in a NOTIFY sipfrag as the trunk would after dialling the target, then
+    hangs up with BYE (after 2 s if the status is not 2xx: the call went on)."""
 
     number: str
     sip_host: str
@@ -48,12 +51,13 @@ class PhoneCall:
     caller: str = "+15550100"
     keys: Sequence[KeyPress | tuple[float, str]] = ()
     hold: float = 10.0
-    hangup: Literal["phone", "far"] = "phone"
+    hangup: Literal["phone", "far", "transfer"] = "phone"
     answer_timeout: float = 20.0
     local_sip_port: int = 5070
     media_port: int = 16000
     tone_hz: float | None = None
     offer_telephone_event: bool = True
+    transfer_status: str = "200 OK"
 
     @property
     def recorder_port(self) -> int:
@@ -87,6 +91,25 @@ class SippResult:
                     re.search(r"^CSeq:\s*\d+\s+INVITE", m.text, re.M | re.I):
                 out.append(int(m.first_line.split()[1]))
         return out
+
+    @property
+    def call_id(self) -> str:
+        """The Call-ID of our INVITE (LiveKit SIP logs it as `sipCallID`)."""
+        for m in self.messages:
+            if m.direction == "sent" and m.first_line.startswith("INVITE "):
+                found = re.search(r"^Call-ID:\s*(\S+)", m.text, re.M | re.I)
+                if found:
+                    return found.group(1)
+        return ""
+
+    @property
+    def refer_to(self) -> str | None:
+        """The Refer-To of a REFER the phone received (a transfer), or None."""
+        for m in self.messages:
+            if m.direction == "received" and m.first_line.startswith("REFER "):
+                found = re.search(r"^(?:Refer-To|r):\s*(.+?)\s*$", m.text, re.M | re.I)
+                return found.group(1) if found else ""
+        return None
 
     @property
     def answered(self) -> bool:
@@ -174,6 +197,53 @@ def _scenario(call: PhoneCall, pcap: Path) -> str:
   ]]></send>
   <recv response="200" crlf="true"/>
 """
+    elif call.hangup == "transfer":
+        ok = call.transfer_status.startswith("2")
+        ending = f"""
+  <recv request="REFER" timeout="{hold_ms}">
+    <action><ereg regexp="([0-9]+)" search_in="hdr" header="CSeq:" assign_to="refer_cseq"/></action>
+  </recv>
+  <send><![CDATA[
+      SIP/2.0 202 Accepted
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Content-Length: 0
+  ]]></send>
+  <send retrans="500"><![CDATA[
+      NOTIFY [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From:[$our_from]
+      To:[$their_to]
+      Call-ID: [call_id]
+      CSeq: 2 NOTIFY
+      Contact: <sip:[local_ip]:[local_port]>
+      Event: refer;id=[$refer_cseq]
+      Subscription-State: terminated;reason=noresource
+      Content-Type: message/sipfrag;version=2.0
+      Max-Forwards: 70
+      Content-Length: [len]
+
+      SIP/2.0 {escape(call.transfer_status)}
+  ]]></send>
+  <recv response="200"/>
+{"" if ok else '  <pause milliseconds="2000"/>'}
+  <send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From:[$our_from]
+      To:[$their_to]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Contact: <sip:[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+  ]]></send>
+  <recv response="200" crlf="true"/>
+"""
     else:
         ending = f"""
   <recv request="BYE" timeout="{hold_ms}"/>
@@ -187,6 +257,13 @@ def _scenario(call: PhoneCall, pcap: Path) -> str:
       Content-Length: 0
   ]]></send>
 """
+    # SIPp refuses a variable that is assigned but never used: capture only for "transfer".
+    capture = """
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="our_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="their_to"/>
+    </action>
+  """ if call.hangup == "transfer" else ""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="ivrkit test phone">
@@ -195,7 +272,7 @@ def _scenario(call: PhoneCall, pcap: Path) -> str:
   <recv response="100" optional="true" next="1"/>
   <recv response="180" optional="true" next="1"/>
   <recv response="183" optional="true" next="1"/>
-  <recv response="200" rrs="true"/>
+  <recv response="200" rrs="true">{capture}</recv>
   <send><![CDATA[{ack}  ]]></send>
   <nop><action><exec play_pcap_audio="{escape(str(pcap))}"/></action></nop>
 {ending}
@@ -238,6 +315,7 @@ class SippPhone:
                                     self.workdir / "heard.pcap", prefix=prefix)
         self.timeout = call.answer_timeout + call.hold + 10.0
         self._out = open(self.workdir / "sipp-screen.log", "wb")  # noqa: SIM115 - closed in wait()
+        self._result: SippResult | None = None
         self.started = time.time()
         self.proc = subprocess.Popen(
             [*prefix, sipp, f"{call.sip_host}:{call.sip_port}", "-sf", str(self.scenario),
@@ -260,6 +338,8 @@ class SippPhone:
     def wait(self, timeout: float | None = None) -> SippResult:
         """Wait for SIPp to end (at most `timeout`, default its own global timeout + 5 s; then
         it is stopped by PID), stop the recorder, and return what happened."""
+        if self._result is not None:
+            return self._result
         timed_out = False
         try:
             self.proc.wait(timeout if timeout is not None else self.timeout + 5)
@@ -280,8 +360,12 @@ class SippPhone:
             result.notes.append("SIPp errors: " + " | ".join(
                 line.strip() for line in errors.read_text(errors="replace").splitlines()
                 if line.strip())[-600:])
+        screen = (self.workdir / "sipp-screen.log").read_text(errors="replace")
+        if result.exit_code not in (0, 1) or "referenced" in screen or "rror" in screen[-2000:]:
+            result.notes.append("SIPp said: " + " | ".join(screen.strip().splitlines()[-3:]))
+        self._result = result
         return result
 
     def stop(self) -> SippResult:
-        """Hang up hard (for teardown): stop SIPp by PID now."""
+        """Hang up hard (for teardown): stop SIPp and the recorder by PID now. Idempotent."""
         return self.wait(timeout=0)
