@@ -106,6 +106,7 @@ class LiveKitChannel(Channel):
         self.ended: str | None = None
         self._track: rtc.LocalAudioTrack | None = None
         self._hung_up_by_us = False
+        self._closed = False
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -270,6 +271,9 @@ class LiveKitChannel(Channel):
             raise ChannelError(f"hanging up failed: cannot delete room '{self.room.name}' ({type(e).__name__}: {e})") from e
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self.ended is None:
             self.ended = "closed"
         self.player.close()

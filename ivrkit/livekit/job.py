@@ -89,7 +89,7 @@ async def entrypoint(opts: WorkerOptions, ctx: JobContext) -> None:
         logger.exception("call in room '%s' failed", ctx.room.name)
         reason = "call failed (see the error above)"
     finally:
-        logger.info("job %s ended: %s", ctx.job.id, reason)
+        logger.info("job %s (room %s) ended: %s", ctx.job.id, ctx.room.name, reason)
         ctx.shutdown(reason)
 
 

@@ -48,7 +48,16 @@ class BargeIn:
 
 
 class PromptPlayer:
-    """Feeds one prompt at a time into `source`. Owned by one call, used on its event loop."""
+    """Feeds one prompt at a time into `source`. Owned by one call, used on its event loop.
+
+    One long-lived feeder task owns `source.capture_frame` and is never cancelled mid-frame:
+    the native source rejects a new frame while a cancelled capture is still pending
+    ("InvalidState - failed to capture frame"), which is also why livekit-agents' own room
+    output feeds its source from a single task. Rendering runs in a per-prompt task (safe to
+    cancel: it does not touch the source). A generation counter tells the feeder that the
+    prompt it is feeding was stopped; a frame that slipped into the queue while the feeder was
+    inside `capture_frame` is cleared again, so nothing of a cut prompt is sent after the cut.
+    """
 
     def __init__(
         self,
@@ -64,8 +73,11 @@ class PromptPlayer:
         self._on_end = on_end
         self._now = now
         self._on_barge_in = on_barge_in
-        self._task: asyncio.Task[None] | None = None
+        self._gen = 0
         self._current: RenderedPrompt | None = None
+        self._render_task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Queue[tuple[int, RenderedPrompt, Pcm]] = asyncio.Queue()
+        self._feeder: asyncio.Task[None] | None = None
         self._pushed_ms = 0.0
         self._ended: set[int] = set()
         self.last_key_at: float | None = None  # set by the channel when a caller key arrives
@@ -80,9 +92,13 @@ class PromptPlayer:
             return
         if self._current is not None:
             self.stop()
+        self._gen += 1
         self._current = prompt
         self._pushed_ms = 0.0
-        self._task = asyncio.get_running_loop().create_task(self._run(prompt), name=f"ivrkit-prompt-{prompt.id}")
+        loop = asyncio.get_running_loop()
+        if self._feeder is None:
+            self._feeder = loop.create_task(self._feed(), name="ivrkit-prompt-feeder")
+        self._render_task = loop.create_task(self._prepare(prompt, self._gen), name=f"ivrkit-render-{prompt.id}")
 
     def stop(self) -> None:
         prompt = self._current
@@ -99,12 +115,16 @@ class PromptPlayer:
         """Silence the track and stop for good (the call is over); emits nothing."""
         self.closed = True
         self._cut()
+        if self._feeder is not None:
+            self._feeder.cancel()  # the source is closed right after: a pending frame is moot
+            self._feeder = None
 
     def _cut(self) -> None:
+        self._gen += 1
         self._current = None
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        if self._render_task is not None:
+            self._render_task.cancel()
+            self._render_task = None
         self.source.clear_queue()
 
     def _end(self, prompt: RenderedPrompt, interrupted: bool) -> None:
@@ -113,7 +133,7 @@ class PromptPlayer:
         self._ended.add(prompt.id)
         self._on_end(prompt, interrupted)
 
-    async def _run(self, prompt: RenderedPrompt) -> None:
+    async def _prepare(self, prompt: RenderedPrompt, gen: int) -> None:
         try:
             pcm = await self._render(prompt)
         except asyncio.CancelledError:
@@ -123,21 +143,42 @@ class PromptPlayer:
                 "cannot play prompt %d in state '%s' (%s: %s): %r; the call goes on without it",
                 prompt.id, prompt.state, type(e).__name__, e, prompt.log_text,
             )
-            if self._current is prompt:
+            if gen == self._gen:
                 self._current = None
-                self._task = None
-            self._end(prompt, interrupted=True)
+                self._end(prompt, interrupted=True)
             return
-        for chunk in frames(pcm, FRAME_MS):
-            await self.source.capture_frame(
-                rtc.AudioFrame(
-                    data=chunk.samples, sample_rate=chunk.sample_rate, num_channels=1,
-                    samples_per_channel=chunk.num_samples,
-                )
-            )
-            self._pushed_ms += FRAME_MS
-        await self.source.wait_for_playout()
-        if self._current is prompt:
-            self._current = None
-            self._task = None
-            self._end(prompt, interrupted=False)
+        if gen == self._gen:
+            self._ready.put_nowait((gen, prompt, pcm))
+
+    async def _feed(self) -> None:
+        while True:
+            gen, prompt, pcm = await self._ready.get()
+            if gen != self._gen:
+                continue
+            try:
+                for chunk in frames(pcm, FRAME_MS):
+                    if gen != self._gen:
+                        break
+                    await self.source.capture_frame(
+                        rtc.AudioFrame(
+                            data=chunk.samples, sample_rate=chunk.sample_rate, num_channels=1,
+                            samples_per_channel=chunk.num_samples,
+                        )
+                    )
+                    if gen != self._gen:
+                        self.source.clear_queue()  # the frame that went in during the cut
+                        break
+                    self._pushed_ms += FRAME_MS
+                else:
+                    await self.source.wait_for_playout()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the track is gone (room closed); the call hears nothing more
+                logger.warning("prompt %d in state '%s': playout failed (%s: %s)", prompt.id, prompt.state, type(e).__name__, e)
+                if gen == self._gen:
+                    self._current = None
+                    self._end(prompt, interrupted=True)
+                continue
+            if gen == self._gen and self._current is prompt:
+                self._current = None
+                self._end(prompt, interrupted=False)

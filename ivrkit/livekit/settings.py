@@ -19,6 +19,7 @@ IVRKIT_PROMPT_CACHE        folder of pre-rendered prompts (`ivrkit prompts rende
 IVRKIT_DEFAULT_FLOW        flow used when no route matches (folder of flows)
 IVRKIT_ROUTES              routes separated by commas, e.g. `number:+15550100=bank,room:s-*=support`
 IVRKIT_SIP_TRUNK           outbound SIP trunk id for `dial` states that name none
+IVRKIT_MAX_CALLS           capacity in calls: report load as calls/max instead of CPU share
 =========================  =====================================================================
 """
 
@@ -97,6 +98,7 @@ class WorkerOptions:
     log_format: Literal["json", "colored"] = "json"
     max_retry: int = 16  # connection attempts before giving up (livekit-agents' backoff, max 10 s)
     load_threshold: float | None = None  # None: livekit-agents' default (0.7 in start, off in dev)
+    max_calls: int | None = None  # load = active calls / max_calls (threshold 1.0) instead of CPU
     num_idle_processes: int | None = None  # process executor only; None: livekit-agents' default
     http_port: int | None = None  # health check port; None: 8081 in start, any free port in dev
     caller_timeout: float = 60.0  # seconds a job waits for its caller before giving up
@@ -105,6 +107,8 @@ class WorkerOptions:
     def __post_init__(self) -> None:
         if self.executor not in ("thread", "process"):
             raise SettingsError(f"executor must be 'thread' or 'process', not {self.executor!r} (IVRKIT_EXECUTOR)")
+        if self.max_calls is not None and self.max_calls < 1:
+            raise SettingsError(f"max calls must be >= 1, not {self.max_calls} (IVRKIT_MAX_CALLS / --max-calls)")
         if not self.agent_name.strip():
             raise SettingsError("agent name is empty: set LIVEKIT_AGENT_NAME or pass --agent-name (e.g. ivrkit)")
 
@@ -132,6 +136,7 @@ class WorkerOptions:
             "default_flow": ("IVRKIT_DEFAULT_FLOW", str),
             "routes": ("IVRKIT_ROUTES", _parse_routes),
             "sip_trunk": ("IVRKIT_SIP_TRUNK", str),
+            "max_calls": ("IVRKIT_MAX_CALLS", _positive_int("IVRKIT_MAX_CALLS")),
         }
         for name, (var, convert) in from_env.items():
             raw = env.get(var, "").strip()
@@ -144,6 +149,19 @@ class WorkerOptions:
 
     def with_(self, **changes: Any) -> WorkerOptions:
         return replace(self, **changes)
+
+
+def _positive_int(var: str) -> Any:
+    def convert(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise SettingsError(f"{var}={raw!r} is not a whole number >= 1")
+        return value
+
+    return convert
 
 
 def _parse_routes(raw: str) -> tuple[Route, ...]:

@@ -94,6 +94,18 @@ def prepare(opts: WorkerOptions) -> tuple[LiveKitCredentials, FlowSet]:
     return creds, fs
 
 
+class _CallCountLoad:
+    """Load as active calls / capacity (`--max-calls`): an IVR call is cheap and even, so a call
+    count is a steadier capacity signal than livekit-agents' default whole-machine CPU share,
+    which on a shared host can mark an idle worker "full"."""
+
+    def __init__(self, max_calls: int) -> None:
+        self.max_calls = max_calls
+
+    def __call__(self, server: Any) -> float:
+        return min(len(server.active_jobs) / self.max_calls, 1.0)
+
+
 def build_server(opts: WorkerOptions, creds: LiveKitCredentials) -> Any:
     """The livekit-agents `AgentServer` for `opts`, with ivrkit's job entrypoint registered."""
     from livekit.agents import AgentServer, JobExecutorType
@@ -101,6 +113,9 @@ def build_server(opts: WorkerOptions, creds: LiveKitCredentials) -> Any:
     from ivrkit.livekit.job import entrypoint, prewarm
 
     kwargs: dict[str, Any] = {}
+    if opts.max_calls is not None:
+        kwargs["load_fnc"] = _CallCountLoad(opts.max_calls)
+        kwargs["load_threshold"] = 1.0
     if opts.load_threshold is not None:
         kwargs["load_threshold"] = opts.load_threshold
     if opts.num_idle_processes is not None:
@@ -206,6 +221,10 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sip-trunk", help="outbound SIP trunk id for dial states (env IVRKIT_SIP_TRUNK)")
     parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARN", "ERROR"), type=str.upper)
     parser.add_argument("--log-format", choices=("json", "colored"), default=None)
+    parser.add_argument("--max-calls", type=int,
+                        help="capacity: take at most N calls, load = calls/N (env IVRKIT_MAX_CALLS; default: CPU load)")
+    parser.add_argument("--load-threshold", type=float,
+                        help="load above which the worker takes no new calls (default 0.7 in start)")
     parser.add_argument("--http-port", type=int, help="health check port (default 8081; 0 = any free port)")
     parser.add_argument("--no-reload", action="store_true", help="dev: do not restart on file changes")
 
@@ -237,6 +256,8 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             sip_trunk=args.sip_trunk,
             log_level=args.log_level or os.environ.get("LIVEKIT_LOG_LEVEL") or ("DEBUG" if dev else "INFO"),
             log_format=args.log_format,
+            max_calls=args.max_calls,
+            load_threshold=args.load_threshold,
             http_port=args.http_port if args.http_port is not None else (0 if dev else None),
         )
     except (SettingsError, RoutingError) as e:

@@ -1,0 +1,280 @@
+"""The bundled worker end to end: a real livekit-server, the worker as a subprocess, real callers.
+
+Every prompt of the test flow (tests/e2e/flows/worker.yaml) is a pre-rendered sine tone of its
+own frequency, generated here with ivrkit.audio; the Python test caller (tests/stack/caller.py)
+reports which tones it hears and when, so each test asserts what a caller would hear — which
+prompt, in which order, cut short or not — and then checks the call trace the worker wrote
+(IVRKIT_TRACE_DIR) and the worker's log.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivrkit.audio import tone, write_wav
+from stack.callers import CallerError, CallerProcess, Tone
+from stack.process import NsProcess
+from stack.stack import Stack
+
+REPO = Path(__file__).resolve().parents[2]
+FLOW = Path(__file__).resolve().parent / "flows" / "worker.yaml"
+AGENT = "ivrkit-e2e"
+RATE = 48000
+
+#: prompt -> (frequency Hz, seconds); the flow's audio files are tones/<prompt>.wav
+TONES: dict[str, tuple[float, float]] = {
+    "main": (440, 2.5),
+    "no_input": (550, 0.6),
+    "no_match": (620, 0.6),
+    "pin": (700, 1.5),
+    "bad_pin": (780, 0.6),
+    "ok": (860, 0.8),
+    "sent": (1000, 0.8),
+    "goodbye": (1150, 0.8),
+}
+
+
+def hz(name: str) -> float:
+    return TONES[name][0]
+
+
+def name_of(t: Tone) -> str:
+    for name, (freq, _) in TONES.items():
+        if t.matches(freq, 20.0):
+            return name
+    return f"?{t.freq}"
+
+
+@dataclass
+class Worker:
+    process: NsProcess
+    trace_dir: Path
+    agent_name: str
+
+    def trace(self, room: str, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """The call's trace records, once the job wrote its last one (`job_end`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            files = sorted(self.trace_dir.glob(f"{room}--*.jsonl"))
+            if files:
+                records = [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
+                if records and records[-1]["event"] == "job_end":
+                    return records
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no finished trace for room {room} in {self.trace_dir}: {files}\n"
+                                     f"{self.process.log_tail(30)}")
+            time.sleep(0.05)
+
+    def job_end_line(self, room: str, timeout: float = 15.0) -> str:
+        return self.process.wait_for_log(rf"job \S+ \(room {room}\) ended: [^\"]*", timeout).group(0)
+
+
+def _flow_dir(base: Path) -> Path:
+    shutil.copy(FLOW, base / FLOW.name)
+    (base / "tones").mkdir()
+    for name, (freq, seconds) in TONES.items():
+        write_wav(base / "tones" / f"{name}.wav", tone(freq, seconds, sample_rate=RATE, amplitude=0.5))
+    return base
+
+
+def _start_worker(stack: Stack, base: Path, executor: str, agent: str) -> Worker:
+    flows = _flow_dir(base / "flows")
+    trace_dir = base / "traces"
+    argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", agent,
+            "--executor", executor, "--http-port", "0", "--max-calls", "25", "--trace-dir", str(trace_dir), "--log-level", "DEBUG"]
+    proc = stack.start(argv, name=f"worker-{executor}", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
+    proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-worker executor={executor}", 60)
+    return Worker(proc, trace_dir, agent)
+
+
+@pytest.fixture(scope="module")
+def worker(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    base = tmp_path_factory.mktemp("worker")
+    (base / "flows").mkdir()
+    w = _start_worker(stack, base, "thread", AGENT)
+    yield w
+    w.process.stop(timeout=10)
+
+
+def dial(stack: Stack, worker: Worker, room: str, identity: str = "caller") -> CallerProcess:
+    """A caller joins `room`; its token dispatches the worker's agent to the new room."""
+    return stack.caller(room, identity, agent_name=worker.agent_name)
+
+
+def heard(caller: CallerProcess, since: int = 0) -> list[str]:
+    """Names of the prompts heard so far, in order (finished segments only)."""
+    return [name_of(t) for t in caller.tones(since) if t.freq is not None]
+
+
+def events(trace: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in trace if r["event"] == kind]
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+
+def test_menu_choice_and_pin_with_pound(stack: Stack, worker: Worker, room_name: str) -> None:
+    caller = dial(stack, worker, room_name)
+    main = caller.wait_for_tone(hz("main"), 20, ended=True)
+    assert main.end is not None and main.end - main.start > TONES["main"][1] - 0.3, "menu prompt was cut short"
+    caller.dtmf("1")
+    caller.wait_for_tone(hz("pin"), 10, ended=True)
+    caller.press("4321#", interval=0.15)
+    caller.wait_for_tone(hz("ok"), 10, ended=True)
+    caller.wait_for("disconnected", 10)  # pin_ok hangs up: the room is deleted
+    assert heard(caller) == ["main", "pin", "ok"]
+
+    trace = worker.trace(room_name)
+    text = json.dumps(trace)
+    assert "4321" not in text, "the sensitive PIN reached the trace"
+    assert [r["digit"] for r in events(trace, "key")] == ["1", "*", "*", "*", "*", "*"]
+    collects = events(trace, "collect")
+    assert collects and collects[-1]["reason"] == "terminator"
+    assert "4321" not in worker.process.log_text(), "the sensitive PIN reached the worker log"
+    assert "ended" in worker.job_end_line(room_name)
+
+
+def test_barge_in_cuts_the_prompt_within_a_frame(stack: Stack, worker: Worker, room_name: str) -> None:
+    caller = dial(stack, worker, room_name)
+    start = caller.wait_for_tone(hz("main"), 20)
+    time.sleep(0.8)
+    sent = caller.dtmf("1")
+    cut = caller.wait_for_tone(hz("main"), 10, ended=True)
+    assert cut.end is not None
+    heard_after_key = cut.end - sent.t
+    assert cut.end - start.start < TONES["main"][1] - 1.0, "the menu prompt played on after the key"
+    assert heard_after_key < 0.25, f"caller heard the prompt {heard_after_key * 1000:.0f} ms after pressing"
+    caller.wait_for_tone(hz("pin"), 10)
+
+    caller.leave()
+    trace = worker.trace(room_name)
+    barge = events(trace, "barge_in")
+    assert barge and barge[0]["cut_ms"] is not None
+    # In the worker: from the key event to the cleared playout queue, well under one 20 ms frame.
+    assert barge[0]["cut_ms"] < 20.0, barge
+    print(f"\nbarge-in: queue cleared {barge[0]['cut_ms']:.3f} ms after the key in the worker; "
+          f"caller heard the prompt stop {heard_after_key * 1000:.0f} ms after sending the key")
+
+
+def test_type_ahead_skips_to_the_collected_pin(stack: Stack, worker: Worker, room_name: str) -> None:
+    caller = dial(stack, worker, room_name)
+    caller.wait_for_tone(hz("main"), 20)
+    caller.press("14321#", interval=0.05)  # menu choice and the whole PIN while the menu plays
+    caller.wait_for_tone(hz("ok"), 10, ended=True)
+    names = heard(caller)
+    assert names[0] == "main" and names[-1] == "ok", names
+    assert "no_match" not in names and "bad_pin" not in names and "no_input" not in names, names
+    trace = worker.trace(room_name)
+    assert [r["digit"] for r in events(trace, "key")] == ["1", "*", "*", "*", "*", "*"]
+
+
+def test_inter_digit_timeout_ends_a_short_pin(stack: Stack, worker: Worker, room_name: str) -> None:
+    caller = dial(stack, worker, room_name)
+    caller.wait_for_tone(hz("main"), 20, ended=True)
+    caller.dtmf("1")
+    caller.wait_for_tone(hz("pin"), 10, ended=True)
+    mark = caller.mark()
+    caller.press("12", interval=0.1)  # too short; then silence past the 1 s inter-digit timeout
+    caller.wait_for_tone(hz("bad_pin"), 10, since=mark, ended=True)
+    caller.wait_for_tone(hz("pin"), 10, since=mark, ended=True)  # asked again
+    caller.press("5678#", interval=0.1)
+    caller.wait_for_tone(hz("ok"), 10, ended=True)
+    trace = worker.trace(room_name)
+    reasons = [r["reason"] for r in events(trace, "collect")]
+    assert reasons[:1] == ["inter_digit_timeout"] and reasons[-1] == "terminator", reasons
+
+
+def test_no_input_retries_then_the_exhaustion_path(stack: Stack, worker: Worker, room_name: str) -> None:
+    caller = dial(stack, worker, room_name)
+    caller.wait_for_tone(hz("goodbye"), 40, ended=True)
+    caller.wait_for("disconnected", 10)
+    names = heard(caller)
+    assert names[0] == "main" and names[-1] == "goodbye", names
+    assert names.count("no_input") >= 1 and "pin" not in names, names
+    trace = worker.trace(room_name)
+    assert events(trace, "no_input"), [r["event"] for r in trace]
+
+
+def test_hangup_mid_collect_ends_the_job_cleanly(stack: Stack, worker: Worker, room_name: str) -> None:
+    caller = dial(stack, worker, room_name)
+    caller.wait_for_tone(hz("main"), 20)
+    caller.dtmf("1")
+    caller.wait_for_tone(hz("pin"), 10)
+    caller.press("12", interval=0.1)
+    caller.leave()
+    line = worker.job_end_line(room_name)
+    trace = worker.trace(room_name)
+    assert events(trace, "call_end"), [r["event"] for r in trace]
+    assert trace[-1]["reason"] in ("caller left", "room disconnected"), trace[-1]
+    job_log = [ln for ln in worker.process.log_text().splitlines() if room_name in ln]
+    assert not [ln for ln in job_log if '"level": "ERROR"' in ln], job_log
+    assert "failed" not in line, line
+
+
+def test_dtmf_from_another_participant_is_ignored(stack: Stack, worker: Worker, room_name: str) -> None:
+    caller = dial(stack, worker, room_name)
+    caller.wait_for_tone(hz("main"), 20)
+    intruder = stack.caller(room_name, "intruder")
+    # "2" would choose "send" if it counted. A key published in the first moments after joining
+    # can be lost before the data channel is up, so press until the caller sees it delivered.
+    mark = caller.mark()
+    for _ in range(10):
+        intruder.dtmf("2")
+        try:
+            caller.wait_for("dtmf", 1.0, since=mark, participant="intruder")
+            break
+        except CallerError:
+            continue
+    else:
+        raise AssertionError("the intruder's key never reached the room")
+    main = caller.wait_for_tone(hz("main"), 10, ended=True)
+    assert main.end is not None and main.end - main.start > TONES["main"][1] - 0.3, "the intruder's key cut the prompt"
+    caller.wait_for_tone(hz("no_input"), 10)  # the menu still waits for the caller
+    caller.dtmf("1")
+    caller.wait_for_tone(hz("pin"), 10)
+    caller.leave()
+    intruder.leave()
+    trace = worker.trace(room_name)
+    ignored = events(trace, "dtmf_ignored")
+    assert ignored and {r["from"] for r in ignored} == {"intruder"}, ignored
+    assert not any(r.get("to") == "send" for r in events(trace, "transition")), "intruder's key moved the call"
+    assert "DTMF from participant 'intruder', not the caller 'caller': ignored" in worker.process.log_text()
+
+
+def test_send_dtmf_goes_out_in_order_with_lowercase_a(stack: Stack, worker: Worker, room_name: str) -> None:
+    caller = dial(stack, worker, room_name)
+    caller.wait_for_tone(hz("main"), 20, ended=True)
+    mark = caller.mark()
+    caller.dtmf("2")
+    got = caller.wait_for_dtmf(4, 15, since=mark)
+    assert [(d.digit, d.code) for d in got] == [("1", 1), ("2", 2), ("#", 11), ("a", 12)]
+    assert all(d.participant and d.participant != "caller" for d in got), got
+    gaps = [b.t - a.t for a, b in zip(got, got[1:])]
+    assert all(g > 0.15 for g in gaps), f"keys not paced: {gaps}"
+    caller.wait_for_tone(hz("sent"), 10, ended=True)
+    trace = worker.trace(room_name)
+    assert [(r["code"], r["digit"]) for r in events(trace, "dtmf_published")] == [(1, "1"), (2, "2"), (11, "#"), (12, "a")]
+
+
+def test_process_executor_answers_a_call(stack: Stack, tmp_path: Path, room_name: str) -> None:
+    (tmp_path / "flows").mkdir()
+    pw = _start_worker(stack, tmp_path, "process", AGENT + "-proc")
+    try:
+        caller = stack.caller(room_name, "caller", agent_name=pw.agent_name)
+        caller.wait_for_tone(hz("main"), 30)
+        caller.dtmf("1")
+        caller.wait_for_tone(hz("pin"), 10)
+        caller.press("4321#", interval=0.1)
+        caller.wait_for_tone(hz("ok"), 10, ended=True)
+        assert "ended" in pw.job_end_line(room_name)
+    finally:
+        pw.process.stop(timeout=10)
