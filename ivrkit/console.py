@@ -17,7 +17,7 @@ to a flow, the keyboard, a key script and the sound card for `ivrkit console`;
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from ivrkit.audio import AudioFileError, Pcm
@@ -36,8 +36,8 @@ __all__ = ["CONSOLE_CALLER", "ConsoleChannel", "HANGUP_CHARS", "run_console"]
 #: What the console caller looks like to hooks: a fixed, obviously fake identity.
 CONSOLE_CALLER = CallerInfo(number="console", called_number="ivrkit", call_id="console", identity="console")
 
-#: Keyboard input that hangs up: q, Ctrl-C (in raw mode), Ctrl-D.
-HANGUP_CHARS = frozenset({"q", "Q", "\x03", "\x04"})
+#: Keyboard input that hangs up: q, Ctrl-C (when it arrives as a character), Ctrl-D.
+HANGUP_CHARS: Mapping[str, str] = {"q": "caller", "Q": "caller", "\x03": "Ctrl-C", "\x04": "Ctrl-D"}
 _IGNORED_CHARS = frozenset({" ", "\t", "\r", "\n"})
 
 
@@ -107,7 +107,7 @@ class ConsoleChannel(Channel):
         if self.ended is not None or not self.connected:
             return False
         if char in HANGUP_CHARS:
-            self.caller_hangup()
+            self.caller_hangup(HANGUP_CHARS[char])
             return False
         if char in _IGNORED_CHARS:
             return False
@@ -193,12 +193,15 @@ class ConsoleChannel(Channel):
             return None
         try:
             return self.renderer.render(prompt)
-        except (SpeechError, AudioFileError, ValueError) as e:
-            # Said once; the prompt text is already on screen, the call goes on with timing
-            # simulated. Never the text in the message: it may hold sensitive digits.
+        except AudioFileError as e:
+            # One prompt's file is bad: this prompt is shown as text, the next ones still sound.
+            self.view.notice(f"prompt audio failed: {e}; this prompt is printed only")
+        except (SpeechError, ValueError) as e:
+            # The voice itself is broken: said once, the call goes on with simulated timing.
+            # Never the prompt text in the message: it may hold sensitive digits.
             self._voice_failed = True
             self.view.notice(f"audio is off: the voice failed ({e}); prompts are printed only")
-            return None
+        return None
 
     def _finished(self, prompt_id: int) -> None:
         prompt = self._playing

@@ -18,10 +18,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
@@ -62,8 +63,10 @@ class ConsoleOptions:
 
 
 def add_console_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the `console` command to an argparse subparsers object; sets `func` to the runner,
-    so the CLI does `return args.func(args)`."""
+    """Register `console` on the `ivrkit` CLI's subparsers (one line in `ivrkit.cli.COMMANDS`).
+
+    Follows the CLI's convention: `args_type=ConsoleOptions`, `handler=run_console`, and
+    `convert` for the fields whose argparse value is not already the dataclass value."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "console",
         help="call a flow from the terminal: keys typed are DTMF (no server, no API key)",
@@ -73,8 +76,18 @@ def add_console_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     _add_arguments(p)
-    p.set_defaults(func=lambda ns: run_console(options_from_args(ns)))
+    p.set_defaults(args_type=ConsoleOptions, handler=run_console, convert=_CONVERT)
     return p
+
+
+def _variable(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"{item!r}: write NAME=VALUE, e.g. --set tier=gold")
+    return name, value
+
+
+_CONVERT: dict[str, Callable[[Any], Any]] = {"variables": dict}
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -86,39 +99,24 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--record", metavar="WAV", help="write everything the caller heard to this WAV file")
     p.add_argument("--trace", metavar="FILE", help="write the call trace as JSON lines ('-' = stdout)")
-    p.add_argument("--no-audio", action="store_true", help="print prompts only, do not speak them")
+    p.add_argument("--no-audio", action="store_true", help="do not play prompts on the sound card")
     p.add_argument("--fast", action="store_true", help="prompts take no time (timeouts stay real)")
     p.add_argument(
-        "--speed", type=float, default=0.06, metavar="S",
-        help="seconds per character a printed prompt 'plays' when there is no audio (default 0.06)",
+        "--char-seconds", type=float, default=0.06, metavar="S", dest="seconds_per_char",
+        help="how long a printed prompt 'plays' per character when there is no audio (default 0.06)",
     )
     p.add_argument("--max-duration", type=float, metavar="S", help="hang up after S seconds")
     p.add_argument("--voice", metavar="LANG", help="eSpeak NG voice, e.g. en-gb (default en-us)")
     p.add_argument(
-        "--set", action="append", default=[], metavar="NAME=VALUE", dest="variables",
+        "--set", action="append", default=[], metavar="NAME=VALUE", dest="variables", type=_variable,
         help="set a call variable before the call starts (repeatable)",
     )
 
 
 def options_from_args(ns: argparse.Namespace) -> ConsoleOptions:
-    variables: dict[str, str] = {}
-    for item in ns.variables:
-        name, sep, value = item.partition("=")
-        if not sep or not name.isidentifier():
-            raise SystemExit(f"ivrkit console: --set {item!r}: write NAME=VALUE, e.g. --set tier=gold")
-        variables[name] = value
-    return ConsoleOptions(
-        flow=ns.flow,
-        keys=ns.keys,
-        record=ns.record,
-        trace=ns.trace,
-        no_audio=ns.no_audio,
-        fast=ns.fast,
-        seconds_per_char=ns.speed,
-        max_duration=ns.max_duration,
-        voice=ns.voice,
-        variables=variables,
-    )
+    """The namespace of a parser built with `_add_arguments` as `ConsoleOptions`."""
+    values = {f.name: _CONVERT.get(f.name, lambda v: v)(getattr(ns, f.name)) for f in fields(ConsoleOptions)}
+    return ConsoleOptions(**values)
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -152,6 +150,7 @@ def run_console(opts: ConsoleOptions) -> int:
         return EXIT_USAGE
     from ivrkit.flow.loader import load_flow
 
+    _log_to_stderr()
     with _flow_path(opts) as path:
         try:
             flow = load_flow(path)
@@ -162,6 +161,17 @@ def run_console(opts: ConsoleOptions) -> int:
         return asyncio.run(_call(opts, flow, script))
     except KeyboardInterrupt:  # Ctrl-C before the handler was installed or after the call
         return EXIT_OK
+
+
+def _log_to_stderr() -> None:
+    """Flow warnings and call errors (a failing hook...) go to stderr, one line each, unless the
+    application has configured logging itself."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
 
 
 class _Inputs:
@@ -272,6 +282,14 @@ async def run_key_script(steps: Sequence[Step], channel: ConsoleChannel, clock: 
             channel.caller_hangup()
 
 
+def _fileno(stream: Any) -> int:
+    """The stream's file descriptor, or -1 when it has none (closed, or replaced by a test)."""
+    try:
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return -1
+
+
 def console_hooks(view: ConsoleView) -> Hooks:
     """Observers that show the call's own (masked) records: states entered, collect results,
     keys the call did not use."""
@@ -294,7 +312,8 @@ def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow_dir: Path
         try:
             speaker = open_soundcard()
         except AudioUnavailable as e:
-            view.notice(f"audio is off: {e}; prompts are printed only")
+            rest = "prompts are printed and recorded" if opts.record else "prompts are printed only"
+            view.notice(f"sound card off: {e}; {rest}")
     recorder = CallRecorder(start=clock.now()) if opts.record else None
     renderer = None
     if speaker is not None or recorder is not None:
@@ -332,7 +351,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
     )
     call = Call(FlowMachine(flow), channel, hooks=console_hooks(view), variables=dict(opts.variables))
     inputs = _Inputs(channel, clock, view)
-    stdin_fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    stdin_fd = _fileno(sys.stdin)
     limit = None
     with cbreak_terminal(stdin_fd) if stdin_fd >= 0 else contextlib.nullcontext(False) as is_tty:
         try:
@@ -393,7 +412,10 @@ def _trace_lines(result: Any) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m ivrkit.console_cli` / `python -m ivrkit.console`: the command on its own."""
-    parser = argparse.ArgumentParser(prog="ivrkit console", description="Call a flow from the terminal.")
+    parser = argparse.ArgumentParser(
+        prog="ivrkit console",
+        description="Call a flow from the terminal (keys 0-9 * # A-D are DTMF; q, Ctrl-C, Ctrl-D hang up).",
+    )
     _add_arguments(parser)
     return run_console(options_from_args(parser.parse_args(argv)))
 

@@ -4,6 +4,7 @@ the call recording — and, at the end, the real `python -m ivrkit.console` in a
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import io
 import json
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivrkit.audio import tone
+from ivrkit.audio import Pcm, tone
 from ivrkit.channel import ChannelEvent, Hangup, Key, PromptEnded
 from ivrkit.console import ConsoleChannel
 from ivrkit.console_audio import CallRecorder, PromptRenderer, simulated_duration
@@ -25,7 +26,7 @@ from ivrkit.console_cli import run_key_script
 from ivrkit.console_script import HangUp, KeyScriptError, Press, Wait, parse_key_script
 from ivrkit.console_term import cbreak_terminal, read_fd_nonblocking, split_keys
 from ivrkit.console_view import ConsoleView
-from ivrkit.errors import ChannelError
+from ivrkit.errors import ChannelError, SpeechError
 from ivrkit.prompts import Prompt, PromptPart, render
 from ivrkit.testing import VirtualClock
 
@@ -185,10 +186,11 @@ def test_q_and_ctrl_keys_hang_up_and_nothing_follows(char: str) -> None:
     phone.channel.play(_prompt("Welcome"))
     phone.channel.press(char)
     phone.channel.press("1")
+    reason = {"q": "caller", "\x04": "Ctrl-D", "\x03": "Ctrl-C"}[char]
     phone.clock.advance(30)
     phone.channel.caller_hangup()
-    assert phone.events == [Hangup(at=0.0, reason="caller")]
-    assert phone.channel.ended == "caller hung up"
+    assert phone.events == [Hangup(at=0.0, reason=reason)]
+    assert phone.channel.ended is not None and phone.channel.ended.startswith("caller hung up")
     assert phone.clock.pending() == 0
 
 
@@ -297,14 +299,33 @@ def test_real_voice_sets_prompt_time_and_fills_the_recording() -> None:
     assert voiced > 3000 and np.abs(pcm.array()[int((spoken + 0.01) * pcm.sample_rate) :]).max() == 0
 
 
-def test_voice_failure_is_said_once_and_the_call_goes_on(tmp_path: Path) -> None:
+def test_a_bad_prompt_file_is_reported_and_the_call_goes_on(tmp_path: Path) -> None:
     phone = _Phone(renderer=PromptRenderer(base_dir=tmp_path), seconds_per_char=0.1)
     missing = render(Prompt((PromptPart("audio", "missing.wav"),)), {}, id=1, state="s")
     phone.channel.play(missing)
-    phone.clock.advance(1.0)
+    phone.clock.advance(1.0)  # simulated: an audio part counts 1 s
     phone.channel.play(_prompt("Hi", id=2))
-    phone.clock.advance(1.0)
-    assert phone.text.count("audio is off") == 1 and "missing.wav" in phone.text
+    phone.clock.advance(5.0)
+    assert phone.text.count("prompt audio failed") == 1 and "missing.wav" in phone.text
+    ends = [e for e in phone.events if isinstance(e, PromptEnded)]
+    assert [e.id for e in ends] == [1, 2]
+    assert ends[0].at == pytest.approx(1.0)
+    assert ends[1].at - 1.0 != pytest.approx(0.2)  # "Hi" was spoken: real audio length, not 2 x 0.1 s
+
+
+def test_a_broken_voice_turns_audio_off_once() -> None:
+    class BrokenVoice:
+        cache_key = "broken"
+
+        def synthesize(self, text: str) -> Pcm:
+            raise SpeechError("libespeak-ng failed to initialise")
+
+    phone = _Phone(renderer=PromptRenderer(BrokenVoice()), seconds_per_char=0.1)
+    phone.channel.play(_prompt("Hello", id=1))
+    phone.clock.advance(0.5)
+    phone.channel.play(_prompt("Again", id=2))
+    phone.clock.advance(0.5)
+    assert phone.text.count("audio is off: the voice failed (libespeak-ng failed to initialise)") == 1
     assert [e.id for e in phone.events if isinstance(e, PromptEnded)] == [1, 2]
 
 
@@ -403,12 +424,15 @@ def test_subprocess_bad_options_flow_and_script() -> None:
     assert broken.returncode == 1 and "does-not-exist.yaml" in broken.stderr
 
 
-def test_pty_keys_act_at_once_and_the_terminal_is_restored() -> None:
+@pytest.mark.parametrize(("hangup", "why"), [(b"q", "caller hung up"), (b"\x03", "(Ctrl-C)"), (b"\x04", "(Ctrl-D)")])
+def test_pty_keys_act_at_once_and_the_terminal_is_restored(hangup: bytes, why: str) -> None:
     master, slave = os.openpty()
     before = termios.tcgetattr(slave)
     proc = subprocess.Popen(
         [sys.executable, "-m", "ivrkit.console", "--fast", "--no-audio"],
         stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, close_fds=True,
+        # Its own session with the pty as controlling terminal, so Ctrl-C raises SIGINT in it.
+        start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
     )
     seen = ""
 
@@ -424,8 +448,11 @@ def test_pty_keys_act_at_once_and_the_terminal_is_restored() -> None:
         os.write(master, b"x\x1b[A")  # no Enter: cbreak mode delivers each key at once
         read_until("'x' is not a phone key (not sent)")
         read_until("special key ignored")
-        os.write(master, b"q")
+        os.write(master, b"1")
+        read_until("state pin")
+        os.write(master, hangup)
         read_until("call ended: caller hung up")
+        read_until(why)
         assert proc.wait(timeout=20) == 0
         assert termios.tcgetattr(slave) == before
     finally:
@@ -434,3 +461,17 @@ def test_pty_keys_act_at_once_and_the_terminal_is_restored() -> None:
             proc.wait()
         os.close(master)
         os.close(slave)
+
+
+def test_the_parser_hooks_into_the_ivrkit_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`add_console_parser` follows ivrkit.cli's convention (args_type/handler/convert), so
+    wiring it is one entry in `cli.COMMANDS`; run through `cli.main` for real."""
+    from ivrkit import cli
+    from ivrkit.console_cli import add_console_parser
+
+    if add_console_parser not in cli.COMMANDS:
+        monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, add_console_parser])
+    code = cli.main(["console", "--fast", "--no-audio", "--keys", "9", "--set", "tier=gold"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "state goodbye" in out and "call ended: the flow hung up" in out
