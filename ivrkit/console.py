@@ -77,6 +77,7 @@ class ConsoleChannel(Channel):
         self._timer: TimerHandle | None = None
         self._voice_failed = False
         self._connected_callbacks: list[Callable[[], None]] = []
+        self._early: list[str] = []  # typed before a call connected: delivered on connect
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -97,6 +98,9 @@ class ConsoleChannel(Channel):
         callbacks, self._connected_callbacks = self._connected_callbacks, []
         for cb in callbacks:
             cb()
+        early, self._early = self._early, []
+        for char in early:
+            self.press(char)
 
     # --- caller side: keyboard and script ---------------------------------------------------
 
@@ -104,7 +108,10 @@ class ConsoleChannel(Channel):
         """One character typed by the caller. Phone keys become DTMF; q / Ctrl-C / Ctrl-D hang
         up; whitespace is ignored; anything else gets a message and is NOT sent. Returns True
         when a key was sent."""
-        if self.ended is not None or not self.connected:
+        if self.ended is not None:
+            return False
+        if not self.connected:
+            self._early.append(char)  # never lose a key typed a moment too early
             return False
         if char in HANGUP_CHARS:
             self.caller_hangup(HANGUP_CHARS[char])

@@ -62,7 +62,7 @@ class ConsoleOptions:
     variables: dict[str, str] = field(default_factory=dict)
 
 
-def add_console_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_console_parser(subparsers: Any) -> None:
     """Register `console` on the `ivrkit` CLI's subparsers (one line in `ivrkit.cli.COMMANDS`).
 
     Follows the CLI's convention: `args_type=ConsoleOptions`, `handler=run_console`, and
@@ -77,7 +77,6 @@ def add_console_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     _add_arguments(p)
     p.set_defaults(args_type=ConsoleOptions, handler=run_console, convert=_CONVERT)
-    return p
 
 
 def _variable(item: str) -> tuple[str, str]:
@@ -334,7 +333,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
 
     loop = asyncio.get_running_loop()
     clock = LoopClock(loop)
-    out: TextIO = sys.stdout
+    out: TextIO = sys.stderr if opts.trace == "-" else sys.stdout  # keep a piped trace clean
     view = ConsoleView(out, clock, flow=flow)
     source = "the built-in demo" if opts.flow is None else opts.flow
     view.notice(f"calling {flow.name} ({source}); keys 0-9 * # A-D, q hangs up")

@@ -171,6 +171,15 @@ def test_stop_cuts_the_prompt_with_one_interrupted_end() -> None:
     assert phone.clock.pending() == 0
 
 
+def test_keys_typed_before_the_call_connects_are_kept() -> None:
+    clock = VirtualClock()
+    channel = ConsoleChannel(clock=clock, out=io.StringIO())
+    assert channel.press("1") is False and channel.press("#") is False
+    events: list[ChannelEvent] = []
+    channel.connect(events.append)
+    assert [e.digit for e in events if isinstance(e, Key)] == ["1", "#"]
+
+
 def test_keys_become_dtmf_and_other_input_does_not() -> None:
     phone = _Phone()
     for ch in "1a#x*\n ?D":
