@@ -871,6 +871,11 @@ class Call:
                                       {"point": point, "observer": name, "error": self._mask(f"{type(exc).__name__}: {exc}")})
 
     @property
+    def prompt_playing(self) -> bool:
+        """A prompt was started and has not ended (nor been stopped) yet."""
+        return self._prompt is not None
+
+    @property
     def ended(self) -> bool:
         return self._phase == _ENDED
 

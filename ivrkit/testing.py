@@ -276,7 +276,7 @@ class FlowTester:
         caller: CallerInfo | None = None,
         hooks: Any = None,
         seconds_per_char: float = 0.06,
-        channel: FakeChannel | None = None,
+        channel: Channel | None = None,
         thread_wait: float = 10.0,
     ) -> None:
         from ivrkit.call import Call
@@ -291,8 +291,10 @@ class FlowTester:
         else:
             machine = FlowMachine(flow_or_path)
         self.machine = machine
-        self.clock = channel.vclock if channel is not None else VirtualClock()
-        self.channel = channel or FakeChannel(self.clock, caller, seconds_per_char=seconds_per_char)
+        if channel is not None and not isinstance(channel.clock, VirtualClock):
+            raise TypeError("FlowTester needs a channel on a VirtualClock (no real time in tests)")
+        self.clock: VirtualClock = channel.clock if channel is not None else VirtualClock()  # type: ignore[assignment]
+        self.channel: Any = channel or FakeChannel(self.clock, caller, seconds_per_char=seconds_per_char)
         self.call = Call(machine, self.channel, hooks=hooks, variables=variables)
         self.thread_wait = thread_wait
         self._task: asyncio.Task[Any] | None = None
@@ -310,7 +312,7 @@ class FlowTester:
     ) -> None:
         assert self._task is not None
         if not self._task.done():
-            self.channel.caller_hangs_up()
+            self._caller_hangs_up()
             await self._settle()
         if not self._task.done():  # something refused to end: do not leak it
             self._task.cancel()
@@ -328,7 +330,11 @@ class FlowTester:
             if i and gap:
                 await self.advance(gap)
             self._require_running(f"press {key!r}")
-            self.channel.press(key)
+            press = getattr(self.channel, "press", None)
+            if press is not None:
+                press(key)
+            else:
+                self.channel.emit(Key(key.upper(), self.clock.now()))
             await self._settle()
 
     async def advance(self, seconds: float) -> None:
@@ -343,13 +349,20 @@ class FlowTester:
     async def until_input(self, limit: float = 600.0) -> None:
         """Advance just until the current prompts have finished (handy before testing timeouts)."""
         end = self.clock.now() + limit
-        while self.channel._playing is not None and self.clock.fire_next(end):
+        while self.call.prompt_playing and self.clock.fire_next(end):
             await self._settle()
 
     async def hangup(self) -> None:
         """The caller hangs up now."""
-        self.channel.caller_hangs_up()
+        self._caller_hangs_up()
         await self._settle()
+
+    def _caller_hangs_up(self) -> None:
+        hang = getattr(self.channel, "caller_hangs_up", None)
+        if hang is not None:
+            hang()
+        else:
+            self.channel.emit(Hangup(self.clock.now()))
 
     # --- what happened -----------------------------------------------------------------------
 
