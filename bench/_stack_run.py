@@ -144,13 +144,15 @@ def tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds of the processes, including that of their reaped children (cutime/cstime):
+    a job process that ended during the run still counts, through the parent that reaped it."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for p in pids:
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
         except OSError:
             continue
     return total
