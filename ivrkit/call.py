@@ -853,9 +853,10 @@ class Call:
     def _record(self, kind: str, data: Mapping[str, Any]) -> None:
         state = None if self.state == INITIAL else self.state
         event = self.trace.record(self.clock.now(), kind, state, data)
-        point = _POINTS.get(kind)
-        if point is not None and getattr(self.hooks, point):
-            self._notify.append(event)
+        if self.hooks is not _NO_HOOKS:
+            point = _POINTS.get(kind)
+            if point is not None and getattr(self.hooks, point):
+                self._notify.append(event)
 
     async def _deliver(self) -> None:
         pending, self._notify = self._notify, []
