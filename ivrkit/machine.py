@@ -70,7 +70,7 @@ class _SharedMachine(AsyncMachine):
     # per move. Skipping empty lists halves the cost of a transition and, as a side effect, means a
     # trigger never suspends, so a cancellation can never land inside one (see pytransitions 704).
 
-    async def callbacks(self, funcs: Any, event_data: Any) -> None:
+    async def callbacks(self, funcs: Any, event_data: Any) -> None:  # type: ignore[override]
         if funcs:
             await super().callbacks(funcs, event_data)
 
