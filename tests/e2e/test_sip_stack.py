@@ -167,7 +167,7 @@ def _rooms(sip: SipStack) -> dict[str, list[tuple[str, int, dict[str, str]]]]:
 
 
 def _workdir(sip: SipStack, request: pytest.FixtureRequest) -> Path:
-    return sip.stack.log_dir / request.node.name
+    return sip.stack.log_dir / str(request.node.name)
 
 
 def test_answered_call_carries_keys_in_audio_out_and_dtmf_out(sip: SipStack, request: pytest.FixtureRequest) -> None:
@@ -304,3 +304,26 @@ def test_transfer_reaches_the_phone_as_refer(sip: SipStack, request: pytest.Fixt
     result = phone.wait(timeout=15)
     assert result.exit_code == 0 and result.bye_from == "phone", sip.explain(result)
     assert result.refer_to is not None and target in result.refer_to, sip.explain(result)
+
+
+def test_two_overlapping_calls_get_their_own_rooms_keys_and_audio(sip: SipStack, request: pytest.FixtureRequest) -> None:
+    numbers = {"+15550007": ("1", 440.0, "+15550171"), "+15550008": ("2", 880.0, "+15550172")}
+    trunk = sip.api(lambda lk: create_inbound_trunk(lk, list(numbers), allowed_addresses=[f"{sip.ns.address}/32"]))
+    sip.api(lambda lk: create_dispatch_rule(lk, [trunk], room_prefix="call-"))
+    phones = {n: sip.phone(n, _workdir(sip, request) / n, caller=caller, keys=[(1.5, key)], hold=7.0,
+                           answer_timeout=10.0) for n, (key, _, caller) in numbers.items()}
+    peers = {}
+    for n, (_, _, caller) in numbers.items():
+        call = sip.wait_for_call(number=n, status="ringing")
+        assert call.caller == caller and call.room.startswith(f"call-_{caller}_")
+        peers[n] = sip.peer(call.room, identity=f"peer-{n}")  # joining late, as a dispatched agent does
+    for n, (key, hz, caller) in numbers.items():
+        got = peers[n].wait_for(lambda e: e["event"] == "dtmf", 10, f"the key of the call to {n}")
+        assert (got["digit"], got["from"]) == (key, f"sip_{caller}")
+        peers[n].tone(hz, 0.8)
+    results = {n: phone.wait() for n, phone in phones.items()}
+    for n, (key, hz, _) in numbers.items():
+        assert results[n].answered and results[n].exit_code == 0, sip.explain(results[n])
+        assert peers[n].digits_received() == key
+        samples, times = results[n].recording.audio()
+        assert tone_sequence(detect_tones(samples, times, [440.0, 880.0])) == [hz], sip.explain(results[n])

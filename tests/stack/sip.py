@@ -24,10 +24,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .netns import Namespace
 from .process import NsProcess, ProcessError
@@ -63,7 +63,7 @@ def sip_stack_missing() -> str | None:
 
 # --- running code inside the namespace ------------------------------------------------------
 
-def run_in_netns(ns: Namespace | str, fn: Callable[[], Awaitable[T]], timeout: float = 60.0) -> T:
+def run_in_netns(ns: Namespace | str, fn: Callable[[], Coroutine[Any, Any, T]], timeout: float = 60.0) -> T:
     """Run `asyncio.run(fn())` on a new thread that has joined network namespace `ns`.
 
     Blocking; from async tests use `await asyncio.to_thread(run_in_netns, ns, fn)`. Only that

@@ -67,7 +67,11 @@ async def _run(url: str, room_name: str, identity: str, level: float) -> None:
     room.on("sip_dtmf_received", lambda ev: _emit(
         "dtmf", code=ev.code, digit=ev.digit,
         **{"from": ev.participant.identity if ev.participant else None}))
-    room.on("disconnected", lambda *_: (_emit("disconnected"), done.set()))
+    def on_disconnected(*_: object) -> None:
+        _emit("disconnected")
+        done.set()
+
+    room.on("disconnected", on_disconnected)
     await room.connect(url, token)
     for p in room.remote_participants.values():
         on_participant(p)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,29 @@ def reap_stale_sip_namespaces() -> list[str]:
     return reaped
 
 
+@dataclass(frozen=True)
+class SipCall:
+    """A SIP participant in a room: the call as LiveKit sees it."""
+
+    room: str
+    identity: str
+    attributes: dict[str, str]
+
+    @property
+    def number(self) -> str:
+        """The dialled (trunk) number."""
+        return self.attributes.get("sip.trunkPhoneNumber", "")
+
+    @property
+    def caller(self) -> str:
+        return self.attributes.get("sip.phoneNumber", "")
+
+    @property
+    def status(self) -> str:
+        """sip.callStatus: "ringing" until answered, then "active", "hangup"."""
+        return self.attributes.get("sip.callStatus", "")
+
+
 @dataclass
 class SipStack:
     """`stack` (a `Stack`: ns, server, tokens, callers, process logs), `redis`, `sip`."""
@@ -81,6 +105,7 @@ class SipStack:
     sip: LiveKitSip
     peers: list[SipRoomPeer] = field(default_factory=list)
     phones: list[SippPhone] = field(default_factory=list)
+    placed: int = 0
 
     @classmethod
     def up(cls, log_dir: Path, *, sip_level: str = "debug") -> SipStack:
@@ -146,12 +171,49 @@ class SipStack:
 
     def phone(self, number: str, workdir: Path, **call: Any) -> SippPhone:
         """Place a call to `number` now (see `PhoneCall` for the options: caller, keys, hold,
-        hangup, answer_timeout, tone_hz, offer_telephone_event, media_port)."""
+        hangup, answer_timeout, tone_hz, offer_telephone_event, transfer_status). Each phone
+        gets its own SIP and media ports, so calls can overlap."""
+        slot = self.placed % 50
+        self.placed += 1
+        call.setdefault("local_sip_port", 5070 + 2 * slot)
+        call.setdefault("media_port", 16000 + 20 * slot)
         phone = SippPhone(PhoneCall(number=number, sip_host=self.sip.sip_ip,
                                     sip_port=self.sip.sip_port, local_ip=self.ns.address, **call),
                           workdir, prefix=self.ns.exec_prefix())
         self.phones.append(phone)
         return phone
+
+    def sip_calls(self) -> list[SipCall]:
+        """Every SIP participant in every room right now (via RoomService)."""
+        async def fn(lk: Any) -> list[SipCall]:
+            from livekit import api
+
+            out = []
+            for room in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms:
+                resp = await lk.room.list_participants(api.ListParticipantsRequest(room=room.name))
+                out.extend(SipCall(room.name, p.identity, dict(p.attributes))
+                           for p in resp.participants if p.kind == api.ParticipantInfo.Kind.SIP)
+            return out
+
+        return self.api(fn)
+
+    def wait_for_call(self, *, number: str | None = None, caller: str | None = None,
+                      status: str | None = None, timeout: float = 10.0) -> SipCall:
+        """The SIP participant of a call to `number` / from `caller` (and with
+        sip.callStatus `status`, e.g. "ringing", "active"), once it is in a room. With an
+        individual dispatch rule this is how a test learns the call's room. Raises
+        TimeoutError listing the SIP participants seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            calls = self.sip_calls()
+            for c in calls:
+                if (number is None or c.number == number) and (caller is None or c.caller == caller) \
+                        and (status is None or c.status == status):
+                    return c
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no SIP call (number={number}, caller={caller}, status={status}) "
+                                   f"in any room within {timeout:.0f} s; SIP participants: {calls}")
+            time.sleep(0.2)
 
     def peer(self, room: str, identity: str = "ivrkit-test-peer", **options: Any) -> SipRoomPeer:
         """A room participant publishing audio in `room` (answers calls routed there)."""
