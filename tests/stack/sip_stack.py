@@ -188,7 +188,7 @@ class SipStack:
         async def fn(lk: Any) -> list[SipCall]:
             from livekit import api
 
-            out = []
+            out: list[SipCall] = []
             for room in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms:
                 resp = await lk.room.list_participants(api.ListParticipantsRequest(room=room.name))
                 out.extend(SipCall(room.name, p.identity, dict(p.attributes))
