@@ -1,0 +1,224 @@
+"""The example flows in flows/ behave as a caller expects, on the virtual clock.
+
+These are also the model for how a team tests its own flow: FlowTester, keys, virtual time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivrkit.channel import CallerInfo
+from ivrkit.flow.loader import check_flow, load_flow
+from ivrkit.machine import FlowMachine
+from ivrkit.testing import FlowTester
+
+FLOWS = Path(__file__).resolve().parent.parent / "flows"
+
+
+@pytest.fixture(scope="module")
+def bank() -> FlowMachine:
+    return FlowMachine(load_flow(FLOWS / "bank.yaml"))
+
+
+@pytest.fixture(scope="module")
+def support() -> FlowMachine:
+    return FlowMachine(load_flow(FLOWS / "support.yaml"))
+
+
+@pytest.fixture(scope="module")
+def clinic() -> FlowMachine:
+    return FlowMachine(load_flow(FLOWS / "appointments.yaml"))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FLOWS.glob("*.yaml")))
+def test_every_example_flow_checks_clean(name: str) -> None:
+    result = check_flow(FLOWS / name)
+    assert result.issues == (), "\n".join(i.format() for i in result.issues)
+
+
+# --- bank ---------------------------------------------------------------------------------------
+
+
+async def test_bank_balance_after_account_and_pin(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        t.expect_prompt("Welcome to Acme Bank")
+        await t.until_input()
+        await t.press("1")
+        t.expect_prompt("eight digit account number")
+        await t.press("12345678")  # eight digits complete the input at once: no pound needed
+        t.expect_prompt("four digit PIN")
+        await t.press("4321")
+        t.expect_prompt("Your balance is 1234.56 dollars.")
+        await t.until_input()
+        t.expect_state("main")
+        t.expect_prompt("Welcome to Acme Bank")
+
+
+async def test_bank_pin_never_appears_in_the_trace(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.press("1")
+        await t.press("12345678")
+        await t.press("4321")
+        t.expect_prompt("Your balance is")
+        keys = [e.data for e in t.trace.keys()]
+        assert len(keys) == 13  # every key is recorded, none lost or invented
+        assert [k["digit"] for k in keys[-4:]] == ["*"] * 4
+        assert "4321" not in t.trace.to_jsonl()
+        assert "12345678" in t.trace.to_jsonl()  # the account number is not sensitive
+
+
+async def test_bank_regular_caller_types_ahead_through_every_prompt(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.press("1123456784321", gap=0.2)  # all during the welcome prompt
+        t.expect_prompt("Your balance is 1234.56 dollars.")
+        cut = [e.state for e in t.trace.of_kind("prompt_end") if e.data["interrupted"]]
+        assert cut[:3] == ["main", "account", "pin"]  # barge-in: each prompt cut by the next key
+
+
+async def test_bank_wrong_pin_three_times_locks(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.press("1")
+        await t.press("87654321")
+        for _ in range(3):
+            await t.until_input()
+            await t.press("9999")
+        t.expect_prompt("That PIN is not correct")
+        t.expect_prompt("phone banking is now locked")
+        await t.advance(30)
+        t.expect_ended("hangup")
+
+
+async def test_bank_star_clears_a_mistyped_pin(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.press("1")
+        await t.press("87654321")
+        await t.until_input()
+        await t.press("12*1111")
+        t.expect_prompt("Your balance is 50.00 dollars.")
+
+
+async def test_bank_no_input_escalates_then_says_goodbye(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.until_input()
+        await t.advance(5)
+        t.expect_prompt("Sorry, I didn't hear a choice.")
+        await t.until_input()
+        await t.advance(5)
+        t.expect_prompt("Please press a key on your phone now.")
+        await t.until_input()
+        await t.advance(5)
+        t.expect_prompt("Thank you for calling Acme Bank. Goodbye.")
+        await t.advance(10)
+        t.expect_ended("hangup")
+
+
+async def test_bank_lost_card_reads_a_reference_digit_by_digit(bank: FlowMachine) -> None:
+    async with FlowTester(bank, caller=CallerInfo(number="+15550100")) as t:
+        await t.press("2")
+        text = t.expect_prompt("Your card is now blocked")
+        reference = t.variables["reference"]
+        assert len(reference) == 6 and " ".join(reference) in text
+
+
+async def test_bank_agent_is_announced_then_transferred(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.press("0")
+        t.expect_prompt("Please hold")
+        await t.until_input()
+        assert t.channel.transfers == ["sip:agents@pbx.example.com"]
+        t.expect_ended("transfer")
+
+
+# --- support ------------------------------------------------------------------------------------
+
+
+async def test_support_closed_outside_business_hours(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-28T10:00:00"}) as t:  # a Saturday
+        t.expect_prompt("Thank you for calling Example Support.")
+        await t.advance(30)
+        t.expect_prompt("Our lines are open Monday to Friday")
+        t.expect_ended("hangup")
+
+
+async def test_support_short_queue_goes_straight_to_a_technician(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-25T10:00:00", "queue_length": 1}) as t:
+        await t.until_input()
+        await t.until_input()
+        await t.press("1")
+        t.expect_prompt("You are number 2 in the queue. The expected wait is 8 minutes.")
+        await t.advance(30)
+        assert t.channel.transfers == ["sip:tech@pbx.example.com"]
+
+
+async def test_support_long_queue_offers_a_call_back(support: FlowMachine) -> None:
+    caller = CallerInfo(number="+441234567890")
+    async with FlowTester(support, caller=caller, variables={"now": "2026-11-25T10:00:00", "queue_length": 9}) as t:
+        await t.press("1")
+        t.expect_prompt("You are number 10 in the queue")
+        await t.until_input()
+        t.expect_prompt("To get a call back")
+        await t.press("1")
+        t.expect_prompt("We will call you back. Your reference is 7 8 9 0")
+        await t.advance(30)
+        t.expect_ended("hangup")
+
+
+async def test_support_ticket_is_confirmed_before_lookup(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-25T10:00:00"}) as t:
+        await t.press("3")
+        t.expect_prompt("enter your ticket number")
+        await t.press("123456#")
+        t.expect_prompt("You entered 1 2 3 4 5 6")
+        await t.press("1")
+        t.expect_prompt("Your ticket is being worked on.")
+
+
+async def test_support_unknown_ticket_is_a_no_match(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-25T10:00:00"}) as t:
+        await t.press("3")
+        await t.press("999999#")
+        t.expect_prompt("We could not find that ticket.")
+        t.expect_state("ticket")
+
+
+# --- appointments -------------------------------------------------------------------------------
+
+
+async def test_appointment_booked_after_date_confirmed(clinic: FlowMachine) -> None:
+    async with FlowTester(clinic, variables={"today": "2026-11-25"}) as t:
+        t.expect_prompt("City Clinic")
+        await t.until_input()
+        await t.until_input()
+        await t.press("1201")  # Tuesday 1 December
+        t.expect_prompt("You entered 1 2 0 1")
+        await t.press("1")
+        t.expect_prompt("For a morning appointment")
+        await t.press("2")
+        t.expect_prompt("You are booked at 14:00 on Tuesday December 1. Your reference is 1 2 0 1 1 4")
+        t.expect_variable("date_reason", "max_digits")
+
+
+async def test_appointment_weekend_date_is_refused_and_reentry_works(clinic: FlowMachine) -> None:
+    async with FlowTester(clinic, variables={"today": "2026-11-25"}) as t:
+        await t.press("1128")  # a Saturday
+        t.expect_prompt("That date cannot be booked.")
+        await t.until_input()
+        await t.press("1202")
+        t.expect_prompt("You entered 1 2 0 2")
+        await t.press("2")  # re-enter
+        t.expect_prompt("Please enter the date")
+        await t.press("1203")
+        await t.press("1")
+        t.expect_state("slot")
+
+
+async def test_appointment_back_key_returns_to_the_date(clinic: FlowMachine) -> None:
+    async with FlowTester(clinic, variables={"today": "2026-11-25"}) as t:
+        await t.press("1201")
+        await t.press("1")
+        t.expect_state("slot")
+        await t.press("*")
+        t.expect_state("date")
+        t.expect_prompt("Please enter the date")
