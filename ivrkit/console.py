@@ -144,7 +144,6 @@ class ConsoleChannel(Channel):
         if self._playing is not None:
             self.stop()
         self.view.enter_state(prompt.state)
-        self.view.prompt(prompt.log_text, barge_in=prompt.barge_in)
         pcm = self._render(prompt)
         if pcm is not None:
             duration = pcm.duration
@@ -154,6 +153,7 @@ class ConsoleChannel(Channel):
                 self.recorder.play(pcm, self.clock.now())
         else:
             duration = simulated_duration(prompt, self.seconds_per_char)
+        self.view.prompt(prompt.log_text, barge_in=prompt.barge_in, duration=duration)
         self._playing = prompt
         self._timer = self.clock.call_later(duration, lambda: self._finished(prompt.id))
 
@@ -216,6 +216,7 @@ class ConsoleChannel(Channel):
             return
         self._playing = None
         self._timer = None
+        self.view.prompt_done()
         if self.ended is None:
             self.emit(PromptEnded(prompt_id, interrupted=False, at=self.clock.now()))
 
@@ -226,6 +227,7 @@ class ConsoleChannel(Channel):
             self._timer = None
         if self._playing is not None:
             self._playing = None
+            self.view.prompt_abort()
             if self.speaker is not None:
                 self.speaker.stop()
             if self.recorder is not None:

@@ -289,6 +289,13 @@ def _fileno(stream: Any) -> int:
         return -1
 
 
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def console_hooks(view: ConsoleView) -> Hooks:
     """Observers that show the call's own (masked) records: states entered, collect results,
     keys the call did not use."""
@@ -334,7 +341,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
     loop = asyncio.get_running_loop()
     clock = LoopClock(loop)
     out: TextIO = sys.stderr if opts.trace == "-" else sys.stdout  # keep a piped trace clean
-    view = ConsoleView(out, clock, flow=flow)
+    view = ConsoleView(out, clock, flow=flow, typewriter=_isatty(out) and not opts.fast)
     source = "the built-in demo" if opts.flow is None else opts.flow
     view.notice(f"calling {flow.name} ({source}); keys 0-9 * # A-D, q hangs up")
     flow_dir = Path(flow.file).parent if flow.file else None

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ivrkit.clock import Clock
+from ivrkit.clock import Clock, TimerHandle
 from ivrkit.flow.model import Flow
 
 __all__ = ["ConsoleView", "StateInfo"]
@@ -53,8 +53,17 @@ def _state_infos(flow: Flow | None) -> dict[str, StateInfo]:
 class ConsoleView:
     """Prints the call as it goes. All methods are cheap and never raise on a closed stream."""
 
-    def __init__(self, out: TextIO, clock: Clock, *, flow: Flow | None = None, start: float | None = None) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        clock: Clock,
+        *,
+        flow: Flow | None = None,
+        start: float | None = None,
+        typewriter: bool = False,
+    ) -> None:
         self.out = out
+        self.typewriter = typewriter  # print a prompt word by word over its playing time
         self.clock = clock
         self.start = clock.now() if start is None else start
         self._states = _state_infos(flow)
@@ -64,16 +73,27 @@ class ConsoleView:
         self._keys_in_state = 0
         self._done_in_state = False  # the state has taken what it needs: later keys are type-ahead
         self._entered = ""  # what the caller has typed into the current collect, as shown
+        self._words: list[str] = []  # typewriter: words of the playing prompt not printed yet
+        self._open = False  # typewriter: a prompt line is open (no newline yet)
+        self._tick: TimerHandle | None = None
 
     # --- output helpers ---------------------------------------------------------------------
 
-    def line(self, text: str) -> None:
-        stamp = f"[{self.clock.now() - self.start:7.2f}]"
+    def _stamp(self) -> str:
+        return f"[{self.clock.now() - self.start:7.2f}]"
+
+    def _write(self, text: str) -> None:
         try:
-            self.out.write(f"{stamp} {text}\n")
+            self.out.write(text)
             self.out.flush()
         except (OSError, ValueError):  # a closed pipe must not take the call down
             pass
+
+    def line(self, text: str) -> None:
+        if self._open:  # a prompt is being typed: end its line, it resumes on a new one
+            self._write("\n")
+            self._open = False
+        self._write(f"{self._stamp()} {text}\n")
 
     # --- events -----------------------------------------------------------------------------
 
@@ -89,11 +109,54 @@ class ConsoleView:
         kind = f" ({info.kind}{', sensitive' if info.sensitive else ''})" if info else ""
         self.line(f"state {name}{kind}")
 
-    def prompt(self, log_text: str, *, barge_in: bool) -> None:
-        self.line(f"prompt: {log_text}" + ("" if barge_in else "  [no barge-in]"))
+    def prompt(self, log_text: str, *, barge_in: bool, duration: float = 0.0) -> None:
+        """A prompt starts. With `typewriter`, its words appear over `duration`, as it is
+        spoken, so a barge-in visibly cuts it; otherwise the whole line at once."""
+        self._stop_typing()
+        label = "prompt" if barge_in else "prompt [no barge-in]"
+        words = log_text.split()
+        if not self.typewriter or duration <= 0 or len(words) < 2:
+            self.line(f"prompt: {log_text}" + ("" if barge_in else "  [no barge-in]"))
+            return
+        self.line(f"{label}:")
+        self._words = words
+        self._type(duration / len(words))
+
+    def _type(self, step: float) -> None:
+        self._tick = None
+        if not self._words:
+            return
+        if not self._open:
+            self._write("   ")
+            self._open = True
+        self._write(" " + self._words.pop(0))
+        self._tick = self.clock.call_later(step, lambda: self._type(step))
+
+    def _stop_typing(self, *, rest: bool = False, mark: str = "") -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        if rest and self._words:
+            if not self._open:
+                self._write("   ")
+            self._write(" " + " ".join(self._words))
+            self._open = True
+        self._words = []
+        if self._open:
+            self._write(mark + "\n")
+            self._open = False
+
+    def prompt_done(self) -> None:
+        """The prompt played to its end: whatever is left of it is printed."""
+        self._stop_typing(rest=True)
 
     def prompt_cut(self) -> None:
+        self._stop_typing(mark=" —")
         self.line("prompt stopped (barge-in)")
+
+    def prompt_abort(self) -> None:
+        """The call ended while a prompt played."""
+        self._stop_typing(mark=" —")
 
     def should_mask(self, digit: str) -> bool:
         """Decide, and record, whether this key is shown. Call once per key, in order."""

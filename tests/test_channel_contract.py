@@ -99,7 +99,7 @@ class ChannelContract:
     def start_call(self, flow: Flow) -> FlowTester:
         clock = VirtualClock()
         channel = self.make_channel(clock, flow)
-        return FlowTester(flow, channel=channel, hooks=self.hooks(channel))  # type: ignore[arg-type]
+        return FlowTester(flow, channel=channel, hooks=self.hooks(channel))
 
     @staticmethod
     def prompt_pairs(t: FlowTester) -> tuple[list[int], list[int]]:
@@ -303,7 +303,7 @@ class TestConsoleChannel(ChannelContract):
             await t.press("1")
             await t.until_input()
             await t.press("4321#")
-            text = t.channel.text  # type: ignore[attr-defined]
+            text = t.channel.text
             assert "state main (menu)" in text and "state pin (collect, sensitive)" in text
             assert "collected pin = **** (terminator)" in text
             assert re.search(r"key (•|x)   entered: (••••|xxxx)", text)

@@ -250,6 +250,32 @@ def test_sensitive_keys_are_masked_on_screen() -> None:
     assert "".join(e.digit for e in events if isinstance(e, Key)) == "14321#9876#"  # sent in clear
 
 
+def test_typewriter_prints_the_prompt_as_it_plays_and_a_key_cuts_it() -> None:
+    clock = VirtualClock()
+    out = io.StringIO()
+    view = ConsoleView(out, clock, typewriter=True)
+    phone = ConsoleChannel(clock=clock, out=out, view=view, seconds_per_char=0.1)
+    events: list[ChannelEvent] = []
+    phone.connect(events.append)
+    phone.play(_prompt("For sales press one", id=1))  # 19 chars: 1.9 s, 4 words: one per 0.475 s
+    clock.advance(0.5)
+    assert out.getvalue().endswith("    For sales")
+    phone.press("1")
+    phone.stop()
+    assert out.getvalue().splitlines()[-4:] == [
+        "[   0.00] prompt:",
+        "    For sales",  # the key's line ends it; the rest of the prompt is never printed
+        "[   0.50] key 1",
+        "[   0.50] prompt stopped (barge-in)",
+    ]
+    assert "press one" not in out.getvalue()
+    phone.play(_prompt("Goodbye and thanks", id=2))
+    clock.advance(5)
+    assert "    Goodbye and thanks\n" in out.getvalue()
+    assert clock.pending() == 0
+    assert [e.interrupted for e in events if isinstance(e, PromptEnded)] == [True, False]
+
+
 async def test_key_script_runs_on_the_virtual_clock() -> None:
     phone = _Phone()
     steps = parse_key_script("1,wait 3s,42#,hangup,7")
