@@ -17,13 +17,21 @@ Startup, in order (each failure is one clear message and a non-zero exit, before
 
 Executors (`--executor`, IVRKIT_EXECUTOR). livekit-agents runs each job either in its own
 process (PROCESS, its default on Linux) or on a thread with its own event loop inside the worker
-(THREAD). Measured here with `bench/` (unique memory added per concurrent call, idle calls
-waiting on a menu, 20 calls; see the report): PROCESS costs a forked Python interpreter with
-livekit-rtc per call (~21 MiB in the notes, re-measured in bench) while THREAD costs ~2 MiB.
+(THREAD). Measured on this machine kind (real livekit-server in the test namespace, 10 callers
+each holding a call in a menu, PSS of the worker's whole process tree, idle worker subtracted):
+
+    THREAD   1.3 MiB per call   (idle worker 105 MiB, 1 process)
+    PROCESS 27.3 MiB per call   (idle worker 226 MiB: main + forkserver + warm idle processes)
+
 An IVR job runs no model and little CPU, so process isolation buys little: **THREAD is the
-default**; choose PROCESS when flow hooks are untrusted or may leak/crash (a hook that segfaults
-then takes down one call instead of all). Local inference preloading is disabled
+default** (20x cheaper per call). Choose PROCESS when flow hooks are untrusted or may crash the
+interpreter (a segfaulting hook then takes down one call instead of all). bench/concurrency.py
+(row 6) measures both executors under load. Local inference preloading is disabled
 (`LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0`): an IVR never uses the ~244 MB end-of-turn model.
+
+Capacity: livekit-agents marks a worker full when its load passes `load_threshold` (0.7 of the
+machine's CPU by default). `--max-calls N` reports load as active calls / N instead — steadier
+for even, cheap IVR calls and not fooled by other processes on a shared host.
 
 Dev mode (`ivrkit dev PATH`): livekit-agents 1.8.9 removed in-process reload from its Python
 CLI (it points to `lk agent dev`), so ivrkit does its own: `ivrkit.livekit.reload` runs the
@@ -159,6 +167,9 @@ def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet) -> None:
     def on_started() -> None:  # after livekit-agents set up logging
         for issue in fs.warnings:
             logger.warning("%s", issue.format())
+        if fs.router.default is None:
+            logger.warning("no default flow: a call that matches no route is hung up "
+                           "(set --default-flow, or IVRKIT_DEFAULT_FLOW, to one of %s)", flows)
         logger.info("ivrkit worker connecting to %s as agent '%s' (flows: %s, executor: %s)",
                     creds.url, opts.agent_name, flows, opts.executor)
 
@@ -225,6 +236,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
                         help="capacity: take at most N calls, load = calls/N (env IVRKIT_MAX_CALLS; default: CPU load)")
     parser.add_argument("--load-threshold", type=float,
                         help="load above which the worker takes no new calls (default 0.7 in start)")
+    parser.add_argument("--max-retry", type=int,
+                        help="connection attempts before giving up (default 16, ~2 min with backoff)")
     parser.add_argument("--http-port", type=int, help="health check port (default 8081; 0 = any free port)")
     parser.add_argument("--no-reload", action="store_true", help="dev: do not restart on file changes")
 
@@ -257,6 +270,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             log_level=args.log_level or os.environ.get("LIVEKIT_LOG_LEVEL") or ("DEBUG" if dev else "INFO"),
             log_format=args.log_format,
             max_calls=args.max_calls,
+            max_retry=args.max_retry,
             load_threshold=args.load_threshold,
             http_port=args.http_port if args.http_port is not None else (0 if dev else None),
         )

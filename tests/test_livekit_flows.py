@@ -1,0 +1,76 @@
+"""The worker's flow set: every flow checked once at startup (ivrkit.livekit.flows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivrkit.livekit.flows import FlowSetError, build_flow_set, flow_files, load_checked
+from ivrkit.livekit.prompt_audio import fixed_prompt_parts
+from ivrkit.livekit.settings import WorkerOptions
+from ivrkit.prompts import PromptPart
+
+REPO = Path(__file__).resolve().parents[1]
+GOOD = 'flow: {name}\nstart: main\nstates:\n  main: {{say: "Hello {{caller_number}}.", next: bye}}\n  bye: {{say: "Goodbye.", hangup: true}}\n'
+
+
+def write(dir: Path, file: str, text: str) -> Path:
+    path = dir / file
+    path.write_text(text)
+    return path
+
+
+def test_a_folder_is_its_top_level_yaml_files(tmp_path: Path) -> None:
+    write(tmp_path, "b.yaml", GOOD.format(name="b"))
+    write(tmp_path, "a.yml", GOOD.format(name="a"))
+    write(tmp_path, "notes.txt", "not a flow")
+    (tmp_path / "parts").mkdir()
+    write(tmp_path / "parts", "fragment.yaml", "states: {}\n")
+    assert [p.name for p in flow_files(tmp_path)] == ["a.yml", "b.yaml"]
+    flows, warnings = load_checked(tmp_path)
+    assert sorted(flows) == ["a", "b"] and warnings == []
+
+
+def test_every_error_of_every_file_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "ok.yaml", GOOD.format(name="ok"))
+    write(tmp_path, "bad1.yaml", "flow: bad1\nstart: mian\nstates:\n  main: {say: hi, hangup: true}\n")
+    write(tmp_path, "bad2.yaml", "flow: bad2\nstart: main\nstates:\n  main:\n    menu: {prompt: hi, options: {\"1\": nowhere}}\n")
+    with pytest.raises(FlowSetError) as err:
+        load_checked(tmp_path)
+    text = str(err.value)
+    assert "bad1.yaml:2:8: error:" in text and "did you mean 'main'" in text
+    assert "bad2.yaml:" in text
+    assert text.splitlines()[-1].startswith("ivrkit worker: not starting,")
+    assert err.value.exit_code == 1
+    assert {i.file.rsplit("/", 1)[-1] for i in err.value.issues} == {"bad1.yaml", "bad2.yaml"}
+
+
+def test_two_files_with_one_flow_name_are_refused(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", GOOD.format(name="same"))
+    write(tmp_path, "b.yaml", GOOD.format(name="same"))
+    with pytest.raises(FlowSetError, match="flow name 'same' is also used by"):
+        load_checked(tmp_path)
+
+
+@pytest.mark.parametrize("setup", ["missing", "empty"])
+def test_nothing_to_load_is_a_clear_error(tmp_path: Path, setup: str) -> None:
+    path = tmp_path / "nope" if setup == "missing" else tmp_path
+    with pytest.raises(FlowSetError, match="no such flow file or folder" if setup == "missing" else "no flow files"):
+        flow_files(path)
+
+
+def test_the_example_flows_compile_into_one_machine_each(tmp_path: Path) -> None:
+    opts = WorkerOptions(path=REPO / "flows", default_flow="acme-bank")
+    fs = build_flow_set(opts)
+    assert "acme-bank" in fs.names and fs.router.default == "acme-bank"
+    bank = fs.flows["acme-bank"]
+    assert bank.machine.flow is bank.flow
+    assert bank.audio.base_dir == (REPO / "flows").resolve()
+
+
+def test_only_template_free_prompts_may_be_kept_in_memory(tmp_path: Path) -> None:
+    flows, _ = load_checked(write(tmp_path, "f.yaml", GOOD.format(name="f")))
+    fixed = fixed_prompt_parts(flows["f"])
+    assert (PromptPart("text", "Goodbye."),) in fixed
+    assert not any("caller_number" in part.value for parts in fixed for part in parts)

@@ -1,0 +1,74 @@
+"""Prompt audio for the worker (ivrkit.livekit.prompt_audio): memo rules and the TTS fallback."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from livekit.agents import tts
+from livekit.agents._exceptions import APIConnectionError
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+
+from ivrkit.audio import dominant_frequency, tone, write_wav
+from ivrkit.livekit.prompt_audio import OUTPUT_RATE, PromptAudio
+from ivrkit.prompts import PromptPart, RenderedPrompt
+from ivrkit.speech import EspeakVoice
+
+
+class BrokenCloudTTS(tts.TTS):
+    """A third-party TTS that is down (what a cloud voice does when its API fails)."""
+
+    def __init__(self) -> None:
+        super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=24000, num_channels=1)
+
+    def synthesize(self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS) -> tts.ChunkedStream:
+        return _Down(tts=self, input_text=text, conn_options=conn_options)
+
+
+class _Down(tts.ChunkedStream):
+    async def _run(self, output_emitter: tts.AudioEmitter) -> None:
+        raise APIConnectionError("service unavailable", retryable=False)
+
+
+def prompt(pid: int, *parts: PromptPart, log_text: str = "") -> RenderedPrompt:
+    return RenderedPrompt(id=pid, parts=tuple(parts), log_text=log_text, state="s")
+
+
+async def test_audio_files_are_read_against_the_flow_folder_at_the_track_rate(tmp_path: Path) -> None:
+    write_wav(tmp_path / "t.wav", tone(700, 0.5, sample_rate=16000))
+    audio = PromptAudio(base_dir=tmp_path)
+    pcm = await audio.render(prompt(1, PromptPart("audio", "t.wav")))
+    assert pcm.sample_rate == OUTPUT_RATE
+    assert abs(pcm.duration - 0.5) < 0.001
+    assert abs(dominant_frequency(pcm) - 700) < 5
+
+
+async def test_fixed_prompts_are_kept_templated_ones_are_not(tmp_path: Path) -> None:
+    write_wav(tmp_path / "t.wav", tone(700, 0.2))
+    fixed = (PromptPart("audio", "t.wav"),)
+    audio = PromptAudio(base_dir=tmp_path, fixed=frozenset({fixed}))
+    first = await audio.render(prompt(1, *fixed))
+    assert await audio.render(prompt(2, *fixed)) is first
+    filled = (PromptPart("digits", "1234"),)  # e.g. a PIN read back: never kept
+    a = await audio.render(prompt(3, *filled))
+    b = await audio.render(prompt(4, *filled))
+    assert a is not b and abs(a.duration - b.duration) < 0.1  # eSpeak varies slightly run to run
+
+
+async def test_a_failing_tts_falls_back_to_the_offline_voice_and_logs_only_masked_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    audio = PromptAudio(base_dir=tmp_path)
+    parts = (PromptPart("text", "Your PIN is"), PromptPart("digits", "4321"))
+    with caplog.at_level(logging.WARNING, logger="ivrkit.livekit"):
+        pcm = await audio.render(prompt(7, *parts, log_text="Your PIN is ****"), plugin=BrokenCloudTTS())
+    assert pcm.duration > 1.0  # spoken by eSpeak NG instead
+    assert "Your PIN is ****" in caplog.text and "service unavailable" in caplog.text
+    assert "4321" not in caplog.text and "4, 3, 2, 1" not in caplog.text
+    offline = await audio.render(prompt(8, *parts))
+    assert abs(pcm.duration - offline.duration) < 0.1
+
+
+def test_default_voice_is_offline() -> None:
+    assert PromptAudio(base_dir=None).default_voice == EspeakVoice().voice

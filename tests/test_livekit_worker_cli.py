@@ -1,0 +1,58 @@
+"""Worker startup failures, as an operator sees them: `python -m ivrkit.livekit.worker start ...`.
+
+Each runs the real entry point in a subprocess (the same code `ivrkit start` calls) and checks
+the exit code and that the message is one clear line with no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLOW = REPO / "flows" / "bank.yaml"
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "IVRKIT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "ivrkit.livekit.worker", "start", *args],
+        env={**base, "PYTHONPATH": str(REPO), **(env or {})}, cwd=REPO,
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def test_missing_settings_exit_2_with_one_line_naming_them() -> None:
+    proc = run(str(FLOW), env={"LIVEKIT_URL": "ws://127.0.0.1:7880"})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("ivrkit: LIVEKIT_API_KEY, LIVEKIT_API_SECRET are not set: export LIVEKIT_API_KEY=")
+    assert proc.stdout == ""
+
+
+def test_a_flow_that_fails_its_check_stops_the_worker_before_it_connects(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("flow: bad\nstart: main\nstates:\n  main:\n    menu: {prompt: hi, options: {\"1\": mian}}\n")
+    env = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
+    proc = run(str(bad), env=env)
+    assert proc.returncode == 1
+    assert f"{bad}:5:" in proc.stderr and "unknown state" in proc.stderr
+    assert "ivrkit worker: not starting, 1 error(s)" in proc.stderr
+    assert "Traceback" not in proc.stderr and "starting worker" not in proc.stdout
+
+
+def test_an_unreachable_server_is_retried_then_reported_without_a_traceback() -> None:
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"LIVEKIT_URL": f"ws://127.0.0.1:{port}", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
+    proc = run(str(FLOW), "--max-retry", "1", "--http-port", "0", env=env)
+    assert proc.returncode == 1
+    out = proc.stdout + proc.stderr
+    assert "failed to connect to livekit, retrying in 0s" in out
+    assert f"ivrkit: could not reach the LiveKit server at ws://127.0.0.1:{port} after 1 attempts" in proc.stderr
+    assert "Traceback" not in out
