@@ -110,7 +110,7 @@ class Call:
         "_queue", "_buffer", "_phase", "_prompt", "_prompts", "_collector", "_confirming",
         "_timer", "_gen", "_task", "_task_gen", "_on_done", "_thread", "_no_input", "_no_match",
         "_hops", "_errored", "_history", "_ended_by", "_started", "_activity", "_next",
-        "_pending_result", "_notify", "_prompt_seq", "_prompt_barge", "_secret",
+        "_pending_result", "_notify", "_prompt_seq", "_prompt_barge", "_secret", "_draining",
     )
 
     def __init__(
@@ -158,6 +158,7 @@ class Call:
         self._pending_result: CollectResult | None = None
         self._notify: list[TraceEvent] = []
         self._secret = ""  # sensitive digits being validated: masked in every message
+        self._draining = False  # consuming type-ahead keys (keeps key handling iterative)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -473,9 +474,15 @@ class Call:
         self._phase = _INPUT
         self._hops = 0
         self._errored = False
+        if self._draining:
+            return  # called again from a key being drained (repeat key): the loop below goes on
         state = self.state
-        while self._buffer and self._phase == _INPUT and self.state == state and self._next is None:
-            self._input_key(self._buffer.popleft())
+        self._draining = True
+        try:
+            while self._buffer and self._phase == _INPUT and self.state == state and self._next is None:
+                self._input_key(self._buffer.popleft())
+        finally:
+            self._draining = False
         if self._phase != _INPUT or self._next is not None:
             return
         if self._collector is not None and not self._confirming:

@@ -733,3 +733,23 @@ async def test_non_dtmf_keys_are_discarded_with_a_reason() -> None:
         records = key_records(t)
         assert records[0].data["discarded"] == "not a DTMF key: 'Z'"
         assert records[1].data["consumed"] == "main"
+
+
+async def test_a_caller_mashing_keys_during_a_disclaimer_is_handled_iteratively() -> None:
+    """600 repeat-key presses typed ahead: each replays (skipped) the menu, none is lost, no recursion."""
+    flow = make_flow(
+        State("hello", "t.yaml:1", say=P("This call is recorded."), settings=Settings(barge_in=False), next="cards"),
+        State("cards", "t.yaml:2", menu=Menu(P("Lost card press 1."), {"1": "bye"}, repeat_key="9")),
+        State("bye", "t.yaml:3", say=P("bye"), hangup=True),
+    )
+    async with FlowTester(flow) as t:
+        for _ in range(600):
+            t.channel.press("9")
+        await t.advance(2)  # the disclaimer ends; the menu drains 600 buffered keys
+        records = key_records(t)
+        assert len(records) == 600 and all(r.data.get("consumed") == "cards" for r in records)
+        # entering skips the menu prompt, so do 599 repeats with more keys behind them; the last
+        # repeat (nothing typed after it) really replays the menu
+        assert len(t.trace.of_kind("prompt_skip")) == 600 and t.prompts[-1] == "Lost card press 1."
+        t.expect_state("cards")
+        assert t.clock.pending() == 1  # just the no-input timer
