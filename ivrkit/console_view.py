@@ -70,7 +70,7 @@ class ConsoleView:
         self._any_sensitive = any(s.sensitive for s in self._states.values())
         self.mask_char = "•" if _can_encode(out, "•") else "x"
         self.state: str | None = None
-        self._keys_in_state = 0
+        self._digits = 0  # digits in the current entry (a clear key resets it)
         self._done_in_state = False  # the state has taken what it needs: later keys are type-ahead
         self._entered = ""  # what the caller has typed into the current collect, as shown
         self._words: list[str] = []  # typewriter: words of the playing prompt not printed yet
@@ -102,7 +102,7 @@ class ConsoleView:
         if name == self.state:
             return
         self.state = name
-        self._keys_in_state = 0
+        self._digits = 0  # digits in the current entry (a clear key resets it)
         self._done_in_state = False
         self._entered = ""
         info = self._states.get(name)
@@ -167,14 +167,18 @@ class ConsoleView:
             mask = self._any_sensitive
         else:
             mask = False
-        self._keys_in_state += 1
         if info is not None:
             if info.kind == "menu":
                 self._done_in_state = True
-            elif info.kind == "collect" and (
-                digit == info.terminator or (info.max_digits is not None and self._keys_in_state >= info.max_digits)
-            ):
-                self._done_in_state = True
+            elif info.kind == "collect":
+                if digit == info.clear_key:
+                    self._digits = 0
+                elif digit == info.terminator:
+                    self._done_in_state = True
+                else:
+                    self._digits += 1
+                    if info.max_digits is not None and self._digits >= info.max_digits:
+                        self._done_in_state = True
         return mask
 
     def key(self, digit: str) -> None:

@@ -276,6 +276,45 @@ def test_typewriter_prints_the_prompt_as_it_plays_and_a_key_cuts_it() -> None:
     assert [e.interrupted for e in events if isinstance(e, PromptEnded)] == [True, False]
 
 
+def test_plain_entry_is_shown_and_type_ahead_after_it_is_masked() -> None:
+    from ivrkit.flow.loader import load_flow_text
+
+    flow = load_flow_text(
+        """\
+start: account
+states:
+  account:
+    collect: {prompt: "Account number?", into: account, min_digits: 4, max_digits: 4, clear_key: "*"}
+    next: pin
+  pin:
+    collect: {prompt: "PIN?", into: pin, min_digits: 4, max_digits: 4, sensitive: true}
+    next: bye
+  bye: {say: "Bye.", hangup: true}
+""",
+        "t.yaml",
+    )
+    clock = VirtualClock()
+    out = io.StringIO()
+    view = ConsoleView(out, clock, flow=flow)
+    channel = ConsoleChannel(clock=clock, out=out, view=view)
+    channel.connect(lambda e: None)
+    view.enter_state("account")
+    for ch in "12*12349876":  # 2 digits, clear, the 4 digits, then the PIN typed ahead
+        channel.press(ch)
+    lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()[1:]]
+    m = view.mask_char
+    assert lines == [
+        "key 1   entered: 1",
+        "key 2   entered: 12",
+        "key *   entry cleared",
+        "key 1   entered: 1",
+        "key 2   entered: 12",
+        "key 3   entered: 123",
+        "key 4   entered: 1234",
+        *[f"key {m}"] * 4,
+    ]
+
+
 async def test_key_script_runs_on_the_virtual_clock() -> None:
     phone = _Phone()
     steps = parse_key_script("1,wait 3s,42#,hangup,7")
