@@ -30,6 +30,13 @@ Keypad decisions (how a serious IVR behaves):
 - Every key ends up in exactly one trace record, `consumed` or `discarded` with a reason, in the
   order pressed. Keys consumed by a sensitive collect are traced and logged as `*`.
 
+Hooks (`run:`; `validate:` gets `(ctx, digits)` and returns a bool) receive a `HookContext` and
+may return None, a mapping (merged into the variables) or a state name (the call goes there at
+once, skipping `say` and the action). The flow's `call_start` hooks run before the start state
+(mappings merged; a failure takes the error path); `call_end` hooks run after the call ended,
+each under its limit. Sync hooks run on a worker thread: one that overruns its limit is
+abandoned, not killed (Python cannot kill threads) — its late result is ignored.
+
 Errors never end the call abruptly: a hook that raises, runs past its limit or returns garbage,
 a failed transfer/dial/DTMF send, or a runtime guard (more than `MAX_HOPS` states in a row
 without waiting for the caller) logs flow/state/file:line, traces an `error`, and goes to the
