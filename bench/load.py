@@ -3,20 +3,20 @@
     .venv/bin/python bench/load.py            # full run (writes bench/results/load.json)
     .venv/bin/python bench/load.py --smoke    # 10 and 100 states, one repetition
 
-ivrkit: `ivrkit.flow.loader.load_flow(path)` — read, compose YAML with positions, build the
-model, run every load-time check (unknown/unreachable states, spin loops, templates, ...).
-Also shown: building the shared `FlowMachine` from the loaded flow (the other once-per-flow cost
-a worker pays at start), when ivrkit.machine is importable.
+ivrkit: `ivrkit.flow.loader.load_flow(path)` — read, compose YAML with positions (libyaml's
+CSafeLoader composer when available), build the model, run every load-time check
+(unknown/unreachable states, spin loops, templates, ...). Also shown: building the shared
+`FlowMachine` from the loaded flow (the other once-per-flow cost a worker pays at start), and
+load+check with the garbage collector off (how much of the growth is CPython's GC walking a
+large young heap, which the baselines suffer from too).
 
 Baselines, same file, same run, interleaved with the ivrkit runs:
-- `yaml.safe_load` (pure-Python SafeLoader, the parser family the loader uses): the floor —
-  no loader can be faster than parsing the text once;
-- `yaml.compose` (pure-Python SafeLoader, nodes with positions but no Python objects): the
-  part of the loader's work that is parsing; the rest is building the model and the checks;
-- `yaml.load(..., CSafeLoader)` (libyaml) for scale only: the loader needs node positions, which
-  it takes from the pure-Python composer.
-Each size gets one untimed warm-up pass of every variant first (imports, caches).
-Growth: time(n) / time(n/10); linear growth gives ~10x per 10x states.
+- `yaml.load(text, Loader=yaml.CSafeLoader)` — plain safe_load with libyaml: the floor (no
+  loader can be faster than parsing the text into Python objects once);
+- `yaml.compose(text, Loader=yaml.CSafeLoader)` — nodes with positions, the loader's parse step;
+- `yaml.safe_load` (pure-Python PyYAML), for scale.
+Each size gets one untimed warm-up pass of every variant first. Growth: time(n) / time(prev n);
+linear growth is 10x per 10x states.
 """
 
 from __future__ import annotations
@@ -49,13 +49,13 @@ def main() -> int:
     except ImportError:
         FlowMachine = None  # type: ignore[assignment,misc]
 
-    report = Report("load", "Row 2: flow load + check time vs plain yaml.safe_load")
+    report = Report("load", "Row 2: flow load + check time vs plain yaml safe_load (libyaml)")
     report.settings = {"sizes": sizes, "reps": {n: reps_for(n) for n in sizes},
                        "flow_shape": "bench/_flows.py blocks of 5: menu, collect, goto, say, goodbye"}
     report.print_header()
 
     rows = []
-    prev: tuple[int, float] | None = None
+    prev: tuple[int, float, float] | None = None
     with tempfile.TemporaryDirectory(prefix="ivrkit-bench-load-") as tmp:
         for n in sizes:
             path = Path(tmp) / f"generated-{n}.yaml"
@@ -65,7 +65,8 @@ def main() -> int:
             t_load: list[float] = []
             t_machine: list[float] = []
             t_compose: list[float] = []
-            yaml.safe_load(path.read_text()); yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
+            t_nogc: list[float] = []
+            yaml.safe_load(path.read_text()); yaml.compose(path.read_text(), Loader=yaml.CSafeLoader)
             load_flow(path)
             for _ in range(reps_for(n)):
                 gc.collect()
@@ -75,7 +76,7 @@ def main() -> int:
                 assert len(data["states"]) == n
                 gc.collect()
                 t0 = time.perf_counter()
-                yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
+                yaml.compose(path.read_text(), Loader=yaml.CSafeLoader)
                 t_compose.append(time.perf_counter() - t0)
                 gc.collect()
                 t0 = time.perf_counter()
@@ -86,23 +87,32 @@ def main() -> int:
                 flow = load_flow(path)
                 t_load.append(time.perf_counter() - t0)
                 assert len(flow.states) == n
+                gc.collect()
+                gc.disable()
+                try:
+                    t0 = time.perf_counter()
+                    load_flow(path)
+                    t_nogc.append(time.perf_counter() - t0)
+                finally:
+                    gc.enable()
                 if FlowMachine is not None:
                     gc.collect()
                     t0 = time.perf_counter()
                     FlowMachine(flow)
                     t_machine.append(time.perf_counter() - t0)
             load = Summary.of(t_load).median
-            floor = Summary.of(t_yaml).median
+            floor = Summary.of(t_cyaml).median
             growth = None
             if prev is not None:
-                growth = f"{load / prev[1]:.1f}x per {n / prev[0]:.0f}x"
-            prev = (n, load)
+                growth = f"{load / prev[1]:.1f}x (safe_load {floor / prev[2]:.1f}x) per {n / prev[0]:.0f}x"
+            prev = (n, load, floor)
             result = {
                 "states": n, "file_kb": round(path.stat().st_size / 1024, 1), "reps": len(t_load),
                 "load_check_ms_median": ms(load), "load_check_ms_max": ms(max(t_load)),
-                "safe_load_ms_median": ms(floor), "compose_ms_median": ms(Summary.of(t_compose).median),
-                "csafe_load_ms_median": ms(Summary.of(t_cyaml).median),
-                "ratio_vs_safe_load": ratio(load, floor),
+                "load_check_gc_off_ms_median": ms(Summary.of(t_nogc).median),
+                "csafe_load_ms_median": ms(floor), "ratio_vs_csafe_load": ratio(load, floor),
+                "ccompose_ms_median": ms(Summary.of(t_compose).median),
+                "pure_python_safe_load_ms_median": ms(Summary.of(t_yaml).median),
                 "machine_build_ms_median": ms(Summary.of(t_machine).median) if t_machine else None,
                 "us_per_state": load / n * 1e6, "growth": growth,
             }
@@ -111,12 +121,14 @@ def main() -> int:
                 result["target_met"] = load < TARGET_1000_S
             report.results.append(result)
             rows.append([n, result["file_kb"], result["reps"], result["load_check_ms_median"],
-                         result["load_check_ms_max"], result["safe_load_ms_median"],
-                         result["ratio_vs_safe_load"], result["compose_ms_median"], result["csafe_load_ms_median"],
-                         result["machine_build_ms_median"], result["us_per_state"], growth or "-"])
+                         result["load_check_ms_max"], result["load_check_gc_off_ms_median"],
+                         result["csafe_load_ms_median"], result["ratio_vs_csafe_load"], result["ccompose_ms_median"],
+                         result["pure_python_safe_load_ms_median"], result["machine_build_ms_median"],
+                         result["us_per_state"], growth or "-"])
             print(f"  {n} states done", file=sys.stderr, flush=True)
-    print(table(["states", "file KB", "reps", "load+check ms (median)", "max ms", "safe_load ms",
-                 "x safe_load", "compose ms", "CSafeLoader ms", "FlowMachine ms", "µs/state", "growth"], rows))
+    print(table(["states", "file KB", "reps", "load+check ms (median)", "max ms", "gc off ms",
+                 "safe_load (libyaml) ms", "x safe_load", "compose (libyaml) ms", "safe_load (pure) ms",
+                 "FlowMachine ms", "µs/state", "growth"], rows))
     if FlowMachine is None:
         report.notes.append("ivrkit.machine not importable: FlowMachine build time not measured")
     for r in report.results:
