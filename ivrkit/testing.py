@@ -451,15 +451,19 @@ class FlowTester:
         loop = asyncio.get_running_loop()
         quiet = 0
         last: Any = None
+        given_up: set[int] = set()  # hook threads waited for `thread_wait` already: treat as idle
         for _ in range(100_000):
             thread = self.call.thread_future()
-            if thread is not None:
+            if thread is not None and id(thread) not in given_up:
                 await asyncio.wait({thread}, timeout=self.thread_wait)
+                if not thread.done():
+                    given_up.add(id(thread))
             await asyncio.sleep(0)
             ready = getattr(loop, "_ready", None)
             snapshot = (self.call.idle_info, self._task.done() if self._task else True)
             runnable = len(ready) if ready is not None else 0
-            if runnable == 0 and snapshot == last and self.call.thread_future() is None:
+            thread = self.call.thread_future()
+            if runnable == 0 and snapshot == last and (thread is None or id(thread) in given_up):
                 quiet += 1
                 if quiet >= (2 if ready is not None else 20):
                     return

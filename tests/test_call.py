@@ -753,3 +753,32 @@ async def test_a_caller_mashing_keys_during_a_disclaimer_is_handled_iteratively(
         assert len(t.trace.of_kind("prompt_skip")) == 600 and t.prompts[-1] == "Lost card press 1."
         t.expect_state("cards")
         assert t.clock.pending() == 1  # just the no-input timer
+
+
+RELEASE = __import__("threading").Event()
+FINISHED = __import__("threading").Event()
+
+
+def blocks(ctx: HookContext) -> dict[str, Any]:
+    RELEASE.wait(10)
+    FINISHED.set()
+    return {"late": True}
+
+
+async def test_a_sync_hook_past_its_limit_is_abandoned_and_its_late_result_ignored() -> None:
+    RELEASE.clear()
+    FINISHED.clear()
+    flow = make_flow(
+        State("s", "t.yaml:1", run=hook("blocks", timeout=3.0), say=P("late={late}"), hangup=True, on_error="oops"),
+        State("oops", "t.yaml:2", say=P("Sorry."), hangup=True),
+    )
+    async with FlowTester(flow, thread_wait=0.01) as t:
+        await t.advance(3)
+        t.expect_state("oops")
+        assert "time limit of 3 s" in t.trace.of_kind("error")[0].data["message"]
+        RELEASE.set()  # the abandoned thread returns now; nothing may change
+        assert await asyncio.to_thread(FINISHED.wait, 5)  # the worker thread has returned its value
+        await t.advance(0)
+        assert "late" not in t.variables
+        t.expect_prompt("Sorry.")
+        assert not any("late=" in p for p in t.prompts)
