@@ -4,7 +4,9 @@ Why a separate process: it must run inside the network namespace (`ip netns exec
 should talk to it the way it talks to the Go caller, so one wrapper (callers.py) drives both.
 
 Usage (the harness does this for you, see Stack.caller):
-    LIVEKIT_TOKEN=<jwt> python tests/stack/caller.py --url ws://10.213.0.1:7880
+    LIVEKIT_TOKEN=<jwt> python tests/stack/caller.py --url ws://10.213.0.1:7880 [--no-mic]
+
+At connect it publishes a (silent) microphone track, as a phone does; "connected" follows.
 
 stdin, one JSON object a line ("id" is optional and echoed in the reply):
     {"cmd": "dtmf", "digit": "1", "code": 1, "id": 1}   code defaults from the RFC 4733 table
@@ -14,7 +16,7 @@ stdin, one JSON object a line ("id" is optional and echoed in the reply):
 
 stdout, one JSON object a line, each with "event" and "t" (CLOCK_MONOTONIC seconds, the same
 clock as time.monotonic() in the test process):
-    connected {identity, room, participants}        participant_joined / participant_left
+    connected {identity, room, participants, mic}        participant_joined / participant_left
     dtmf {code, digit, participant}                 dtmf_sent {code, digit}
     track_subscribed / track_unsubscribed {participant, track, kind}
     tone_start / tone_end {participant, track, kind: "tone"|"sound", freq, start, end, duration, rms_db}
@@ -184,13 +186,24 @@ class Caller:
                  **reply)
         return True
 
-    async def play_tone(self, freq: float, seconds: float, amplitude: float, reply: dict[str, Any]) -> None:
-        """Publish (once) a microphone track and play a phase-continuous sine on it."""
+    async def publish_mic(self) -> rtc.AudioSource:
+        """Publish the caller's microphone track (once); tones are played on it.
+
+        Why at connect, like a phone: livekit-server announces a participant that publishes
+        nothing to the others only in its 3 s batch of subscriber updates, and a Python/Rust
+        receiver drops data (DTMF) from a participant it does not know yet. A publisher is
+        announced at once.
+        """
         if self.source is None:
             self.source = rtc.AudioSource(SAMPLE_RATE, 1)
             track = rtc.LocalAudioTrack.create_audio_track("caller-mic", self.source)
             opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
             await self.room.local_participant.publish_track(track, opts)
+        return self.source
+
+    async def play_tone(self, freq: float, seconds: float, amplitude: float, reply: dict[str, Any]) -> None:
+        """Play a phase-continuous sine on the microphone track."""
+        source = await self.publish_mic()
         start = time.monotonic()
         per_frame = SAMPLE_RATE * FRAME_MS // 1000
         step = 2 * math.pi * freq / SAMPLE_RATE
@@ -198,8 +211,8 @@ class Caller:
             phases = self.phase + step * np.arange(per_frame)
             self.phase = float((phases[-1] + step) % (2 * math.pi))
             pcm = (amplitude * 32767 * np.sin(phases)).astype(np.int16)
-            await self.source.capture_frame(rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, per_frame))
-        await self.source.wait_for_playout()
+            await source.capture_frame(rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, per_frame))
+        await source.wait_for_playout()
         emit("tone_sent", freq=freq, start=start, end=time.monotonic(), **reply)
 
 
@@ -225,6 +238,9 @@ async def read_commands(caller: Caller) -> None:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="LiveKit URL, ws://<address>:7880")
+    parser.add_argument("--no-mic", action="store_true",
+                        help="do not publish a microphone track at connect (others then learn of this "
+                             "participant only in the server's 3 s batch, and drop its DTMF until then)")
     args = parser.parse_args()
     token = os.environ.get("LIVEKIT_TOKEN")
     if not token:
@@ -238,8 +254,15 @@ async def main() -> int:
     except Exception as exc:
         emit("error", message=f"connect to {args.url} failed: {exc}")
         return 1
+    if not args.no_mic:
+        try:
+            await caller.publish_mic()
+        except Exception as exc:
+            emit("error", message=f"publishing the microphone track failed: {exc}")
+            await room.disconnect()
+            return 1
     emit("connected", identity=room.local_participant.identity, room=room.name,
-         participants=sorted(room.remote_participants))
+         participants=sorted(room.remote_participants), mic=not args.no_mic)
     commands = asyncio.ensure_future(read_commands(caller))
     gone = asyncio.ensure_future(caller.gone.wait())
     await asyncio.wait({commands, gone}, return_when=asyncio.FIRST_COMPLETED)

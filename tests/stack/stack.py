@@ -141,10 +141,15 @@ class Stack:
                               timeout=timeout, env={**os.environ, **(env or {})}, check=False)
 
     def caller(self, room: str, identity: str = "caller", *, agent_name: str | None = None,
-               timeout: float = 20.0) -> CallerProcess:
-        """Start caller.py in the namespace, joined to `room`; returns once it is connected."""
+               mic: bool = True, timeout: float = 20.0) -> CallerProcess:
+        """Start caller.py in the namespace, joined to `room`; returns once it is connected.
+
+        With `mic` (default) it publishes a silent microphone track first, as a phone does, so
+        the others learn of it at once (see caller.py) and its first keys are not dropped.
+        """
         token = self.token(identity, room, agent_name=agent_name)
-        return self._caller([sys.executable, str(CALLER_PY), "--url", self.url], token, identity, room, timeout)
+        argv = [sys.executable, str(CALLER_PY), "--url", self.url, *([] if mic else ["--no-mic"])]
+        return self._caller(argv, token, identity, room, timeout)
 
     def go_caller(self, room: str, identity: str = "go-caller", *, timeout: float = 20.0) -> CallerProcess:
         """Start the Go caller (tests/e2e/goclient) in the namespace, joined to `room`."""

@@ -8,6 +8,7 @@
 //	stdin : {"cmd":"dtmf","digit":"1","code":1,"id":7}  {"cmd":"leave"}
 //	stdout: {"event":"connected",...} {"event":"dtmf",...} {"event":"dtmf_sent",...}
 //
+// At connect it publishes a silent microphone track (-mic=false: none), as a phone does.
 // The URL comes from -url, the access token from the LIVEKIT_TOKEN
 // environment variable (kept off the process list).
 package main
@@ -22,6 +23,7 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,6 +69,7 @@ var rfc4733 = map[string]uint32{
 
 func main() {
 	url := flag.String("url", "", "LiveKit server URL (ws://host:7880)")
+	mic := flag.Bool("mic", true, "publish a (silent) microphone track at connect, as a phone does")
 	flag.Parse()
 	token := os.Getenv("LIVEKIT_TOKEN")
 	o := &out{enc: json.NewEncoder(os.Stdout)}
@@ -105,12 +108,28 @@ func main() {
 		o.emit("error", map[string]any{"message": fmt.Sprintf("connect failed: %v", err)})
 		os.Exit(1)
 	}
+	if *mic {
+		// livekit-server announces a participant that publishes nothing only in its 3 s batch of
+		// subscriber updates, and Python/Rust receivers drop data (DTMF) from participants they
+		// do not know yet; a publisher is announced at once. No samples are ever written.
+		track, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
+		if err == nil {
+			_, err = room.LocalParticipant.PublishTrack(track, &lksdk.TrackPublicationOptions{
+				Name: "go-caller-mic", Source: livekit.TrackSource_MICROPHONE,
+			})
+		}
+		if err != nil {
+			o.emit("error", map[string]any{"message": fmt.Sprintf("publishing the microphone track failed: %v", err)})
+			room.Disconnect()
+			os.Exit(1)
+		}
+	}
 	remote := []string{}
 	for _, p := range room.GetRemoteParticipants() {
 		remote = append(remote, p.Identity())
 	}
 	o.emit("connected", map[string]any{
-		"identity": room.LocalParticipant.Identity(), "room": room.Name(), "participants": remote,
+		"identity": room.LocalParticipant.Identity(), "room": room.Name(), "participants": remote, "mic": *mic,
 	})
 
 	go func() {
