@@ -168,6 +168,7 @@ class Report:
     results: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     command: str = ""
+    tables: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -181,10 +182,15 @@ class Report:
             print("settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()))
         sys.stdout.flush()
 
+    def show(self, text: str) -> None:
+        """Print a table and keep it for bench/README.md (bench/table.py embeds it)."""
+        print(text)
+        self.tables.append(text)
+
     def to_json(self) -> dict[str, Any]:
         return {"bench": self.bench, "title": self.title, "machine": asdict(self.machine),
                 "command": self.command, "settings": self.settings, "results": self.results,
-                "notes": self.notes}
+                "notes": self.notes, "tables": self.tables}
 
     def finish(self, args: argparse.Namespace) -> None:
         """Print notes and the JSON line; write the JSON file unless smoke or --no-save."""

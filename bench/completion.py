@@ -161,7 +161,7 @@ def main() -> int:
         early = f" (done at key {ivr['at_key']})" if ivr["at_key"] < len(keys) else ""
         rows.append([label, keys, f"{res['ivrkit_ms']:.0f}{early}", res["livekit_getdtmftask_model_ms"],
                      res["pipecat_dtmfaggregator_model_ms"]])
-    print(table(["input", "keys", "ivrkit ms", "LiveKit GetDtmfTask (model) ms", "Pipecat DTMFAggregator (model) ms"], rows))
+    report.show(table(["input", "keys", "ivrkit ms", "LiveKit GetDtmfTask (model) ms", "Pipecat DTMFAggregator (model) ms"], rows))
     report.notes.append("LiveKit/Pipecat columns are models of their completion rules (bench/_dtmf_models.py), "
                         "not runs of those frameworks; Pipecat hands on '1234#' with the '#' included")
     report.notes.append("ivrkit with max_digits=4 completes at the 4th digit; a '#' typed after it is "

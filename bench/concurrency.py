@@ -159,7 +159,7 @@ def main() -> int:
         with stack_up("concurrency") as st:
             for executor in args.executors.split(","):
                 run_executor(st, flow, executor, ns, presses, report, rows)
-    print(table(["executor", "callers", "presses", "failed", "p50 ms", "p99 ms", "max ms", "worker CPU % of 1 core",
+    report.show(table(["executor", "callers", "presses", "failed", "p50 ms", "p99 ms", "max ms", "worker CPU % of 1 core",
                  "idle worker CPU %", "callers CPU %", "MB per call (PSS)", "worker processes", "limit"], rows))
     for r in report.results:
         if "limit_n" in r:

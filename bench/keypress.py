@@ -177,7 +177,7 @@ def main() -> int:
         report.results.append(res)
         rows.append([label, a.n, us(a.median), us(a.p99), us(a.maximum), us(b.median), us(b.p99),
                      res["ratio_median"], res["ratio_p99"]])
-    print(table(["keys", "n", "ivrkit median µs", "ivrkit p99 µs", "ivrkit max µs", "baseline median µs",
+    report.show(table(["keys", "n", "ivrkit median µs", "ivrkit p99 µs", "ivrkit max µs", "baseline median µs",
                  "baseline p99 µs", "x median", "x p99"], rows))
     top = report.results[0]
     print(f"repetitions: ivrkit/baseline median ratio per rep {top['ratio_median_per_rep_min']:.1f}"
@@ -190,7 +190,7 @@ def main() -> int:
         report.results.append({"keys": "instructions per key (callgrind)", "ivrkit_ir_per_key": cg["ivrkit"],
                                "baseline_ir_per_key": cg["baseline"], "ratio": cg["ratio"],
                                "keys_counted": args.callgrind_keys})
-        print(table(["callgrind (all keys)", "ivrkit Ir/key", "baseline Ir/key", "x"],
+        report.show(table(["callgrind (all keys)", "ivrkit Ir/key", "baseline Ir/key", "x"],
                     [["instructions per key", cg["ivrkit"], cg["baseline"], cg["ratio"]]]))
     report.finish(args)
     return 0

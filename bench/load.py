@@ -126,7 +126,7 @@ def main() -> int:
                          result["pure_python_safe_load_ms_median"], result["machine_build_ms_median"],
                          result["us_per_state"], growth or "-"])
             print(f"  {n} states done", file=sys.stderr, flush=True)
-    print(table(["states", "file KB", "reps", "load+check ms (median)", "max ms", "gc off ms",
+    report.show(table(["states", "file KB", "reps", "load+check ms (median)", "max ms", "gc off ms",
                  "safe_load (libyaml) ms", "x safe_load", "compose (libyaml) ms", "safe_load (pure) ms",
                  "FlowMachine ms", "µs/state", "growth"], rows))
     if FlowMachine is None:

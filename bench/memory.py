@@ -173,7 +173,7 @@ def main() -> int:
         rows.append([n, res["ivrkit_tracemalloc_kb"], res["ivrkit_rss_kb"], res["engine_share_tracemalloc_kb"],
                      res["dict_task_tracemalloc_kb"], res["dict_task_rss_kb"], res["bare_dict_tracemalloc_kb"],
                      res["bare_dict_rss_kb"], res["ratio_vs_dict_task"], res["ratio_vs_bare_dict"]])
-    print(table(["calls", "ivrkit KB (tracemalloc)", "ivrkit KB (RSS)", "engine share KB (minus channel)",
+    report.show(table(["calls", "ivrkit KB (tracemalloc)", "ivrkit KB (RSS)", "engine share KB (minus channel)",
                  "dict+task KB", "dict+task KB (RSS)", "bare dict KB", "bare dict KB (RSS)", "x dict+task",
                  "x bare dict"], rows))
     for r in report.results:

@@ -91,7 +91,7 @@ def main() -> int:
                            "ratio_p50": ratio(summ["ivrkit"].median, summ["baseline"].median),
                            "target": f"p50 < {TARGET_P50_MS:.0f} ms, overhead <= {TARGET_OVERHEAD_MS:.0f} ms",
                            "target_met": ms(summ["ivrkit"].median) < TARGET_P50_MS and overhead <= TARGET_OVERHEAD_MS})
-    print(table(["worker", "presses", "failed", "wrong prompt", "p50 ms", "p99 ms", "mean ms", "max ms"], rows))
+    report.show(table(["worker", "presses", "failed", "wrong prompt", "p50 ms", "p99 ms", "mean ms", "max ms"], rows))
     last = report.results[-1]
     print(f"ivrkit - baseline: p50 {overhead:+.1f} ms, p99 {last['p99_overhead_ms']:+.1f} ms")
     print(f"target: p50 < 60 ms and overhead <= 5 ms: {'MET' if last['target_met'] else 'NOT MET'}")

@@ -1,0 +1,144 @@
+"""Render bench/results/*.json into bench/README.md (between the results markers).
+
+    .venv/bin/python bench/table.py           # print the summary and detail tables
+    .venv/bin/python bench/table.py --write   # also replace the results section of README.md
+
+The summary has one line per issue-6 row: ivrkit's figure, the same-run baseline, the ratio,
+the target and whether this run met it, and the command that produced it. Every figure is
+copied from a results file written by a bench script, never typed in by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from _report import RESULTS, table
+
+README = Path(__file__).resolve().parent / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency"]
+
+
+def _load() -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in ORDER:
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            out[name] = json.loads(path.read_text())
+    return out
+
+
+def _met(flag: Any) -> str:
+    return "-" if flag is None else ("yes" if flag else "**no**")
+
+
+def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    if "keypress" in data:
+        d = data["keypress"]
+        r = d["results"][0]
+        cg = next((x for x in d["results"] if "ivrkit_ir_per_key" in x), None)
+        extra = f"; {cg['ivrkit_ir_per_key']:,.0f} vs {cg['baseline_ir_per_key']:,.0f} instructions/key ({cg['ratio']:.1f}x)" if cg else ""
+        rows.append(["1 engine per keypress", f"median {r['ivrkit_median_us']:.1f} µs, p99 {r['ivrkit_p99_us']:.0f} µs",
+                     f"dict handler: median {r['baseline_median_us']:.1f} µs, p99 {r['baseline_p99_us']:.0f} µs",
+                     f"{r['ratio_median']:.1f}x median{extra}", "< 50 µs median, < 1 ms p99", _met(r.get("target_met")),
+                     d["command"]])
+    if "load" in data:
+        d = data["load"]
+        by = {r["states"]: r for r in d["results"]}
+        r = by.get(1000)
+        big = by.get(5000)
+        if r:
+            more = f"; 5,000 states {big['load_check_ms_median']:.0f} ms" if big else ""
+            rows.append(["2 load + check, 1,000 states", f"{r['load_check_ms_median']:.0f} ms{more}",
+                         f"safe_load (libyaml) {r['csafe_load_ms_median']:.0f} ms",
+                         f"{r['ratio_vs_csafe_load']:.1f}x; growth {r['growth']}", "< 1 s", _met(r.get("target_met")),
+                         d["command"]])
+    if "memory" in data:
+        d = data["memory"]
+        r = d["results"][-1]
+        rows.append([f"3 memory per live call, {r['calls']:,} calls",
+                     f"{r['ivrkit_tracemalloc_kb']:.1f} KB traced, {r['ivrkit_rss_kb']:.1f} KB RSS "
+                     f"(engine share {r['engine_share_tracemalloc_kb']:.1f} KB)",
+                     f"dict+task {r['dict_task_tracemalloc_kb']:.1f} KB; bare dict {r['bare_dict_tracemalloc_kb']:.2f} KB",
+                     f"{r['ratio_vs_dict_task']:.1f}x dict+task", "< 50 KB", _met(r.get("target_met")), d["command"]])
+    if "completion" in data:
+        d = data["completion"]
+        parts = [f"{r['scenario']}: {r['ivrkit_ms']:.0f} / {r['livekit_getdtmftask_model_ms']:.0f} / "
+                 f"{r['pipecat_dtmfaggregator_model_ms']:.0f} ms" for r in d["results"][:3]]
+        rows.append(["4 completion after last key (ivrkit / LiveKit model / Pipecat model)", "; ".join(parts),
+                     "models of GetDtmfTask (4 s debounce) and DTMFAggregator (2 s idle)", "-",
+                     "~0 ms at max digits", _met(all(r["ivrkit_ms"] == 0 for r in d["results"][:3])), d["command"]])
+    if "server_latency" in data:
+        d = data["server_latency"]
+        a, b, o = d["results"][0], d["results"][1], d["results"][2]
+        rows.append(["5 real server: key → first prompt audio", f"p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms "
+                     f"({a['presses']} presses, {a['failed']} failed)",
+                     f"hand-written handler: p50 {b['p50_ms']:.1f} ms, p99 {b['p99_ms']:.1f} ms",
+                     f"{o['p50_overhead_ms']:+.1f} ms p50", "p50 < 60 ms, overhead ≤ 5 ms", _met(o.get("target_met")),
+                     "sudo " + d["command"]])
+    if "concurrency" in data:
+        d = data["concurrency"]
+        lims = {r["executor"]: r for r in d["results"] if "limit_n" in r}
+        parts = []
+        for ex, lim in lims.items():
+            runs = [r for r in d["results"] if r.get("executor") == ex and "callers" in r]
+            ok = [r for r in runs if not r["over_limit"]]
+            best = ok[-1] if ok else None
+            s = f"{ex}: " + (f"limit N={lim['limit_n']}" if lim["limit_n"] else f"no limit up to N={lim['largest_n_tried']}")
+            if best:
+                s += f" (N={best['callers']}: p99 {best['p99_ms']:.0f} ms, {best['mem_per_call_mb']:.1f} MB/call)"
+            parts.append(s)
+        rows.append(["6 concurrency, one worker, 2 cores", "; ".join(parts), "thread vs process executor, same run", "-",
+                     "find N where p99 > 250 ms or calls fail", "-", "sudo " + d["command"]])
+    return rows
+
+
+def render(data: dict[str, dict[str, Any]]) -> str:
+    out = []
+    machines = {json.dumps(d["machine"], sort_keys=True) for d in data.values()}
+    m = next(iter(data.values()))["machine"] if data else None
+    if m:
+        out.append(f"Measured on {m['cpu']}, {m['cores']} cores, {m['mem_total_mb']} MB RAM, {m['os']}, "
+                   f"{m['python']} — see each section for its exact run time, load average and ivrkit commit.")
+        out.append("")
+    out.append(table(["row", "ivrkit", "baseline (same run)", "ratio", "target", "met", "command"], summary(data)))
+    for name in ORDER:
+        if name not in data:
+            continue
+        d = data[name]
+        m = d["machine"]
+        out += ["", f"### {d['title']}", "",
+                f"`{d['command']}` — {m['when_utc']} UTC, ivrkit {m['ivrkit_commit']}, load average {m['load_avg_1m']} "
+                f"at start, {m['cpu']} x{m['cores']}, {m['python']}", ""]
+        for t in d.get("tables", []):
+            out += [t, ""]
+        for note in d.get("notes", []):
+            out.append(f"- {note}")
+    del machines
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--write", action="store_true")
+    args = p.parse_args()
+    text = render(_load())
+    print(text)
+    if args.write:
+        readme = README.read_text()
+        if START not in readme or END not in readme:
+            print(f"{README} has no {START} ... {END} section", file=sys.stderr)
+            return 1
+        head, rest = readme.split(START, 1)
+        _, tail = rest.split(END, 1)
+        README.write_text(f"{head}{START}\n{text}{END}{tail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
