@@ -51,6 +51,7 @@ import asyncio
 import inspect
 import logging
 import re
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -191,7 +192,8 @@ class Call:
             await self._shutdown()
             raise
         except Exception as exc:  # an engine bug: still end the call cleanly and say so
-            log.exception("flow %s state %s: internal error", self.flow.name, self.state)
+            text = self._mask("".join(traceback.format_exception(exc)))  # masked: no PIN in any log
+            log.error("flow %s state %s: internal error\n%s", self.flow.name, self.state, text)
             self._record("error", {"message": self._mask(f"internal error: {type(exc).__name__}: {exc}"), "where": ""})
             self._ended_by = "error"
         await self._shutdown()

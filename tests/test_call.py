@@ -782,3 +782,25 @@ async def test_a_sync_hook_past_its_limit_is_abandoned_and_its_late_result_ignor
         assert "late" not in t.variables
         t.expect_prompt("Sorry.")
         assert not any("late=" in p for p in t.prompts)
+
+
+async def test_an_engine_bug_still_ends_the_call_cleanly_and_masked(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The safety net: an unexpected exception inside the runtime ends the call as "error",
+    hangs up, leaves nothing behind and logs no PIN."""
+    original = Call._collect_done_now
+
+    def broken(self: Call, result: Any) -> None:
+        if result.digits:
+            raise RuntimeError(f"bug while handling {result.digits}")
+        original(self, result)
+
+    monkeypatch.setattr(Call, "_collect_done_now", broken)
+    flow = collect_flow(sensitive=True)
+    async with FlowTester(flow) as t:
+        await t.press("2580#")
+        t.expect_ended("error")
+        assert t.channel.hung_up and t.clock.pending() == 0
+        assert "bug while handling" in t.trace.of_kind("error")[0].data["message"]
+    assert "2580" not in caplog.text + t.trace.to_jsonl() and "internal error" in caplog.text
