@@ -804,3 +804,19 @@ async def test_an_engine_bug_still_ends_the_call_cleanly_and_masked(
         assert t.channel.hung_up and t.clock.pending() == 0
         assert "bug while handling" in t.trace.of_kind("error")[0].data["message"]
     assert "2580" not in caplog.text + t.trace.to_jsonl() and "internal error" in caplog.text
+
+
+async def test_an_error_path_that_leads_back_into_the_failure_cannot_loop() -> None:
+    """error_state says sorry and goes back to the failing state; the second failure, before the
+    caller was waited on again, goes to the built-in prompt and hangs up."""
+    flow = make_flow(
+        State("s", "t.yaml:1", run=hook("boom"), menu=Menu(P("menu"), {"1": "s"})),
+        State("oops", "t.yaml:2", say=P("One moment."), next="s"),
+        error_state="oops",
+    )
+    async with FlowTester(flow) as t:
+        await t.advance(1)
+        t.expect_state(BUILTIN_ERROR)
+        assert [e.data["to"] for e in t.trace.of_kind("transition")] == ["s", "oops", "s", BUILTIN_ERROR]
+        await t.advance(5)
+        t.expect_ended("error")
