@@ -26,7 +26,7 @@ from stack.process import NsProcess
 from stack.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
-FLOW = Path(__file__).resolve().parent / "flows" / "worker.yaml"
+FLOWS = Path(__file__).resolve().parent / "flows"
 AGENT = "ivrkit-e2e"
 RATE = 48000
 
@@ -79,20 +79,22 @@ class Worker:
 
 
 def _flow_dir(base: Path) -> Path:
-    shutil.copy(FLOW, base / FLOW.name)
+    for flow in FLOWS.glob("*.yaml"):
+        shutil.copy(flow, base / flow.name)
     (base / "tones").mkdir()
     for name, (freq, seconds) in TONES.items():
         write_wav(base / "tones" / f"{name}.wav", tone(freq, seconds, sample_rate=RATE, amplitude=0.5))
     return base
 
 
-def _start_worker(stack: Stack, base: Path, executor: str, agent: str) -> Worker:
+def _start_worker(stack: Stack, base: Path, executor: str, agent: str, mode: str = "start") -> Worker:
     flows = _flow_dir(base / "flows")
     trace_dir = base / "traces"
-    argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", agent,
-            "--executor", executor, "--http-port", "0", "--max-calls", "25", "--trace-dir", str(trace_dir), "--log-level", "DEBUG"]
-    proc = stack.start(argv, name=f"worker-{executor}", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
-    proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-worker executor={executor}", 60)
+    argv = [sys.executable, "-m", "ivrkit.livekit.worker", mode, str(flows), "--agent-name", agent,
+            "--executor", executor, "--http-port", "0", "--max-calls", "25", "--trace-dir", str(trace_dir),
+            "--log-level", "DEBUG", "--default-flow", "e2e-worker", "--route", "room:alt-*=e2e-alt"]
+    proc = stack.start(argv, name=f"worker-{mode}-{executor}", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
+    proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-alt,e2e-worker executor={executor}", 60)
     return Worker(proc, trace_dir, agent)
 
 
@@ -278,3 +280,44 @@ def test_process_executor_answers_a_call(stack: Stack, tmp_path: Path, room_name
         assert "ended" in pw.job_end_line(room_name)
     finally:
         pw.process.stop(timeout=10)
+
+
+def _heard_speech_then(caller: CallerProcess, freq: float) -> None:
+    caller.wait_for_tone(freq, 20, ended=True)
+    kinds = [(e["kind"], e.get("freq")) for e in caller.events("tone_end")]
+    assert kinds and kinds[0][0] == "sound", f"expected speech first, heard {kinds}"
+
+
+def test_dispatch_metadata_routes_to_another_flow_spoken_offline(stack: Stack, worker: Worker, room_name: str) -> None:
+    from stack.stack import CALLER_PY
+
+    token = stack.token("caller", room_name, agent_name=worker.agent_name, agent_metadata='{"flow": "e2e-alt"}')
+    caller = stack._caller([sys.executable, str(CALLER_PY), "--url", stack.url], token, "caller", room_name, 20.0)
+    _heard_speech_then(caller, hz("sent"))
+    caller.wait_for("disconnected", 10)
+    assert f"call in room '{room_name}': caller 'caller' (non-SIP) -> flow 'e2e-alt' (dispatch metadata)" in worker.process.log_text()
+
+
+def test_room_name_routes_to_another_flow(stack: Stack, worker: Worker, room_name: str) -> None:
+    room = "alt-" + room_name
+    caller = dial(stack, worker, room)
+    _heard_speech_then(caller, hz("sent"))
+    assert f"-> flow 'e2e-alt' (route room:alt-*=e2e-alt)" in worker.process.log_text()
+
+
+def test_dev_mode_restarts_on_a_flow_change_and_keeps_serving_on_a_broken_one(
+    stack: Stack, tmp_path: Path, room_name: str
+) -> None:
+    (tmp_path / "flows").mkdir()
+    dev = _start_worker(stack, tmp_path, "thread", AGENT + "-dev", mode="dev")
+    try:
+        flow = tmp_path / "flows" / "worker.yaml"
+        flow.write_text(flow.read_text().replace("tones/main.wav", "tones/no_match.wav", 1))
+        dev.process.wait_for_log(r"(?s)restarting the worker.*ivrkit worker registered", 60)
+        flow.write_text(flow.read_text().replace("start: main", "start: mian"))
+        dev.process.wait_for_log(r"not restarting: the flows above have errors", 60)
+        assert "start state 'mian' is not defined" in dev.process.log_text()
+        caller = stack.caller(room_name, "caller", agent_name=dev.agent_name)
+        caller.wait_for_tone(hz("no_match"), 30)  # the edited, valid flow answers
+    finally:
+        dev.process.stop(timeout=15)
