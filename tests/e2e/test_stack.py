@@ -60,6 +60,7 @@ def test_a_played_tone_is_heard_at_its_frequency(stack: Stack, room_name: str) -
     assert tone.participant == "mouth"
 
     mark = listener.mark()
+    listener.request("frames", "ok", on=True)  # also one event per 20 ms frame
     sent = speaker.play_tone(440.0, seconds=1.0, wait=False)
     heard = listener.wait_for_tone(440.0, timeout=10, since=mark, ended=True)
     speaker.wait_for("tone_sent", 15, id=sent)
@@ -68,6 +69,9 @@ def test_a_played_tone_is_heard_at_its_frequency(stack: Stack, room_name: str) -
     assert heard.rms_db > -30.0
     # Nothing else was heard in between: the 660 Hz segment ended and only 440 Hz followed.
     assert [round(t.freq or 0) for t in listener.tones(since=mark)] == [440]
+    loud = [f for f in listener.events("frame", since=mark) if f["participant"] == "mouth" and f["freq"] is not None]
+    assert 30 <= len(loud) <= 80  # ~50 frames of 20 ms in the 1 s tone
+    assert all(abs(f["freq"] - 440.0) < 5.0 and f["purity"] > 0.9 for f in loud[2:-2])
 
 
 def test_a_server_that_cannot_start_is_reported_with_its_log(stack: Stack) -> None:
