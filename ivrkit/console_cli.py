@@ -7,6 +7,7 @@ and `run_console(opts) -> int` runs one call and returns the exit code:
     0  the call ran to its end (the flow hung up, transferred, or the caller hung up)
     1  the flow file could not be loaded or failed its checks (errors printed, mypy-style)
     2  bad options or a bad key script (message says what to write instead)
+    3  the call ended on the error path (a hook failed, a state could not run: see stderr)
 
 With no FLOW it calls the embedded demo (`ivrkit/defaults/demo.yaml`): the README's quick
 start, which needs no server, no API key and no file of the user's.
@@ -17,8 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ivrkit.audio import AudioFileError, write_wav
+from ivrkit.call import CallResult
 from ivrkit.clock import Clock, LoopClock
 from ivrkit.console import ConsoleChannel
 from ivrkit.console_audio import AudioUnavailable, CallRecorder, PromptRenderer, Speaker, open_soundcard
@@ -37,13 +39,14 @@ from ivrkit.console_view import ConsoleView
 from ivrkit.errors import FlowError, IvrkitError
 from ivrkit.flow.model import Flow
 from ivrkit.hooks import Hooks
+from ivrkit.machine import BUILTIN_ERROR
 from ivrkit.trace import TraceEvent
 
 __all__ = ["ConsoleOptions", "add_console_parser", "console_hooks", "main", "options_from_args", "run_console", "run_key_script"]
 
 DEMO_FLOW = "defaults/demo.yaml"
 
-EXIT_OK, EXIT_FLOW, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FLOW, EXIT_USAGE, EXIT_CALL_ERROR = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,10 @@ def run_console(opts: ConsoleOptions) -> int:
     except KeyScriptError as e:
         _err(str(e))
         return EXIT_USAGE
+    for option, target in (("--record", opts.record), ("--trace", opts.trace)):
+        if target is not None and target != "-" and not Path(target).resolve().parent.is_dir():
+            _err(f"{option} {target}: the folder {Path(target).parent} does not exist; create it first")
+            return EXIT_USAGE
     from ivrkit.flow.loader import load_flow
 
     _log_to_stderr()
@@ -359,11 +366,28 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
     inputs = _Inputs(channel, clock, view)
     stdin_fd = _fileno(sys.stdin)
     limit = None
-    with cbreak_terminal(stdin_fd) if stdin_fd >= 0 else contextlib.nullcontext(False) as is_tty:
+    with cbreak_terminal(stdin_fd) as terminal:
+        interrupts = 0
+
+        def on_signal(name: str) -> None:
+            # First Ctrl-C / SIGTERM: the caller hangs up and the call ends cleanly. A second
+            # one while it is still ending (e.g. a hook stuck in a thread) forces the exit.
+            nonlocal interrupts
+            interrupts += 1
+            if interrupts == 1:
+                if channel.ended is None:
+                    channel.caller_hangup(name)
+                else:
+                    view.notice(f"{name}: the call is ending; press Ctrl-C again to force")
+                return
+            terminal.restore()
+            _err(f"{name} again: exiting now without waiting for the call to finish")
+            os._exit(130)
+
         try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, channel.caller_hangup, "Ctrl-C" if sig == signal.SIGINT else "SIGTERM")
-            if is_tty:
+            for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
+                loop.add_signal_handler(sig, on_signal, name)
+            if terminal:
                 inputs.keyboard(loop, stdin_fd)
             elif script is None and stdin_fd >= 0:
                 inputs.stdin_lines(loop, stdin_fd)
@@ -380,12 +404,16 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
             await inputs.aclose()
             await channel.aclose()
     code = _write_outputs(opts, result, recorder, clock, view)
+    state = "the built-in error path" if result.state == BUILTIN_ERROR else f"state {result.state}"
+    view.notice(f"call over: ended by {result.ended_by.replace('_', ' ')} in {state}")
     if inputs.script_error is not None:
         return EXIT_USAGE
+    if code == EXIT_OK and result.ended_by == "error":
+        return EXIT_CALL_ERROR
     return code
 
 
-def _write_outputs(opts: ConsoleOptions, result: Any, recorder: CallRecorder | None, clock: Clock, view: ConsoleView) -> int:
+def _write_outputs(opts: ConsoleOptions, result: CallResult, recorder: CallRecorder | None, clock: Clock, view: ConsoleView) -> int:
     code = EXIT_OK
     if recorder is not None and opts.record:
         pcm = recorder.finish(clock.now())
@@ -396,7 +424,7 @@ def _write_outputs(opts: ConsoleOptions, result: Any, recorder: CallRecorder | N
             _err(str(e))
             code = EXIT_USAGE
     if opts.trace:
-        lines = _trace_lines(result)
+        lines = result.trace.to_jsonl()
         try:
             if opts.trace == "-":
                 sys.stdout.write(lines)
@@ -406,14 +434,6 @@ def _write_outputs(opts: ConsoleOptions, result: Any, recorder: CallRecorder | N
             _err(f"{opts.trace}: cannot write the trace: {e.strerror or e}")
             code = EXIT_USAGE
     return code
-
-
-def _trace_lines(result: Any) -> str:
-    trace = getattr(result, "trace", None)
-    if trace is not None and hasattr(trace, "to_jsonl"):
-        text: str = trace.to_jsonl()
-        return text if text.endswith("\n") or not text else text + "\n"
-    return json.dumps({"result": repr(result)}) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 
-__all__ = ["cbreak_terminal", "read_fd_nonblocking", "split_keys"]
+__all__ = ["Terminal", "cbreak_terminal", "read_fd_nonblocking", "split_keys"]
 
 # CSI (ESC [ params final) or SS3 (ESC O x) or ESC + one char, or a lone ESC at the end.
 _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|O.|[^\[O]|$)|\x1b\[[0-?]*[ -/]*$", re.DOTALL)
@@ -37,12 +37,27 @@ def split_keys(text: str) -> list[str]:
     return out
 
 
+class Terminal:
+    """What `cbreak_terminal` yields: truthy when the fd is a terminal; `restore()` puts the
+    saved settings back now (idempotent) — for a forced exit that skips `finally` blocks."""
+
+    def __init__(self, restore: Callable[[], None] | None = None) -> None:
+        self._restore = restore
+
+    def __bool__(self) -> bool:
+        return self._restore is not None
+
+    def restore(self) -> None:
+        if self._restore is not None:
+            self._restore()
+
+
 @contextlib.contextmanager
-def cbreak_terminal(fd: int) -> Iterator[bool]:
-    """Character-at-a-time, no-echo input on `fd` while inside; yields False (and does nothing)
-    when `fd` is not a terminal. Ctrl-C still raises SIGINT (ISIG stays on)."""
-    if not os.isatty(fd):
-        yield False
+def cbreak_terminal(fd: int) -> Iterator[Terminal]:
+    """Character-at-a-time, no-echo input on `fd` while inside; yields a falsy `Terminal` (and
+    does nothing) when `fd` is not a terminal. Ctrl-C still raises SIGINT (ISIG stays on)."""
+    if fd < 0 or not os.isatty(fd):
+        yield Terminal()
         return
     import termios
     import tty
@@ -56,7 +71,7 @@ def cbreak_terminal(fd: int) -> Iterator[bool]:
     atexit.register(restore)
     try:
         tty.setcbreak(fd, termios.TCSANOW)
-        yield True
+        yield Terminal(restore)
     finally:
         restore()
         atexit.unregister(restore)

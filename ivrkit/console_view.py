@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from ivrkit.clock import Clock, TimerHandle
 from ivrkit.flow.model import Flow
+from ivrkit.machine import BUILTIN_ERROR
 
 __all__ = ["ConsoleView", "StateInfo"]
 
@@ -105,6 +106,9 @@ class ConsoleView:
         self._digits = 0  # digits in the current entry (a clear key resets it)
         self._done_in_state = False
         self._entered = ""
+        if name == BUILTIN_ERROR:
+            self.line("state (the built-in error path: apology, then hang-up)")
+            return
         info = self._states.get(name)
         kind = f" ({info.kind}{', sensitive' if info.sensitive else ''})" if info else ""
         self.line(f"state {name}{kind}")

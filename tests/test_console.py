@@ -111,7 +111,7 @@ def test_cbreak_terminal_is_a_no_op_on_a_pipe() -> None:
     r, w = os.pipe()
     try:
         with cbreak_terminal(r) as is_tty:
-            assert is_tty is False
+            assert not is_tty
     finally:
         os.close(r)
         os.close(w)
@@ -347,6 +347,22 @@ def test_recorder_places_prompts_on_the_call_timeline() -> None:
     assert arr[int(2.5 * sr) + 1 :].max() == 0
 
 
+def test_sound_card_opens_or_says_why_not() -> None:
+    """Real either way: with PortAudio and a device, a short silence plays and stops; without
+    (this CI machine has no libportaudio), the reason names what to install."""
+    from ivrkit.audio import silence
+    from ivrkit.console_audio import AudioUnavailable, open_soundcard
+
+    try:
+        speaker = open_soundcard()
+    except AudioUnavailable as e:
+        assert "libportaudio2" in str(e) or "no sound output device" in str(e)
+        return
+    speaker.play(silence(0.05))
+    speaker.stop()
+    speaker.close()
+
+
 def test_real_voice_sets_prompt_time_and_fills_the_recording() -> None:
     clock = VirtualClock()
     recorder = CallRecorder(start=0.0)
@@ -496,6 +512,23 @@ def test_subprocess_bad_options_flow_and_script() -> None:
     assert both.returncode == 2 and "--fast and --record cannot be combined" in both.stderr
     broken = _console("flows/does-not-exist.yaml")
     assert broken.returncode == 1 and "does-not-exist.yaml" in broken.stderr
+    nowhere = _console("--record", "no/such/dir/call.wav")
+    assert nowhere.returncode == 2 and "the folder no/such/dir does not exist" in nowhere.stderr
+
+
+def test_subprocess_a_failing_hook_ends_on_the_error_path_with_exit_3(tmp_path: Path) -> None:
+    (tmp_path / "bad_hooks.py").write_text("def lookup(ctx):\n    raise RuntimeError('backend down')\n")
+    flow = tmp_path / "f.yaml"
+    flow.write_text(
+        "start: main\npython_path: [.]\nstates:\n"
+        "  main: {run: {hook: bad_hooks:lookup, sets: [x]}, say: 'Value {x}.', hangup: true}\n"
+    )
+    proc = _console(str(flow), "--fast", "--no-audio", "--keys", "1")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Sorry, something went wrong" in proc.stdout
+    assert "state (the built-in error path" in proc.stdout
+    assert "call over: ended by error in the built-in error path" in proc.stdout
+    assert "backend down" in proc.stderr and "f.yaml:4:" in proc.stderr
 
 
 @pytest.mark.parametrize(("hangup", "why"), [(b"q", "caller hung up"), (b"\x03", "(Ctrl-C)"), (b"\x04", "(Ctrl-D)")])
