@@ -13,7 +13,7 @@ import pytest
 from livekit import api
 
 from stack.callers import DTMF_CODES
-from stack.netns import Namespace
+from stack.netns import Namespace, list_namespaces, reap_stale
 from stack.process import ProcessError
 from stack.server import LiveKitServer, render_config
 from stack.stack import Stack
@@ -87,3 +87,22 @@ def test_a_server_that_cannot_start_is_reported_with_its_log(stack: Stack) -> No
     message = str(failure.value)
     assert "livekit-server exited with" in message  # (status 0: the server exits 0 on a bad config)
     assert "field no_such_key not found" in message  # the log tail shows the server's complaint
+
+
+def test_namespaces_of_killed_sessions_are_reaped(stack: Stack) -> None:
+    # A session killed with SIGKILL leaves its namespace and processes behind; the next session
+    # deletes namespaces whose creating PID is gone, killing what still runs there.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    ns = Namespace.create(name=f"ivrkit-{gone.pid}-orphan", address=stack.address)
+    orphan = subprocess.Popen([*ns.exec_prefix(), "sleep", "60"])
+    try:
+        assert ns.name in reap_stale()
+        assert orphan.wait(5) == -9
+        assert ns.name not in list_namespaces()
+        assert stack.ns.name in list_namespaces()  # a live session's namespace is left alone
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+        ns.delete()

@@ -55,7 +55,7 @@ def namespace_pids(name: str) -> list[int]:
 
 
 def reap_stale() -> list[str]:
-    """Delete ivrkit-<pid> namespaces whose creating test session is gone.
+    """Delete ivrkit-<pid> (and ivrkit-<pid>-<suffix>) namespaces whose test session is gone.
 
     Why: a session killed with SIGKILL cannot clean up; its namespace (and any orphaned
     process in it, which our harness started) would linger. Namespaces of live sessions are
@@ -63,7 +63,7 @@ def reap_stale() -> list[str]:
     """
     reaped = []
     for name in list_namespaces():
-        match = re.fullmatch(re.escape(PREFIX) + r"(\d+)", name)
+        match = re.fullmatch(re.escape(PREFIX) + r"(\d+)(-[\w-]+)?", name)
         if match and not _pid_alive(int(match.group(1))):
             _kill_all(name)
             _ip("netns", "delete", name)
