@@ -23,13 +23,14 @@ from typing import Any, TypeVar
 
 from ivrkit.channel import CallerInfo
 from ivrkit.clock import Clock
+from ivrkit.errors import IvrkitError
 from ivrkit.flow.model import Flow, HookRef
 from ivrkit.trace import TraceEvent
 
 T = TypeVar("T")
 
 
-class HookImportError(Exception):
+class HookImportError(IvrkitError):
     """A hook reference could not be turned into a callable; the message says why and what to do."""
 
 
