@@ -301,11 +301,13 @@ def worker(stack: Stack, tmp_path: Path) -> Iterator[Worker]:
     flow.write_text(FLOW)
     agent = f"dialpad-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
     proc = stack.start(
-        # `dev`, as a flow author runs it next to the dial pad; it also turns off livekit-agents'
-        # CPU load threshold, which a 2-core machine running Chromium trips (job not assigned).
+        # `dev`, as a flow author runs it next to the dial pad. IVRKIT_MAX_CALLS makes the worker
+        # report its load as calls/max instead of machine CPU: livekit-server gives no job to a
+        # worker reporting load >= 0.7, which a 2-core machine running Chromium reaches.
         [sys.executable, "-m", "ivrkit.livekit.worker", "dev", str(flow), "--no-reload", "--agent-name", agent,
          "--http-port", "0"],
-        name="worker", env={**stack.env(), "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0"}, cwd=REPO,
+        name="worker", cwd=REPO,
+        env={**stack.env(), "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0", "IVRKIT_MAX_CALLS": "4"},
     )
     try:
         proc.wait_for_log(r"ivrkit worker registered", timeout=90.0)
