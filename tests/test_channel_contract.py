@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ivrkit.channel import Channel
+from ivrkit.channel import CallerInfo, Channel
 from ivrkit.console import ConsoleChannel
 from ivrkit.console_cli import console_hooks
 from ivrkit.console_view import ConsoleView
@@ -277,7 +279,8 @@ class _ScriptedConsole(ConsoleChannel):
 class TestConsoleChannel(ChannelContract):
     def make_channel(self, clock: VirtualClock, flow: Flow) -> Channel:
         out = io.StringIO()
-        return _ScriptedConsole(clock=clock, out=out, view=ConsoleView(out, clock, flow=flow))
+        # The same (empty) caller as FakeChannel's, so the two traces can be compared.
+        return _ScriptedConsole(clock=clock, out=out, view=ConsoleView(out, clock, flow=flow), caller=CallerInfo())
 
     def hooks(self, channel: Any) -> Any:
         return console_hooks(channel.view)
@@ -308,3 +311,46 @@ class TestConsoleChannel(ChannelContract):
             assert "collected pin = **** (terminator)" in text
             assert re.search(r"key (•|x)   entered: (••••|xxxx)", text)
             assert "4321" not in text
+
+
+# --- differential: the same caller on both adapters gives the same call ---------------------------
+
+Action = tuple[str, Any]
+
+_actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("press"), st.text(alphabet="0123456789*#", min_size=1, max_size=5)),
+        st.tuples(st.just("advance"), st.sampled_from([0.0, 0.1, 0.5, 1.0, 2.9, 3.0, 5.0, 8.0])),
+        st.tuples(st.just("hangup"), st.none()),
+    ),
+    max_size=12,
+)
+
+
+def _comparable(t: FlowTester) -> list[tuple[Any, ...]]:
+    return [(e.kind, e.state, round(e.t, 6), sorted((k, str(v)) for k, v in e.data.items())) for e in t.trace]
+
+
+async def _run(contract: ChannelContract, flow: Flow, actions: list[Action]) -> list[tuple[Any, ...]]:
+    async with contract.start_call(flow) as t:
+        for kind, arg in actions:
+            if t.result is not None:
+                break
+            if kind == "press":
+                for key in arg:
+                    if t.result is None:
+                        await t.press(key)
+            elif kind == "advance":
+                await t.advance(arg)
+            else:
+                await t.hangup()
+        await t.advance(60)
+    return _comparable(t)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=_actions)
+async def test_console_and_fake_channel_give_the_same_trace(flow: Flow, actions: list[Action]) -> None:
+    fake = await _run(TestFakeChannel(), flow, actions)
+    console = await _run(TestConsoleChannel(), flow, actions)
+    assert console == fake
