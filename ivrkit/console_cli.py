@@ -97,7 +97,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--keys",
         metavar="SCRIPT",
-        help='scripted caller, e.g. "1,wait 3s,1234#,hangup" (keys, wait Ns / Nms, hangup)',
+        help=(
+            'scripted caller, e.g. "1,wait 3s,1234#,hangup": keys, wait Ns / Nms, hangup. The call '
+            "goes on after the script (timeouts run) until the flow ends; end with hangup to stop"
+        ),
     )
     p.add_argument("--record", metavar="WAV", help="write everything the caller heard to this WAV file")
     p.add_argument("--trace", metavar="FILE", help="write the call trace as JSON lines ('-' = stdout)")
