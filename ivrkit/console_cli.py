@@ -33,8 +33,9 @@ from ivrkit.call import CallResult
 from ivrkit.clock import Clock, LoopClock
 from ivrkit.console import ConsoleChannel
 from ivrkit.console_audio import AudioUnavailable, CallRecorder, PromptRenderer, Speaker, open_soundcard
-from ivrkit.console_script import HangUp, KeyScriptError, Press, Step, Wait, parse_key_script, parse_script_line
-from ivrkit.console_term import cbreak_terminal, read_fd_nonblocking, split_keys
+from ivrkit.console_input import CallerInputs
+from ivrkit.console_script import KeyScriptError, Step, parse_key_script
+from ivrkit.console_term import cbreak_terminal
 from ivrkit.console_view import ConsoleView
 from ivrkit.errors import FlowError, IvrkitError
 from ivrkit.flow.model import Flow
@@ -42,7 +43,7 @@ from ivrkit.hooks import Hooks
 from ivrkit.machine import BUILTIN_ERROR
 from ivrkit.trace import TraceEvent
 
-__all__ = ["ConsoleOptions", "add_console_parser", "console_hooks", "main", "options_from_args", "run_console", "run_key_script"]
+__all__ = ["ConsoleOptions", "add_console_parser", "console_hooks", "main", "options_from_args", "run_console"]
 
 DEMO_FLOW = "defaults/demo.yaml"
 
@@ -183,114 +184,6 @@ def _log_to_stderr() -> None:
         root.setLevel(logging.WARNING)
 
 
-class _Inputs:
-    """Feeds the channel from the keyboard, stdin lines and/or a key script; owns their tasks."""
-
-    def __init__(self, channel: ConsoleChannel, clock: Clock, view: ConsoleView) -> None:
-        self.channel = channel
-        self.clock = clock
-        self.view = view
-        self.tasks: list[asyncio.Task[None]] = []
-        self.stoppers: list[Callable[[], None]] = []
-        self.script_error: str | None = None
-        self._line_queue: asyncio.Queue[Step | KeyScriptError | None] = asyncio.Queue()
-        self._line_no = 0
-        self._partial = ""
-
-    def keyboard(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        def on_text(text: str) -> None:
-            for token in split_keys(text):
-                if token.startswith("\x1b"):
-                    self.view.notice("special key ignored (not sent): press 0-9, *, #, A-D; q hangs up")
-                else:
-                    self.channel.press(token)
-
-        self.stoppers.append(read_fd_nonblocking(loop, fd, on_text, lambda: self.channel.caller_hangup("Ctrl-D")))
-
-    def stdin_lines(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        def on_text(text: str) -> None:
-            data = self._partial + text
-            *lines, self._partial = data.split("\n")
-            for line in lines:
-                self._line(line)
-
-        def on_eof() -> None:
-            if self._partial:
-                self._line(self._partial)
-                self._partial = ""
-            self._line_queue.put_nowait(None)
-
-        self.stoppers.append(read_fd_nonblocking(loop, fd, on_text, on_eof))
-        self.tasks.append(asyncio.ensure_future(self._run_queue()))
-
-    def _line(self, line: str) -> None:
-        self._line_no += 1
-        for n, item in enumerate(line.split(","), start=1):
-            try:
-                step = parse_script_line(item, where=f"<stdin>: line {self._line_no}, item {n}")
-            except KeyScriptError as e:
-                self._line_queue.put_nowait(e)
-                continue
-            if step is not None:
-                self._line_queue.put_nowait(step)
-
-    async def _run_queue(self) -> None:
-        await self._connected()
-        while True:
-            step = await self._line_queue.get()
-            if step is None:
-                return
-            if isinstance(step, KeyScriptError):
-                self._script_failed(str(step))
-                return
-            await self._step(step)
-
-    def script(self, steps: Sequence[Step]) -> None:
-        self.tasks.append(asyncio.ensure_future(self._run_steps(steps)))
-
-    async def _run_steps(self, steps: Sequence[Step]) -> None:
-        await self._connected()
-        await run_key_script(steps, self.channel, self.clock)
-
-    async def _step(self, step: Step) -> None:
-        await run_key_script((step,), self.channel, self.clock)
-
-    async def _connected(self) -> None:
-        ready = asyncio.Event()
-        self.channel.on_connect(ready.set)
-        await ready.wait()
-
-    def _script_failed(self, message: str) -> None:
-        self.script_error = message
-        _err(message)
-        self.channel.caller_hangup("key script error")
-
-    async def aclose(self) -> None:
-        for stop in self.stoppers:
-            stop()
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-async def run_key_script(steps: Sequence[Step], channel: ConsoleChannel, clock: Clock) -> None:
-    """Play a parsed key script against `channel` on `clock`: the scripted caller.
-
-    Stops early once the call is over (keys after the end would go nowhere)."""
-    for step in steps:
-        if channel.ended is not None:
-            return
-        if isinstance(step, Press):
-            for key in step.keys:
-                channel.press(key)
-        elif isinstance(step, Wait):
-            await clock.sleep(step.seconds)
-        elif isinstance(step, HangUp):
-            channel.caller_hangup()
-
-
 def _fileno(stream: Any) -> int:
     """The stream's file descriptor, or -1 when it has none (closed, or replaced by a test)."""
     try:
@@ -366,7 +259,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
         seconds_per_char=0.0 if opts.fast else opts.seconds_per_char,
     )
     call = Call(FlowMachine(flow), channel, hooks=console_hooks(view), variables=dict(opts.variables))
-    inputs = _Inputs(channel, clock, view)
+    inputs = CallerInputs(channel, clock, view)
     stdin_fd = _fileno(sys.stdin)
     limit = None
     with cbreak_terminal(stdin_fd) as terminal:

@@ -22,7 +22,7 @@ from ivrkit.audio import Pcm, tone
 from ivrkit.channel import ChannelEvent, Hangup, Key, PromptEnded
 from ivrkit.console import ConsoleChannel
 from ivrkit.console_audio import CallRecorder, PromptRenderer, simulated_duration
-from ivrkit.console_cli import run_key_script
+from ivrkit.console_input import run_key_script
 from ivrkit.console_script import HangUp, KeyScriptError, Press, Wait, parse_key_script
 from ivrkit.console_term import cbreak_terminal, read_fd_nonblocking, split_keys
 from ivrkit.console_view import ConsoleView
