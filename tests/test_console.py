@@ -582,3 +582,15 @@ def test_the_parser_hooks_into_the_ivrkit_cli(monkeypatch: pytest.MonkeyPatch, c
     out = capsys.readouterr().out
     assert code == 0
     assert "state goodbye" in out and "call ended: the flow hung up" in out
+
+
+def test_the_console_needs_no_livekit_and_no_sound_library_to_start() -> None:
+    """No server, no API key: importing the console pulls in neither livekit nor sounddevice
+    (the sound card is opened lazily, and its absence is reported, not fatal)."""
+    code = (
+        "import sys, ivrkit.console, ivrkit.console_cli; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('livekit', 'sounddevice')); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
