@@ -257,8 +257,10 @@ def test_keys_from_the_page_reach_a_python_caller_and_back(
     caller.wait_for("participant_left", 15.0, participant=PAGE_IDENTITY)
 
 
-# A two-menu flow: the page must see the state change from `main` to `sales` when it presses 1,
-# and hear the agent before and after the key.
+FLOW_SENDS = "12#ABcd*0"  # A-D in both cases: they must reach the page lowercase
+
+# Two menus and a DTMF-sending state: pressing 1 moves the flow to `sales` (the page hears both
+# prompts and shows the state), pressing 2 makes the flow send FLOW_SENDS to the page.
 FLOW = """\
 flow: dialpad-e2e
 start: main
@@ -266,16 +268,19 @@ defaults: {timeout: 60s, retries: 1}
 states:
   main:
     menu:
-      prompt: "Main menu. For sales, press 1."
-      options: {"1": sales}
+      prompt: "Main menu. For sales, press 1. For tones, press 2."
+      options: {"1": sales, "2": tones}
       on_max_retries: bye
   sales:
     menu:
       prompt: "Sales. To go back to the main menu, press 9."
       options: {"9": main}
       on_max_retries: bye
+  tones:
+    send_dtmf: {digits: "%s", pace: 100ms}
+    next: main
   bye: {say: "Goodbye.", hangup: true}
-"""
+""" % FLOW_SENDS
 
 
 def _worker_missing() -> str | None:
@@ -350,6 +355,20 @@ def test_page_calls_a_flow_and_hears_each_prompt(
                                 timeout=15.0)
     page = browser.request("snapshot")
     assert page["received"] == []  # this flow sends no DTMF: none may be invented
+
+
+def test_page_receives_the_dtmf_a_flow_sends(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser
+) -> None:
+    _call_flow(stack, room_name, worker, browser)
+    browser.request("press", keys="2", via="click")
+    page = browser.request("wait_received", count=len(FLOW_SENDS), timeout_ms=20000, timeout=30.0)
+    assert [(r["digit"], r["code"]) for r in page["received"]] == expected(FLOW_SENDS)
+    assert {r["from"] for r in page["received"]} == {page["agent"]}
+    browser.request("screenshot", name="flow-sent-dtmf")
+    worker.process.wait_for_log(r"prompt \d+ \[main\][\s\S]*prompt \d+ \[main\]", timeout=15.0)
+    time.sleep(0.5)  # nothing may trail in: no key invented or doubled
+    assert len(browser.request("snapshot")["received"]) == len(FLOW_SENDS)
 
 
 @pytest.mark.xfail(reason="the worker does not publish participant attributes ivrkit.state / ivrkit.prompt yet "
