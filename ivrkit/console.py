@@ -26,7 +26,7 @@ from ivrkit.clock import Clock, TimerHandle
 from ivrkit.console_audio import CallRecorder, PromptRenderer, Speaker, simulated_duration
 from ivrkit.console_view import ConsoleView
 from ivrkit.errors import ChannelError, SpeechError
-from ivrkit.prompts import RenderedPrompt
+from ivrkit.prompts import MASK, RenderedPrompt
 
 if TYPE_CHECKING:
     from ivrkit.console_cli import ConsoleOptions
@@ -150,7 +150,7 @@ class ConsoleChannel(Channel):
             if self.speaker is not None:
                 self.speaker.play(pcm)
             if self.recorder is not None:
-                self.recorder.play(pcm, self.clock.now())
+                self.recorder.play(pcm, self.clock.now(), bleep=MASK in prompt.log_text)
         else:
             duration = simulated_duration(prompt, self.seconds_per_char)
         self.view.prompt(prompt.log_text, barge_in=prompt.barge_in, duration=duration)

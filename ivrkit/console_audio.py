@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ivrkit.audio import Pcm, resample
+from ivrkit.audio import Pcm, resample, tone
 from ivrkit.prompts import RenderedPrompt
 from ivrkit.render import PromptCache, Voice, prompt_pcm
 from ivrkit.speech import EspeakVoice
@@ -170,7 +170,12 @@ class CallRecorder:
         self.sample_rate = sample_rate
         self._segments: list[_Segment] = []
 
-    def play(self, pcm: Pcm, at: float) -> None:
+    def play(self, pcm: Pcm, at: float, *, bleep: bool = False) -> None:
+        """Place `pcm` at clock time `at`. `bleep=True` records a quiet 1 kHz tone of the same
+        length instead: for prompts that read back sensitive values (a PIN), so a recording
+        file — which outlives the call — never holds them. Timing stays exact."""
+        if bleep:
+            pcm = tone(1000.0, pcm.duration, sample_rate=self.sample_rate, amplitude=0.1)
         self._segments.append(_Segment(at, resample(pcm, self.sample_rate)))
 
     def cut(self, at: float) -> None:

@@ -209,7 +209,7 @@ def console_hooks(view: ConsoleView) -> Hooks:
     return Hooks(state_enter=[show], digits=[show])
 
 
-def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow_dir: Path | None) -> tuple[
+def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow: Flow) -> tuple[
     PromptRenderer | None, Speaker | None, CallRecorder | None
 ]:
     speaker: Speaker | None = None
@@ -224,6 +224,8 @@ def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow_dir: Path
             rest = "prompts are printed and recorded" if opts.record else "prompts are printed only"
             view.notice(f"sound card off: {e}; {rest}")
     recorder = CallRecorder(start=clock.now()) if opts.record else None
+    if recorder is not None and any(s.collect is not None and s.collect.sensitive for s in flow.states.values()):
+        view.notice(f"recording to {opts.record}; prompts that read back sensitive values are bleeped in it")
     renderer = None
     if speaker is not None or recorder is not None:
         from ivrkit.speech import EspeakVoice
@@ -233,7 +235,7 @@ def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow_dir: Path
         except IvrkitError as e:
             view.notice(f"audio is off: {e}")
             return None, None, recorder
-        renderer = PromptRenderer(voice, base_dir=flow_dir)
+        renderer = PromptRenderer(voice, base_dir=Path(flow.file).parent if flow.file else None)
     return renderer, speaker, recorder
 
 
@@ -247,8 +249,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
     view = ConsoleView(out, clock, flow=flow, typewriter=_isatty(out) and not opts.fast)
     source = "the built-in demo" if opts.flow is None else opts.flow
     view.notice(f"calling {flow.name} ({source}); keys 0-9 * # A-D, q hangs up")
-    flow_dir = Path(flow.file).parent if flow.file else None
-    renderer, speaker, recorder = _audio(opts, view, clock, flow_dir)
+    renderer, speaker, recorder = _audio(opts, view, clock, flow)
     channel = ConsoleChannel(
         clock=clock,
         out=out,
