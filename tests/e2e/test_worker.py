@@ -321,3 +321,25 @@ def test_dev_mode_restarts_on_a_flow_change_and_keeps_serving_on_a_broken_one(
         caller.wait_for_tone(hz("no_match"), 30)  # the edited, valid flow answers
     finally:
         dev.process.stop(timeout=15)
+
+
+def test_concurrent_calls_share_one_machine_without_crosstalk(stack: Stack, worker: Worker, room_name: str) -> None:
+    """Four calls at once on the thread executor: one FlowMachine, four job threads/loops."""
+    rooms = [f"{room_name}-{i}" for i in range(4)]
+    callers = [dial(stack, worker, room, f"caller{i}") for i, room in enumerate(rooms)]
+    for c in callers:
+        c.wait_for_tone(hz("main"), 20)
+    for i, c in enumerate(callers):  # odd callers choose the PIN, even ones send DTMF
+        c.dtmf("1" if i % 2 else "2")
+    for i, c in enumerate(callers):
+        if i % 2:
+            c.wait_for_tone(hz("pin"), 15)
+            c.press(f"{i}{i}{i}{i}#", interval=0.1)
+            c.wait_for_tone(hz("ok"), 15, ended=True)
+        else:
+            c.wait_for_tone(hz("sent"), 15, ended=True)
+    for i, room in enumerate(rooms):
+        trace = worker.trace(room)
+        keys = [r["digit"] for r in events(trace, "key")]
+        assert keys == (["1", "*", "*", "*", "*", "*"] if i % 2 else ["2"]), (room, keys)
+        assert [r["event"] for r in trace][-1] == "job_end"
