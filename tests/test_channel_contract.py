@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ivrkit.channel import CallerInfo, Channel
-from ivrkit.console import ConsoleChannel
-from ivrkit.console_cli import console_hooks
-from ivrkit.console_view import ConsoleView
+from ivrkit.console.channel import ConsoleChannel
+from ivrkit.console.cli import console_hooks
+from ivrkit.console.view import ConsoleView
 from ivrkit.flow.loader import load_flow_text
 from ivrkit.flow.model import Flow
 from ivrkit.testing import FakeChannel, FlowTester, VirtualClock

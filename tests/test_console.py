@@ -20,12 +20,12 @@ import pytest
 
 from ivrkit.audio import Pcm, dominant_frequency, tone
 from ivrkit.channel import ChannelEvent, Hangup, Key, PromptEnded
-from ivrkit.console import ConsoleChannel
-from ivrkit.console_audio import CallRecorder, PromptRenderer, simulated_duration
-from ivrkit.console_input import run_key_script
-from ivrkit.console_script import HangUp, KeyScriptError, Press, Wait, parse_key_script
-from ivrkit.console_term import cbreak_terminal, read_fd_nonblocking, split_keys
-from ivrkit.console_view import ConsoleView
+from ivrkit.console.channel import ConsoleChannel
+from ivrkit.console.audio import CallRecorder, PromptRenderer, simulated_duration
+from ivrkit.console.inputs import run_key_script
+from ivrkit.console.script import HangUp, KeyScriptError, Press, Wait, parse_key_script
+from ivrkit.console.term import cbreak_terminal, read_fd_nonblocking, split_keys
+from ivrkit.console.view import ConsoleView
 from ivrkit.errors import ChannelError, SpeechError
 from ivrkit.prompts import Prompt, PromptPart, render
 from ivrkit.testing import VirtualClock
@@ -351,7 +351,7 @@ def test_sound_card_opens_or_says_why_not() -> None:
     """Real either way: with PortAudio and a device, a short silence plays and stops; without
     (this CI machine has no libportaudio), the reason names what to install."""
     from ivrkit.audio import silence
-    from ivrkit.console_audio import AudioUnavailable, open_soundcard
+    from ivrkit.console.audio import AudioUnavailable, open_soundcard
 
     try:
         speaker = open_soundcard()
@@ -593,7 +593,7 @@ def test_the_parser_hooks_into_the_ivrkit_cli(monkeypatch: pytest.MonkeyPatch, c
     """`add_console_parser` follows ivrkit.cli's convention (args_type/handler/convert), so
     wiring it is one entry in `cli.COMMANDS`; run through `cli.main` for real."""
     from ivrkit import cli
-    from ivrkit.console_cli import add_console_parser
+    from ivrkit.console.cli import add_console_parser
 
     if add_console_parser not in cli.COMMANDS:
         monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, add_console_parser])
@@ -607,7 +607,7 @@ def test_the_console_needs_no_livekit_and_no_sound_library_to_start() -> None:
     """No server, no API key: importing the console pulls in neither livekit nor sounddevice
     (the sound card is opened lazily, and its absence is reported, not fatal)."""
     code = (
-        "import sys, ivrkit.console, ivrkit.console_cli; "
+        "import sys, ivrkit.console, ivrkit.console.cli; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('livekit', 'sounddevice')); "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ivrkit.clock import Clock
-from ivrkit.console import ConsoleChannel
-from ivrkit.console_script import HangUp, KeyScriptError, Press, Step, Wait, parse_script_line
-from ivrkit.console_term import read_fd_nonblocking, split_keys
-from ivrkit.console_view import ConsoleView
+from ivrkit.console.channel import ConsoleChannel
+from ivrkit.console.script import HangUp, KeyScriptError, Press, Step, Wait, parse_script_line
+from ivrkit.console.term import read_fd_nonblocking, split_keys
+from ivrkit.console.view import ConsoleView
 
 __all__ = ["CallerInputs", "run_key_script"]
 

@@ -31,12 +31,12 @@ from typing import Any, TextIO
 from ivrkit.audio import AudioFileError, write_wav
 from ivrkit.call import CallResult
 from ivrkit.clock import Clock, LoopClock
-from ivrkit.console import ConsoleChannel
-from ivrkit.console_audio import AudioUnavailable, CallRecorder, PromptRenderer, Speaker, open_soundcard
-from ivrkit.console_input import CallerInputs
-from ivrkit.console_script import KeyScriptError, Step, parse_key_script
-from ivrkit.console_term import cbreak_terminal
-from ivrkit.console_view import ConsoleView
+from ivrkit.console.channel import ConsoleChannel
+from ivrkit.console.audio import AudioUnavailable, CallRecorder, PromptRenderer, Speaker, open_soundcard
+from ivrkit.console.inputs import CallerInputs
+from ivrkit.console.script import KeyScriptError, Step, parse_key_script
+from ivrkit.console.term import cbreak_terminal
+from ivrkit.console.view import ConsoleView
 from ivrkit.errors import FlowError, IvrkitError
 from ivrkit.flow.model import Flow
 from ivrkit.hooks import Hooks
@@ -334,14 +334,10 @@ def _write_outputs(opts: ConsoleOptions, result: CallResult, recorder: CallRecor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m ivrkit.console_cli` / `python -m ivrkit.console`: the command on its own."""
+    """`python -m ivrkit.console`: the command on its own."""
     parser = argparse.ArgumentParser(
         prog="ivrkit console",
         description="Call a flow from the terminal (keys 0-9 * # A-D are DTMF; q, Ctrl-C, Ctrl-D hang up).",
     )
     _add_arguments(parser)
     return run_console(options_from_args(parser.parse_args(argv)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

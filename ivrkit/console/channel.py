@@ -1,4 +1,4 @@
-"""The console phone: the Channel port with the keyboard as keypad and the terminal as speaker.
+"""The console phone's adapter: the Channel port with the keyboard as keypad and the terminal as speaker.
 
 `ConsoleChannel` is an adapter like the LiveKit one: the same `Call` runtime drives it, so what
 a flow does here it does on a phone. It takes its clock and output stream from outside — the
@@ -10,28 +10,25 @@ rendered to audio for the sound card and/or the call recording. It "plays" for a
 audio lasts, or, with no audio, for a simulated speaking time (0.06 s per character by
 default; 0 makes prompts instant) — so type-ahead and barge-in behave as on a phone.
 
-`run_console(ConsoleOptions)` (defined in `ivrkit.console_cli`, re-exported here) wires this
-to a flow, the keyboard, a key script and the sound card for `ivrkit console`;
-`python -m ivrkit.console [FLOW] [--keys ...]` runs it without the main CLI.
+`ivrkit.console.cli.run_console(ConsoleOptions)` wires this to a flow, the keyboard, a key
+script and the sound card for `ivrkit console`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from ivrkit.audio import AudioFileError, Pcm
 from ivrkit.channel import DTMF_KEYS, CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
 from ivrkit.clock import Clock, TimerHandle
-from ivrkit.console_audio import CallRecorder, PromptRenderer, Speaker, simulated_duration
-from ivrkit.console_view import ConsoleView
+from ivrkit.console.audio import CallRecorder, PromptRenderer, Speaker, simulated_duration
+from ivrkit.console.view import ConsoleView
 from ivrkit.errors import ChannelError, SpeechError
 from ivrkit.prompts import MASK, RenderedPrompt
 
-if TYPE_CHECKING:
-    from ivrkit.console_cli import ConsoleOptions
 
-__all__ = ["CONSOLE_CALLER", "ConsoleChannel", "HANGUP_CHARS", "run_console"]
+__all__ = ["CONSOLE_CALLER", "ConsoleChannel", "HANGUP_CHARS"]
 
 #: What the console caller looks like to hooks: a fixed, obviously fake identity.
 CONSOLE_CALLER = CallerInfo(number="console", called_number="ivrkit", call_id="console", identity="console")
@@ -238,18 +235,3 @@ class ConsoleChannel(Channel):
         self.view.notice(f"call ended: {why}")
         if self.on_end is not None:
             self.on_end(why)
-
-
-def run_console(opts: ConsoleOptions) -> int:
-    """Run one console call (see `ivrkit.console_cli.run_console`); returns the exit code."""
-    from ivrkit.console_cli import run_console as _run
-
-    return _run(opts)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from ivrkit.console_cli import main
-
-    sys.exit(main())
