@@ -523,6 +523,12 @@ def test_subprocess_record_writes_the_call_audio(tmp_path: Path) -> None:
     assert np.abs(samples[: 16000]).max() > 3000  # the welcome prompt was spoken into the file
 
 
+def test_subprocess_max_duration_hangs_up_a_call_nobody_ends() -> None:
+    proc = _console("--no-audio", "--keys", "1", "--max-duration", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "state pin" in proc.stdout and "call ended: caller hung up (--max-duration)" in proc.stdout
+
+
 def test_subprocess_bad_options_flow_and_script() -> None:
     bad_script = _console("--keys", "1,wiat 2s")
     assert bad_script.returncode == 2

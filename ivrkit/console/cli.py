@@ -48,6 +48,8 @@ __all__ = ["ConsoleOptions", "add_console_parser", "console_hooks", "main", "opt
 DEMO_FLOW = "defaults/demo.yaml"
 
 EXIT_OK, EXIT_FLOW, EXIT_USAGE, EXIT_CALL_ERROR = 0, 1, 2, 3
+SCRIPTED_MAX_DURATION = 600.0
+"""Seconds after which a call with no terminal attached hangs up, unless --max-duration says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--char-seconds", type=float, default=0.06, metavar="S", dest="seconds_per_char",
         help="how long a printed prompt 'plays' per character when there is no audio (default 0.06)",
     )
-    p.add_argument("--max-duration", type=float, metavar="S", help="hang up after S seconds")
+    p.add_argument(
+        "--max-duration", type=float, metavar="S",
+        help=f"hang up after S seconds (default: none at a terminal, {SCRIPTED_MAX_DURATION:g} for scripted runs)",
+    )
     p.add_argument("--voice", metavar="LANG", help="eSpeak NG voice, e.g. en-gb (default en-us)")
     p.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", dest="variables", type=_variable,
@@ -147,7 +152,7 @@ def run_console(opts: ConsoleOptions) -> int:
         _err("--fast and --record cannot be combined: a recording needs prompts to take their real time")
         return EXIT_USAGE
     if opts.seconds_per_char < 0 or (opts.max_duration is not None and opts.max_duration <= 0):
-        _err("--speed must be >= 0 and --max-duration > 0")
+        _err("--char-seconds must be >= 0 and --max-duration > 0")
         return EXIT_USAGE
     try:
         script = parse_key_script(opts.keys) if opts.keys is not None else None
@@ -290,8 +295,10 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
                 inputs.stdin_lines(loop, stdin_fd)
             if script is not None:
                 inputs.script(script)
-            if opts.max_duration is not None:
-                limit = clock.call_later(opts.max_duration, lambda: channel.caller_hangup("--max-duration"))
+            # A scripted run must end even if the flow never does (a CI job must not hang).
+            max_duration = opts.max_duration or (None if terminal else SCRIPTED_MAX_DURATION)
+            if max_duration is not None:
+                limit = clock.call_later(max_duration, lambda: channel.caller_hangup("--max-duration"))
             result = await call.run()
         finally:
             if limit is not None:
