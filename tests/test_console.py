@@ -477,7 +477,10 @@ def _console(*args: str, stdin: str | None = None, timeout: float = 60) -> subpr
 def test_subprocess_demo_call_with_key_script_and_trace(tmp_path: Path) -> None:
     trace = tmp_path / "call.jsonl"
     # Menu 1 (PIN), PIN 4321 + #, confirm with 1, then 9 (goodbye) in the main menu.
-    proc = _console("--fast", "--no-audio", "--keys", "1,wait 50ms,4321#,wait 50ms,1,wait 50ms,9", "--trace", str(trace))
+    proc = _console(
+        "--fast", "--no-audio", "--keys", "1,wait 50ms,4321#,wait 50ms,1,wait 50ms,9", "--trace", str(trace),
+        "--caller", "+15550100",
+    )
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr
     for expected in (
@@ -497,6 +500,7 @@ def test_subprocess_demo_call_with_key_script_and_trace(tmp_path: Path) -> None:
     assert "4321" not in out and "4 3 2 1" not in out
     records = [json.loads(line) for line in trace.read_text().splitlines()]
     assert records[0]["kind"] == "call_start" and records[-1]["kind"] == "call_end"
+    assert records[0]["caller_number"] == "+15550100" and records[0]["called_number"] == "ivrkit"
     assert "4321" not in trace.read_text()
     states = [r["state"] for r in records if r["kind"] == "state"]
     assert states[:3] == ["welcome", "main", "pin"] and states[-1] == "goodbye"

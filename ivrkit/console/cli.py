@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -31,7 +32,7 @@ from typing import Any, TextIO
 from ivrkit.audio import AudioFileError, write_wav
 from ivrkit.call import CallResult
 from ivrkit.clock import Clock, LoopClock
-from ivrkit.console.channel import ConsoleChannel
+from ivrkit.console.channel import CONSOLE_CALLER, ConsoleChannel
 from ivrkit.console.audio import AudioUnavailable, CallRecorder, PromptRenderer, Speaker, open_soundcard
 from ivrkit.console.inputs import CallerInputs
 from ivrkit.console.script import KeyScriptError, Step, parse_key_script
@@ -66,6 +67,8 @@ class ConsoleOptions:
     max_duration: float | None = None
     voice: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    caller: str | None = None
+    called: str | None = None
 
 
 def add_console_parser(subparsers: Any) -> None:
@@ -118,6 +121,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"hang up after S seconds (default: none at a terminal, {SCRIPTED_MAX_DURATION:g} for scripted runs)",
     )
     p.add_argument("--voice", metavar="LANG", help="eSpeak NG voice, e.g. en-gb (default en-us)")
+    p.add_argument("--caller", metavar="NUMBER", help="the caller's number hooks see (default: console)")
+    p.add_argument("--called", metavar="NUMBER", help="the dialled number hooks see (default: ivrkit)")
     p.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", dest="variables", type=_variable,
         help="set a call variable before the call starts (repeatable)",
@@ -255,7 +260,13 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
     source = "the built-in demo" if opts.flow is None else opts.flow
     view.notice(f"calling {flow.name} ({source}); keys 0-9 * # A-D, q hangs up")
     renderer, speaker, recorder = _audio(opts, view, clock, flow)
+    caller = dataclasses.replace(
+        CONSOLE_CALLER,
+        number=opts.caller or CONSOLE_CALLER.number,
+        called_number=opts.called or CONSOLE_CALLER.called_number,
+    )
     channel = ConsoleChannel(
+        caller=caller,
         clock=clock,
         out=out,
         view=view,
