@@ -607,6 +607,7 @@ def test_the_parser_hooks_into_the_ivrkit_cli(monkeypatch: pytest.MonkeyPatch, c
 
     if add_console_parser not in cli.COMMANDS:
         monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, add_console_parser])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # never the developer's terminal (pytest -s)
     code = cli.main(["console", "--fast", "--no-audio", "--keys", "9", "--set", "tier=gold"])
     out = capsys.readouterr().out
     assert code == 0
