@@ -151,12 +151,14 @@ class Stack:
         argv = [sys.executable, str(CALLER_PY), "--url", self.url, *([] if mic else ["--no-mic"])]
         return self._caller(argv, token, identity, room, timeout)
 
-    def go_caller(self, room: str, identity: str = "go-caller", *, timeout: float = 20.0) -> CallerProcess:
+    def go_caller(self, room: str, identity: str = "go-caller", *, agent_name: str | None = None,
+                  timeout: float = 20.0) -> CallerProcess:
         """Start the Go caller (tests/e2e/goclient) in the namespace, joined to `room`."""
         binary = go_caller_binary()
         if not binary.is_file():
             raise FileNotFoundError(f"Go caller not built at {binary}; run `{INSTALL_HINT}` (needs Go)")
-        return self._caller([str(binary), "-url", self.url], self.token(identity, room), identity, room, timeout)
+        token = self.token(identity, room, agent_name=agent_name)
+        return self._caller([str(binary), "-url", self.url], token, identity, room, timeout)
 
     def _caller(self, argv: list[str], token: str, identity: str, room: str, timeout: float) -> CallerProcess:
         proc = self.start(argv, name=f"caller-{identity}", env={"LIVEKIT_TOKEN": token},

@@ -7,6 +7,7 @@
 //
 //	stdin : {"cmd":"dtmf","digit":"1","code":1,"id":7}  {"cmd":"leave"}
 //	stdout: {"event":"connected",...} {"event":"dtmf",...} {"event":"dtmf_sent",...}
+//	        {"event":"participant_joined",...} {"event":"track_published",...} {"event":"left"}
 //
 // At connect it publishes a silent microphone track (-mic=false: none), as a phone does.
 // The URL comes from -url, the access token from the LIVEKIT_TOKEN
@@ -97,6 +98,9 @@ func main() {
 	}
 	cb.OnParticipantDisconnected = func(p *lksdk.RemoteParticipant) {
 		o.emit("participant_left", map[string]any{"participant": p.Identity()})
+	}
+	cb.OnTrackPublished = func(pub *lksdk.RemoteTrackPublication, p *lksdk.RemoteParticipant) {
+		o.emit("track_published", map[string]any{"participant": p.Identity(), "track": pub.SID(), "kind": string(pub.Kind())})
 	}
 	cb.OnDisconnected = func() {
 		o.emit("disconnected", nil)
