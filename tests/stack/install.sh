@@ -82,12 +82,14 @@ if [[ -d "$goclient_src" ]]; then
         say "Go test caller cached at $goclient (no build)"
     else
         t0=$SECONDS
-        if ! go build -C "$goclient_src" -o "$goclient.tmp" . > "$CACHE/goclient-build.log" 2>&1; then
+        tmpbin="$(mktemp "$BIN/.ivrkit-goclient.XXXXXX")"  # concurrent installs never share a file
+        if ! go build -C "$goclient_src" -o "$tmpbin" . > "$CACHE/goclient-build.log" 2>&1; then
+            rm -f "$tmpbin"
             tail -n 30 "$CACHE/goclient-build.log"
             say "Go test caller build FAILED (full log: $CACHE/goclient-build.log)"
             exit 1
         fi
-        mv -f "$goclient.tmp" "$goclient"
+        mv -f "$tmpbin" "$goclient"
         echo "$src_hash" > "$goclient.stamp"
         say "built Go test caller in $((SECONDS - t0)) s -> $goclient"
     fi
