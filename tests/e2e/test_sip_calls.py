@@ -1,0 +1,374 @@
+"""Real phone calls into the ivrkit worker: SIPp -> LiveKit SIP -> room -> `ivrkit start`.
+
+One SIP stack (Redis, livekit-server, LiveKit SIP in a private namespace) and one worker serve
+the whole module. The worker gets the folder tests/e2e/sip_flows and routes by the dialled
+number (`--route number:...=flow`), so every call here also goes through number routing:
+
+    +15550001 -> sip-menu   (menu.yaml: greeting, menu, PIN, send_dtmf, transfer, goodbye)
+    +15550002 -> sip-alt    (alt.yaml: another greeting)
+    +15550003 -> sip-hooks  (hooks.yaml: a hook branches on the caller's SIP attributes)
+
+Every prompt is a sine tone of its own frequency, written at test time with ivrkit.audio. The
+assertions come from what the phone hears (tones found in the RTP recording, RFC 4733 events
+the worker sent), what SIP it gets (BYE, REFER), and the worker's own log and call trace.
+Each test uses its own calling number, which is how its call is found in the traces.
+On failure, the message holds `sip.explain(result)` and the worker's log tail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivrkit.audio import tone, write_wav
+from stack.process import NsProcess
+from stack.rtp_analysis import ToneSegment, detect_tones
+from stack.sip import create_dispatch_rule, create_inbound_trunk, sip_stack_missing
+from stack.sip_stack import SipStack
+from stack.sipp import SippPhone, SippResult
+
+pytestmark = pytest.mark.sip
+
+REPO = Path(__file__).resolve().parents[2]
+FLOWS = Path(__file__).resolve().parent / "sip_flows"
+AGENT = "ivrkit-sip"
+MENU, ALT, HOOKS = "+15550001", "+15550002", "+15550003"
+TRANSFER_TO = "sip:+15550199@10.213.0.5"
+RATE = 48000
+
+#: prompt -> (frequency Hz, seconds); the flows' audio files are tones/<prompt>.wav
+PROMPTS: dict[str, tuple[float, float]] = {
+    "greeting": (440, 0.8),
+    "menu": (550, 1.0),
+    "no_input": (660, 0.5),
+    "option1": (770, 0.8),
+    "pin": (880, 0.8),
+    "pin_ok": (990, 0.8),
+    "pin_bad": (1100, 0.6),
+    "sent": (1210, 2.5),  # long enough for LiveKit SIP to play the 4 queued digits (see below)
+    "goodbye": (1320, 0.8),
+    "alt": (1540, 0.8),
+    "vip": (1760, 0.6),
+    "regular": (1980, 0.6),
+}
+_BY_HZ = {float(hz): name for name, (hz, _) in PROMPTS.items()}
+
+#: Worker log lines that mean a task or resource leaked, whatever their level.
+LEAK = re.compile(r"Task was destroyed but it is pending|Task exception was never retrieved|"
+                  r"was never awaited|Unclosed|unclosed|leak", re.I)
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+@dataclass
+class Worker:
+    process: NsProcess
+    trace_dir: Path
+
+    def records(self) -> list[dict[str, Any]]:
+        """The worker's JSON log records (plain lines become {"message": line})."""
+        out = []
+        for line in self.process.log_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                rec = {"message": line}
+            out.append(rec if isinstance(rec, dict) else {"message": line})
+        return out
+
+    def tail(self, lines: int = 30) -> str:
+        """The log tail as `LEVEL logger: message` lines (the JSON lines are long)."""
+        return "\n".join(f"{r.get('level', '')} {r.get('name', '')}: {str(r.get('message', ''))[:300]}"
+                         for r in self.records()[-lines:])
+
+    def trace(self, caller: str, number: str, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """The finished call trace (IVRKIT_TRACE_DIR) of the call from `caller` to `number`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for path in sorted(self.trace_dir.glob("*.jsonl")):
+                records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+                call = next((r for r in records if r["event"] == "call"), None)
+                if call and call["caller_info"]["number"] == caller and \
+                        call["caller_info"]["called_number"] == number and records[-1]["event"] == "job_end":
+                    return records
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no finished trace for the call {caller} -> {number} in "
+                                     f"{self.trace_dir}\n{self.tail()}")
+            time.sleep(0.1)
+
+    def job_end(self, room: str, timeout: float = 15.0) -> str:
+        """The worker's "job ... ended: <reason>" line for `room`."""
+        return self.process.wait_for_log(rf"job \S+ \(room {re.escape(room)}\) ended: [^\"]*", timeout).group(0)
+
+
+@dataclass
+class Env:
+    sip: SipStack
+    worker: Worker
+    workdir: Path
+
+    def call(self, number: str, name: str, **options: Any) -> SippPhone:
+        options.setdefault("answer_timeout", 15.0)
+        return self.sip.phone(number, self.workdir / name, **options)
+
+    def why(self, result: SippResult) -> str:
+        """What to print on a failure: the phone's and LiveKit SIP's view, and the worker's."""
+        return f"\n{self.sip.explain(result)}\n--- worker log tail\n{self.worker.tail()}"
+
+
+def _flow_dir(base: Path) -> Path:
+    shutil.copytree(FLOWS, base, ignore=shutil.ignore_patterns("__pycache__"))
+    (base / "tones").mkdir()
+    for name, (hz, seconds) in PROMPTS.items():
+        write_wav(base / "tones" / f"{name}.wav", tone(hz, seconds, sample_rate=RATE, amplitude=0.5))
+    return base
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    reason = sip_stack_missing()
+    if reason:
+        if os.environ.get("IVRKIT_STACK_REQUIRED") == "1":
+            pytest.fail(f"IVRKIT_STACK_REQUIRED=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    base = Path(os.environ.get("IVRKIT_STACK_LOGS", "/tmp/ivrkit-stack-logs"))
+    log_dir = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-sip-calls"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    sip = SipStack.up(log_dir)
+    try:
+        trunk = sip.api(lambda lk: create_inbound_trunk(lk, [MENU, ALT, HOOKS],
+                                                        allowed_addresses=[f"{sip.ns.address}/32"]))
+        sip.api(lambda lk: create_dispatch_rule(lk, [trunk], agent_name=AGENT))
+        flows = _flow_dir(tmp_path_factory.mktemp("sip") / "flows")
+        trace_dir = log_dir / "traces"
+        argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", AGENT,
+                "--http-port", "0", "--max-calls", "20", "--trace-dir", str(trace_dir),
+                "--route", f"number:{MENU}=sip-menu", "--route", f"number:{ALT}=sip-alt",
+                "--route", f"number:{HOOKS}=sip-hooks"]
+        proc = sip.start(argv, name="worker", env={**sip.stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
+        proc.wait_for_log(rf"ivrkit worker registered agent_name={AGENT} flows=sip-alt,sip-hooks,sip-menu", 60)
+        print(f"\nsip calls: LiveKit SIP {sip.sip.sip_ip}:{sip.sip.sip_port}, worker log {proc.log_path}")
+        yield Env(sip, Worker(proc, trace_dir), log_dir)
+        proc.stop(timeout=10)
+    finally:
+        leftover = sip.down()
+    assert leftover == [], f"processes left in the namespace: {leftover}"
+
+
+@pytest.fixture
+def e(env: Env) -> Iterator[Env]:
+    env.sip.clear_rooms()
+    yield env
+    env.sip.stop_calls()
+
+
+# --- what the phone heard ------------------------------------------------------------------------
+
+def tones(result: SippResult) -> list[ToneSegment]:
+    samples, times = result.recording.audio()
+    return detect_tones(samples, times, list(_BY_HZ))
+
+
+def heard(result: SippResult) -> list[str]:
+    """The prompts the phone heard, in order (a prompt heard twice in a row counts twice only
+    if something else, or a silence, came between)."""
+    return [_BY_HZ[s.hz] for s in tones(result)]
+
+
+def segment(result: SippResult, name: str) -> ToneSegment:
+    found = [s for s in tones(result) if _BY_HZ[s.hz] == name]
+    assert found, f"prompt {name!r} not heard; heard {heard(result)}"
+    return found[-1]
+
+
+def events(trace: Sequence[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in trace if r["event"] == kind]
+
+
+def log_problems(worker: Worker, room: str) -> list[str]:
+    """ERROR/CRITICAL records and leak warnings that belong to `room`'s job (between its
+    "received job request" and its "ended" line)."""
+    out, inside = [], False
+    for r in worker.records():
+        text = str(r.get("message", ""))
+        if r.get("room") == room or f"room '{room}'" in text or f"(room {room})" in text:
+            inside = True
+        if inside and (r.get("level") in ("ERROR", "CRITICAL") or LEAK.search(text)):
+            out.append(f"{r.get('level')} {r.get('name')}: {text[:300]}")
+        if f"(room {room}) ended" in text:
+            inside = False
+    return out
+
+
+# --- the scenarios -------------------------------------------------------------------------------
+
+def test_inbound_call_is_answered_and_greeted(e: Env) -> None:
+    caller = "+15550101"
+    phone = e.call(MENU, "greeted", caller=caller, hold=2.5)
+    r = phone.wait()
+    assert r.exit_code == 0 and r.answered and r.bye_from == "phone", e.why(r)
+    assert r.invite_responses[-1] == 200, e.why(r)
+    names = heard(r)
+    assert names[:2] == ["greeting", "menu"], f"heard {names}" + e.why(r)
+    greeting = segment(r, "greeting")
+    assert greeting.seconds == pytest.approx(PROMPTS["greeting"][1], abs=0.15), \
+        f"greeting heard for {greeting.seconds:.2f} s" + e.why(r)
+
+
+def test_menu_key_plays_the_option(e: Env) -> None:
+    caller = "+15550102"
+    phone = e.call(MENU, "menu", caller=caller, keys=[(2.2, "1")], hold=12.0, hangup="far")
+    r = phone.wait()
+    assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+    assert heard(r) == ["greeting", "menu", "option1"], e.why(r)
+    trace = e.worker.trace(caller, MENU)
+    assert [x["digit"] for x in events(trace, "key")] == ["1"]
+    assert any(x.get("to") == "option1" for x in events(trace, "transition")), trace
+
+
+def test_pin_with_pound_takes_the_branch_of_the_collected_value(e: Env) -> None:
+    caller = "+15550103"
+    phone = e.call(MENU, "pin", caller=caller, keys=[(2.2, "2"), (3.6, "4321#")], hold=15.0, hangup="far")
+    r = phone.wait()
+    assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+    assert heard(r) == ["greeting", "menu", "pin", "pin_ok"], e.why(r)
+    trace = e.worker.trace(caller, MENU)
+    assert [x["digit"] for x in events(trace, "key")] == ["2", "*", "*", "*", "*", "*"]
+    collect = events(trace, "collect")
+    assert collect and collect[-1]["reason"] == "terminator" and collect[-1]["digits"] == "****", collect
+    assert "4321" not in json.dumps(trace), "the sensitive PIN reached the trace"
+    assert "4321" not in e.worker.process.log_text(), "the sensitive PIN reached the worker log"
+
+
+def test_no_input_retries_then_exhaustion(e: Env) -> None:
+    caller = "+15550104"
+    phone = e.call(MENU, "timeout", caller=caller, hold=20.0, hangup="far")
+    r = phone.wait()
+    assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+    # retries: 2 -> the first no-input plays its prompt and the menu again, the second leaves.
+    assert heard(r) == ["greeting", "menu", "no_input", "menu", "goodbye"], e.why(r)
+    trace = e.worker.trace(caller, MENU)
+    assert [x["count"] for x in events(trace, "no_input")] == [1, 2]
+    assert events(trace, "key") == []
+
+
+def test_transfer_sends_refer_to_the_target(e: Env) -> None:
+    caller = "+15550105"
+    phone = e.call(MENU, "transfer", caller=caller, keys=[(2.2, "5")], hold=15.0, hangup="transfer")
+    r = phone.wait()
+    assert r.exit_code == 0 and r.refer_to is not None, e.why(r)
+    assert TRANSFER_TO in r.refer_to, f"Refer-To: {r.refer_to}" + e.why(r)
+    trace = e.worker.trace(caller, MENU)
+    assert [x["to"] for x in events(trace, "transfer")] == [TRANSFER_TO], trace
+    room = events(trace, "call")[0]["room"]
+    assert "ended: transfer" in e.worker.job_end(room), e.worker.tail()
+
+
+def test_phone_hangs_up_mid_flow_and_the_job_ends_cleanly(e: Env) -> None:
+    caller = "+15550106"
+    phone = e.call(MENU, "caller-hangup", caller=caller, hold=2.5)
+    r = phone.wait()
+    assert r.exit_code == 0 and r.bye_from == "phone", e.why(r)
+    trace = e.worker.trace(caller, MENU)
+    room = events(trace, "call")[0]["room"]
+    line = e.worker.job_end(room)
+    assert "ended: caller_hangup" in line, line
+    assert events(trace, "job_end")[0]["reason"] == "caller left", trace[-3:]
+    ends = events(trace, "call_end")
+    assert ends and ends[0]["ended_by"] == "caller_hangup", trace[-5:]
+    time.sleep(1.0)  # anything the job leaks shows up in the log as it is torn down
+    assert log_problems(e.worker, room) == [], e.worker.tail(40)
+
+
+def test_flow_hangs_up_and_the_phone_gets_bye(e: Env) -> None:
+    caller = "+15550107"
+    phone = e.call(MENU, "flow-hangup", caller=caller, keys=[(2.2, "9")], hold=12.0, hangup="far")
+    r = phone.wait()
+    assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+    assert heard(r) == ["greeting", "menu", "goodbye"], e.why(r)
+    assert segment(r, "goodbye").seconds >= 0.4, e.why(r)  # heard; whether whole: the xfail below
+    trace = e.worker.trace(caller, MENU)
+    assert events(trace, "call_end")[0]["ended_by"] == "hangup"
+    room = events(trace, "call")[0]["room"]
+    assert "ended: hangup" in e.worker.job_end(room)
+
+
+@pytest.mark.xfail(strict=True, reason="worker bug: `hangup: true` deletes the room as soon as the player has "
+                   "pushed the last frame; the ~0.1-0.3 s still in the WebRTC/LiveKit SIP pipeline never reaches "
+                   "the phone, so the caller hears the goodbye cut short")
+def test_last_prompt_is_heard_whole_before_bye(e: Env) -> None:
+    phone = e.call(MENU, "flow-hangup-tail", caller="+15550110", keys=[(2.2, "9")], hold=12.0, hangup="far")
+    r = phone.wait()
+    assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+    # detect_tones is exact to one 40 ms window per edge: a whole 0.8 s prompt measures >= 0.76 s
+    # (mid-call prompts do: see the greeting); before BYE it measured 0.48-0.73 s in every run.
+    seconds = segment(r, "goodbye").seconds
+    assert seconds >= PROMPTS["goodbye"][1] - 0.04, f"goodbye heard for {seconds:.2f} s" + e.why(r)
+
+
+def test_hook_sees_the_sip_caller_and_called_numbers(e: Env) -> None:
+    vip, regular = "+15550177", "+15550178"
+    phones = {who: e.call(HOOKS, f"hook-{who}", caller=who, hold=10.0, hangup="far") for who in (vip, regular)}
+    results = {who: p.wait() for who, p in phones.items()}
+    for who, want in ((vip, "vip"), (regular, "regular")):
+        r = results[who]
+        assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+        assert heard(r) == [want], f"caller {who}" + e.why(r)
+        trace = e.worker.trace(who, HOOKS)
+        call = events(trace, "call")[0]
+        assert call["flow"] == "sip-hooks" and call["caller_info"]["number"] == who
+        assert call["caller_info"]["called_number"] == HOOKS
+        assert events(trace, "call_start")[0]["caller_number"] == who
+
+
+def _send_dtmf_call(e: Env, caller: str, key: str, name: str) -> SippResult:
+    phone = e.call(MENU, name, caller=caller, keys=[(2.2, key)], hold=12.0, hangup="far")
+    return phone.wait()
+
+
+def test_send_dtmf_reaches_the_phone_in_order(e: Env) -> None:
+    # send_dtmf "12#A" then a 2.5 s prompt, then hang up: the prompt keeps the call up while
+    # LiveKit SIP plays the digits (it needs ~0.54 s per digit, the worker publishes every 0.25 s).
+    r = _send_dtmf_call(e, "+15550108", "3", "send-dtmf")
+    assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+    digits = r.recording.digits()
+    assert [d.key for d in digits] == ["1", "2", "#", "A"], e.why(r)
+    assert all(d.ended for d in digits), digits
+    gaps = [b.first_arrival - a.first_arrival for a, b in zip(digits, digits[1:])]
+    assert all(g > 0.3 for g in gaps), f"digits not apart: {digits}"  # each its own event, none merged
+    assert "sent" in heard(r), e.why(r)
+    trace = e.worker.trace("+15550108", MENU)
+    assert [x["digit"] for x in events(trace, "dtmf_sent")] == ["1", "2", "#", "A"]
+    assert [x["digit"] for x in events(trace, "dtmf_published")] == ["1", "2", "#", "a"]  # A-D go out lowercase
+
+
+@pytest.mark.xfail(strict=True, reason="worker bug: the worker publishes a digit every 250 ms (dtmf_pace) but "
+                   "LiveKit SIP plays each as ~260 ms tone + ~280 ms gap, queueing the rest; `hangup: true` right "
+                   "after send_dtmf deletes the room while digits are still queued, so they never reach the phone")
+def test_send_dtmf_then_hangup_delivers_every_digit(e: Env) -> None:
+    r = _send_dtmf_call(e, "+15550109", "4", "send-dtmf-hangup")
+    assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+    assert r.recording.digit_string() == "12#A", e.why(r)
+
+
+def test_two_trunk_numbers_reach_two_flows(e: Env) -> None:
+    one, two = "+15550131", "+15550132"
+    first = e.call(MENU, "number-menu", caller=one, hold=2.5)
+    second = e.call(ALT, "number-alt", caller=two, hold=10.0, hangup="far")
+    r1, r2 = first.wait(), second.wait()
+    assert r1.exit_code == 0 and r2.exit_code == 0, e.why(r1) + e.why(r2)
+    assert heard(r1)[:1] == ["greeting"] and "alt" not in heard(r1), e.why(r1)
+    assert heard(r2) == ["alt"], e.why(r2)
+    t1, t2 = e.worker.trace(one, MENU), e.worker.trace(two, ALT)
+    assert (events(t1, "call")[0]["flow"], events(t1, "call")[0]["route"]) == ("sip-menu", f"route number:{MENU}=sip-menu")
+    assert (events(t2, "call")[0]["flow"], events(t2, "call")[0]["route"]) == ("sip-alt", f"route number:{ALT}=sip-alt")
