@@ -8,7 +8,9 @@ each token's room configuration dispatches the worker under test). Per call:
 2. then, `warmup + presses` times: wait a short random gap of silence, take t0 =
    time.monotonic(), `publish_dtmf(1, "1")`, and wait for the first audio frame louder than
    -35 dBFS to arrive at this caller: latency = its arrival time - t0. Wait for the prompt to end
-   (60 ms of silence) and go on. The prompts are tones, alternating between two frequencies with
+   (150 ms of silence) and go on. With --lockstep the calls take turns, one press at a time
+   (press i of every call happens before press i+1 of any), so calls to different workers see
+   the same background load — the paired comparison of row 5. The prompts are tones, alternating between two frequencies with
    every key, so each press also checks that the *next* prompt (not a replay) was heard.
 
 stdout, JSON lines: {"event": "call", "call": i, "latencies": [...], "failures": n,
@@ -32,7 +34,7 @@ import numpy as np
 from livekit import rtc
 
 LOUD_DB = -35.0
-SILENCE_S = 0.06
+SILENCE_S = 0.15
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -90,12 +92,72 @@ async def _silence(ear: Ear, limit: float) -> bool:
     return False
 
 
-async def one_call(i: int, url: str, token: str, args: argparse.Namespace, tones: tuple[float, float]) -> dict[str, Any]:
+class Turns:
+    """Lockstep: call i may press its n-th key only after every call pressed its (n-1)-th."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+        self.turn = 0
+        self.broken = False
+        self.cond = asyncio.Condition()
+
+    async def wait(self, i: int, n: int) -> None:
+        async with self.cond:
+            await self.cond.wait_for(lambda: self.broken or self.turn >= n * self.calls + i)
+
+    async def abandon(self) -> None:
+        """A call failed: stop taking turns rather than leave the others waiting forever."""
+        async with self.cond:
+            self.broken = True
+            self.cond.notify_all()
+
+    async def done(self) -> None:
+        async with self.cond:
+            self.turn += 1
+            self.cond.notify_all()
+
+
+async def _press(n: int, room: rtc.Room, ear: Ear, args: argparse.Namespace, tones: tuple[float, float],
+                 expect: int, out: dict[str, Any]) -> None:
+    await asyncio.sleep(args.gap * random.uniform(0.5, 1.5))
+    fut: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
+    ear.waiter = fut
+    t0 = time.monotonic()
+    await room.local_participant.publish_dtmf(code=1, digit="1")
+    try:
+        heard_at, _ = await asyncio.wait_for(fut, args.press_timeout)
+    except asyncio.TimeoutError:
+        out["failures"] += 1
+        ear.waiter = None
+        if len(out["errors"]) < 5:
+            out["errors"].append(f"press {n}: no prompt within {args.press_timeout} s")
+        await _silence(ear, 10)
+        return
+    if not await _silence(ear, 10):
+        out["failures"] += 1
+        out["errors"].append(f"press {n}: prompt did not end")
+        return
+    freqs = ear.onset_freq_frames
+    if freqs:
+        f = float(np.median(freqs))
+        if abs(f - tones[expect]) > 60:
+            out["wrong_prompt"] += 1  # not counted as a latency: we may have heard the wrong thing
+            if len(out["errors"]) < 5:
+                out["errors"].append(f"press {n}: heard {f:.0f} Hz, expected {tones[expect]:.0f} Hz")
+            return
+    if n >= args.warmup:
+        out["latencies"].append(heard_at - t0)
+        out["press_index"].append(n)
+
+
+async def one_call(i: int, url: str, token: str, args: argparse.Namespace, tones: tuple[float, float],
+                   turns: Turns | None = None) -> dict[str, Any]:
     room = rtc.Room()
     ear = Ear(rate=args.rate)
     got_track: asyncio.Future[rtc.Track] = asyncio.get_running_loop().create_future()
     tasks: list[asyncio.Task[None]] = []
-    out: dict[str, Any] = {"call": i, "latencies": [], "failures": 0, "wrong_prompt": 0, "errors": []}
+    out: dict[str, Any] = {"call": i, "latencies": [], "failures": 0, "wrong_prompt": 0, "errors": [],
+                           "press_index": []}
 
     @room.on("track_subscribed")
     def _sub(track: rtc.Track, pub: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant) -> None:
@@ -113,36 +175,21 @@ async def one_call(i: int, url: str, token: str, args: argparse.Namespace, tones
         if not await _silence(ear, 10):
             raise TimeoutError("the first prompt did not end within 10 s")
         expect = 1  # the first prompt was tone 0; each key moves to the other one
+        if turns is not None:
+            await turns.done()  # "ready" turn (n = 0 is the first prompt)
         for n in range(args.warmup + args.presses):
-            await asyncio.sleep(args.gap * random.uniform(0.5, 1.5))
-            fut: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
-            ear.waiter = fut
-            t0 = time.monotonic()
-            await room.local_participant.publish_dtmf(code=1, digit="1")
+            if turns is not None:
+                await turns.wait(i, n + 1)
             try:
-                heard_at, _ = await asyncio.wait_for(fut, args.press_timeout)
-            except asyncio.TimeoutError:
-                out["failures"] += 1
-                ear.waiter = None
-                if len(out["errors"]) < 5:
-                    out["errors"].append(f"press {n}: no prompt within {args.press_timeout} s")
-                continue
-            if not await _silence(ear, 10):
-                out["failures"] += 1
-                out["errors"].append(f"press {n}: prompt did not end")
-                continue
-            freqs = ear.onset_freq_frames
-            if freqs:
-                f = float(np.median(freqs))
-                if abs(f - tones[expect]) > 60:
-                    out["wrong_prompt"] += 1
-                    if len(out["errors"]) < 5:
-                        out["errors"].append(f"press {n}: heard {f:.0f} Hz, expected {tones[expect]:.0f} Hz")
+                await _press(n, room, ear, args, tones, expect, out)
+            finally:
+                if turns is not None:
+                    await turns.done()
             expect = 1 - expect
-            if n >= args.warmup:
-                out["latencies"].append(heard_at - t0)
     except Exception as exc:  # reported in the JSON: the bench decides
         out["errors"].append(f"{type(exc).__name__}: {exc}")
+        if turns is not None:
+            await turns.abandon()
         out["failures"] += max(0, args.warmup + args.presses - len(out["latencies"]) - out["failures"])
     finally:
         for t in tasks:
@@ -164,14 +211,16 @@ async def main() -> int:
     p.add_argument("--rate", type=int, default=16000)
     p.add_argument("--frame-ms", type=int, default=10)
     p.add_argument("--tones", default="600,900")
+    p.add_argument("--lockstep", action="store_true", help="calls take turns, one press at a time")
     args = p.parse_args()
     tokens = json.loads(os.environ["LIVEKIT_TOKENS"])
     tones = tuple(float(x) for x in args.tones.split(","))
     start = time.monotonic()
+    turns = Turns(len(tokens)) if args.lockstep else None
 
     async def staggered(i: int, token: str) -> dict[str, Any]:
         await asyncio.sleep(i * args.stagger)
-        res = await one_call(i, args.url, token, args, tones)  # type: ignore[arg-type]
+        res = await one_call(i, args.url, token, args, tones, turns)  # type: ignore[arg-type]
         emit("call", **res)
         return res
 

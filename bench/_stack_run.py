@@ -53,9 +53,10 @@ def stack_up(name: str) -> Iterator[Any]:
 
 
 def start_ivrkit_worker(st: Any, flow: Path, *, agent_name: str, executor: str, max_calls: int = 1000,
-                        name: str = "ivrkit-worker", timeout: float = 90.0) -> Any:
+                        name: str = "ivrkit-worker", timeout: float = 90.0, extra: tuple[str, ...] = ()) -> Any:
     proc = st.start([sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flow), "--agent-name", agent_name,
-                     "--executor", executor, "--max-calls", str(max_calls), "--log-level", "WARN", "--http-port", "0"],
+                     "--executor", executor, "--max-calls", str(max_calls), "--log-level", "WARN", "--http-port", "0",
+                     *extra],
                     name=name, env={**st.env(), **WORKER_ENV}, cwd=REPO)
     proc.wait_for_log(r"ivrkit worker registered", timeout=timeout)
     return proc
@@ -91,14 +92,16 @@ class CallerRun:
         return [e for c in self.calls for e in c["errors"]]
 
 
-def run_callers(st: Any, agent_name: str, *, calls: int, presses: int, warmup: int, tag: str,
-                gap: float = 0.15, timeout: float = 600.0, stagger: float = 0.05) -> CallerRun:
-    """`calls` simulated callers in one process, each in its own room dispatching `agent_name`."""
+def run_callers(st: Any, agent_name: str | list[str], *, calls: int, presses: int, warmup: int, tag: str,
+                gap: float = 0.15, timeout: float = 600.0, stagger: float = 0.05, lockstep: bool = False) -> CallerRun:
+    """`calls` simulated callers in one process, each in its own room dispatching `agent_name`
+    (or `agent_name[i]` for call i)."""
     stamp = f"{tag}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-    tokens = [st.token(f"caller-{i}", f"bench-{stamp}-{i}", agent_name=agent_name) for i in range(calls)]
+    agents = agent_name if isinstance(agent_name, list) else [agent_name] * calls
+    tokens = [st.token(f"caller-{i}", f"bench-{stamp}-{i}", agent_name=agents[i]) for i in range(calls)]
     t0 = time.monotonic()
     done = st.run([sys.executable, str(CALLER), "--url", st.url, "--presses", str(presses), "--warmup", str(warmup),
-                   "--gap", str(gap), "--stagger", str(stagger)],
+                   "--gap", str(gap), "--stagger", str(stagger), *(["--lockstep"] if lockstep else [])],
                   timeout=timeout, env={"LIVEKIT_TOKENS": json.dumps(tokens)})
     seconds = time.monotonic() - t0
     results = []
