@@ -253,8 +253,17 @@ def test_keys_from_the_page_reach_a_python_caller_and_back(
 
     browser.request("screenshot", name="after-dtmf")
     page = browser.request("hangup")
-    assert page["status"] == "ended"
+    assert page["status"] == "ended" and "CLIENT_INITIATED" in page["status_text"]
     caller.wait_for("participant_left", 15.0, participant=PAGE_IDENTITY)
+
+
+def test_page_says_why_it_cannot_join(stack: Stack, room_name: str, dialpad_server: DevServer,
+                                      browser: Browser) -> None:
+    page = browser.request("open", url=f"{dialpad_server.url}?room={room_name}&identity=two%20words",
+                           expect="error")
+    assert page["status"] == "error"
+    assert "bad identity 'two words'" in page["status_text"]
+    assert all(b == "disabled" for b in page["keypad"]), "keys must stay off outside a call"
 
 
 FLOW_SENDS = "12#ABcd*0"  # A-D in both cases: they must reach the page lowercase
@@ -268,8 +277,8 @@ defaults: {timeout: 60s, retries: 1}
 states:
   main:
     menu:
-      prompt: "Main menu. For sales, press 1. For tones, press 2."
-      options: {"1": sales, "2": tones}
+      prompt: "Main menu. For sales, press 1. For tones, press 2. To hang up, press 0."
+      options: {"1": sales, "2": tones, "0": bye}
       on_max_retries: bye
   sales:
     menu:
@@ -354,7 +363,23 @@ def test_page_calls_a_flow_and_hears_each_prompt(
     worker.process.wait_for_log(r"prompt \d+ \[main\][\s\S]*prompt \d+ \[sales\][\s\S]*prompt \d+ \[main\]",
                                 timeout=15.0)
     page = browser.request("snapshot")
-    assert page["received"] == []  # this flow sends no DTMF: none may be invented
+    assert page["received"] == []  # no DTMF was asked of the flow: none may be invented
+
+    # Hanging up on the page ends the call in the worker.
+    page = browser.request("hangup")
+    assert page["status"] == "ended"
+    worker.process.wait_for_log(r"job \S+ [^\n]*ended: [^\n]*caller_hangup", timeout=15.0)
+
+
+def test_flow_hanging_up_ends_the_call_on_the_page(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser
+) -> None:
+    _call_flow(stack, room_name, worker, browser)
+    browser.request("press", keys="0", via="keyboard")
+    worker.process.wait_for_log(r"prompt \d+ \[bye\]", timeout=15.0)
+    page = browser.request("wait_ended", timeout_ms=20000, timeout=30.0)
+    assert "ROOM_DELETED" in page["status_text"]  # how a flow hangs up: it deletes the room
+    assert all(b == "disabled" for b in page["keypad"])
 
 
 def test_page_receives_the_dtmf_a_flow_sends(

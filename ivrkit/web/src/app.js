@@ -8,7 +8,7 @@
 // The DOM is the interface for people and for the end-to-end test alike: each list item carries
 // data-* attributes with the exact code and digit, so the test asserts on what a person sees.
 
-import { Room, RoomEvent, Track, ConnectionState } from 'livekit-client';
+import { Room, RoomEvent, Track, ConnectionState, DisconnectReason } from 'livekit-client';
 import { KEYPAD_ROWS, dtmfForKey, labelForDtmf } from './dtmf.js';
 
 const STATE_ATTR = 'ivrkit.state';
@@ -240,7 +240,10 @@ function wireRoom(r) {
     if (!r.canPlaybackAudio) log('the browser blocked audio playback: click anywhere to allow it');
   });
   r.on(RoomEvent.Disconnected, (reason) => {
-    log(`call ended (${reason ?? 'disconnected'})`);
+    // ROOM_DELETED is how an ivrkit flow hangs up (it deletes the room); CLIENT_INITIATED is us.
+    const why = reason === undefined ? 'disconnected' : (DisconnectReason[reason] ?? String(reason));
+    log(`call ended (${why})`);
+    setStatus(`call ended (${why})`, 'ended');
     endCall();
   });
 }
@@ -284,7 +287,6 @@ function endCall() {
   setKeypadEnabled(false);
   ui.hangup.disabled = true;
   ui.call.disabled = false;
-  if (ui.status.dataset.state === 'connected') setStatus('call ended', 'ended');
   ui.audioSink.replaceChildren();
   room = null;
   renderAgent();

@@ -9,7 +9,8 @@
 // stdin  {"id": 1, "cmd": "open", "url": "http://127.0.0.1:8765/?room=r&identity=web"}
 //        {"cmd": "press", "keys": "12#", "via": "click" | "keyboard"}   waits until each key is sent
 //        {"cmd": "wait_received", "count": 3}    {"cmd": "wait_state", "state": "main"}
-//        {"cmd": "wait_audio", "min_packets": 50, "min_energy": 0.001}
+//        {"cmd": "wait_audio", "min_packets": 50, "min_energy": 0.001}   {"cmd": "wait_ended"}
+//        "open" takes "expect": "error" to check that the page refuses to join and says why
 //        {"cmd": "snapshot"}  {"cmd": "screenshot", "name": "x"}  {"cmd": "hangup"}  {"cmd": "quit"}
 //        every wait takes "timeout_ms" (default 15000)
 // stdout {"id": 1, "ok": true, "reply": "open", "page": {...snapshot...}}
@@ -102,6 +103,7 @@ async function snapshot() {
         level: Number(audio.level),
         text: document.getElementById('audio').textContent,
       },
+      keypad: [...document.querySelectorAll('#keypad button')].map((b) => (b.disabled ? 'disabled' : 'enabled')),
       log: [...document.querySelectorAll('#log > li')].map((li) => li.textContent),
     };
   });
@@ -129,7 +131,12 @@ async function open(cmd) {
     { timeout: timeoutOf(cmd) },
   );
   const status = await p.$eval('#status', (el) => el.textContent);
-  if (!status.startsWith('connected')) throw new Error(`page did not join: ${status}`);
+  // With "expect": "error" the test checks that the page says why it could not join.
+  if (cmd.expect === 'error') {
+    if (!status.startsWith('error')) throw new Error(`expected the page to refuse, but it shows: ${status}`);
+  } else if (!status.startsWith('connected')) {
+    throw new Error(`page did not join: ${status}`);
+  }
 }
 
 async function press(cmd) {
@@ -171,6 +178,12 @@ async function waitAudio(cmd) {
   );
 }
 
+async function waitEnded(cmd) {
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'ended', null, {
+    timeout: timeoutOf(cmd),
+  });
+}
+
 async function hangup() {
   await page.click('#hangup');
   await page.waitForFunction(() => document.getElementById('status').dataset.state !== 'connected', null, {
@@ -184,6 +197,7 @@ const HANDLERS = {
   wait_received: waitReceived,
   wait_state: waitState,
   wait_audio: waitAudio,
+  wait_ended: waitEnded,
   hangup,
   snapshot: async () => {},
   screenshot: async (cmd) => ({ path: await screenshot(cmd.name ?? 'shot') }),
