@@ -62,11 +62,23 @@ def caller_info(participant: rtc.RemoteParticipant) -> CallerInfo:
 
 @dataclass(slots=True)
 class ChannelLog:
-    """What the adapter saw that the call runtime never does (for the call trace)."""
+    """What the adapter saw that the call runtime never does (for the call trace).
+
+    `listener(kind, at, fields)` is told of each record as it happens (the worker writes it to
+    the call's trace file at once); kinds: `dtmf_ignored`, `barge_in`, `dtmf_published`.
+    """
 
     ignored_dtmf: list[dict[str, object]] = field(default_factory=list)
     barge_ins: list[BargeIn] = field(default_factory=list)
     dtmf_sent: list[dict[str, object]] = field(default_factory=list)
+    listener: Callable[[str, float, dict[str, object]], None] | None = None
+
+    def add(self, kind: str, at: float, fields: dict[str, object]) -> None:
+        if self.listener is not None:
+            try:
+                self.listener(kind, at, fields)
+            except Exception:  # a trace problem must never break the call
+                logger.exception("call trace listener failed")
 
 
 class LiveKitChannel(Channel):
@@ -144,15 +156,17 @@ class LiveKitChannel(Channel):
         if sender is None or sender.identity != self.caller_identity:
             who = "a server-side sender (no participant)" if sender is None else f"participant '{sender.identity}'"
             self.log.warning("DTMF from %s, not the caller '%s': ignored", who, self.caller_identity)
-            self.record.ignored_dtmf.append(
-                {"at": self.clock.now(), "from": None if sender is None else sender.identity, "why": "not the caller"}
-            )
+            fields: dict[str, object] = {"from": None if sender is None else sender.identity, "why": "not the caller"}
+            self.record.ignored_dtmf.append(fields)
+            self.record.add("dtmf_ignored", self.clock.now(), fields)
             return
         try:
             key = check_incoming(ev.code, ev.digit)
         except DtmfRejected as e:
             self.log.warning("DTMF from the caller dropped: %s", e)
-            self.record.ignored_dtmf.append({"at": self.clock.now(), "from": sender.identity, "why": str(e)})
+            rejected: dict[str, object] = {"from": sender.identity, "why": str(e)}
+            self.record.ignored_dtmf.append(rejected)
+            self.record.add("dtmf_ignored", self.clock.now(), rejected)
             return
         now = self.clock.now()
         self.player.last_key_at = now
@@ -179,6 +193,10 @@ class LiveKitChannel(Channel):
 
     def _barge_in(self, cut: BargeIn) -> None:
         self.record.barge_ins.append(cut)
+        self.record.add(
+            "barge_in", self.clock.now(),
+            {"prompt": cut.prompt_id, "state": cut.state, "cut_ms": cut.cut_ms, "played_ms": cut.played_ms},
+        )
         if cut.cut_ms is not None:
             self.log.debug("prompt %d cut %.3f ms after the key (%.0f ms played)", cut.prompt_id, cut.cut_ms, cut.played_ms)
 
@@ -204,7 +222,9 @@ class LiveKitChannel(Channel):
             await self.room.local_participant.publish_dtmf(code=out.code, digit=out.digit)
         except Exception as e:
             raise ChannelError(f"sending DTMF failed ({type(e).__name__}: {e}); is the agent still in the room?") from e
-        self.record.dtmf_sent.append({"at": self.clock.now(), "code": out.code, "digit": out.digit})
+        sent: dict[str, object] = {"code": out.code, "digit": out.digit}
+        self.record.dtmf_sent.append(sent)
+        self.record.add("dtmf_published", self.clock.now(), sent)
 
     async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
         if not self.caller_is_sip:

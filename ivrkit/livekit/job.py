@@ -125,49 +125,59 @@ async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
         decision.flow, decision.reason,
     )
     trace = TraceWriter(opts.trace_dir, room.name, ctx.job.id, start=clock.now()) if opts.trace_dir else None
+    flusher: asyncio.Task[None] | None = None
+    copier: _TraceCopier | None = None
+    if trace is not None:
+        trace.write(
+            "call", at=clock.now(), room=room.name, caller=caller.identity, sip=channel.caller_is_sip,
+            flow=decision.flow, route=decision.reason, caller_info={
+                "number": channel.caller.number, "called_number": channel.caller.called_number,
+                "call_id": channel.caller.call_id,
+            },
+        )
+        channel.record.listener = lambda kind, at, fields: trace.write(kind, at=at, **fields)
     try:
         await channel.start()
         from ivrkit.call import Call
 
         call = Call(loaded.machine, channel)
+        if trace is not None:
+            copier = _TraceCopier(trace, call)
+            flusher = asyncio.get_running_loop().create_task(copier.run(), name="ivrkit-trace")
         result = await call.run()
-        ended = _ended_by(result)
-        return f"flow '{decision.flow}' {ended}"
+        return f"flow '{decision.flow}' ended: {result.ended_by}"
     finally:
+        if flusher is not None:
+            flusher.cancel()
         await channel.aclose()
         if plugin is not None:
             await plugin.aclose()
         if trace is not None:
-            _write_trace(trace, channel, decision, locals().get("result"))
+            if copier is not None:
+                copier.copy()
+            trace.write("job_end", at=clock.now(), reason=channel.ended)
             trace.close()
 
 
-def _ended_by(result: Any) -> str:
-    for name in ("ended_by", "reason", "end_reason"):
-        value = getattr(result, name, None)
-        if value:
-            return f"ended: {value}"
-    return "ended"
+class _TraceCopier:
+    """Copies a call's trace records to the file, each once, as the call goes — so a trace is
+    readable while the call runs and survives a worker crash up to the last half second."""
 
+    def __init__(self, trace: TraceWriter, call: Any) -> None:
+        self.trace = trace
+        self.call = call
+        self.written = 0
 
-def _write_trace(trace: TraceWriter, channel: LiveKitChannel, decision: Any, result: Any) -> None:
-    trace.write(
-        "call", room=channel.room.name, caller=channel.caller_identity, sip=channel.caller_is_sip,
-        flow=decision.flow, route=decision.reason, caller_info={
-            "number": channel.caller.number, "called_number": channel.caller.called_number,
-            "call_id": channel.caller.call_id,
-        },
-    )
-    events = getattr(getattr(result, "trace", None), "events", None) or []
-    for e in events:
-        record = e.to_dict() if hasattr(e, "to_dict") else {"event": str(e)}
-        kind = record.pop("kind", "event")
-        t = record.pop("t", None)
-        trace.write(kind, at=None, call_t=t, **record)
-    for cut in channel.record.barge_ins:
-        trace.write("barge_in", prompt=cut.prompt_id, state=cut.state, cut_ms=cut.cut_ms, played_ms=cut.played_ms)
-    for ignored in channel.record.ignored_dtmf:
-        trace.write("dtmf_ignored", **ignored)
-    for sent in channel.record.dtmf_sent:
-        trace.write("dtmf_published", **sent)
-    trace.write("job_end", reason=channel.ended)
+    def copy(self) -> None:
+        events = self.call.trace.events
+        for e in events[self.written:]:
+            record = e.to_dict()
+            kind = record.pop("kind", "event")
+            t = record.pop("t", None)
+            self.trace.write(kind, at=t, **record)
+        self.written = len(events)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self.copy()

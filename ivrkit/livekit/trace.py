@@ -7,7 +7,7 @@ this file: keys collected into a sensitive variable are masked by the call runti
 are traced, prompts are traced by their masked `log_text`.
 
 Files are named `<room>--<job id>.jsonl` and written line by line (flushed), so a trace is
-readable while the call runs and survives a worker crash up to the last event.
+readable while the call runs and survives a worker crash (call records are copied every 0.5 s, adapter records at once).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ prompt, in which order, cut short or not — and then checks the call trace the 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -343,3 +344,80 @@ def test_concurrent_calls_share_one_machine_without_crosstalk(stack: Stack, work
         keys = [r["digit"] for r in events(trace, "key")]
         assert keys == (["1", "*", "*", "*", "*", "*"] if i % 2 else ["2"]), (room, keys)
         assert [r["event"] for r in trace][-1] == "job_end"
+
+
+# --- a real phone: SIPp -> LiveKit SIP -> the worker ---------------------------------------------
+
+SIP_NUMBER = "+15550001"
+
+
+@pytest.fixture(scope="module")
+def sip_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Worker]]:
+    """The SIP stack (its own namespace: Redis, server, LiveKit SIP), a worker on it, and an
+    inbound trunk + dispatch rule that sends calls to +15550001 to the worker's agent."""
+    from stack.sip import create_dispatch_rule, create_inbound_trunk, sip_stack_missing
+    from stack.sip_stack import SipStack
+
+    reason = sip_stack_missing()
+    if reason:
+        if os.environ.get("IVRKIT_STACK_REQUIRED") == "1":
+            pytest.fail(f"IVRKIT_STACK_REQUIRED=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    base = tmp_path_factory.mktemp("sip-worker")
+    sip = SipStack.up(base / "logs")
+    try:
+        (base / "flows").mkdir()
+        w = _start_worker(sip.stack, base, "thread", AGENT + "-sip")
+        trunk = sip.api(lambda lk: create_inbound_trunk(lk, [SIP_NUMBER], allowed_addresses=[f"{sip.ns.address}/32"]))
+        sip.api(lambda lk: create_dispatch_rule(lk, [trunk], agent_name=w.agent_name, room_prefix="call-"))
+        yield sip, w
+    finally:
+        sip.down()
+
+
+def _sip_trace(worker: Worker, caller_number: str, timeout: float = 15.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        for file in worker.trace_dir.glob("call-*.jsonl"):
+            records = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+            if records and records[-1]["event"] == "job_end" and records[0]["caller_info"]["number"] == caller_number:
+                return records
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no finished trace for caller {caller_number}\n{worker.process.log_tail(30)}")
+        time.sleep(0.1)
+
+
+def _heard_on_phone(result: Any) -> list[str]:
+    from stack.rtp_analysis import detect_tones, tone_sequence
+
+    samples, times = result.recording.audio()
+    freqs = [f for f, _ in TONES.values()]
+    by_freq = {f: name for name, (f, _) in TONES.items()}
+    return [by_freq[f] for f in tone_sequence(detect_tones(samples, times, freqs))]
+
+
+def test_sip_call_menu_and_pin_with_rfc4733_keys(sip_worker: tuple[Any, Worker], tmp_path: Path) -> None:
+    sip, worker = sip_worker
+    phone = sip.phone(SIP_NUMBER, tmp_path, caller="+15550111", keys=[(3.5, "1"), (6.0, "4321#")],
+                      hold=20.0, hangup="far")
+    result = phone.wait()
+    assert result.answered and result.bye_from == "far", sip.explain(result)  # the flow hung up
+    assert _heard_on_phone(result) == ["main", "pin", "ok"], sip.explain(result)
+    trace = _sip_trace(worker, "+15550111")
+    call = trace[0]
+    assert call["sip"] is True and call["caller_info"]["called_number"] == SIP_NUMBER
+    assert call["caller_info"]["call_id"], call
+    assert [r["digit"] for r in events(trace, "key")] == ["1", "*", "*", "*", "*", "*"]
+
+
+def test_sip_transfer_sends_a_refer_to_the_trunk(sip_worker: tuple[Any, Worker], tmp_path: Path) -> None:
+    sip, worker = sip_worker
+    phone = sip.phone(SIP_NUMBER, tmp_path, caller="+15550122", keys=[(3.5, "3")], hold=15.0,
+                      hangup="transfer")
+    result = phone.wait()
+    assert result.answered, sip.explain(result)
+    assert result.refer_to is not None and "15550199" in result.refer_to, sip.explain(result)
+    trace = _sip_trace(worker, "+15550122")
+    assert [r["to"] for r in events(trace, "transfer")] == ["tel:+15550199"]
+    assert [r["ok"] for r in events(trace, "transfer_done")] == [True], trace
+    assert events(trace, "call_end")[0]["ended_by"] == "transfer"
