@@ -16,7 +16,7 @@ from ivrkit.prompts import PromptPart, RenderedPrompt
 from ivrkit.speech import EspeakVoice
 
 
-class BrokenCloudTTS(tts.TTS):
+class BrokenCloudTTS(tts.TTS):  # type: ignore[type-arg]
     """A third-party TTS that is down (what a cloud voice does when its API fails)."""
 
     def __init__(self) -> None:

@@ -137,15 +137,9 @@ class LiveKitChannel(Channel):
             asyncio.get_running_loop().call_soon(self._caller_gone, "caller left before the call started")
 
     def _detach(self) -> None:
-        for event, handler in (
-            ("sip_dtmf_received", self._on_dtmf),
-            ("participant_disconnected", self._on_participant_disconnected),
-            ("disconnected", self._on_room_disconnected),
-        ):
-            try:
-                self.room.off(event, handler)
-            except KeyError:
-                pass
+        self.room.off("sip_dtmf_received", self._on_dtmf)
+        self.room.off("participant_disconnected", self._on_participant_disconnected)
+        self.room.off("disconnected", self._on_room_disconnected)
 
     # --- events in --------------------------------------------------------------------------
 

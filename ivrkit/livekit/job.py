@@ -48,7 +48,8 @@ def prewarm(opts: WorkerOptions, proc: JobProcess) -> None:
 def _pick_caller(room: rtc.Room) -> rtc.RemoteParticipant | None:
     people = [p for p in room.remote_participants.values() if p.kind in _CALLER_KINDS]
     sip = [p for p in people if p.kind == _SIP]
-    return (sip or people or [None])[0]
+    chosen = sip or people
+    return chosen[0] if chosen else None
 
 
 async def wait_for_caller(room: rtc.Room, timeout: float) -> rtc.RemoteParticipant | None:

@@ -104,7 +104,7 @@ class PromptAudio:
     def _voice(self, prompt: RenderedPrompt) -> EspeakVoice:
         return EspeakVoice(prompt.voice or self.default_voice)
 
-    async def render(self, prompt: RenderedPrompt, plugin: tts.TTS | None = None) -> Pcm:
+    async def render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None = None) -> Pcm:
         """The prompt as one buffer at `sample_rate`. Raises `SpeechError`/`AudioFileError`
         when even the offline voice cannot produce it (the player logs and skips the prompt).
 
@@ -136,7 +136,7 @@ class PromptAudio:
                 _, old = self._memo.popitem(last=False)
                 self._memo_bytes -= len(old.samples)
 
-    async def _render(self, prompt: RenderedPrompt, plugin: tts.TTS | None) -> Pcm:
+    async def _render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None) -> Pcm:
         voice = self._voice(prompt)
         if plugin is None or not any(p.kind in ("text", "digits") for p in prompt.parts):
             return await asyncio.to_thread(
@@ -155,7 +155,7 @@ class PromptAudio:
                 prompt_pcm, prompt.parts, voice, sample_rate=self.sample_rate, cache=self.cache, base_dir=self.base_dir
             )
 
-    async def _render_with_plugin(self, prompt: RenderedPrompt, plugin: tts.TTS) -> Pcm:
+    async def _render_with_plugin(self, prompt: RenderedPrompt, plugin: tts.TTS[Any]) -> Pcm:
         pieces: list[Pcm] = []
         for part in prompt.parts:
             if part.kind in ("text", "digits"):
@@ -172,7 +172,7 @@ class PromptAudio:
         return Pcm(b"".join(resample(p, self.sample_rate).samples for p in pieces), self.sample_rate)
 
 
-async def _plugin_pcm(plugin: tts.TTS, text: str) -> Pcm:
+async def _plugin_pcm(plugin: tts.TTS[Any], text: str) -> Pcm:
     chunks: list[bytes] = []
     rate = plugin.sample_rate
     channels = plugin.num_channels
