@@ -27,6 +27,7 @@ from ivrkit.console.script import HangUp, KeyScriptError, Press, Wait, parse_key
 from ivrkit.console.term import cbreak_terminal, read_fd_nonblocking, split_keys
 from ivrkit.console.view import ConsoleView
 from ivrkit.errors import ChannelError, SpeechError
+from ivrkit.flow.model import Flow
 from ivrkit.prompts import Prompt, PromptPart, render
 from ivrkit.testing import VirtualClock
 
@@ -313,6 +314,102 @@ states:
         "key 4   entered: 1234",
         *[f"key {m}"] * 4,
     ]
+
+
+@pytest.mark.parametrize(
+    ("start", "typed", "shown"),
+    [
+        # welcome (say) -> main (menu): the menu choice is shown, the PIN typed after it is not
+        ("welcome", "14321#", "1•••••"),
+        # weak_pin (say) -> main as well
+        ("weak_pin", "2", "2"),
+    ],
+)
+def test_keys_typed_during_a_say_follow_the_rules_of_the_state_it_leads_to(start: str, typed: str, shown: str) -> None:
+    from ivrkit.flow.loader import load_flow
+
+    flow = load_flow(Path(__file__).parents[1] / "ivrkit" / "defaults" / "demo.yaml")
+    _check_masking(flow, start, typed, shown)
+
+
+def test_keys_before_a_sensitive_entry_or_a_hook_are_masked() -> None:
+    from ivrkit.flow.loader import load_flow_text
+
+    flow = load_flow_text(
+        """\
+start: hello
+python_path: [examples]
+states:
+  hello: {say: "Hello.", next: pin}
+  pin:
+    collect: {prompt: "PIN?", into: pin, min_digits: 4, max_digits: 4, sensitive: true}
+    next: lookup
+  lookup: {run: {hook: acme_bank:lookup_balance, sets: [balance]}, say: "{balance}", next: menu}
+  menu:
+    menu: {prompt: "1 or 2", options: {"1": bye, "2": hello}}
+  bye: {say: "Bye.", hangup: true}
+""",
+        str(Path(__file__).parents[1] / "t.yaml"),
+    )
+    _check_masking(flow, None, "4321", "••••")  # before any prompt: the start state's rules
+    _check_masking(flow, "hello", "4321", "••••")
+    _check_masking(flow, "lookup", "1", "•")  # a hook may send the call anywhere
+    _check_masking(flow, "menu", "12", "1•")
+
+
+def _check_masking(flow: Flow, state: str | None, typed: str, shown: str) -> None:
+    clock = VirtualClock()
+    out = io.StringIO()
+    view = ConsoleView(out, clock, flow=flow)
+    channel = ConsoleChannel(clock=clock, out=out, view=view)
+    channel.connect(lambda e: None)
+    if state is not None:
+        view.enter_state(state)
+    for ch in typed:
+        channel.press(ch)
+    keys = "".join(line.split("] key ")[1][0] for line in out.getvalue().splitlines() if "] key " in line)
+    assert keys == shown.replace("•", view.mask_char)
+
+
+def test_keys_not_yet_used_by_the_call_count_against_the_state_they_land_in() -> None:
+    """The view can lag the call by a few keys: "1" typed during the welcome is still in the
+    call's buffer when the menu starts, so the menu has its choice and the next key is masked."""
+    from ivrkit.flow.loader import load_flow
+
+    flow = load_flow(Path(__file__).parents[1] / "ivrkit" / "defaults" / "demo.yaml")
+    for tracking, expected in ((False, ["1", "4"]), (True, ["1", "•"])):
+        clock = VirtualClock()
+        out = io.StringIO()
+        view = ConsoleView(out, clock, flow=flow)
+        if tracking:
+            view.track_call_keys()
+        view.enter_state("welcome")
+        view.key("1")
+        view.observe("state", "main", {"where": "demo.yaml:16:3"})  # the call's record, "1" not used yet
+        view.key("4")
+        keys = [line.split("] key ")[1] for line in out.getvalue().splitlines() if "] key " in line]
+        assert keys == [k.replace("•", view.mask_char) for k in expected]
+    # Once the call reports "1" as used, only "4" is still ahead of the call.
+    view.observe("key", "main", {"digit": "1", "consumed": "main"})
+    assert list(view._pressed) == ["4"]
+
+
+def test_after_a_menu_re_prompt_the_next_choice_is_shown_again() -> None:
+    from ivrkit.flow.loader import load_flow
+
+    flow = load_flow(Path(__file__).parents[1] / "ivrkit" / "defaults" / "demo.yaml")
+    clock = VirtualClock()
+    out = io.StringIO()
+    view = ConsoleView(out, clock, flow=flow)
+    channel = ConsoleChannel(clock=clock, out=out, view=view, seconds_per_char=0.0)
+    channel.connect(lambda e: None)
+    channel.play(_prompt("To try a PIN entry, press 1.", id=1, state="main"))
+    channel.press("7")  # no such option
+    channel.press("8")  # typed ahead: might be for anything next, masked
+    channel.play(_prompt("That is not one of the choices.", id=2, state="main"))  # re-prompt
+    channel.press("2")
+    keys = [line.split("] key ")[1] for line in out.getvalue().splitlines() if "] key " in line]
+    assert keys == ["7", view.mask_char, "2"]
 
 
 async def test_key_script_runs_on_the_virtual_clock() -> None:

@@ -140,7 +140,7 @@ class ConsoleChannel(Channel):
             return
         if self._playing is not None:
             self.stop()
-        self.view.enter_state(prompt.state)
+        self.view.prompt_for(prompt.state)
         pcm = self._render(prompt)
         if pcm is not None:
             duration = pcm.duration

@@ -216,6 +216,7 @@ def console_hooks(view: ConsoleView) -> Hooks:
     async def show(event: TraceEvent) -> None:
         view.observe(event.kind, event.state, event.data)
 
+    view.track_call_keys()
     return Hooks(state_enter=[show], digits=[show])
 
 
