@@ -10,11 +10,13 @@ It is a development tool: anyone who can reach it can join rooms on your LiveKit
 
 Routes:
   GET /               the page (ivrkit/web/index.html), and its static files
-  GET /api/config     {"room": default room, "livekit_url": ..., "agent_name": ... or null}
-  GET /api/token      ?room=R&identity=I -> {"url", "token", "room", "identity"}
+  GET /api/config     {"room", "flow", "livekit_url", "agent_name"} (defaults for the form)
+  GET /api/token      ?room=R&identity=I[&flow=F] -> {"url", "token", "room", "identity"}
 
 When `agent_name` is set, each token carries a room configuration that dispatches that agent
-to the room on join (LiveKit's explicit dispatch), so the worker answers the "call".
+to the room when the room is created (LiveKit's explicit dispatch), so the worker answers the
+"call". A flow name goes into that dispatch's metadata as `{"flow": F}`, which the ivrkit worker
+routes on first (ivrkit/livekit/routing.py): one worker on a folder of flows, any flow callable.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import json
 import os
 import re
 import signal
@@ -62,6 +65,7 @@ class DevServerOptions:
     room: str = DEFAULT_ROOM
     agent_name: str | None = None
     agent_metadata: str = ""
+    flow: str | None = None  # default flow asked of the worker (dispatch metadata)
     web_dir: Path = WEB_DIR
 
 
@@ -75,14 +79,19 @@ class TokenGrant:
     identity: str
 
 
-def mint_token(opts: DevServerOptions, room: str, identity: str) -> TokenGrant:
+def mint_token(opts: DevServerOptions, room: str, identity: str, flow: str | None = None) -> TokenGrant:
     """Sign a join token for `identity` in `room`, with agent dispatch when configured.
 
-    Raises ValueError naming the bad field when the room or identity is not a plain name.
+    `flow` (default `opts.flow`) becomes the dispatch metadata `{"flow": flow}`; without a flow the
+    metadata is `opts.agent_metadata` as given. Raises ValueError naming the bad field when a
+    room, identity or flow is not a plain name, or a flow is asked for with no agent to dispatch.
     """
-    for what, value in (("room", room), ("identity", identity)):
-        if not _NAME_RE.match(value):
+    flow = flow or opts.flow
+    for what, value in (("room", room), ("identity", identity), ("flow", flow)):
+        if value is not None and not _NAME_RE.match(value):
             raise ValueError(f"bad {what} {value!r}: use 1-128 letters, digits or . _ : @ + -")
+    if flow and not opts.agent_name:
+        raise ValueError(f"flow {flow!r} asked for, but no agent is dispatched: start `ivrkit dialpad` with --agent-name")
     token = (
         api.AccessToken(opts.api_key, opts.api_secret)
         .with_identity(identity)
@@ -93,10 +102,9 @@ def mint_token(opts: DevServerOptions, room: str, identity: str) -> TokenGrant:
         )
     )
     if opts.agent_name:
+        metadata = json.dumps({"flow": flow}) if flow else opts.agent_metadata
         token = token.with_room_config(
-            api.RoomConfiguration(
-                agents=[api.RoomAgentDispatch(agent_name=opts.agent_name, metadata=opts.agent_metadata)]
-            )
+            api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=opts.agent_name, metadata=metadata)])
         )
     return TokenGrant(url=opts.livekit_url, token=token.to_jwt(), room=room, identity=identity)
 
@@ -135,13 +143,16 @@ def make_app(opts: DevServerOptions) -> web.Application:
         )
 
     async def config(_: web.Request) -> web.Response:
-        return web.json_response({"room": opts.room, "livekit_url": opts.livekit_url, "agent_name": opts.agent_name})
+        return web.json_response(
+            {"room": opts.room, "flow": opts.flow, "livekit_url": opts.livekit_url, "agent_name": opts.agent_name}
+        )
 
     async def token(request: web.Request) -> web.Response:
         room = request.query.get("room", opts.room)
         identity = request.query.get("identity", "")
+        flow = request.query.get("flow") or None
         try:
-            grant = mint_token(opts, room, identity)
+            grant = mint_token(opts, room, identity, flow)
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response(
@@ -247,6 +258,7 @@ def run_devserver(opts: DevServerOptions) -> int:
         running = await start_devserver(opts)
         _warn_if_exposed(opts.host)
         agent = f", dispatching agent '{opts.agent_name}'" if opts.agent_name else ""
+        agent += f" for flow '{opts.flow}'" if opts.flow else ""
         print(
             f"ivrkit dialpad: serving {running.url} (room '{opts.room}', LiveKit {opts.livekit_url}{agent})",
             flush=True,
@@ -282,6 +294,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--agent-name", default=None, help="agent to dispatch into the room on join (explicit dispatch); default none"
     )
     parser.add_argument("--agent-metadata", default="", help="metadata string handed to the dispatched agent")
+    parser.add_argument(
+        "--flow", default=None, help="flow the page asks the worker for by default (dispatch metadata {\"flow\": ...})"
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> DevServerOptions:
@@ -296,6 +311,8 @@ def options_from_args(args: argparse.Namespace) -> DevServerOptions:
     ]
     if missing or url is None or key is None or secret is None:
         raise DevServerError(f"missing {', '.join(missing)}: say where your LiveKit server is and its API key")
+    if args.flow and not args.agent_name:
+        raise DevServerError("--flow needs --agent-name: the flow is asked of the agent the token dispatches")
     if not (0 <= args.port <= 65535):
         raise DevServerError(f"--port {args.port} is not a port number (0-65535)")
     return DevServerOptions(
@@ -307,6 +324,7 @@ def options_from_args(args: argparse.Namespace) -> DevServerOptions:
         room=args.room,
         agent_name=args.agent_name,
         agent_metadata=args.agent_metadata,
+        flow=args.flow,
     )
 
 

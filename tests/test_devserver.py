@@ -82,6 +82,20 @@ def test_token_dispatches_the_named_agent(web_dir: Path) -> None:
     assert room_config["agents"] == [{"agentName": "ivrkit", "metadata": '{"flow":"bank"}'}]
 
 
+def test_a_flow_goes_into_the_dispatch_metadata_for_the_worker_router(web_dir: Path) -> None:
+    opts = _opts(web_dir, agent_name="ivrkit", agent_metadata="ignored when a flow is named", flow="bank")
+    room_config = _claims(mint_token(opts, "r", "p").token)["roomConfig"]
+    assert isinstance(room_config, dict)
+    assert room_config["agents"] == [{"agentName": "ivrkit", "metadata": '{"flow": "bank"}'}]
+    room_config = _claims(mint_token(opts, "r", "p", flow="support").token)["roomConfig"]  # the page's choice
+    assert isinstance(room_config, dict)
+    assert room_config["agents"][0]["metadata"] == '{"flow": "support"}'
+    with pytest.raises(ValueError, match="bad flow 'a b'"):
+        mint_token(opts, "r", "p", flow="a b")
+    with pytest.raises(ValueError, match="no agent is dispatched.*--agent-name"):
+        mint_token(_opts(web_dir), "r", "p", flow="bank")
+
+
 @pytest.mark.parametrize(("room", "identity", "field"), [("", "p", "room"), ("r", "", "identity"),
                                                           ("r", "a b", "identity"), ("x/../y", "p", "room")])
 def test_bad_names_are_refused_naming_the_field(web_dir: Path, room: str, identity: str, field: str) -> None:
@@ -91,7 +105,8 @@ def test_bad_names_are_refused_naming_the_field(web_dir: Path, room: str, identi
 
 async def test_http_token_and_config(client: TestClient) -> None:  # type: ignore[type-arg]
     resp = await client.get("/api/config")
-    assert await resp.json() == {"room": "lobby", "livekit_url": "ws://10.0.0.1:7880", "agent_name": "ivrkit"}
+    assert await resp.json() == {"room": "lobby", "flow": None, "livekit_url": "ws://10.0.0.1:7880",
+                                 "agent_name": "ivrkit"}
     resp = await client.get("/api/token", params={"room": "r9", "identity": "web"})
     body = await resp.json()
     assert resp.status == 200 and body["room"] == "r9" and body["identity"] == "web"
@@ -100,6 +115,9 @@ async def test_http_token_and_config(client: TestClient) -> None:  # type: ignor
     assert (await resp.json())["room"] == "lobby"  # the server's default room
     resp = await client.get("/api/token", params={"room": "r9", "identity": "no spaces"})
     assert resp.status == 400 and "bad identity" in (await resp.json())["error"]
+    resp = await client.get("/api/token", params={"room": "r9", "identity": "web", "flow": "bank"})
+    room_config = _claims((await resp.json())["token"])["roomConfig"]
+    assert isinstance(room_config, dict) and room_config["agents"][0]["metadata"] == '{"flow": "bank"}'
 
 
 async def test_serves_only_the_page_files(client: TestClient) -> None:  # type: ignore[type-arg]
@@ -134,6 +152,8 @@ def test_cli_options_come_from_flags_then_environment(monkeypatch: pytest.Monkey
     opts = options_from_args(parser.parse_args(["dialpad", "--port", "0", "--agent-name", "ivrkit"]))
     assert (opts.livekit_url, opts.api_key, opts.host, opts.port, opts.agent_name) == ("ws://env:7880", "k", "127.0.0.1", 0, "ivrkit")
     assert "api_secret" not in repr(opts)  # the secret is kept out of logs and tracebacks
+    with pytest.raises(DevServerError, match="--flow needs --agent-name"):
+        options_from_args(parser.parse_args(["dialpad", "--flow", "bank"]))
     monkeypatch.delenv("LIVEKIT_API_SECRET")
     with pytest.raises(DevServerError, match="missing --api-secret/LIVEKIT_API_SECRET"):
         options_from_args(parser.parse_args(["dialpad"]))

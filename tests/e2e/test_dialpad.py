@@ -292,6 +292,21 @@ states:
 """ % FLOW_SENDS
 
 
+# A second flow in the worker's folder, to be picked from the page (dispatch metadata).
+OTHER_FLOW = """\
+flow: dialpad-other
+start: hello
+defaults: {timeout: 60s, retries: 1}
+states:
+  hello:
+    menu:
+      prompt: "The other flow. Press 1 to leave."
+      options: {"1": bye}
+      on_max_retries: bye
+  bye: {say: "Goodbye.", hangup: true}
+"""
+
+
 def _worker_missing() -> str | None:
     for module in ("ivrkit.livekit.worker", "ivrkit.call"):
         if importlib.util.find_spec(module) is None:
@@ -311,15 +326,17 @@ def worker(stack: Stack, tmp_path: Path) -> Iterator[Worker]:
     missing = _worker_missing()
     if missing:
         pytest.skip(missing)
-    flow = tmp_path / "dialpad.yaml"
-    flow.write_text(FLOW)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "dialpad.yaml").write_text(FLOW)
+    (flows / "other.yaml").write_text(OTHER_FLOW)
     agent = f"dialpad-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
     proc = stack.start(
         # `dev`, as a flow author runs it next to the dial pad. IVRKIT_MAX_CALLS makes the worker
         # report its load as calls/max instead of machine CPU: livekit-server gives no job to a
         # worker reporting load >= 0.7, which a 2-core machine running Chromium reaches.
-        [sys.executable, "-m", "ivrkit.livekit.worker", "dev", str(flow), "--no-reload", "--agent-name", agent,
-         "--http-port", "0"],
+        [sys.executable, "-m", "ivrkit.livekit.worker", "dev", str(flows), "--no-reload", "--agent-name", agent,
+         "--default-flow", "dialpad-e2e", "--http-port", "0"],
         name="worker", cwd=REPO,
         env={**stack.env(), "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0", "IVRKIT_MAX_CALLS": "4"},
     )
@@ -330,10 +347,11 @@ def worker(stack: Stack, tmp_path: Path) -> Iterator[Worker]:
         proc.stop(timeout=10.0)
 
 
-def _call_flow(stack: Stack, room_name: str, worker: Worker, browser: Browser) -> dict[str, Any]:
+def _call_flow(stack: Stack, room_name: str, worker: Worker, browser: Browser, flow: str = "") -> dict[str, Any]:
     """Open the page with a token that dispatches `worker`; return the page once it hears sound."""
     server = start_dialpad_server(stack, room_name, agent_name=worker.agent_name)
-    page = browser.request("open", url=f"{server.url}?room={room_name}&identity={PAGE_IDENTITY}")
+    query = f"room={room_name}&identity={PAGE_IDENTITY}" + (f"&flow={flow}" if flow else "")
+    page = browser.request("open", url=f"{server.url}?{query}")
     assert page["status"] == "connected", page["status_text"]
     page = browser.request("wait_audio", min_packets=25, min_energy=1e-4, timeout_ms=30000, timeout=40.0)
     assert page["audio"]["tracks"] == 1
@@ -394,6 +412,16 @@ def test_page_receives_the_dtmf_a_flow_sends(
     worker.process.wait_for_log(r"prompt \d+ \[main\][\s\S]*prompt \d+ \[main\]", timeout=15.0)
     time.sleep(0.5)  # nothing may trail in: no key invented or doubled
     assert len(browser.request("snapshot")["received"]) == len(FLOW_SENDS)
+
+
+def test_page_picks_which_flow_to_call(stack: Stack, room_name: str, worker: Worker, browser: Browser) -> None:
+    _call_flow(stack, room_name, worker, browser, flow="dialpad-other")
+    worker.process.wait_for_log(r"caller 'web-dialpad' \(non-SIP\) -> flow 'dialpad-other' \(dispatch metadata\)",
+                                timeout=5.0)
+    worker.process.wait_for_log(r"prompt 1 \[hello\]", timeout=5.0)
+    browser.request("press", keys="1", via="click")
+    page = browser.request("wait_ended", timeout_ms=20000, timeout=30.0)
+    assert "ROOM_DELETED" in page["status_text"]
 
 
 @pytest.mark.xfail(reason="the worker does not publish participant attributes ivrkit.state / ivrkit.prompt yet "

@@ -21,6 +21,8 @@ const ui = {
   form: $('join-form'),
   room: $('room'),
   identity: $('identity'),
+  flow: $('flow'),
+  dispatch: $('dispatch'),
   call: $('call'),
   hangup: $('hangup'),
   status: $('status'),
@@ -199,8 +201,9 @@ async function updateAudioStats() {
 
 // --- call -----------------------------------------------------------------------------------
 
-async function fetchToken(roomName, identity) {
+async function fetchToken(roomName, identity, flow) {
   const query = new URLSearchParams({ room: roomName, identity });
+  if (flow) query.set('flow', flow);
   const response = await fetch(`api/token?${query}`);
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error ?? `token request failed: HTTP ${response.status}`);
@@ -258,7 +261,7 @@ async function startCall() {
   ui.call.disabled = true;
   setStatus('connecting', 'connecting');
   try {
-    const { url, token } = await fetchToken(roomName, identity);
+    const { url, token } = await fetchToken(roomName, identity, ui.flow.value.trim());
     const r = new Room({ adaptiveStream: false, dynacast: false });
     wireRoom(r);
     room = r;
@@ -313,6 +316,12 @@ async function init() {
     // The form still works with the built-in default room.
   }
   ui.room.value = params.get('room') ?? defaults.room;
+  ui.flow.value = params.get('flow') ?? defaults.flow ?? '';
+  // A flow can only be asked of an agent the token dispatches (ivrkit dialpad --agent-name).
+  ui.flow.disabled = !defaults.agent_name;
+  ui.dispatch.textContent = defaults.agent_name
+    ? `Joining a new room calls agent "${defaults.agent_name}".`
+    : 'No agent is dispatched (start ivrkit dialpad with --agent-name): the page waits for whoever joins.';
   ui.identity.value = params.get('identity') ?? `dialpad-${Math.random().toString(36).slice(2, 8)}`;
   setStatus('not in a call', 'idle');
   ui.call.disabled = false;
