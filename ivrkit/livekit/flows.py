@@ -17,13 +17,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ivrkit.errors import FlowError, Issue, IvrkitError, format_issues
-from ivrkit.livekit.prompt_audio import PromptAudio, fixed_prompt_parts
 from ivrkit.livekit.routing import FlowRouter
 from ivrkit.livekit.settings import WorkerOptions
 from ivrkit.render import PromptCache
+
+if TYPE_CHECKING:
+    from ivrkit.livekit.prompt_audio import PromptAudio
 
 __all__ = ["FlowSet", "FlowSetError", "LoadedFlow", "flow_files", "flow_set", "load_checked"]
 
@@ -96,7 +98,7 @@ def load_checked(path: Path) -> tuple[dict[str, Any], list[Issue]]:
 class LoadedFlow:
     flow: Any  # ivrkit.flow.model.Flow
     machine: Any  # ivrkit.machine.FlowMachine, shared by every call on this flow
-    audio: PromptAudio
+    audio: PromptAudio  # livekit-agents is imported only when flows are built, not for `--help`
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class FlowSet:
 
 def build_flow_set(opts: WorkerOptions) -> FlowSet:
     """Load, check, compile. Raises `FlowSetError` or `RoutingError` with what to fix."""
+    from ivrkit.livekit.prompt_audio import PromptAudio, fixed_prompt_parts
     from ivrkit.machine import FlowMachine
 
     flows, warnings = load_checked(opts.path)

@@ -24,7 +24,6 @@ from types import FrameType
 from typing import Any
 
 from ivrkit.livekit.flows import FlowSet, FlowSetError, build_flow_set
-from ivrkit.livekit.prompt_audio import _walk_hooks
 from ivrkit.livekit.settings import WorkerOptions
 
 __all__ = ["supervise", "watched_paths"]
@@ -34,6 +33,8 @@ WATCHED_SUFFIXES = (".yaml", ".yml", ".py", ".wav")
 
 def watched_paths(opts: WorkerOptions, fs: FlowSet) -> list[Path]:
     """Folders to watch: the flows', their includes', and their hook modules'."""
+    from ivrkit.livekit.prompt_audio import _walk_hooks
+
     paths: set[Path] = {(opts.path if opts.path.is_dir() else opts.path.parent).resolve()}
     for loaded in fs.flows.values():
         for file in getattr(loaded.flow, "files", ()) or ():
