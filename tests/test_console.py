@@ -14,9 +14,12 @@ import sys
 import termios
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from ivrkit.audio import Pcm, dominant_frequency, tone
 from ivrkit.channel import ChannelEvent, Hangup, Key, PromptEnded
@@ -391,7 +394,7 @@ def test_keys_not_yet_used_by_the_call_count_against_the_state_they_land_in() ->
         assert keys == [k.replace("•", view.mask_char) for k in expected]
     # Once the call reports "1" as used, only "4" is still ahead of the call.
     view.observe("key", "main", {"digit": "1", "consumed": "main"})
-    assert list(view._pressed) == ["4"]
+    assert list(view._pressed) == [("4", True)]
 
 
 def test_after_a_menu_re_prompt_the_next_choice_is_shown_again() -> None:
@@ -721,3 +724,47 @@ def test_the_console_needs_no_livekit_and_no_sound_library_to_start() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- property: no key that ends in a sensitive entry is ever printed in clear ----------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    to_pin=st.booleans(),
+    actions=st.lists(
+        st.one_of(
+            st.tuples(st.just("press"), st.text(alphabet="11112345#*90", min_size=1, max_size=6)),
+            st.tuples(st.just("advance"), st.sampled_from([0.0, 0.2, 1.0, 3.0, 5.0])),
+        ),
+        max_size=14,
+    )
+)
+async def test_keys_landing_in_a_sensitive_entry_are_never_shown(to_pin: bool, actions: list[tuple[str, Any]]) -> None:
+    from ivrkit.console.cli import console_hooks
+    from ivrkit.flow.loader import load_flow
+    from ivrkit.testing import FlowTester
+
+    flow = load_flow(Path(__file__).parents[1] / "ivrkit" / "defaults" / "demo.yaml")
+    clock = VirtualClock()
+    out = io.StringIO()
+    view = ConsoleView(out, clock, flow=flow)
+    channel = ConsoleChannel(clock=clock, out=out, view=view)
+    if to_pin:  # half the runs go straight for the PIN entry (menu 1), then do anything
+        actions = [("press", "1"), *actions]
+    async with FlowTester(flow, channel=channel, hooks=console_hooks(view)) as t:
+        for kind, arg in actions:
+            for key in arg if kind == "press" else ():
+                if t.result is None:
+                    await t.press(key)
+            if kind == "advance" and t.result is None:
+                await t.advance(arg)
+    shown = [line.split("] key ")[1].split()[0] for line in out.getvalue().splitlines() if "] key " in line]
+    records = t.trace.keys()
+    unused = [line.split("] unused key ")[1][0] for line in out.getvalue().splitlines() if "] unused key " in line]
+    assert len(unused) == sum("discarded" in r.data for r in records)
+    assert len(shown) == len(records)  # one printed line per key, in the order pressed
+    event(f"keys consumed by the PIN entry: {min(sum(r.data.get('consumed') == 'pin' for r in records), 5)}+")
+    for printed, record in zip(shown, records, strict=True):
+        if record.data.get("consumed") == "pin":
+            assert printed == view.mask_char, t.trace.tail(40)

@@ -127,7 +127,7 @@ class ConsoleView:
         self._entered = ""  # what the caller has typed into the current collect, as shown
         # Keys pressed that the call has not reported (consumed or discarded) yet: they land in
         # the next state first. Used once `track_call_keys()` says the call reports them.
-        self._pressed: deque[str] = deque()
+        self._pressed: deque[tuple[str, bool]] = deque()  # (digit, masked when printed)
         self._tracking = False
         self._words: list[str] = []  # typewriter: words of the playing prompt not printed yet
         self._open = False  # typewriter: a prompt line is open (no newline yet)
@@ -192,7 +192,7 @@ class ConsoleView:
         self._entered = ""
         if self._tracking:
             info = self._mask_info()
-            for digit in self._pressed:  # typed ahead, not used yet: they come first here
+            for digit, _masked in self._pressed:  # typed ahead, not used yet: they come first here
                 self._count(digit, info)
 
     def prompt(self, log_text: str, *, barge_in: bool, duration: float = 0.0) -> None:
@@ -266,7 +266,7 @@ class ConsoleView:
             mask = False
         self._count(digit, info)
         if self._tracking:
-            self._pressed.append(digit)
+            self._pressed.append((digit, mask))
         return mask
 
     def _count(self, digit: str, info: StateInfo | None) -> None:
@@ -302,8 +302,9 @@ class ConsoleView:
     def observe(self, kind: str, state: str | None, data: Mapping[str, Any]) -> None:
         """A (masked) trace record from the call runtime: the authoritative view of what the
         call did with the keys."""
+        masked = self._any_sensitive  # without tracking: as masked as any key could be
         if kind == "key" and self._pressed:
-            self._pressed.popleft()  # one record per key pressed, in order
+            _digit, masked = self._pressed.popleft()  # one record per key pressed, in order
         if kind == "state" and state is not None:
             self.enter_state(state)
         elif kind == "collect":
@@ -311,7 +312,9 @@ class ConsoleView:
             extra = f", {result}" if result not in (None, "", "ok") else ""
             self.line(f"collected {data.get('into')} = {data.get('digits') or '(nothing)'} ({data.get('reason')}{extra})")
         elif kind == "key" and "discarded" in data:
-            self.line(f"key {data.get('digit')} not used: {data.get('discarded')}")
+            # Shown as it was shown when pressed: a key masked then stays masked now.
+            shown = self.mask_char if masked else data.get("digit")
+            self.line(f"unused key {shown}: {data.get('discarded')}")
 
     def invalid_key(self, text: str) -> None:
         self.line(f"{text!r} is not a phone key (not sent): press 0-9, *, #, A-D; q hangs up")
