@@ -160,12 +160,41 @@ def make_app(opts: DevServerOptions) -> web.Application:
             headers={"Cache-Control": "no-store"},
         )
 
-    app = web.Application()
+    app = web.Application(middlewares=[_host_guard(opts.host)])
     app.router.add_get("/", index)
     app.router.add_get("/api/config", config)
     app.router.add_get("/api/token", token)
     app.router.add_get("/{path:.+}", static)
     return app
+
+
+def _host_allowed(host_header: str, bound_host: str) -> bool:
+    """Only an IP literal, `localhost` or the address we were told to bind may name this server."""
+    hostname = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+    hostname = hostname.strip("[]").lower()
+    if hostname in ("localhost", bound_host.lower()):
+        return True
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    return True
+
+
+def _host_guard(bound_host: str) -> Any:
+    """Refuse requests whose Host is a DNS name: a web page on another site could otherwise
+    rebind its own name to 127.0.0.1 and read tokens from this server (DNS rebinding)."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not _host_allowed(request.host, bound_host):
+            raise web.HTTPForbidden(
+                text=f"Host '{request.host}' refused: open the dial pad by IP address or as localhost\n"
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return guard
 
 
 @dataclass

@@ -129,6 +129,18 @@ async def test_serves_only_the_page_files(client: TestClient) -> None:  # type: 
         assert (await client.get(path)).status == 404, path
 
 
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.nip.io"])
+async def test_requests_naming_another_host_are_refused(client: TestClient, host: str) -> None:  # type: ignore[type-arg]
+    resp = await client.get("/api/token", params={"room": "r", "identity": "p"}, headers={"Host": host})
+    assert resp.status == 403 and "open the dial pad by IP address or as localhost" in await resp.text()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8765", "localhost:8765", "[::1]:8765", "10.213.0.1", "localhost"])
+async def test_requests_by_address_or_localhost_pass(client: TestClient, host: str) -> None:  # type: ignore[type-arg]
+    resp = await client.get("/api/config", headers={"Host": host})
+    assert resp.status == 200
+
+
 def test_missing_bundle_says_how_to_build_it(web_dir: Path) -> None:
     (web_dir / "dist" / "app.js").unlink()
     with pytest.raises(DevServerError, match=r"bundle not built.*npm ci && npm run build.*install_web\.sh"):
