@@ -728,43 +728,90 @@ def test_the_console_needs_no_livekit_and_no_sound_library_to_start() -> None:
 
 # --- property: no key that ends in a sensitive entry is ever printed in clear ----------------------
 
+_DIRECT_PIN = """\
+flow: direct-pin
+start: welcome
+defaults: {retries: 2}
+states:
+  welcome: {say: "Welcome.", next: pin}
+  pin:
+    collect: {prompt: "PIN, then pound.", into: pin, min_digits: 4, max_digits: 6, sensitive: true, on_max_retries: menu}
+    next: thanks
+  thanks: {say: "Thanks.", next: menu}
+  menu:
+    menu: {prompt: "1 to enter it again, 2 to leave.", options: {"1": welcome, "2": bye}, on_max_retries: bye}
+  bye: {say: "Bye.", hangup: true}
+"""
+_KEYS = "11112345#*90"
+
 
 @settings(max_examples=300, deadline=None)
 @given(
+    which=st.sampled_from(["demo", "direct"]),
     to_pin=st.booleans(),
     actions=st.lists(
         st.one_of(
-            st.tuples(st.just("press"), st.text(alphabet="11112345#*90", min_size=1, max_size=6)),
+            st.tuples(st.just("press"), st.text(alphabet=_KEYS, min_size=1, max_size=6)),
+            # typed in one go, before the call has handled any of them (a fast typist, a paste)
+            st.tuples(st.just("burst"), st.text(alphabet=_KEYS, min_size=2, max_size=8)),
+            # typed while the call is busy moving between states (the view lags the call)
+            st.tuples(st.just("midway"), st.text(alphabet=_KEYS, min_size=1, max_size=4)),
             st.tuples(st.just("advance"), st.sampled_from([0.0, 0.2, 1.0, 3.0, 5.0])),
         ),
         max_size=14,
-    )
+    ),
 )
-async def test_keys_landing_in_a_sensitive_entry_are_never_shown(to_pin: bool, actions: list[tuple[str, Any]]) -> None:
+async def test_keys_landing_in_a_sensitive_entry_are_never_shown(
+    which: str, to_pin: bool, actions: list[tuple[str, Any]]
+) -> None:
     from ivrkit.console.cli import console_hooks
-    from ivrkit.flow.loader import load_flow
+    from ivrkit.flow.loader import load_flow, load_flow_text
+    from ivrkit.hooks import Hooks
     from ivrkit.testing import FlowTester
+    from ivrkit.trace import TraceEvent
 
-    flow = load_flow(Path(__file__).parents[1] / "ivrkit" / "defaults" / "demo.yaml")
+    if which == "demo":
+        flow = load_flow(Path(__file__).parents[1] / "ivrkit" / "defaults" / "demo.yaml")
+    else:
+        flow = load_flow_text(_DIRECT_PIN, "direct.yaml")
     clock = VirtualClock()
     out = io.StringIO()
     view = ConsoleView(out, clock, flow=flow)
     channel = ConsoleChannel(clock=clock, out=out, view=view)
-    if to_pin:  # half the runs go straight for the PIN entry (menu 1), then do anything
+    midway: list[str] = []
+
+    async def type_midway(event: TraceEvent) -> None:
+        # Runs inside the call's processing, after the view saw this state: keys arriving now
+        # reach the view before the call has used the keys already buffered.
+        while midway:
+            channel.press(midway.pop(0))
+
+    hooks = console_hooks(view)
+    hooks = Hooks(state_enter=[*hooks.state_enter, type_midway], digits=hooks.digits)
+    if to_pin and which == "demo":  # half the runs go straight for the PIN entry (menu 1)
         actions = [("press", "1"), *actions]
-    async with FlowTester(flow, channel=channel, hooks=console_hooks(view)) as t:
+    async with FlowTester(flow, channel=channel, hooks=hooks) as t:
         for kind, arg in actions:
-            for key in arg if kind == "press" else ():
-                if t.result is None:
-                    await t.press(key)
-            if kind == "advance" and t.result is None:
+            if t.result is not None:
+                break
+            if kind == "press":
+                for key in arg:
+                    if t.result is None:
+                        await t.press(key)
+            elif kind == "burst":
+                for key in arg:
+                    channel.press(key)
+                await t.advance(0)
+            elif kind == "midway":
+                midway.extend(arg)
+            else:
                 await t.advance(arg)
     shown = [line.split("] key ")[1].split()[0] for line in out.getvalue().splitlines() if "] key " in line]
     records = t.trace.keys()
     unused = [line.split("] unused key ")[1][0] for line in out.getvalue().splitlines() if "] unused key " in line]
     assert len(unused) == sum("discarded" in r.data for r in records)
     assert len(shown) == len(records)  # one printed line per key, in the order pressed
-    event(f"keys consumed by the PIN entry: {min(sum(r.data.get('consumed') == 'pin' for r in records), 5)}+")
+    event(f"{which}: keys consumed by the PIN entry: {min(sum(r.data.get('consumed') == 'pin' for r in records), 5)}+")
     for printed, record in zip(shown, records, strict=True):
         if record.data.get("consumed") == "pin":
             assert printed == view.mask_char, t.trace.tail(40)
