@@ -75,7 +75,13 @@ def _add_schema(sub: Any) -> None:
     p.set_defaults(args_type=SchemaArgs, handler=run_schema, convert={})
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_check, _add_schema]
+def _add_console(sub: Any) -> None:
+    from ivrkit.console.cli import add_console_parser
+
+    add_console_parser(sub)
+
+
+COMMANDS: list[Callable[[Any], None]] = [_add_console, _add_check, _add_schema]
 
 
 def build_parser() -> argparse.ArgumentParser:
