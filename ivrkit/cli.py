@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TextIO
 
+from ivrkit.console.cli import add_console_parser
 from ivrkit.errors import Issue, format_issues, issues_to_json
 from ivrkit.flow.loader import check_flow
 from ivrkit.flow.schema import schema_json
@@ -75,13 +76,7 @@ def _add_schema(sub: Any) -> None:
     p.set_defaults(args_type=SchemaArgs, handler=run_schema, convert={})
 
 
-def _add_console(sub: Any) -> None:
-    from ivrkit.console.cli import add_console_parser
-
-    add_console_parser(sub)
-
-
-COMMANDS: list[Callable[[Any], None]] = [_add_console, _add_check, _add_schema]
+COMMANDS: list[Callable[[Any], None]] = [add_console_parser, _add_check, _add_schema]
 
 
 def build_parser() -> argparse.ArgumentParser:
