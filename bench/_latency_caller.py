@@ -208,6 +208,7 @@ async def main() -> int:
     p.add_argument("--press-timeout", type=float, default=5.0)
     p.add_argument("--join-timeout", type=float, default=30.0)
     p.add_argument("--stagger", type=float, default=0.05, help="seconds between call starts")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds before the first call starts")
     p.add_argument("--rate", type=int, default=16000)
     p.add_argument("--frame-ms", type=int, default=10)
     p.add_argument("--tones", default="600,900")
@@ -219,7 +220,7 @@ async def main() -> int:
     turns = Turns(len(tokens)) if args.lockstep else None
 
     async def staggered(i: int, token: str) -> dict[str, Any]:
-        await asyncio.sleep(i * args.stagger)
+        await asyncio.sleep(args.delay + i * args.stagger)
         res = await one_call(i, args.url, token, args, tones, turns)  # type: ignore[arg-type]
         emit("call", **res)
         return res

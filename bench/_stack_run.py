@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class CallerRun:
     calls: list[dict[str, Any]]
     seconds: float
     stderr_tail: str
+    crashed_at_exit: int = 0
 
     @property
     def latencies(self) -> list[float]:
@@ -93,29 +95,54 @@ class CallerRun:
 
 
 def run_callers(st: Any, agent_name: str | list[str], *, calls: int, presses: int, warmup: int, tag: str,
-                gap: float = 0.15, timeout: float = 600.0, stagger: float = 0.05, lockstep: bool = False) -> CallerRun:
-    """`calls` simulated callers in one process, each in its own room dispatching `agent_name`
-    (or `agent_name[i]` for call i)."""
+                gap: float = 0.15, timeout: float = 600.0, stagger: float = 0.05, lockstep: bool = False,
+                per_process: int = 0, rate: int = 16000, frame_ms: int = 10) -> CallerRun:
+    """`calls` simulated callers, each in its own room dispatching `agent_name` (or
+    `agent_name[i]` for call i); all in one caller process, or `per_process` calls per process
+    (processes run at the same time; fewer rooms per Python event loop disturb each other less)."""
     stamp = f"{tag}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
     agents = agent_name if isinstance(agent_name, list) else [agent_name] * calls
     tokens = [st.token(f"caller-{i}", f"bench-{stamp}-{i}", agent_name=agents[i]) for i in range(calls)]
+    size = per_process or calls
+    groups = [tokens[i:i + size] for i in range(0, calls, size)]
+    argv = [sys.executable, str(CALLER), "--url", st.url, "--presses", str(presses), "--warmup", str(warmup),
+            "--gap", str(gap), "--rate", str(rate), "--frame-ms", str(frame_ms),
+            *(["--lockstep"] if lockstep else [])]
+
+    def one(g: int) -> Any:
+        # later groups start after the earlier ones' stagger, so call starts stay spread out
+        delay = g * size * stagger
+        return st.run([*argv, "--stagger", str(stagger), "--delay", str(delay)], timeout=timeout,
+                      env={"LIVEKIT_TOKENS": json.dumps(groups[g])})
+
     t0 = time.monotonic()
-    done = st.run([sys.executable, str(CALLER), "--url", st.url, "--presses", str(presses), "--warmup", str(warmup),
-                   "--gap", str(gap), "--stagger", str(stagger), *(["--lockstep"] if lockstep else [])],
-                  timeout=timeout, env={"LIVEKIT_TOKENS": json.dumps(tokens)})
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        dones = list(pool.map(one, range(len(groups))))
     seconds = time.monotonic() - t0
     results = []
-    for line in done.stdout.splitlines():
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if ev.get("event") == "call":
-            results.append(ev)
-    if done.returncode != 0 or len(results) != calls:
-        raise RuntimeError(f"caller process exited {done.returncode} with {len(results)}/{calls} call results; "
-                           f"stderr tail:\n{done.stderr[-3000:]}")
-    return CallerRun(results, seconds, done.stderr[-2000:])
+    crashed_at_exit = 0
+    for g, done in enumerate(dones):
+        got = 0
+        finished = False
+        for line in done.stdout.splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("event") == "call":
+                ev["call"] += g * size
+                results.append(ev)
+                got += 1
+            elif ev.get("event") == "done":
+                finished = True
+        if done.returncode != 0 and finished and got == len(groups[g]):
+            # every result was printed; the process died in livekit's native teardown afterwards
+            # (seen: a tokio panic "panic in a function that cannot unwind" at exit)
+            crashed_at_exit += 1
+        elif done.returncode != 0 or got != len(groups[g]):
+            raise RuntimeError(f"caller process {g} exited {done.returncode} with {got}/{len(groups[g])} call "
+                               f"results; stderr tail:\n{done.stderr[-3000:]}")
+    return CallerRun(results, seconds, "\n".join(d.stderr[-1000:] for d in dones), crashed_at_exit)
 
 
 # --- process-tree accounting (row 6) ---------------------------------------------------------------

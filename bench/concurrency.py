@@ -5,8 +5,9 @@
 
 Needs root and the harness's livekit-server. Inside the harness's namespace: livekit-server,
 one ivrkit worker (`--executor thread` or `process`, `--max-calls 1000` so the worker's load
-limit never refuses a call) on the two-tone menu flow (bench/_tones.py), and one caller process
-hosting N calls (bench/_latency_caller.py), started 50 ms apart, each pressing 1 `presses`
+limit never refuses a call) on the two-tone menu flow (bench/_tones.py), and caller
+processes hosting N calls (bench/_latency_caller.py, 25 calls per process, 8 kHz, 20 ms
+frames: cheaper to decode, 20 ms resolution), started 50 ms apart, each pressing 1 `presses`
 times with ~0.5 s of silence before each key (a brisk caller), after one untimed press.
 Per N: latency key → first prompt audio (p50/p99 over all presses of all calls), failed presses
 (no prompt within 5 s, or a call that never got its first prompt within 30 s), the worker's CPU
@@ -35,6 +36,7 @@ from _tones import flow_yaml, write_tones
 
 LIMIT_P99_MS = 250.0
 IDLE_S = 5.0
+CALLS_PER_PROCESS = 25
 
 
 class Sampler:
@@ -94,7 +96,8 @@ def run_executor(st: Any, flow: Path, executor: str, ns: list[int], presses: int
             t0 = time.monotonic()
             with Sampler(worker.pid) as sampler:
                 run = run_callers(st, f"ivrkit-{executor}", calls=n, presses=presses, warmup=1, gap=0.5,
-                                  tag=f"{executor}{n}", timeout=120 + 3 * n * presses, stagger=0.05)
+                                  tag=f"{executor}{n}", timeout=120 + 3 * n * presses, stagger=0.05,
+                                  per_process=CALLS_PER_PROCESS, rate=8000, frame_ms=20)
             wall = time.monotonic() - t0
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             caller_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
@@ -112,7 +115,7 @@ def run_executor(st: Any, flow: Path, executor: str, ns: list[int], presses: int
                 "worker_peak_pss_mb": sampler.peak / 2**20, "worker_idle_pss_mb": idle_pss / 2**20,
                 "worker_peak_processes": sampler.peak_procs,
                 "mem_per_call_mb": (sampler.peak - idle_pss) / n / 2**20,
-                "wall_s": wall, "errors": run.errors[:5],
+                "wall_s": wall, "errors": run.errors[:5], "caller_crashes_at_exit": run.crashed_at_exit,
             }
             over = (s is None) or ms(s.p99) > LIMIT_P99_MS or run.failures > 0
             res["over_limit"] = over
