@@ -47,6 +47,13 @@ SIP_CALLER_NUMBER = "sip.phoneNumber"
 SIP_CALLED_NUMBER = "sip.trunkPhoneNumber"
 SIP_CALL_ID = "sip.callID"
 
+#: LiveKit SIP plays each key published to a phone as a 250 ms tone plus a 250 ms gap, queued
+#: one after the other: a key is on the line up to this long after `publish_dtmf` returned.
+SIP_DTMF_SECONDS = 0.5
+#: Hang-up/transfer never waits longer than this for queued keys to reach the phone (below the
+#: call runtime's END_ACTION_LIMIT, which bounds the hang-up itself).
+DTMF_DRAIN_LIMIT = 4.0
+
 
 def caller_info(participant: rtc.RemoteParticipant) -> CallerInfo:
     """What the call's variables learn about the caller, from the SIP participant attributes."""
@@ -119,6 +126,7 @@ class LiveKitChannel(Channel):
         self._track: rtc.LocalAudioTrack | None = None
         self._hung_up_by_us = False
         self._closed = False
+        self._dtmf_on_line_until = 0.0
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -216,11 +224,23 @@ class LiveKitChannel(Channel):
             await self.room.local_participant.publish_dtmf(code=out.code, digit=out.digit)
         except Exception as e:
             raise ChannelError(f"sending DTMF failed ({type(e).__name__}: {e}); is the agent still in the room?") from e
+        if any(p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP for p in self.room.remote_participants.values()):
+            start = max(self.clock.now(), self._dtmf_on_line_until)
+            self._dtmf_on_line_until = start + SIP_DTMF_SECONDS
         sent: dict[str, object] = {"code": out.code, "digit": out.digit}
         self.record.dtmf_sent.append(sent)
         self.record.add("dtmf_published", self.clock.now(), sent)
 
+    async def _let_dtmf_reach_the_phone(self) -> None:
+        """Wait until keys queued at LiveKit SIP have been played: hanging up or transferring
+        right after `send_dtmf` would otherwise cut them (found with a SIPp phone: of "42#"
+        followed by a hang-up, the phone heard only "4")."""
+        wait = self._dtmf_on_line_until - self.clock.now()
+        if wait > 0:
+            await self.clock.sleep(min(wait, DTMF_DRAIN_LIMIT))
+
     async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
+        await self._let_dtmf_reach_the_phone()
         if not self.caller_is_sip:
             raise ChannelError(
                 f"cannot transfer to {to}: the caller '{self.caller_identity}' is not a SIP call "
@@ -273,6 +293,7 @@ class LiveKitChannel(Channel):
         if self._hung_up_by_us:
             return
         self._hung_up_by_us = True
+        await self._let_dtmf_reach_the_phone()
         self.player.close()
         if self.ended is None:
             self.ended = "the flow hung up"
