@@ -76,7 +76,114 @@ def _add_schema(sub: Any) -> None:
     p.set_defaults(args_type=SchemaArgs, handler=run_schema, convert={})
 
 
-COMMANDS: list[Callable[[Any], None]] = [add_console_parser, _add_check, _add_schema]
+@dataclass(frozen=True, slots=True)
+class RenderArgs:
+    files: tuple[str, ...]
+    directory: str
+    voice: str | None = None
+
+
+def run_prompts_render(args: RenderArgs, out: TextIO | None = None) -> int:
+    """Pre-render every fixed prompt text of the flows into the worker's prompt cache folder.
+
+    Each text is rendered with its state's voice (else `--voice`, else the default voice), so
+    the worker (`--prompt-cache DIR` / IVRKIT_PROMPT_CACHE) finds it under the same key.
+    """
+    from ivrkit.flow.loader import load_flow
+    from ivrkit.render import is_fixed_text, render_texts
+    from ivrkit.speech import DEFAULT_VOICE, EspeakVoice
+
+    out = out or sys.stdout
+    by_voice: dict[str, list[str]] = {}
+    skipped = 0
+    for path in args.files:
+        flow = load_flow(path)
+        for state in flow.states.values():
+            voice = state.settings.voice or args.voice or DEFAULT_VOICE
+            for prompt in state.prompts():
+                for part in prompt.parts:
+                    if part.kind != "text" or not part.value.strip():
+                        continue
+                    if is_fixed_text(part.value):
+                        by_voice.setdefault(voice, []).append(part.value)
+                    else:
+                        skipped += 1
+    total = 0
+    for voice, texts in by_voice.items():
+        total += len(render_texts(texts, EspeakVoice(voice), args.directory))
+    out.write(f"{total} prompt text(s) rendered into {args.directory}; {skipped} templated text(s) left to call time\n")
+    return 0
+
+
+def _add_prompts(sub: Any) -> None:
+    p = sub.add_parser("prompts", help="pre-render prompts to audio files (no TTS latency or cost per call)")
+    psub = p.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
+    r = psub.add_parser("render", help="render every fixed prompt text of the flows",
+                        description="Render every fixed prompt text into a cache folder keyed by text and voice; "
+                                    "start the worker with --prompt-cache DIR to play them.")
+    r.add_argument("files", nargs="+", metavar="FILE", help="flow YAML file(s)")
+    r.add_argument("--dir", dest="directory", default="prompt-cache", help="cache folder (default ./prompt-cache)")
+    r.add_argument("--voice", help="voice for states that set none (default en-us)")
+    r.set_defaults(args_type=RenderArgs, handler=run_prompts_render, convert={"files": tuple})
+
+
+def _add_worker(sub: Any) -> None:
+    from ivrkit.livekit.worker import add_worker_arguments
+
+    start = sub.add_parser("start", help="run the LiveKit worker (production): LIVEKIT_URL/API_KEY/API_SECRET",
+                           description="Answer calls dispatched to this agent with the given flow(s).")
+    add_worker_arguments(start)
+    start.set_defaults(func=_run_start)
+    dev = sub.add_parser("dev", help="run the LiveKit worker, reloading on flow/hook changes, with the browser dial pad",
+                         description="Development worker: restarts when a flow, audio file or hook changes, "
+                                     "and serves the browser dial pad to call your flow without a phone line.")
+    add_worker_arguments(dev)
+    dev.add_argument("--dialpad-port", type=int, default=None, help="dial pad port (default 8765; 0 = any free port)")
+    dev.add_argument("--no-dialpad", action="store_true", help="do not serve the browser dial pad")
+    dev.set_defaults(func=_run_dev)
+
+
+def _run_start(ns: argparse.Namespace) -> int:
+    from ivrkit.livekit.worker import options_from_args, run_worker
+
+    run_worker(options_from_args(ns, dev=False))
+    return 0
+
+
+def _run_dev(ns: argparse.Namespace) -> int:
+    from ivrkit.devserver import DEFAULT_PORT, BackgroundDevServer, DevServerError, DevServerOptions
+    from ivrkit.livekit.worker import options_from_args, run_worker
+
+    opts = options_from_args(ns, dev=True)
+    dialpad: BackgroundDevServer | None = None
+    if not ns.no_dialpad and opts.url and opts.api_key and opts.api_secret:
+        port = DEFAULT_PORT if ns.dialpad_port is None else ns.dialpad_port
+        try:
+            dialpad = BackgroundDevServer(DevServerOptions(
+                livekit_url=opts.url, api_key=opts.api_key, api_secret=opts.api_secret, port=port,
+                agent_name=opts.agent_name or None,
+            ))
+            print(f"ivrkit dev: dial pad at {dialpad.start()}", file=sys.stderr, flush=True)
+        except DevServerError as exc:
+            dialpad = None
+            print(f"ivrkit dev: no dial pad: {exc}", file=sys.stderr, flush=True)
+    try:
+        run_worker(opts)
+    finally:
+        if dialpad is not None:
+            dialpad.stop()
+    return 0
+
+
+def _add_dialpad(sub: Any) -> None:
+    from ivrkit.devserver import add_dialpad_parser
+
+    add_dialpad_parser(sub)
+
+
+COMMANDS: list[Callable[[Any], None]] = [
+    add_console_parser, _add_check, _add_schema, _add_prompts, _add_worker, _add_dialpad,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
+    if hasattr(ns, "func"):  # adapter commands that take the parsed namespace as it is
+        return int(ns.func(ns) or 0)
     args_type = ns.args_type
     names = {f.name for f in fields(args_type)}
     values = {k: ns.convert.get(k, lambda v: v)(v) for k, v in vars(ns).items() if k in names}

@@ -155,6 +155,20 @@ class State:
         """True when the state can block on the caller (used by the spin-loop check)."""
         return self.kind in ("menu", "collect", "transfer", "hangup", "dial")
 
+    def prompts(self) -> Iterator[Prompt]:
+        """Every prompt this state can play (for pre-rendering and checks)."""
+        if self.say is not None:
+            yield self.say
+        for action in (self.menu, self.collect):
+            if action is not None:
+                yield action.prompt
+                yield from action.no_input
+                yield from action.no_match
+        if self.collect is not None and self.collect.confirm is not None:
+            yield self.collect.confirm
+        if self.transfer is not None and self.transfer.announce is not None:
+            yield self.transfer.announce
+
     def targets(self) -> Iterator[str]:
         """Every state name this state can lead to, as written."""
         if self.menu is not None:
