@@ -66,7 +66,7 @@ _BY_HZ = {float(hz): name for name, (hz, _) in PROMPTS.items()}
 
 #: Worker log lines that mean a task or resource leaked, whatever their level.
 LEAK = re.compile(r"Task was destroyed but it is pending|Task exception was never retrieved|"
-                  r"was never awaited|Unclosed|unclosed|leak", re.I)
+                  r"was never awaited|Unclosed|unclosed|leak|ran past its time limit", re.I)
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -362,13 +362,27 @@ def test_send_dtmf_reaches_the_phone_in_order(e: Env) -> None:
     assert [x["digit"] for x in events(trace, "dtmf_published")] == ["1", "2", "#", "a"]  # A-D go out lowercase
 
 
-@pytest.mark.xfail(strict=True, reason="worker bug: the worker publishes a digit every 250 ms (dtmf_pace) but "
-                   "LiveKit SIP plays each as ~260 ms tone + ~280 ms gap, queueing the rest; `hangup: true` right "
-                   "after send_dtmf deletes the room while digits are still queued, so they never reach the phone")
 def test_send_dtmf_then_hangup_delivers_every_digit(e: Env) -> None:
+    # LiveKit SIP plays each digit as ~0.26 s tone + ~0.28 s gap, queued; the worker must not
+    # delete the room (hang up) before the queue has played out.
     r = _send_dtmf_call(e, "+15550109", "4", "send-dtmf-hangup")
     assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
     assert r.recording.digit_string() == "12#A", e.why(r)
+    assert all(d.ended for d in r.recording.digits()), r.recording.digits()
+
+
+@pytest.mark.xfail(strict=True, reason="worker bug: LiveKitChannel counts 0.5 s per queued digit (SIP_DTMF_SECONDS) "
+                   "but LiveKit SIP v1.8.0 takes 0.541 s (260 ms tone + 281 ms gap): 41 ms short per digit, so of "
+                   "'1234567890' + hangup the last digit is cut at 200 ms with no end packet (longer strings lose "
+                   "whole digits, and DTMF_DRAIN_LIMIT caps the wait at 4 s)")
+def test_ten_digits_then_hangup_delivers_every_digit(e: Env) -> None:
+    r = _send_dtmf_call(e, "+15550111", "6", "send-long-hangup")
+    assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+    digits = r.recording.digits()
+    spacing = [round(b.first_arrival - a.first_arrival, 3) for a, b in zip(digits, digits[1:])]
+    print(f"\ndigits {r.recording.digit_string()!r}, spacing {spacing}, last ended {digits[-1].ended if digits else None}")
+    assert r.recording.digit_string() == "1234567890", f"spacing {spacing}" + e.why(r)
+    assert all(d.ended for d in digits), f"{digits[-1]} spacing {spacing}" + e.why(r)
 
 
 def test_two_trunk_numbers_reach_two_flows(e: Env) -> None:
@@ -408,3 +422,17 @@ def test_phone_without_telephone_event_cannot_choose(e: Env) -> None:
     # the "9" (goodbye at once) never reached the flow: it timed out twice instead
     assert heard(r) == ["greeting", "menu", "no_input", "menu", "goodbye"], why
     assert events(e.worker.trace("+15550142", MENU), "key") == []
+
+
+@pytest.mark.xfail(strict=False, reason="worker bug, intermittent (~1 in 8 flow hang-ups): after `hangup: true` "
+                   "deletes the room, LiveKitChannel.aclose() hangs until the call's 5 s END_ACTION_LIMIT "
+                   "('channel aclose failed: ran past its time limit of 5 s'), so the job ends 5 s late")
+def test_no_call_in_this_module_stalled_or_leaked_at_teardown(env: Env) -> None:
+    # Runs last: sweeps the worker log of every call above (about a dozen flow hang-ups).
+    env.sip.clear_rooms()
+    time.sleep(1.0)
+    bad = [f"{r.get('level')} {r.get('name')}: {str(r.get('message', ''))[:200]}" for r in env.worker.records()
+           if LEAK.search(str(r.get("message", ""))) or
+           (r.get("level") in ("ERROR", "CRITICAL") and str(r.get("name", "")).startswith("ivrkit")
+            and "no route matched" not in str(r.get("message", "")))]
+    assert bad == [], "\n".join(bad)
