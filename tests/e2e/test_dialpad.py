@@ -320,25 +320,33 @@ class Worker:
     process: NsProcess
 
 
+def _write_flows(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "dialpad.yaml").write_text(FLOW)
+    (folder / "other.yaml").write_text(OTHER_FLOW)
+    return folder
+
+
+def _worker_env(stack: Stack) -> dict[str, str]:
+    # IVRKIT_MAX_CALLS makes the worker report its load as calls/max instead of machine CPU:
+    # livekit-server gives no job to a worker reporting load >= 0.7, which a 2-core machine
+    # running Chromium reaches.
+    return {**stack.env(), "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0", "IVRKIT_MAX_CALLS": "4"}
+
+
 @pytest.fixture
 def worker(stack: Stack, tmp_path: Path) -> Iterator[Worker]:
-    """The ivrkit worker on FLOW, registered under an agent name of its own."""
+    """The ivrkit worker on a folder of FLOW and OTHER_FLOW, under an agent name of its own."""
     missing = _worker_missing()
     if missing:
         pytest.skip(missing)
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "dialpad.yaml").write_text(FLOW)
-    (flows / "other.yaml").write_text(OTHER_FLOW)
+    flows = _write_flows(tmp_path / "flows")
     agent = f"dialpad-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
     proc = stack.start(
-        # `dev`, as a flow author runs it next to the dial pad. IVRKIT_MAX_CALLS makes the worker
-        # report its load as calls/max instead of machine CPU: livekit-server gives no job to a
-        # worker reporting load >= 0.7, which a 2-core machine running Chromium reaches.
+        # `dev`, as a flow author runs it next to the dial pad.
         [sys.executable, "-m", "ivrkit.livekit.worker", "dev", str(flows), "--no-reload", "--agent-name", agent,
          "--default-flow", "dialpad-e2e", "--http-port", "0"],
-        name="worker", cwd=REPO,
-        env={**stack.env(), "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0", "IVRKIT_MAX_CALLS": "4"},
+        name="worker", cwd=REPO, env=_worker_env(stack),
     )
     try:
         proc.wait_for_log(r"ivrkit worker registered", timeout=90.0)
@@ -422,6 +430,31 @@ def test_page_picks_which_flow_to_call(stack: Stack, room_name: str, worker: Wor
     browser.request("press", keys="1", via="click")
     page = browser.request("wait_ended", timeout_ms=20000, timeout=30.0)
     assert "ROOM_DELETED" in page["status_text"]
+
+
+def test_ivrkit_dev_serves_the_dial_pad_next_to_the_worker(
+    stack: Stack, room_name: str, browser_ready: None, browser: Browser, tmp_path: Path
+) -> None:
+    """The flow author's command: `ivrkit dev FLOWS` prints the dial pad's address; calling works."""
+    missing = _worker_missing()
+    if missing:
+        pytest.skip(missing)
+    flows = _write_flows(tmp_path / "flows")
+    agent = f"dev-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
+    ivrkit = Path(sys.executable).with_name("ivrkit")
+    proc = stack.start(
+        [str(ivrkit), "dev", str(flows), "--no-reload", "--agent-name", agent, "--default-flow", "dialpad-e2e",
+         "--http-port", "0", "--dialpad-port", "0"],
+        name="ivrkit-dev", cwd=REPO, env=_worker_env(stack),
+    )
+    url = proc.wait_for_log(r"dial pad at (http://127\.0\.0\.1:\d+/)", timeout=60.0).group(1)
+    proc.wait_for_log(r"ivrkit worker registered", timeout=90.0)
+    page = browser.request("open", url=f"{url}?room={room_name}&identity={PAGE_IDENTITY}")
+    assert page["status"] == "connected", page["status_text"]
+    browser.request("wait_audio", min_packets=25, min_energy=1e-4, timeout_ms=30000, timeout=40.0)
+    proc.wait_for_log(r"prompt 1 \[main\]", timeout=5.0)
+    browser.request("press", keys="1", via="click")
+    proc.wait_for_log(r"prompt \d+ \[sales\]", timeout=15.0)
 
 
 @pytest.mark.xfail(reason="the worker does not publish participant attributes ivrkit.state / ivrkit.prompt yet "
