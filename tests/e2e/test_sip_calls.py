@@ -424,7 +424,7 @@ def test_phone_without_telephone_event_cannot_choose(e: Env) -> None:
     assert events(e.worker.trace("+15550142", MENU), "key") == []
 
 
-@pytest.mark.xfail(strict=False, reason="worker bug, intermittent (~1 in 8 flow hang-ups): after `hangup: true` "
+@pytest.mark.xfail(strict=False, reason="worker bug, intermittent (33 of 134 flow hang-ups measured): after `hangup: true` "
                    "deletes the room, LiveKitChannel.aclose() hangs until the call's 5 s END_ACTION_LIMIT "
                    "('channel aclose failed: ran past its time limit of 5 s'), so the job ends 5 s late")
 def test_no_call_in_this_module_stalled_or_leaked_at_teardown(env: Env) -> None:
