@@ -47,12 +47,12 @@ SIP_CALLER_NUMBER = "sip.phoneNumber"
 SIP_CALLED_NUMBER = "sip.trunkPhoneNumber"
 SIP_CALL_ID = "sip.callID"
 
-#: LiveKit SIP plays each key published to a phone as a 250 ms tone plus a 250 ms gap, queued
-#: one after the other: a key is on the line up to this long after `publish_dtmf` returned.
-SIP_DTMF_SECONDS = 0.5
-#: Hang-up/transfer never waits longer than this for queued keys to reach the phone (below the
-#: call runtime's END_ACTION_LIMIT, which bounds the hang-up itself).
-DTMF_DRAIN_LIMIT = 4.0
+#: LiveKit SIP plays each key published to a phone as a tone plus a gap (measured with a SIPp
+#: phone on LiveKit SIP v1.8.0: 260 ms + 281 ms): a key is on the line this long after
+#: `publish_dtmf` returned, and a key published sooner is queued behind it.
+SIP_DTMF_SECONDS = 0.55
+#: Unpublishing the prompt track at the end waits at most this long for the server's answer.
+UNPUBLISH_LIMIT = 1.0
 
 
 def caller_info(participant: rtc.RemoteParticipant) -> CallerInfo:
@@ -220,24 +220,27 @@ class LiveKitChannel(Channel):
             raise ChannelError(str(e)) from None
         if self.ended is not None:
             raise ChannelError(f"cannot send DTMF: the call is over ({self.ended})")
+        await self._let_dtmf_reach_the_phone()  # one key on the line at a time: the pace is the gateway's
         try:
             await self.room.local_participant.publish_dtmf(code=out.code, digit=out.digit)
         except Exception as e:
             raise ChannelError(f"sending DTMF failed ({type(e).__name__}: {e}); is the agent still in the room?") from e
         if any(p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP for p in self.room.remote_participants.values()):
-            start = max(self.clock.now(), self._dtmf_on_line_until)
-            self._dtmf_on_line_until = start + SIP_DTMF_SECONDS
+            self._dtmf_on_line_until = self.clock.now() + SIP_DTMF_SECONDS
         sent: dict[str, object] = {"code": out.code, "digit": out.digit}
         self.record.dtmf_sent.append(sent)
         self.record.add("dtmf_published", self.clock.now(), sent)
 
     async def _let_dtmf_reach_the_phone(self) -> None:
-        """Wait until keys queued at LiveKit SIP have been played: hanging up or transferring
-        right after `send_dtmf` would otherwise cut them (found with a SIPp phone: of "42#"
-        followed by a hang-up, the phone heard only "4")."""
+        """Wait until the key last sent to a SIP phone has been played out by LiveKit SIP.
+
+        Sending the next key, hanging up or transferring sooner cuts keys: with a SIPp phone,
+        of "42#" followed by a hang-up only "4" arrived. Waiting before each key (rather than
+        only at hang-up) keeps at most one key queued, so the wait at hang-up stays short
+        however long the string was."""
         wait = self._dtmf_on_line_until - self.clock.now()
         if wait > 0:
-            await self.clock.sleep(min(wait, DTMF_DRAIN_LIMIT))
+            await self.clock.sleep(min(wait, SIP_DTMF_SECONDS))
 
     async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
         await self._let_dtmf_reach_the_phone()
@@ -314,10 +317,15 @@ class LiveKitChannel(Channel):
         self.player.close()
         self._detach()
         if self._track is not None:
-            try:
-                if self.room.isconnected():
-                    await self.room.local_participant.unpublish_track(self._track.sid)
-            except Exception:  # the room may be gone already; closing must not fail the job
-                pass
+            # After our own hang-up the room is deleted: an unpublish request may then never be
+            # answered (seen in 1 of 4 flow hang-ups, stalling the job's end by 5 s), so skip it;
+            # otherwise bound it — the job disconnects from the room right after anyway.
+            if not self._hung_up_by_us and self.room.isconnected():
+                try:
+                    await asyncio.wait_for(
+                        self.room.local_participant.unpublish_track(self._track.sid), UNPUBLISH_LIMIT
+                    )
+                except Exception:  # the room may be gone already; closing must not fail the job
+                    pass
             self._track = None
         await self.source.aclose()
