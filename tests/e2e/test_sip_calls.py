@@ -371,10 +371,6 @@ def test_send_dtmf_then_hangup_delivers_every_digit(e: Env) -> None:
     assert all(d.ended for d in r.recording.digits()), r.recording.digits()
 
 
-@pytest.mark.xfail(strict=True, reason="worker bug: LiveKitChannel counts 0.5 s per queued digit (SIP_DTMF_SECONDS) "
-                   "but LiveKit SIP v1.8.0 takes 0.541 s (260 ms tone + 281 ms gap): 41 ms short per digit, so of "
-                   "'1234567890' + hangup the last digit is cut at 200 ms with no end packet (longer strings lose "
-                   "whole digits, and DTMF_DRAIN_LIMIT caps the wait at 4 s)")
 def test_ten_digits_then_hangup_delivers_every_digit(e: Env) -> None:
     r = _send_dtmf_call(e, "+15550111", "6", "send-long-hangup")
     assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
@@ -424,9 +420,6 @@ def test_phone_without_telephone_event_cannot_choose(e: Env) -> None:
     assert events(e.worker.trace("+15550142", MENU), "key") == []
 
 
-@pytest.mark.xfail(strict=False, reason="worker bug, intermittent (33 of 134 flow hang-ups measured): after `hangup: true` "
-                   "deletes the room, LiveKitChannel.aclose() hangs until the call's 5 s END_ACTION_LIMIT "
-                   "('channel aclose failed: ran past its time limit of 5 s'), so the job ends 5 s late")
 def test_no_call_in_this_module_stalled_or_leaked_at_teardown(env: Env) -> None:
     # Runs last: sweeps the worker log of every call above (about a dozen flow hang-ups).
     env.sip.clear_rooms()
