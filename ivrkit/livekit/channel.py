@@ -51,6 +51,10 @@ SIP_CALL_ID = "sip.callID"
 #: phone on LiveKit SIP v1.8.0: 260 ms + 281 ms): a key is on the line this long after
 #: `publish_dtmf` returned, and a key published sooner is queued behind it.
 SIP_DTMF_SECONDS = 0.55
+#: Audio that left our track is still on its way to a phone for about this long (jitter buffer,
+#: SIP media path; measured 0.05-0.15 s lost when hanging up at once): a hang-up right after a
+#: prompt finished waits for it, so the caller hears the last word of "Goodbye".
+AUDIO_TAIL_SECONDS = 0.3
 #: Unpublishing the prompt track at the end waits at most this long for the server's answer.
 UNPUBLISH_LIMIT = 1.0
 
@@ -127,6 +131,7 @@ class LiveKitChannel(Channel):
         self._hung_up_by_us = False
         self._closed = False
         self._dtmf_on_line_until = 0.0
+        self._audio_on_line_until = 0.0
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -190,6 +195,8 @@ class LiveKitChannel(Channel):
             self.emit(Hangup(self.clock.now(), reason))
 
     def _prompt_ended(self, prompt: RenderedPrompt, interrupted: bool) -> None:
+        if not interrupted:
+            self._audio_on_line_until = self.clock.now() + AUDIO_TAIL_SECONDS
         if self.ended is None and self._emit is not None:
             self.emit(PromptEnded(prompt.id, interrupted=interrupted, at=self.clock.now()))
 
@@ -297,6 +304,9 @@ class LiveKitChannel(Channel):
             return
         self._hung_up_by_us = True
         await self._let_dtmf_reach_the_phone()
+        tail = self._audio_on_line_until - self.clock.now()
+        if tail > 0:
+            await self.clock.sleep(tail)
         self.player.close()
         if self.ended is None:
             self.ended = "the flow hung up"
