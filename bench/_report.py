@@ -172,7 +172,7 @@ class Report:
 
     def __post_init__(self) -> None:
         if not self.command:
-            self.command = " ".join(["python", *[_rel(a) for a in sys.argv]])
+            self.command = " ".join([_rel(sys.executable), *[_rel(a) for a in sys.argv]])
 
     def print_header(self) -> None:
         print(f"== {self.title}")
@@ -208,7 +208,7 @@ class Report:
 
 def _rel(arg: str) -> str:
     try:
-        return str(Path(arg).resolve().relative_to(REPO))
+        return str(Path(os.path.abspath(arg)).relative_to(REPO))
     except (ValueError, OSError):
         return arg
 

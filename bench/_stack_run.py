@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -41,7 +42,12 @@ def missing() -> str | None:
 def stack_up(name: str) -> Iterator[Any]:
     from stack.stack import Stack
 
-    log_dir = Path(os.environ.get("IVRKIT_BENCH_LOGS", "/tmp/ivrkit-bench-logs")) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = Path(os.environ.get("IVRKIT_BENCH_LOGS", "/tmp/ivrkit-bench-logs"))
+    base.mkdir(parents=True, exist_ok=True)
+    old = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for stale in old[:-9]:  # keep the logs of the last 10 runs
+        shutil.rmtree(stale, ignore_errors=True)
+    log_dir = base / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     log_dir.mkdir(parents=True, exist_ok=True)
     st = Stack.up(log_dir)
     print(f"stack: livekit-server {st.url} in netns {st.ns.name}, logs in {log_dir}", file=sys.stderr, flush=True)

@@ -159,7 +159,7 @@ def main() -> int:
                "pipecat_dtmfaggregator_model_ms": ms(pc["latency_s"]), "pipecat_value": pc["value"]}
         report.results.append(res)
         early = f" (done at key {ivr['at_key']})" if ivr["at_key"] < len(keys) else ""
-        rows.append([label, keys, f"{res['ivrkit_ms']:.0f}{early}", res["livekit_getdtmftask_model_ms"],
+        rows.append([label, keys, f"{res['ivrkit_ms']:,.0f}{early}", res["livekit_getdtmftask_model_ms"],
                      res["pipecat_dtmfaggregator_model_ms"]])
     report.show(table(["input", "keys", "ivrkit ms", "LiveKit GetDtmfTask (model) ms", "Pipecat DTMFAggregator (model) ms"], rows))
     report.notes.append("LiveKit/Pipecat columns are models of their completion rules (bench/_dtmf_models.py), "

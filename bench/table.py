@@ -32,6 +32,14 @@ def _load() -> dict[str, dict[str, Any]]:
     return out
 
 
+def _cmd(d: dict[str, Any], root: bool = False) -> str:
+    """The command as run, with the venv interpreter spelled out (older results say `python`)."""
+    cmd = d["command"]
+    if cmd.startswith("python "):
+        cmd = ".venv/bin/python " + cmd[len("python "):]
+    return f"`{'sudo ' if root else ''}{cmd}`"
+
+
 def _met(flag: Any) -> str:
     return "-" if flag is None else ("yes" if flag else "**no**")
 
@@ -46,7 +54,7 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
         rows.append(["1 engine per keypress", f"median {r['ivrkit_median_us']:.1f} µs, p99 {r['ivrkit_p99_us']:.0f} µs",
                      f"dict handler: median {r['baseline_median_us']:.1f} µs, p99 {r['baseline_p99_us']:.0f} µs",
                      f"{r['ratio_median']:.1f}x median{extra}", "< 50 µs median, < 1 ms p99", _met(r.get("target_met")),
-                     d["command"]])
+                     _cmd(d)])
     if "load" in data:
         d = data["load"]
         by = {r["states"]: r for r in d["results"]}
@@ -57,7 +65,7 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
             rows.append(["2 load + check, 1,000 states", f"{r['load_check_ms_median']:.0f} ms{more}",
                          f"safe_load (libyaml) {r['csafe_load_ms_median']:.0f} ms",
                          f"{r['ratio_vs_csafe_load']:.1f}x; growth {r['growth']}", "< 1 s", _met(r.get("target_met")),
-                         d["command"]])
+                         _cmd(d)])
     if "memory" in data:
         d = data["memory"]
         r = d["results"][-1]
@@ -65,14 +73,14 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      f"{r['ivrkit_tracemalloc_kb']:.1f} KB traced, {r['ivrkit_rss_kb']:.1f} KB RSS "
                      f"(engine share {r['engine_share_tracemalloc_kb']:.1f} KB)",
                      f"dict+task {r['dict_task_tracemalloc_kb']:.1f} KB; bare dict {r['bare_dict_tracemalloc_kb']:.2f} KB",
-                     f"{r['ratio_vs_dict_task']:.1f}x dict+task", "< 50 KB", _met(r.get("target_met")), d["command"]])
+                     f"{r['ratio_vs_dict_task']:.1f}x dict+task", "< 50 KB", _met(r.get("target_met")), _cmd(d)])
     if "completion" in data:
         d = data["completion"]
-        parts = [f"{r['scenario']}: {r['ivrkit_ms']:.0f} / {r['livekit_getdtmftask_model_ms']:.0f} / "
-                 f"{r['pipecat_dtmfaggregator_model_ms']:.0f} ms" for r in d["results"][:3]]
+        parts = [f"{r['scenario']}: {r['ivrkit_ms']:,.0f} / {r['livekit_getdtmftask_model_ms']:,.0f} / "
+                 f"{r['pipecat_dtmfaggregator_model_ms']:,.0f} ms" for r in d["results"][:3]]
         rows.append(["4 completion after last key (ivrkit / LiveKit model / Pipecat model)", "; ".join(parts),
                      "models of GetDtmfTask (4 s debounce) and DTMFAggregator (2 s idle)", "-",
-                     "~0 ms at max digits", _met(all(r["ivrkit_ms"] == 0 for r in d["results"][:3])), d["command"]])
+                     "~0 ms at max digits", _met(all(r["ivrkit_ms"] == 0 for r in d["results"][:3])), _cmd(d)])
     if "server_latency" in data:
         d = data["server_latency"]
         a, b, o = d["results"][0], d["results"][1], d["results"][2]
@@ -80,11 +88,11 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      f"({a['presses']} presses, {a['failed']} failed)",
                      f"hand-written handler: p50 {b['p50_ms']:.1f} ms, p99 {b['p99_ms']:.1f} ms",
                      f"{o['p50_overhead_ms']:+.1f} ms p50", "p50 < 60 ms, overhead ≤ 5 ms", _met(o.get("target_met")),
-                     "sudo " + d["command"]])
+                     _cmd(d, root=True)])
     if "concurrency" in data:
         d = data["concurrency"]
         lims = {r["executor"]: r for r in d["results"] if "limit_n" in r}
-        parts = []
+        parts, base = [], []
         for ex, lim in lims.items():
             runs = [r for r in d["results"] if r.get("executor") == ex and "callers" in r]
             ok = [r for r in runs if not r["over_limit"]]
@@ -92,9 +100,12 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
             s = f"{ex}: " + (f"limit N={lim['limit_n']}" if lim["limit_n"] else f"no limit up to N={lim['largest_n_tried']}")
             if best:
                 s += f" (N={best['callers']}: p99 {best['p99_ms']:.0f} ms, {best['mem_per_call_mb']:.1f} MB/call)"
-            parts.append(s)
-        rows.append(["6 concurrency, one worker, 2 cores", "; ".join(parts), "thread vs process executor, same run", "-",
-                     "find N where p99 > 250 ms or calls fail", "-", "sudo " + d["command"]])
+            if ex == "handwritten":
+                base.append(s.replace("handwritten: ", "hand-written worker: "))
+            else:
+                parts.append(s)
+        rows.append(["6 concurrency, one worker, 2 cores", "; ".join(parts), "; ".join(base) or "-", "-",
+                     "find N where p99 > 250 ms or calls fail", "-", _cmd(d, root=True)])
     return rows
 
 
@@ -113,7 +124,7 @@ def render(data: dict[str, dict[str, Any]]) -> str:
         d = data[name]
         m = d["machine"]
         out += ["", f"### {d['title']}", "",
-                f"`{d['command']}` — {m['when_utc']} UTC, ivrkit {m['ivrkit_commit']}, load average {m['load_avg_1m']} "
+                f"{_cmd(d, root=name in ('server_latency', 'concurrency'))} — {m['when_utc']} UTC, ivrkit {m['ivrkit_commit']}, load average {m['load_avg_1m']} "
                 f"at start, {m['cpu']} x{m['cores']}, {m['python']}", ""]
         for t in d.get("tables", []):
             out += [t, ""]
