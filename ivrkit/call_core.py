@@ -73,6 +73,7 @@ class CallCore:
         "_timer", "_gen", "_task", "_task_gen", "_on_done", "_thread", "_no_input", "_no_match",
         "_hops", "_errored", "_history", "_ended_by", "_started", "_activity", "_next",
         "_pending_result", "_notify", "_prompt_seq", "_prompt_barge", "_secret", "_draining",
+        "_stray_terminator",
     )
 
     def __init__(
@@ -121,6 +122,9 @@ class CallCore:
         self._notify: list[TraceEvent] = []
         self._secret = ""  # sensitive digits being validated: masked in every message
         self._draining = False  # consuming type-ahead keys (keeps key handling iterative)
+        # (terminator, until): a collect completed at max_digits; the caller may still press
+        # the terminator out of habit — that key belongs to the finished entry, not the next state
+        self._stray_terminator: tuple[str, float] | None = None
 
     def _post(self, event: Any) -> None:
         if self._phase == _ENDED:

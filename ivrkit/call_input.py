@@ -17,6 +17,9 @@ Keypad decisions (how a serious IVR behaves):
   n-th (or last) of its escalating prompts, then the state's prompt again. The `retries`-th one
   leaves for `on_max_retries` (none: the error path). Keys still buffered at a no-input or
   no-match are discarded (and traced as such): the caller is being re-prompted.
+- *Habitual terminator*: after a collect completes at `max_digits`, a terminator pressed within
+  `inter_digit_timeout` ("1234#" for a four-digit PIN) ends that entry, not the next state's: it
+  is discarded with that reason instead of being a no-match in the next menu.
 - Every key ends up in exactly one trace record, `consumed` or `discarded` with a reason, in the
   order pressed. Keys consumed by a sensitive collect are traced and logged as `*`.
 """
@@ -35,6 +38,9 @@ from ivrkit.flow.model import Collect, Menu, State
 from ivrkit.prompts import Prompt, render
 
 
+_STRAY = "terminator after an entry already complete (max_digits)"
+
+
 class CallInput(CallTasks):
     """Turns the caller's keys into menu choices, collected digits and confirmations."""
 
@@ -47,6 +53,8 @@ class CallInput(CallTasks):
     # --- keys ----------------------------------------------------------------------------------
 
     async def _on_key(self, key: Key) -> None:
+        if not self._buffer and self._stray(key):  # before barge-in: it must not cut a prompt
+            return self._discard(key, _STRAY)
         if self._phase == _INPUT and not self._buffer:
             return self._input_key(key)
         if key.digit not in DTMF_KEYS and not self._buffer:
@@ -118,7 +126,14 @@ class CallInput(CallTasks):
         else:
             self._arm(self._current().settings.timeout, self._no_input_timeout)
 
+    def _stray(self, key: Key) -> bool:
+        """True for the first key after a max_digits completion if it is that entry's terminator."""
+        stray, self._stray_terminator = self._stray_terminator, None
+        return stray is not None and key.digit == stray[0] and key.at <= stray[1]
+
     def _input_key(self, key: Key) -> None:
+        if self._stray_terminator is not None and self._stray(key):
+            return self._discard(key, _STRAY)
         if key.digit not in DTMF_KEYS:
             return self._discard(key, f"not a DTMF key: {key.digit!r}")
         state = self._current()
@@ -178,6 +193,8 @@ class CallInput(CallTasks):
         assert c is not None
         self._collector = None
         self._record_collect(result)
+        if result.reason is EndReason.MAX_DIGITS and state.settings.terminator is not None:
+            self._stray_terminator = (state.settings.terminator, result.at + state.settings.inter_digit_timeout)
         digits = result.digits
         if c.sensitive:
             self._secret = digits

@@ -820,3 +820,55 @@ async def test_an_error_path_that_leads_back_into_the_failure_cannot_loop() -> N
         assert [e.data["to"] for e in t.trace.of_kind("transition")] == ["s", "oops", "s", BUILTIN_ERROR]
         await t.advance(5)
         t.expect_ended("error")
+
+
+# --- a terminator pressed out of habit after a complete entry -------------------------------------
+
+_HABIT_FLOW = """
+flow: habit
+start: pin
+states:
+  pin:
+    collect: {prompt: "PIN please.", into: pin, min_digits: 4, max_digits: 4, sensitive: true}
+    next: main
+  main:
+    menu:
+      prompt: "Press 1."
+      options: {"1": done}
+      no_match: "Not an option."
+  done: {say: "Done.", hangup: true}
+"""
+
+
+async def test_a_terminator_after_a_max_digits_entry_is_not_a_no_match_in_the_next_menu() -> None:
+    from ivrkit.flow.loader import load_flow_text
+
+    async with FlowTester(load_flow_text(_HABIT_FLOW)) as t:
+        await t.until_input()
+        await t.press("1234#", gap=0.2)
+        t.expect_state("main")
+        assert t.trace.of_kind("no_match") == []
+        last = t.trace.keys()[-1].data
+        assert last["digit"] == "#" and "max_digits" in last["discarded"]
+        await t.press("1")
+        t.expect_prompt("Done.")
+
+
+async def test_a_typed_ahead_terminator_after_a_max_digits_entry_is_dropped_too() -> None:
+    from ivrkit.flow.loader import load_flow_text
+
+    async with FlowTester(load_flow_text(_HABIT_FLOW)) as t:
+        await t.press("1234#1")  # all during the first prompt
+        t.expect_prompt("Done.")
+        assert t.trace.of_kind("no_match") == []
+
+
+async def test_a_terminator_long_after_the_entry_is_an_ordinary_key() -> None:
+    from ivrkit.flow.loader import load_flow_text
+
+    async with FlowTester(load_flow_text(_HABIT_FLOW)) as t:
+        await t.until_input()
+        await t.press("1234")
+        await t.advance(10)
+        await t.press("#")
+        assert len(t.trace.of_kind("no_match")) == 1
