@@ -210,6 +210,9 @@ def segment(result: SippResult, name: str) -> Heard:
     return found[-1]
 
 
+_TIME_AND_IDS = {"ts", "t", "call_t", "at", "seq", "room", "caller", "call_id", "caller_info"}
+
+
 def events(trace: Sequence[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [r for r in trace if r["event"] == kind]
 
@@ -256,17 +259,24 @@ def test_menu_key_plays_the_option(e: Env) -> None:
 
 
 def test_pin_with_pound_takes_the_branch_of_the_collected_value(e: Env) -> None:
-    caller = "+15550103"
-    phone = e.call(MENU, "pin", caller=caller, keys=[(2.2, "2"), (3.6, "4321#")], hold=15.0, hangup="far")
-    r = phone.wait()
-    assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
-    assert heard(r) == ["greeting", "menu", "pin", "pin_ok"], e.why(r)
-    trace = e.worker.trace(caller, MENU)
-    assert [x["digit"] for x in events(trace, "key")] == ["2", "*", "*", "*", "*", "*"]
-    collect = events(trace, "collect")
-    assert collect and collect[-1]["reason"] == "terminator" and collect[-1]["digits"] == "****", collect
-    assert "4321" not in json.dumps(trace), "the sensitive PIN reached the trace"
-    assert "4321" not in e.worker.process.log_text(), "the sensitive PIN reached the worker log"
+    # Two callers at once: the right PIN and a wrong one; only the value decides the branch.
+    right, wrong = "+15550103", "+15550113"
+    phones = {who: e.call(MENU, f"pin-{who}", caller=who, keys=[(2.2, "2"), (3.6, pin + "#")], hold=15.0,
+                          hangup="far") for who, pin in ((right, "4321"), (wrong, "9876"))}
+    results = {who: p.wait() for who, p in phones.items()}
+    for who, want in ((right, "pin_ok"), (wrong, "pin_bad")):
+        r = results[who]
+        assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
+        assert heard(r) == ["greeting", "menu", "pin", want], f"caller {who}" + e.why(r)
+        trace = e.worker.trace(who, MENU)
+        assert [x["digit"] for x in events(trace, "key")] == ["2", "*", "*", "*", "*", "*"]
+        collect = events(trace, "collect")
+        assert collect and collect[-1]["reason"] == "terminator" and collect[-1]["digits"] == "****", collect
+        # every field but times and ids (random digits there could spell a PIN by chance)
+        text = json.dumps([{k: v for k, v in x.items() if k not in _TIME_AND_IDS} for x in trace])
+        assert "4321" not in text and "9876" not in text, f"a PIN reached the trace: {text}"
+    messages = " ".join(str(x.get("message", "")) for x in e.worker.records())
+    assert "4321" not in messages and "9876" not in messages, "a sensitive PIN reached the worker log"
 
 
 def test_no_input_retries_then_exhaustion(e: Env) -> None:
