@@ -310,6 +310,14 @@ class LiveKitChannel(Channel):
         self.player.close()
         if self.ended is None:
             self.ended = "the flow hung up"
+        # Leave the room before deleting it: deleting it under our own connection made the
+        # SDK log three ERROR lines ("publisher data channel ... closed unexpectedly") on every
+        # flow hang-up — noise an operator would chase.
+        self._detach()
+        try:
+            await asyncio.wait_for(self.room.disconnect(), UNPUBLISH_LIMIT)
+        except Exception as e:  # still delete the room: that is what hangs up the caller
+            self.log.debug("leaving room '%s' before deleting it failed: %r", self.room.name, e)
         try:
             await self.api.room.delete_room(api.DeleteRoomRequest(room=self.room.name))
         except api.TwirpError as e:
