@@ -6,8 +6,9 @@
 #
 # What it installs (idempotent, cached under ~/.cache/ivrkit-stack):
 #   .venv with ivrkit[test]; Debian packages and the Go-built livekit-server / LiveKit SIP
-#   (tests/stack/install.sh, tests/stack/install_sip.sh); without root or Go those steps say what
-#   they skip and the e2e tests skip with the reason.
+#   (tests/stack/install.sh, install_sip.sh); Chromium and the dial pad's npm packages
+#   (install_web.sh). Without root, Go or Node those steps say what they skip, and the e2e tests
+#   skip with the reason (CI sets IVRKIT_STACK_REQUIRED=1: there they fail instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -18,7 +19,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-for installer in tests/stack/install.sh tests/stack/install_sip.sh; do
+for installer in tests/stack/install.sh tests/stack/install_sip.sh tests/stack/install_web.sh; do
     if [ -f "$installer" ]; then
         bash "$installer"
     fi
