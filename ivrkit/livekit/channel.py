@@ -34,6 +34,7 @@ from ivrkit.audio import Pcm
 from ivrkit.channel import CallerInfo, Channel, Hangup, Key, PromptEnded
 from ivrkit.clock import Clock
 from ivrkit.errors import ChannelError
+from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, STATE_ATTRIBUTE, AttributePublisher
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
@@ -132,6 +133,7 @@ class LiveKitChannel(Channel):
         self._closed = False
         self._dtmf_on_line_until = 0.0
         self._audio_on_line_until = 0.0
+        self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -216,6 +218,12 @@ class LiveKitChannel(Channel):
             return
         self.log.info("prompt %d [%s]: %s", prompt.id, prompt.state, prompt.log_text)
         self.player.play(prompt)
+        self.attributes.update({STATE_ATTRIBUTE: prompt.state, PROMPT_ATTRIBUTE: prompt.log_text})
+
+    def show_state(self, state: str) -> None:
+        """Publish the state the call entered (`ivrkit.state`), prompt or not."""
+        if self.ended is None:
+            self.attributes.update({STATE_ATTRIBUTE: state})
 
     def stop(self) -> None:
         self.player.stop()
@@ -308,6 +316,7 @@ class LiveKitChannel(Channel):
         if tail > 0:
             await self.clock.sleep(tail)
         self.player.close()
+        await self.attributes.aclose()
         if self.ended is None:
             self.ended = "the flow hung up"
         # Leave the room before deleting it: deleting it under our own connection made the
@@ -333,6 +342,7 @@ class LiveKitChannel(Channel):
         if self.ended is None:
             self.ended = "closed"
         self.player.close()
+        await self.attributes.aclose()
         self._detach()
         if self._track is not None:
             # After our own hang-up the room is deleted: an unpublish request may then never be

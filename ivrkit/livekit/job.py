@@ -22,11 +22,14 @@ from typing import Any
 from livekit import api, rtc
 from livekit.agents import AutoSubscribe, JobContext, JobProcess
 
+from ivrkit.call import Call
 from ivrkit.clock import LoopClock
+from ivrkit.hooks import Hooks
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.flows import FlowSet, flow_set
 from ivrkit.livekit.settings import WorkerOptions
 from ivrkit.livekit.trace import TraceWriter
+from ivrkit.trace import TraceEvent
 
 __all__ = ["entrypoint", "prewarm", "wait_for_caller"]
 
@@ -149,9 +152,11 @@ async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
         channel.record.listener = lambda kind, at, fields: trace.write(kind, at=at, **fields)
     try:
         await channel.start()
-        from ivrkit.call import Call
+        async def show_state(event: TraceEvent) -> None:
+            if event.state is not None:
+                channel.show_state(event.state)
 
-        call = Call(loaded.machine, channel)
+        call = Call(loaded.machine, channel, hooks=Hooks(state_enter=[show_state]))
         if trace is not None:
             copier = _TraceCopier(trace, call)
             flusher = asyncio.get_running_loop().create_task(copier.run(), name="ivrkit-trace")
@@ -174,7 +179,7 @@ class _TraceCopier:
     """Copies a call's trace records to the file, each once, as the call goes — so a trace is
     readable while the call runs and survives a worker crash up to the last half second."""
 
-    def __init__(self, trace: TraceWriter, call: Any) -> None:
+    def __init__(self, trace: TraceWriter, call: Call) -> None:
         self.trace = trace
         self.call = call
         self.written = 0

@@ -457,8 +457,6 @@ def test_ivrkit_dev_serves_the_dial_pad_next_to_the_worker(
     proc.wait_for_log(r"prompt \d+ \[sales\]", timeout=15.0)
 
 
-@pytest.mark.xfail(reason="the worker does not publish participant attributes ivrkit.state / ivrkit.prompt yet "
-                          "(needed from ivrkit/livekit; the page shows them as soon as it does)", strict=True)
 def test_page_shows_the_agent_state_and_prompt(
     stack: Stack, room_name: str, worker: Worker, browser: Browser
 ) -> None:

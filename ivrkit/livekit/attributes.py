@@ -1,0 +1,65 @@
+"""Where the call is, shown to the room as the agent's participant attributes.
+
+Why: a web dial pad, a supervisor's dashboard or a test client can then see the call's state and
+the prompt it is hearing without reading the worker's logs. `ivrkit.state` is the state the
+call is in; `ivrkit.prompt` the (masked) text of the prompt last started — the same `log_text`
+logs carry, so a sensitive value never reaches the room.
+
+Publishing is a round trip to the server; the call loop never waits for it. Updates made while
+one is in flight coalesce (latest value wins) and go out with the next request, from one task
+at a time, which `aclose()` ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+__all__ = ["PROMPT_ATTRIBUTE", "STATE_ATTRIBUTE", "AttributePublisher"]
+
+STATE_ATTRIBUTE = "ivrkit.state"
+PROMPT_ATTRIBUTE = "ivrkit.prompt"
+#: One publish waits at most this long for the server; a slower answer is logged and dropped
+#: (the next update carries the latest values anyway).
+PUBLISH_LIMIT = 2.0
+
+
+class AttributePublisher:
+    """Latest-value-wins publisher over `rtc.LocalParticipant.set_attributes`."""
+
+    def __init__(
+        self,
+        publish: Callable[[dict[str, str]], Awaitable[None]],
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        self._publish = publish
+        self._log = log
+        self._pending: dict[str, str] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def update(self, attributes: dict[str, str]) -> None:
+        if self._closed:
+            return
+        self._pending.update(attributes)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush(), name="ivrkit-attributes")
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, {}
+            try:
+                await asyncio.wait_for(self._publish(batch), PUBLISH_LIMIT)
+            except Exception as e:  # a dashboard's view must never break the call
+                self._log.debug("publishing participant attributes %s failed: %r", sorted(batch), e)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._pending.clear()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
