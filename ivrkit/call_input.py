@@ -161,6 +161,7 @@ class CallInput(CallTasks):
         self._cancel_timer()
         target = menu.options.get(digit)
         if target is not None:
+            self.variables["last_key"] = digit  # a menu choice: never a digit of sensitive input
             return self._move(target, f"key {digit}")
         if menu.repeat_key is not None and digit == menu.repeat_key:
             return self._start_input(state)

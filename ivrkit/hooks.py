@@ -40,10 +40,11 @@ def resolve_hook(ref: HookRef, search_paths: Iterable[str | Path] = ()) -> Calla
     `search_paths` (e.g. the flow file's `python_path` entries) are put on `sys.path` first, so
     a flow can name hooks that live next to it without installing them as a package.
     """
-    for path in search_paths:
-        p = str(Path(path).resolve())
-        if p not in sys.path:
-            sys.path.insert(0, p)
+    folders = [Path(path).resolve() for path in search_paths]
+    for folder in reversed(folders):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    _check_not_shadowed(ref, folders)
     try:
         module = importlib.import_module(ref.module)
     except ModuleNotFoundError as exc:
@@ -65,6 +66,30 @@ def resolve_hook(ref: HookRef, search_paths: Iterable[str | Path] = ()) -> Calla
         raise HookImportError(f"hook {ref} is a {type(target).__name__}, not a function")
     fn: Callable[..., Any] = target
     return fn
+
+
+def _check_not_shadowed(ref: HookRef, folders: list[Path]) -> None:
+    """Refuse a hook whose module name is already imported from somewhere else.
+
+    Why: Python keeps one module per name per process. Two flows in one worker, each with its
+    own `hooks.py` in its own python_path, would otherwise both run whichever was imported
+    first — silently. Detected here, it is an error at load time that names both files.
+    """
+    top = ref.module.split(".", 1)[0]
+    loaded = sys.modules.get(top)
+    mine = next(
+        (f for folder in folders for f in (folder / f"{top}.py", folder / top / "__init__.py") if f.is_file()),
+        None,
+    )
+    if loaded is None or mine is None:
+        return
+    where = getattr(loaded, "__file__", None)
+    if where is not None and Path(where).resolve() != mine:
+        raise HookImportError(
+            f"hook {ref}: module '{top}' is already imported from {where}, so {mine} in this flow's "
+            f"python_path cannot be loaded too (one module per name in a process); give one of "
+            "them a distinct name, e.g. a package named after the flow"
+        )
 
 
 # --- running hooks at call time ------------------------------------------------------------------

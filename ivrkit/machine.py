@@ -117,7 +117,7 @@ class FlowMachine:
         )
         self._hooks: dict[HookRef, Callable[..., Any]] = {}
         self._hook_errors: dict[HookRef, str] = {}
-        paths = list(search_paths or ())
+        paths = [*flow.python_path, *search_paths]
         resolver = resolve or (lambda ref: resolve_hook(ref, paths))
         for ref in _hook_refs(flow):
             if ref in self._hooks or ref in self._hook_errors:

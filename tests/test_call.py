@@ -463,6 +463,19 @@ async def test_error_inside_the_error_state_goes_to_the_builtin() -> None:
         assert t.result is not None and t.result.state == BUILTIN_ERROR
 
 
+async def test_a_retry_once_loop_through_on_error_ends_in_the_builtin_error_state() -> None:
+    """What lets the loader accept on_error edges in a loop: the second error goes to the built-in."""
+    flow = make_flow(
+        State("intro", "t.yaml:1", say=P("One moment."), next="lookup"),
+        State("lookup", "t.yaml:2", run=hook("boom"), on_error="intro", next="bye"),
+        State("bye", "t.yaml:3", say=P("Bye."), hangup=True),
+    )
+    async with FlowTester(flow) as t:
+        await t.advance(30)
+        t.expect_ended("error")
+        assert [e.state for e in t.trace.of_kind("state")] == ["intro", "lookup", "intro", "lookup", BUILTIN_ERROR]
+
+
 async def test_spinning_flow_is_stopped_by_the_runtime_guard() -> None:
     flow = make_flow(
         State("a", "t.yaml:1", goto=(Branch("b"),)),
@@ -487,6 +500,24 @@ async def test_goto_takes_the_first_true_branch_or_next() -> None:
     for balance, state in ((5, "low"), (5000, "high"), (500, "mid")):
         async with FlowTester(flow, variables={"balance": balance}) as t:
             t.expect_state(state)
+
+
+async def test_last_key_is_the_menu_option_chosen_and_never_a_collected_digit() -> None:
+    flow = make_flow(
+        State("main", "t.yaml:1", menu=Menu(P("Press 1 or 2."), {"1": "pin", "2": "pin"})),
+        State("pin", "t.yaml:2", collect=Collect(P("PIN?"), into="pin", min_digits=4, max_digits=4, sensitive=True),
+              next="which"),
+        State("which", "t.yaml:3", goto=(Branch("two", Condition.parse('last_key == "2"')),), next="one"),
+        State("one", "t.yaml:4", say=P("You chose {last_key}."), hangup=True),
+        State("two", "t.yaml:5", say=P("Option {last_key}."), hangup=True),
+    )
+    for choice, state, said in (("1", "one", "You chose 1."), ("2", "two", "Option 2.")):
+        async with FlowTester(flow) as t:
+            await t.press(choice)
+            await t.press("9876")
+            t.expect_state(state)
+            t.expect_prompt(said)
+            assert t.variables["last_key"] == choice
 
 
 async def test_call_start_and_call_end_flow_hooks_and_observers() -> None:

@@ -180,6 +180,42 @@ def test_unquoted_hash_key_as_first_option_and_as_only_option() -> None:
     assert "unquoted # starts a comment" in (at(one(r, "bad-type"), 6, 15).hint or "")
 
 
+def test_unquoted_hash_as_a_key_setting_is_an_error_not_no_key() -> None:
+    """`terminator: #` reads as empty: taken as "no terminator", the caller's # would end up
+    in the collected digits. Each key setting says so; an explicit null still means none."""
+    r = check("""\
+        start: main
+        defaults:
+          terminator: # end with pound
+        states:
+          main:
+            collect: {prompt: PIN, into: pin, clear_key: null}
+            terminator:
+            next: main_menu
+          main_menu:
+            menu:
+              prompt: Hi
+              options: {"1": main}
+              repeat_key: #
+        """)
+    issues = [i for i in r.issues if i.code == "key-not-string"]
+    assert [(i.line, i.loc) for i in issues] == [
+        (3, "defaults.terminator"), (7, "states.main.terminator"), (13, "states.main_menu.menu.repeat_key"),
+    ], [i.format() for i in r.issues]
+    for issue in issues:
+        at(issue, issue.line)
+        assert "is empty" in issue.message
+        assert issue.hint is not None and "unquoted # starts a YAML comment" in issue.hint and ': "#"' in issue.hint
+    ok = check("""\
+        start: main
+        defaults: {terminator: null}
+        states:
+          main: {collect: {prompt: PIN, into: pin, clear_key: ~}, terminator: "", next: main}
+        """)
+    assert ok.flow is not None, [i.format() for i in ok.issues]
+    assert ok.flow.states["main"].settings.terminator is None
+
+
 def test_unquoted_hash_key_in_flow_options_explains_the_comment() -> None:
     with pytest.raises(FlowLoadError) as exc:
         load_flow_text('start: main\nstates:\n  main:\n    menu: {prompt: Hi, options: {"1": main, #: main}}\n', FILE, check_hooks=False)
@@ -323,6 +359,19 @@ def test_loop_through_a_menu_is_fine() -> None:
           a: {say: A, next: main}
         """)
     assert r.issues == ()
+
+
+def test_a_retry_once_path_through_on_error_is_not_a_spin_loop() -> None:
+    """A second error before the caller is waited on goes to the built-in error state, so an
+    on_error edge back into the loop cannot spin."""
+    r = check("""\
+        start: intro
+        states:
+          intro: {say: One moment., next: lookup}
+          lookup: {run: m:f, on_error: intro, next: bye}
+          bye: {say: Bye, hangup: true}
+        """)
+    assert [i.code for i in r.issues] == [], [i.format() for i in r.issues]
 
 
 def test_hooks_that_cannot_be_imported_or_are_not_callable(tmp_path: Path) -> None:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import textwrap
 import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ivrkit.channel import CallerInfo
+from ivrkit.errors import FlowValidationError
+from ivrkit.flow.loader import load_flow
+from ivrkit.machine import FlowMachine
 from ivrkit.flow.model import Flow, HookRef, State
 from ivrkit.hooks import HOOK_POINTS, HookContext, HookImportError, Hooks, HookTimeout, invoke, resolve_hook, run_limited
-from ivrkit.testing import VirtualClock
+from ivrkit.testing import FlowTester, VirtualClock
 
 NOT_CALLABLE = 3
 
@@ -31,6 +39,48 @@ def test_resolve_hook_and_its_messages() -> None:
         resolve_hook(HookRef("test_hooks", "missing"))
     with pytest.raises(HookImportError, match="is a int, not a function"):
         resolve_hook(HookRef("test_hooks", "NOT_CALLABLE"))
+
+
+@pytest.fixture
+def module_name() -> Iterator[str]:
+    """A hook module name no other test uses; forgotten from sys.modules afterwards."""
+    name = f"hooks_{uuid.uuid4().hex[:8]}"
+    yield name
+    sys.modules.pop(name, None)
+
+
+def flow_with_hooks(folder: Path, module: str, says: str) -> Path:
+    (folder / "hk").mkdir(parents=True)
+    (folder / "hk" / f"{module}.py").write_text(f"def who(ctx):\n    return {{'who': {says!r}}}\n")
+    path = folder / "flow.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        start: s
+        python_path: [hk]
+        states:
+          s: {{run: {{hook: "{module}:who", sets: [who]}}, say: "I am {{who}}", hangup: true}}
+        """))
+    return path
+
+
+async def test_a_flow_keeps_its_python_path_so_hooks_resolve_without_the_load_time_check(
+    tmp_path: Path, module_name: str
+) -> None:
+    flow = load_flow(flow_with_hooks(tmp_path, module_name, "A"), check_hooks=False)
+    assert flow.python_path == (str(tmp_path / "hk"),)
+    async with FlowTester(FlowMachine(flow)) as t:
+        await t.until_input()
+    assert t.prompts == ["I am A"]
+
+
+def test_two_flows_with_a_same_named_hook_module_are_refused_not_mixed_up(tmp_path: Path, module_name: str) -> None:
+    """One module per name per process: flow B must not silently run flow A's hooks."""
+    load_flow(flow_with_hooks(tmp_path / "a", module_name, "A"))
+    with pytest.raises(FlowValidationError) as exc:
+        load_flow(flow_with_hooks(tmp_path / "b", module_name, "B"))
+    issue = exc.value.issues[0]
+    assert issue.file == str(tmp_path / "b" / "flow.yaml") and issue.line == 4 and issue.code == "bad-hook"
+    assert f"already imported from {tmp_path / 'a' / 'hk' / module_name}.py" in issue.message
+    assert str(tmp_path / "b" / "hk" / f"{module_name}.py") in issue.message
 
 
 def ctx() -> HookContext:

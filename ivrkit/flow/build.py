@@ -18,7 +18,7 @@ import yaml
 
 from ivrkit.flow.model import Flow, HookRef, Settings, State
 from ivrkit.flow.prompt_build import PromptBuilder, PromptTableEntry, VarUse
-from ivrkit.flow.source import Pos, Reporter, Source, did_you_mean, loc_join, mapping_items
+from ivrkit.flow.source import NULL_TAG, Pos, Reporter, Source, did_you_mean, loc_join, mapping_items
 from ivrkit.flow.spec import BUILTIN_VARIABLES, key_names
 from ivrkit.flow.state_build import StateBuilder
 from ivrkit.flow.values import Reader, kind_of
@@ -135,7 +135,7 @@ class Builder:
         return Flow(
             name=name, start=start, states=MappingProxyType(states), file=main.source.path, defaults=defaults,
             error_state=error_state, prompts=MappingProxyType(prompts), call_start=call_start, call_end=call_end,
-            files=tuple(doc.source.path for doc in self.docs),
+            files=tuple(doc.source.path for doc in self.docs), python_path=tuple(self.info.python_path),
         )
 
     def settings(self, base: Settings, node: yaml.Node, reader: Reader, loc: str, what: str,
@@ -164,10 +164,10 @@ class Builder:
             elif key == "retries":
                 parsed = reader.integer(value, sub, key, minimum=1)
             elif key == "terminator":
-                if reader.is_null(value) or (isinstance(value, yaml.ScalarNode) and value.value == ""):
-                    changes[key] = None
-                    continue
-                parsed = reader.dtmf_key(value, sub, "terminator")
+                # null or "" = no terminator; an empty value is reported by dtmf_key (a # comment?)
+                quoted_empty = isinstance(value, yaml.ScalarNode) and value.tag != NULL_TAG and value.value == ""
+                changes[key] = None if quoted_empty else reader.dtmf_key(value, sub, "terminator")
+                continue
             elif key == "barge_in":
                 parsed = reader.boolean(value, sub, key)
             else:  # voice, language

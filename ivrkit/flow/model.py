@@ -169,8 +169,8 @@ class State:
         if self.transfer is not None and self.transfer.announce is not None:
             yield self.transfer.announce
 
-    def targets(self) -> Iterator[str]:
-        """Every state name this state can lead to, as written."""
+    def targets(self, *, errors: bool = True) -> Iterator[str]:
+        """Every state name this state can lead to, as written (`errors=False`: not `on_error`)."""
         if self.menu is not None:
             yield from self.menu.options.values()
             if self.menu.on_max_retries:
@@ -181,7 +181,7 @@ class State:
             yield branch.target
         if self.next:
             yield self.next
-        if self.on_error:
+        if self.on_error and errors:
             yield self.on_error
 
 
@@ -199,6 +199,7 @@ class Flow:
     call_start: tuple[HookRef, ...] = ()
     call_end: tuple[HookRef, ...] = ()
     files: tuple[str, ...] = ()  # the file and every include, for reload watching
+    python_path: tuple[str, ...] = ()  # absolute folders its hooks are imported from
 
     def state(self, name: str) -> State:
         return self.states[name]

@@ -60,7 +60,7 @@ def _unreachable(flow: Flow, info: BuildInfo, report: Reporter) -> None:
     seen = set(roots)
     queue = deque(roots)
     while queue:
-        for target in flow.states[queue.popleft()].targets():
+        for target in flow.states[queue.popleft()].targets(errors=False):
             if target not in seen and target in flow.states:
                 seen.add(target)
                 queue.append(target)
@@ -72,7 +72,10 @@ def _unreachable(flow: Flow, info: BuildInfo, report: Reporter) -> None:
 
 
 def _spin_loops(flow: Flow, info: BuildInfo, report: Reporter) -> None:
-    """Tarjan's strongly connected components over the states that do not wait (iterative)."""
+    """Tarjan's strongly connected components over the states that do not wait (iterative).
+
+    `on_error` edges are left out: a second error before the caller is waited on again goes to
+    the built-in error state (`CallCore._fail`), so a "retry once" path through on_error ends."""
     states = flow.states
     idle = {name for name, state in states.items() if not state.waits_for_caller}
     index: dict[str, int] = {}
@@ -83,7 +86,7 @@ def _spin_loops(flow: Flow, info: BuildInfo, report: Reporter) -> None:
     for root in idle:
         if root in index:
             continue
-        work: list[tuple[str, list[str]]] = [(root, [t for t in states[root].targets() if t in idle])]
+        work: list[tuple[str, list[str]]] = [(root, [t for t in states[root].targets(errors=False) if t in idle])]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
@@ -97,7 +100,7 @@ def _spin_loops(flow: Flow, info: BuildInfo, report: Reporter) -> None:
                     counter += 1
                     stack.append(nxt)
                     on_stack.add(nxt)
-                    work.append((nxt, [t for t in states[nxt].targets() if t in idle]))
+                    work.append((nxt, [t for t in states[nxt].targets(errors=False) if t in idle]))
                 elif nxt in on_stack:
                     low[node] = min(low[node], index[nxt])
                 continue
@@ -112,7 +115,7 @@ def _spin_loops(flow: Flow, info: BuildInfo, report: Reporter) -> None:
                     component.append(member)
                     if member == node:
                         break
-                if len(component) > 1 or node in set(states[node].targets()):
+                if len(component) > 1 or node in set(states[node].targets(errors=False)):
                     _report_loop(component, flow, info, report)
 
 

@@ -101,8 +101,17 @@ class Reader:
         return None
 
     def dtmf_key(self, node: yaml.Node, loc: str, what: str) -> str | None:
-        """One DTMF key, normalised to upper case; None for null (= no key). Reports bad ones."""
+        """One DTMF key, normalised to upper case; None for an explicit `null` (= no key).
+
+        An *empty* value is an error, not "no key": `terminator: #` reads as empty because an
+        unquoted # starts a YAML comment, and taking that as "no terminator" would put the
+        caller's # into the collected digits."""
         if self.is_null(node):
+            if node.value == "":
+                self.report.add(
+                    self.pos(node), loc, "key-not-string", f"{what} is empty",
+                    f'an unquoted # starts a YAML comment: write {what}: "#" for the pound key, or {what}: null for none',
+                )
             return None
         if not isinstance(node, yaml.ScalarNode):
             self.bad(node, loc, f"{what} must be one DTMF key, not {kind_of(node)}")
