@@ -21,14 +21,19 @@ class BrokenCloudTTS(tts.TTS):  # type: ignore[type-arg]
 
     def __init__(self) -> None:
         super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=24000, num_channels=1)
+        self.attempts: list[str] = []
 
     def synthesize(self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS) -> tts.ChunkedStream:
         return _Down(tts=self, input_text=text, conn_options=conn_options)
 
 
 class _Down(tts.ChunkedStream):
+    _tts: BrokenCloudTTS
+
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
-        raise APIConnectionError("service unavailable", retryable=False)
+        self._tts.attempts.append(self._input_text)
+        # retryable, as a connection error is: livekit-agents would try it 3 more times
+        raise APIConnectionError("service unavailable", retryable=True)
 
 
 def prompt(pid: int, *parts: PromptPart, log_text: str = "") -> RenderedPrompt:
@@ -68,6 +73,24 @@ async def test_a_failing_tts_falls_back_to_the_offline_voice_and_logs_only_maske
     assert "4321" not in caplog.text and "4, 3, 2, 1" not in caplog.text
     offline = await audio.render(prompt(8, *parts))
     assert abs(pcm.duration - offline.duration) < 0.1
+
+
+async def test_a_failed_plugin_gets_one_attempt_and_a_rest_and_its_stand_in_audio_is_not_kept(
+    tmp_path: Path,
+) -> None:
+    """A dead cloud voice costs one attempt, then prompts go straight to the offline voice; a
+    fixed prompt spoken by the stand-in is not remembered as if the plugin had said it."""
+    fixed = (PromptPart("text", "Welcome."),)
+    audio = PromptAudio(base_dir=tmp_path, fixed=frozenset({fixed}))
+    plugin = BrokenCloudTTS()
+    first = await audio.render(prompt(1, *fixed), plugin=plugin)
+    assert plugin.attempts == ["Welcome."]  # no retries
+    second = await audio.render(prompt(2, *fixed), plugin=plugin)
+    assert plugin.attempts == ["Welcome."]  # resting: not asked again
+    assert first is not second and first.duration > 0.3
+    audio._plugin_down_until.clear()  # the rest is over
+    await audio.render(prompt(3, *fixed), plugin=plugin)
+    assert plugin.attempts == ["Welcome.", "Welcome."]
 
 
 def test_default_voice_is_offline() -> None:

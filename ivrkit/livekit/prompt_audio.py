@@ -12,6 +12,10 @@ filled with call variables are rendered per call and never kept (they may read b
 
 TTS failure mid-call: a plugin TTS that raises is logged with the prompt's `log_text` (masked,
 never the raw text) and the prompt is spoken by the offline voice instead; the call goes on.
+The plugin gets one attempt (no livekit-agents retries: measured 4.1 s of silence per prompt
+with its default of 3) within `PLUGIN_LIMIT`, and after a failure it is not asked again for
+`PLUGIN_RETRY_AFTER` seconds by any call on this flow — a dead cloud voice must not add its
+timeout to every prompt of every call.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import asyncio
 import dataclasses
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from livekit.agents import tts
+from livekit.agents.types import APIConnectOptions
 
 from ivrkit.audio import Pcm, resample
 from ivrkit.flow.model import HookRef
@@ -41,6 +47,10 @@ logger = logging.getLogger("ivrkit.livekit")
 #: resampling happens after ours; LiveKit SIP converts to the phone's 8/16 kHz.
 OUTPUT_RATE = 48000
 _MEMO_BYTES = 64 * 1024 * 1024
+#: One plugin attempt per text part, bounded: connection and whole synthesis.
+_PLUGIN_ONCE = APIConnectOptions(max_retry=0, timeout=5.0)
+PLUGIN_LIMIT = 10.0
+PLUGIN_RETRY_AFTER = 30.0
 
 PartsKey = tuple[PromptPart, ...]
 T = TypeVar("T")
@@ -100,6 +110,7 @@ class PromptAudio:
         self._memo_bytes = 0
         self._memo_limit = memo_bytes
         self._lock = threading.Lock()
+        self._plugin_down_until: dict[str, float] = {}  # plugin label -> time.monotonic()
 
     def _voice(self, prompt: RenderedPrompt) -> EspeakVoice:
         return EspeakVoice(prompt.voice or self.default_voice)
@@ -118,8 +129,8 @@ class PromptAudio:
                 if hit is not None:
                     self._memo.move_to_end(key)
                     return hit
-        pcm = await self._render(prompt, plugin)
-        if keep:
+        pcm, as_asked = await self._render(prompt, plugin)
+        if keep and as_asked:  # not the offline stand-in for a plugin that failed this time
             self._remember(key, pcm)
         return pcm
 
@@ -136,24 +147,30 @@ class PromptAudio:
                 _, old = self._memo.popitem(last=False)
                 self._memo_bytes -= len(old.samples)
 
-    async def _render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None) -> Pcm:
+    async def _render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None) -> tuple[Pcm, bool]:
+        """The audio, and whether it is in the voice asked for (False: the offline fallback)."""
         voice = self._voice(prompt)
-        if plugin is None or not any(p.kind in ("text", "digits") for p in prompt.parts):
-            return await asyncio.to_thread(
-                prompt_pcm, prompt.parts, voice, sample_rate=self.sample_rate, cache=self.cache, base_dir=self.base_dir
-            )
-        try:
-            return await self._render_with_plugin(prompt, plugin)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # any third-party TTS failure must not end the call
-            logger.warning(
-                "TTS %s failed on prompt %d in state '%s' (%s: %s): %r; speaking it with the offline voice",
-                plugin.label, prompt.id, prompt.state, type(e).__name__, e, prompt.log_text,
-            )
-            return await asyncio.to_thread(
-                prompt_pcm, prompt.parts, voice, sample_rate=self.sample_rate, cache=self.cache, base_dir=self.base_dir
-            )
+        as_asked = True
+        if plugin is not None and any(p.kind in ("text", "digits") for p in prompt.parts):
+            as_asked = False
+            down_until = self._plugin_down_until.get(plugin.label, 0.0)
+            if time.monotonic() >= down_until:
+                try:
+                    pcm = await asyncio.wait_for(self._render_with_plugin(prompt, plugin), PLUGIN_LIMIT)
+                    self._plugin_down_until.pop(plugin.label, None)
+                    return pcm, True
+                except Exception as e:  # any third-party TTS failure must not end the call
+                    self._plugin_down_until[plugin.label] = time.monotonic() + PLUGIN_RETRY_AFTER
+                    logger.warning(
+                        "TTS %s failed on prompt %d in state '%s' (%s: %s): %r; speaking it with the offline "
+                        "voice, and the next %g s of prompts too",
+                        plugin.label, prompt.id, prompt.state, type(e).__name__,
+                        str(e) or f"no audio within {PLUGIN_LIMIT:g} s", prompt.log_text, PLUGIN_RETRY_AFTER,
+                    )
+        pcm = await asyncio.to_thread(
+            prompt_pcm, prompt.parts, voice, sample_rate=self.sample_rate, cache=self.cache, base_dir=self.base_dir
+        )
+        return pcm, as_asked
 
     async def _render_with_plugin(self, prompt: RenderedPrompt, plugin: tts.TTS[Any]) -> Pcm:
         pieces: list[Pcm] = []
@@ -176,7 +193,7 @@ async def _plugin_pcm(plugin: tts.TTS[Any], text: str) -> Pcm:
     chunks: list[bytes] = []
     rate = plugin.sample_rate
     channels = plugin.num_channels
-    async with plugin.synthesize(text) as stream:
+    async with plugin.synthesize(text, conn_options=_PLUGIN_ONCE) as stream:
         async for ev in stream:
             rate, channels = ev.frame.sample_rate, ev.frame.num_channels
             chunks.append(bytes(ev.frame.data.cast("B")))

@@ -47,9 +47,9 @@ __all__ = [
 
 ExecutorKind = Literal["thread", "process"]
 
-#: Chosen from measurement (see the module docstring of `ivrkit.livekit.worker`): 1.3 MiB per
-#: call on the thread executor vs 27.3 MiB per call with a process per call, and an IVR call
-#: runs no model, so there is little to isolate.
+#: Chosen from measurement (bench/concurrency.py; see the module docstring of
+#: `ivrkit.livekit.worker`): 2.3 MB per call on the thread executor vs 20.6 MB with a process
+#: per call, and an IVR call runs no model, so there is little to isolate.
 DEFAULT_EXECUTOR: ExecutorKind = "thread"
 DEFAULT_AGENT_NAME = "ivrkit"
 

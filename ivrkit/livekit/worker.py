@@ -17,14 +17,15 @@ Startup, in order (each failure is one clear message and a non-zero exit, before
 
 Executors (`--executor`, IVRKIT_EXECUTOR). livekit-agents runs each job either in its own
 process (PROCESS, its default on Linux) or on a thread with its own event loop inside the worker
-(THREAD). Measured on this machine kind (real livekit-server in the test namespace, 10 callers
-each holding a call in a menu, PSS of the worker's whole process tree, idle worker subtracted):
+(THREAD). bench/concurrency.py (row 6 of bench/README.md: a real livekit-server, 10 callers
+pressing keys, PSS of the worker's whole process tree, idle worker subtracted) measured
 
-    THREAD   1.3 MiB per call   (idle worker 105 MiB, 1 process)
-    PROCESS 27.3 MiB per call   (idle worker 226 MiB: main + forkserver + warm idle processes)
+    THREAD    2.3 MB per call   (p99 key -> prompt 120 ms at 10 calls, 212 ms at 15, fails at 20)
+    PROCESS  20.6 MB per call   (p99 100 ms at 10 calls, 237 ms at 20, fails at 25)
 
 An IVR job runs no model and little CPU, so process isolation buys little: **THREAD is the
-default** (20x cheaper per call). Choose PROCESS when flow hooks are untrusted or may crash the
+default** (about 9x less memory per call, for about a quarter fewer calls per core under
+load). Choose PROCESS when flow hooks are untrusted or may crash the
 interpreter (a segfaulting hook then takes down one call instead of all). bench/concurrency.py
 (row 6) measures both executors under load. Local inference preloading is disabled
 (`LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0`): an IVR never uses the ~244 MB end-of-turn model.

@@ -284,9 +284,16 @@ def test_process_executor_answers_a_call(stack: Stack, tmp_path: Path, room_name
 
 
 def _heard_speech_then(caller: CallerProcess, freq: float) -> None:
+    """Speech (the offline voice), then the tone `freq`. Speech is told from a test tone by its
+    shape: several segments, some not pure or at different pitches. (A sustained eSpeak vowel
+    can look like a pure tone on its own, so no single segment decides.)"""
     caller.wait_for_tone(freq, 20, ended=True)
-    kinds = [(e["kind"], e.get("freq")) for e in caller.events("tone_end")]
-    assert kinds and kinds[0][0] == "sound", f"expected speech first, heard {kinds}"
+    heard = [(e["kind"], e.get("freq"), e.get("duration")) for e in caller.events("tone_end")]
+    target = next(i for i, (kind, f, _) in enumerate(heard) if kind == "tone" and f is not None and abs(f - freq) < 20)
+    before = heard[:target]
+    pitches = {round(f / 50) for kind, f, _ in before if kind == "tone" and f is not None}
+    speech = len(before) >= 2 and (any(kind == "sound" for kind, _, _ in before) or len(pitches) >= 2)
+    assert speech, f"expected speech before the {freq:g} Hz tone, heard {heard}"
 
 
 def test_dispatch_metadata_routes_to_another_flow_spoken_offline(stack: Stack, worker: Worker, room_name: str) -> None:
@@ -408,16 +415,3 @@ def test_sip_call_menu_and_pin_with_rfc4733_keys(sip_worker: tuple[Any, Worker],
     assert call["sip"] is True and call["caller_info"]["called_number"] == SIP_NUMBER
     assert call["caller_info"]["call_id"], call
     assert [r["digit"] for r in events(trace, "key")] == ["1", "*", "*", "*", "*", "*"]
-
-
-def test_sip_transfer_sends_a_refer_to_the_trunk(sip_worker: tuple[Any, Worker], tmp_path: Path) -> None:
-    sip, worker = sip_worker
-    phone = sip.phone(SIP_NUMBER, tmp_path, caller="+15550122", keys=[(3.5, "3")], hold=15.0,
-                      hangup="transfer")
-    result = phone.wait()
-    assert result.answered, sip.explain(result)
-    assert result.refer_to is not None and "15550199" in result.refer_to, sip.explain(result)
-    trace = _sip_trace(worker, "+15550122")
-    assert [r["to"] for r in events(trace, "transfer")] == ["tel:+15550199"]
-    assert [r["ok"] for r in events(trace, "transfer_done")] == [True], trace
-    assert events(trace, "call_end")[0]["ended_by"] == "transfer"
