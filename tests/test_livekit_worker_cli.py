@@ -56,3 +56,16 @@ def test_an_unreachable_server_is_retried_then_reported_without_a_traceback() ->
     assert "failed to connect to livekit, retrying in 0s" in out
     assert f"ivrkit: could not reach the LiveKit server at ws://127.0.0.1:{port} after 1 attempts" in proc.stderr
     assert "Traceback" not in out
+
+
+def test_a_tts_plugin_that_cannot_be_loaded_stops_the_worker_with_one_line() -> None:
+    env = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
+    for spec, said in (
+        ("livekit.plugins.nosuch:TTS", "cannot import 'livekit.plugins.nosuch'"),
+        ("ivrkit.livekit.tts:Nope", "module 'ivrkit.livekit.tts' has no 'Nope'"),
+        ("espeak", "is not module:factory"),
+    ):
+        proc = run(str(FLOW), "--tts", spec, env=env)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"ivrkit: --tts {spec!r}") and said in lines[0], proc.stderr

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import importlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from livekit import api, rtc
@@ -27,7 +28,7 @@ from ivrkit.clock import LoopClock
 from ivrkit.hooks import Hooks
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.flows import FlowSet, flow_set
-from ivrkit.livekit.settings import WorkerOptions
+from ivrkit.livekit.settings import SettingsError, WorkerOptions
 from ivrkit.livekit.trace import TraceWriter
 from ivrkit.trace import TraceEvent
 
@@ -86,12 +87,28 @@ async def wait_for_caller(room: rtc.Room, timeout: float) -> rtc.RemoteParticipa
         room.off("participant_connected", on_join)
 
 
+def tts_factory(spec: str) -> Callable[[], Any]:
+    """The `module:factory` of `--tts`, imported; the worker checks it at startup so a typo
+    stops the worker with one line instead of failing every call. Raises SettingsError."""
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise SettingsError(f"--tts {spec!r} is not module:factory, e.g. livekit.plugins.cartesia:TTS")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except ImportError as e:
+        raise SettingsError(f"--tts {spec!r}: cannot import {module!r} ({e}); is the plugin installed?") from None
+    except AttributeError:
+        raise SettingsError(f"--tts {spec!r}: module {module!r} has no {name!r}") from None
+    if not callable(factory):
+        raise SettingsError(f"--tts {spec!r} is a {type(factory).__name__}, not a factory")
+    result: Callable[[], Any] = factory
+    return result
+
+
 def _tts_plugin(spec: str | None) -> Any:
-    """The call's TTS from `module:factory` (`--tts`), or None for the offline voice."""
-    if not spec:
-        return None
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)()
+    """The call's TTS from `--tts` (one per call: plugins hold sessions bound to its loop), or
+    None for the offline voice."""
+    return tts_factory(spec)() if spec else None
 
 
 async def entrypoint(opts: WorkerOptions, ctx: JobContext) -> None:
@@ -102,9 +119,23 @@ async def entrypoint(opts: WorkerOptions, ctx: JobContext) -> None:
     except Exception:
         logger.exception("call in room '%s' failed", ctx.room.name)
         reason = "call failed (see the error above)"
+        await _hang_up_after_failure(ctx)
     finally:
         logger.info("job %s (room %s) ended: %s", ctx.job.id, ctx.room.name, reason)
         ctx.shutdown(reason)
+
+
+async def _hang_up_after_failure(ctx: JobContext) -> None:
+    """A call that failed outside the flow (no prompt track, a plugin that would not start)
+    must not leave the caller in silence, or ringing: delete the room, which hangs up a SIP
+    caller. Already gone (the flow hung up first) is fine."""
+    try:
+        await asyncio.wait_for(ctx.api.room.delete_room(api.DeleteRoomRequest(room=ctx.room.name)), 5.0)
+    except api.TwirpError as e:
+        if e.code != api.TwirpErrorCode.NOT_FOUND:
+            logger.error("room '%s': could not hang up after the failure: %s", ctx.room.name, e.message)
+    except Exception as e:
+        logger.error("room '%s': could not hang up after the failure (%s: %s)", ctx.room.name, type(e).__name__, e)
 
 
 async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:

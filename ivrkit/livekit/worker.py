@@ -92,6 +92,10 @@ def prepare(opts: WorkerOptions) -> tuple[LiveKitCredentials, FlowSet]:
     """Steps 1-3 of startup. Raises SystemExit(2|1) after printing what to fix."""
     try:
         creds = credentials(opts)
+        if opts.tts:
+            from ivrkit.livekit.job import tts_factory
+
+            tts_factory(opts.tts)
     except SettingsError as e:
         raise _fail(e, e.exit_code) from None
     try:

@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,12 +88,13 @@ def _flow_dir(base: Path) -> Path:
     return base
 
 
-def _start_worker(stack: Stack, base: Path, executor: str, agent: str, mode: str = "start") -> Worker:
+def _start_worker(stack: Stack, base: Path, executor: str, agent: str, mode: str = "start",
+                  extra: Sequence[str] = ()) -> Worker:
     flows = _flow_dir(base / "flows")
     trace_dir = base / "traces"
     argv = [sys.executable, "-m", "ivrkit.livekit.worker", mode, str(flows), "--agent-name", agent,
             "--executor", executor, "--http-port", "0", "--max-calls", "25", "--trace-dir", str(trace_dir),
-            "--log-level", "DEBUG", "--default-flow", "e2e-worker", "--route", "room:alt-*=e2e-alt"]
+            "--log-level", "DEBUG", "--default-flow", "e2e-worker", "--route", "room:alt-*=e2e-alt", *extra]
     proc = stack.start(argv, name=f"worker-{mode}-{executor}", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
     proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-alt,e2e-worker executor={executor}", 60)
     return Worker(proc, trace_dir, agent)
@@ -329,6 +330,22 @@ def test_dev_mode_restarts_on_a_flow_change_and_keeps_serving_on_a_broken_one(
         caller.wait_for_tone(hz("no_match"), 30)  # the edited, valid flow answers
     finally:
         dev.process.stop(timeout=15)
+
+
+def test_a_call_that_fails_outside_the_flow_hangs_up_the_caller(stack: Stack, tmp_path: Path, room_name: str) -> None:
+    """A per-call failure before the flow runs (here the TTS factory raises on every call: it
+    passes the startup check, being callable) must not leave the caller in a silent room."""
+    (tmp_path / "flows").mkdir()
+    broken = _start_worker(stack, tmp_path, "thread", AGENT + "-broken-tts", extra=["--tts", "json:loads"])
+    try:
+        caller = stack.caller(room_name, "caller", agent_name=broken.agent_name)
+        caller.wait_for("disconnected", 20)
+        assert "ended: call failed (see the error above)" in broken.job_end_line(room_name)
+        log = broken.process.log_text()
+        assert f"call in room '{room_name}' failed" in log and "TypeError" in log
+        assert "could not hang up" not in log
+    finally:
+        broken.process.stop(timeout=10)
 
 
 def test_concurrent_calls_share_one_machine_without_crosstalk(stack: Stack, worker: Worker, room_name: str) -> None:
