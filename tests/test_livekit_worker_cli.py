@@ -69,3 +69,24 @@ def test_a_tts_plugin_that_cannot_be_loaded_stops_the_worker_with_one_line() -> 
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"ivrkit: --tts {spec!r}") and said in lines[0], proc.stderr
+
+
+def test_dev_mode_ends_when_its_worker_gives_up_instead_of_waiting_silently(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "bank.yaml").write_text(FLOW.read_text().replace("python_path: [../examples]", f"python_path: [{REPO / 'examples'}]"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "IVRKIT_"))}
+    env = {**base, "PYTHONPATH": str(REPO), "LIVEKIT_URL": f"ws://127.0.0.1:{port}", "LIVEKIT_API_KEY": "k",
+           "LIVEKIT_API_SECRET": "s" * 32}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ivrkit.livekit.worker", "dev", str(flows), "--max-retry", "1"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=90, check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "ivrkit dev: the worker exited with code 1 (see above); stopping" in proc.stdout
+    assert f"could not reach the LiveKit server at ws://127.0.0.1:{port}" in proc.stderr
+    assert "failed to connect to livekit, retrying in 0s" in out and "Traceback" not in out

@@ -93,7 +93,17 @@ def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
     print(f"ivrkit dev: watching {', '.join(str(p) for p in paths)} for changes", flush=True)
     child = _start_child(opts)
     try:
-        for changes in watchfiles.watch(*paths, watch_filter=_relevant, raise_interrupt=True, rust_timeout=1000):
+        for changes in watchfiles.watch(
+            *paths, watch_filter=_relevant, raise_interrupt=True, rust_timeout=1000, yield_on_timeout=True
+        ):
+            if not changes:  # a quiet second: is the worker still there?
+                code = child.poll()
+                if code is not None:
+                    # It gave up (server unreachable, bad keys) or crashed: say so and end
+                    # with its code, as `ivrkit start` would — never sit there silently.
+                    print(f"ivrkit dev: the worker exited with code {code} (see above); stopping", flush=True)
+                    raise SystemExit(code)
+                continue
             names = ", ".join(sorted({Path(p).name for _, p in changes}))
             print(f"ivrkit dev: changed {names}; checking flows", flush=True)
             ok, output = _check_fresh(opts)

@@ -95,7 +95,7 @@ class WorkerOptions:
     tts: str | None = None  # `module:factory` returning a livekit-agents tts.TTS
     sip_trunk: str | None = None  # outbound trunk for `dial` states without `trunk:`
     log_level: str = "INFO"
-    log_format: Literal["json", "colored"] = "json"
+    log_format: Literal["json", "colored"] = "json"  # dev mode is always colored (livekit-agents' rule)
     max_retry: int = 16  # connection attempts before giving up (livekit-agents' backoff, max 10 s)
     load_threshold: float | None = None  # None: livekit-agents' default (0.7 in start, off in dev)
     max_calls: int | None = None  # load = active calls / max_calls (threshold 1.0) instead of CPU

@@ -236,7 +236,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tts", help="module:factory returning a livekit-agents TTS (default: offline eSpeak NG)")
     parser.add_argument("--sip-trunk", help="outbound SIP trunk id for dial states (env IVRKIT_SIP_TRUNK)")
     parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARN", "ERROR"), type=str.upper)
-    parser.add_argument("--log-format", choices=("json", "colored"), default=None)
+    parser.add_argument("--log-format", choices=("json", "colored"), default=None,
+                        help="start: json (default) or colored; dev logs are always colored (livekit-agents)")
     parser.add_argument("--max-calls", type=int,
                         help="capacity: take at most N calls, load = calls/N (env IVRKIT_MAX_CALLS; default: CPU load)")
     parser.add_argument("--load-threshold", type=float,
