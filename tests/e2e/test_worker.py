@@ -254,6 +254,27 @@ def test_dtmf_from_another_participant_is_ignored(stack: Stack, worker: Worker, 
     assert "DTMF from participant 'intruder', not the caller 'caller': ignored" in worker.process.log_text()
 
 
+def test_dtmf_whose_code_and_digit_disagree_is_dropped_never_guessed(stack: Stack, worker: Worker, room_name: str) -> None:
+    """LiveKit forwards any (code, digit) pair a client publishes; the worker checks it against
+    the RFC 4733 table. "2" sent with code 1 would move the menu to `send` (by digit) or `pin`
+    (by code) if either half were trusted."""
+    caller = dial(stack, worker, room_name)
+    caller.wait_for_tone(hz("main"), 20)
+    caller.dtmf("2", code=1)
+    caller.dtmf("x", code=99)
+    main = caller.wait_for_tone(hz("main"), 10, ended=True)
+    assert main.end is not None and main.end - main.start > TONES["main"][1] - 0.3, "a rejected key cut the prompt"
+    caller.wait_for_tone(hz("no_input"), 10)  # the menu still waits for a key
+    caller.dtmf("1")
+    caller.wait_for_tone(hz("pin"), 10)
+    caller.leave()
+    trace = worker.trace(room_name)
+    ignored = events(trace, "dtmf_ignored")
+    assert [r["from"] for r in ignored] == ["caller", "caller"], ignored
+    assert [r["digit"] for r in events(trace, "key")] == ["1"]
+    assert worker.process.log_text().count("DTMF from the caller dropped") >= 2
+
+
 def test_send_dtmf_goes_out_in_order_with_lowercase_a(stack: Stack, worker: Worker, room_name: str) -> None:
     caller = dial(stack, worker, room_name)
     caller.wait_for_tone(hz("main"), 20, ended=True)
