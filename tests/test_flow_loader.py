@@ -74,7 +74,8 @@ GOOD_FLOW = textwrap.dedent("""\
       out2:    {dial: "+15550101", next: agent2}
       sorry:   {say: "Sorry.", next: out2}
       goodbye: {say: "Goodbye.", hangup: true}
-    """)
+    tts: ivrkit.livekit.tts:EspeakTTS
+""")
 
 
 def test_good_flow_builds_the_expected_model() -> None:

@@ -631,3 +631,16 @@ def test_all_issues_are_collected_before_raising() -> None:
     codes = {i.code for i in exc.value.issues}
     assert {"unknown-state", "bad-duration", "multi-key", "unset-variable"} <= codes
     assert f"{FILE}: " in str(exc.value) and "errors" in str(exc.value)
+
+
+def test_tts_names_a_factory_that_must_import() -> None:
+    r = check("""\
+        start: a
+        tts: ivrkit.livekit.tts:Nope
+        states:
+          a: {say: Hi, hangup: true}
+        """, check_hooks=True)
+    issue = at(one(r, "bad-hook"), 2, 6)
+    assert "has no attribute 'Nope'" in issue.message and issue.loc == "tts"
+    ok = check("start: a\ntts: ivrkit.livekit.tts:EspeakTTS\nstates:\n  a: {say: Hi, hangup: true}\n", check_hooks=True)
+    assert ok.flow is not None and str(ok.flow.tts) == "ivrkit.livekit.tts:EspeakTTS"

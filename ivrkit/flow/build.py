@@ -113,6 +113,7 @@ class Builder:
         for entry_name in self.prompt_builder.table:
             self.prompt_builder.named(entry_name)
         call_start, call_end = self._hooks(items, reader)
+        tts = self.hook(items["tts"][1], reader, "tts", "tts") if "tts" in items else None
         states_builder = StateBuilder(self, defaults)
         states: dict[str, State] = {}
         for doc in self.docs:
@@ -135,7 +136,7 @@ class Builder:
         return Flow(
             name=name, start=start, states=MappingProxyType(states), file=main.source.path, defaults=defaults,
             error_state=error_state, prompts=MappingProxyType(prompts), call_start=call_start, call_end=call_end,
-            files=tuple(doc.source.path for doc in self.docs), python_path=tuple(self.info.python_path),
+            files=tuple(doc.source.path for doc in self.docs), python_path=tuple(self.info.python_path), tts=tts,
         )
 
     def settings(self, base: Settings, node: yaml.Node, reader: Reader, loc: str, what: str,

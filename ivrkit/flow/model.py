@@ -200,6 +200,7 @@ class Flow:
     call_end: tuple[HookRef, ...] = ()
     files: tuple[str, ...] = ()  # the file and every include, for reload watching
     python_path: tuple[str, ...] = ()  # absolute folders its hooks are imported from
+    tts: HookRef | None = None  # module:factory of a livekit-agents TTS (the worker's adapter uses it)
 
     def state(self, name: str) -> State:
         return self.states[name]

@@ -55,6 +55,8 @@ TOP_KEYS: tuple[Key, ...] = (
     Key("error", "state", "state entered when a hook fails (default: apology and hang-up)"),
     Key("prompts", "prompt_table", "reusable prompts; refer to one as \"@name\""),
     Key("hooks", "hooks", "hooks run at call start and end"),
+    Key("tts", "hook", "module:factory returning a livekit-agents TTS for this flow's prompts "
+        "(default: the worker's --tts, else the offline eSpeak NG voice)"),
     Key("states", "states", "the states, by name", required=True),
 )
 INCLUDE_KEYS: tuple[Key, ...] = tuple(k for k in TOP_KEYS if k.name in ("python_path", "include", "prompts", "states"))

@@ -21,11 +21,12 @@ from collections.abc import Callable
 from typing import Any
 
 from livekit import api, rtc
-from livekit.agents import AutoSubscribe, JobContext, JobProcess
+from livekit.agents import AutoSubscribe, JobContext, JobProcess, tts
 
 from ivrkit.call import Call
 from ivrkit.clock import LoopClock
-from ivrkit.hooks import Hooks
+from ivrkit.flow.model import Flow
+from ivrkit.hooks import Hooks, resolve_hook
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.flows import FlowSet, flow_set
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
@@ -105,10 +106,23 @@ def tts_factory(spec: str) -> Callable[[], Any]:
     return result
 
 
-def _tts_plugin(spec: str | None) -> Any:
-    """The call's TTS from `--tts` (one per call: plugins hold sessions bound to its loop), or
-    None for the offline voice."""
-    return tts_factory(spec)() if spec else None
+def _tts_plugin(flow: Flow, spec: str | None) -> Any:
+    """The call's TTS: the flow's `tts:`, else the worker's `--tts`, else None (the offline
+    voice). One per call: plugins hold HTTP sessions bound to the call's event loop. Both
+    references were imported and checked before the worker took calls."""
+    named = str(flow.tts) if flow.tts is not None else spec
+    if not named:
+        return None
+    try:
+        factory = resolve_hook(flow.tts, flow.python_path) if flow.tts is not None else tts_factory(named)
+        plugin = factory()
+        if not isinstance(plugin, tts.TTS):
+            raise TypeError(f"it returned a {type(plugin).__name__}, not a livekit-agents tts.TTS")
+        return plugin
+    except Exception as e:  # a missing API key, a plugin bug: the call goes on, in the offline voice
+        logger.error("TTS %s could not be created (%s: %s); this call's prompts use the offline voice",
+                     named, type(e).__name__, e)
+        return None
 
 
 async def entrypoint(opts: WorkerOptions, ctx: JobContext) -> None:
@@ -158,7 +172,7 @@ async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
         return "no flow for this call"
     loaded = fs.flows[decision.flow]
     clock = LoopClock()
-    plugin = _tts_plugin(opts.tts)
+    plugin = _tts_plugin(loaded.flow, opts.tts)
     channel = LiveKitChannel(
         room, caller, api=ctx.api, clock=clock,
         render=functools.partial(loaded.audio.render, plugin=plugin),

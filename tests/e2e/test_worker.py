@@ -24,7 +24,7 @@ import pytest
 from ivrkit.audio import tone, write_wav
 from stack.callers import CallerError, CallerProcess, Tone
 from stack.process import NsProcess
-from stack.stack import Stack
+from stack.stack import CALLER_PY, Stack
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = Path(__file__).resolve().parent / "flows"
@@ -96,7 +96,7 @@ def _start_worker(stack: Stack, base: Path, executor: str, agent: str, mode: str
             "--executor", executor, "--http-port", "0", "--max-calls", "25", "--trace-dir", str(trace_dir),
             "--log-level", "DEBUG", "--default-flow", "e2e-worker", "--route", "room:alt-*=e2e-alt", *extra]
     proc = stack.start(argv, name=f"worker-{mode}-{executor}", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
-    proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-alt,e2e-worker executor={executor}", 60)
+    proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-alt,e2e-plugin,e2e-worker executor={executor}", 60)
     return Worker(proc, trace_dir, agent)
 
 
@@ -319,13 +319,20 @@ def _heard_speech_then(caller: CallerProcess, freq: float) -> None:
 
 
 def test_dispatch_metadata_routes_to_another_flow_spoken_offline(stack: Stack, worker: Worker, room_name: str) -> None:
-    from stack.stack import CALLER_PY
-
     token = stack.token("caller", room_name, agent_name=worker.agent_name, agent_metadata='{"flow": "e2e-alt"}')
     caller = stack._caller([sys.executable, str(CALLER_PY), "--url", stack.url], token, "caller", room_name, 20.0)
     _heard_speech_then(caller, hz("sent"))
     caller.wait_for("disconnected", 10)
     assert f"call in room '{room_name}': caller 'caller' (non-SIP) -> flow 'e2e-alt' (dispatch metadata)" in worker.process.log_text()
+
+
+def test_a_flow_that_names_a_tts_plugin_speaks_through_it(stack: Stack, worker: Worker, room_name: str) -> None:
+    token = stack.token("caller", room_name, agent_name=worker.agent_name, agent_metadata='{"flow": "e2e-plugin"}')
+    caller = stack._caller([sys.executable, str(CALLER_PY), "--url", stack.url], token, "caller", room_name, 20.0)
+    _heard_speech_then(caller, hz("sent"))
+    assert "ended: flow 'e2e-plugin' ended: hangup" in worker.job_end_line(room_name)
+    log = worker.process.log_text()
+    assert "could not be created" not in log and "failed on prompt" not in log  # the plugin spoke, no stand-in
 
 
 def test_room_name_routes_to_another_flow(stack: Stack, worker: Worker, room_name: str) -> None:
@@ -353,18 +360,21 @@ def test_dev_mode_restarts_on_a_flow_change_and_keeps_serving_on_a_broken_one(
         dev.process.stop(timeout=15)
 
 
-def test_a_call_that_fails_outside_the_flow_hangs_up_the_caller(stack: Stack, tmp_path: Path, room_name: str) -> None:
-    """A per-call failure before the flow runs (here the TTS factory raises on every call: it
-    passes the startup check, being callable) must not leave the caller in a silent room."""
+def test_a_tts_plugin_that_cannot_be_created_leaves_the_call_on_the_offline_voice(
+    stack: Stack, tmp_path: Path, room_name: str
+) -> None:
+    """The factory raises on every call (as a plugin missing its API key does; being callable,
+    it passed the startup check): the caller still hears the flow, spoken offline."""
     (tmp_path / "flows").mkdir()
     broken = _start_worker(stack, tmp_path, "thread", AGENT + "-broken-tts", extra=["--tts", "json:loads"])
     try:
-        caller = stack.caller(room_name, "caller", agent_name=broken.agent_name)
-        caller.wait_for("disconnected", 20)
-        assert "ended: call failed (see the error above)" in broken.job_end_line(room_name)
+        token = stack.token("caller", room_name, agent_name=broken.agent_name, agent_metadata='{"flow": "e2e-alt"}')
+        caller = stack._caller([sys.executable, str(CALLER_PY), "--url", stack.url], token, "caller", room_name, 20.0)
+        _heard_speech_then(caller, hz("sent"))
+        assert "ended: flow 'e2e-alt' ended: hangup" in broken.job_end_line(room_name)
         log = broken.process.log_text()
-        assert f"call in room '{room_name}' failed" in log and "TypeError" in log
-        assert "could not hang up" not in log
+        assert "TTS json:loads could not be created (TypeError: " in log
+        assert "this call's prompts use the offline voice" in log
     finally:
         broken.process.stop(timeout=10)
 
