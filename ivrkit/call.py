@@ -316,7 +316,7 @@ class Call(CallInput):
         while not self._queue.empty():
             event = self._queue.get_nowait()
             if isinstance(event, Key):
-                self._discard(event, "call ended")
+                self._discard(event, "call ended", pending=True)
         self._record("call_end", {"ended_by": ended_by})
         for ref in self.flow.call_end:
             state = self.flow.states.get(self.state) or self.flow.states[self.flow.start]

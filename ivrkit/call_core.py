@@ -129,7 +129,7 @@ class CallCore:
     def _post(self, event: Any) -> None:
         if self._phase == _ENDED:
             if type(event) is Key:
-                self._discard(event, "call ended")
+                self._discard(event, "call ended", pending=True)
             return
         self._queue.put_nowait(event)
 
@@ -247,12 +247,15 @@ class CallCore:
                     self.trace.record(self.clock.now(), "observer_error", event.state,
                                       {"point": point, "observer": name, "error": self._mask(f"{type(exc).__name__}: {exc}")})
 
-    def _discard(self, key: Key, reason: str) -> None:
+    def _discard(self, key: Key, reason: str, pending: bool = False) -> None:
+        """Trace a key no state used. `pending`: it was typed ahead and never reached a state,
+        so it may have been meant for a sensitive collect later on — masked in any flow that
+        has one (a caller typing "1 4321" and hanging up must not leave a PIN in the trace)."""
         if self.trace.closed:
             return
         log.debug("flow %s state %s: key discarded (%s)", self.flow.name, self.state, reason)
-        self._record("key", {"digit": "?" if self._sensitive_now() else key.digit, "arrived": key.at,
-                             "discarded": reason})
+        masked = self._sensitive_now() or (pending and bool(self.machine.sensitive))
+        self._record("key", {"digit": "?" if masked else key.digit, "arrived": key.at, "discarded": reason})
 
     def _sensitive_now(self) -> bool:
         state = self._current()

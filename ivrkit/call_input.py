@@ -73,7 +73,7 @@ class CallInput(CallTasks):
 
     def _discard_buffer(self, reason: str) -> None:
         while self._buffer:
-            self._discard(self._buffer.popleft(), reason)
+            self._discard(self._buffer.popleft(), reason, pending=True)
 
     # --- menu / collect input ------------------------------------------------------------------
 
