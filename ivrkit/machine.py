@@ -44,7 +44,7 @@ from ivrkit.hooks import HookImportError, resolve_hook
 log = logging.getLogger("ivrkit.machine")
 
 #: The machine state a call is in while it plays the built-in "something went wrong" and hangs up.
-BUILTIN_ERROR = "_ivrkit_error"
+BUILTIN_ERROR = "_ivrkit_error"  # the loader refuses state names starting with _ivrkit
 #: Before the start state is entered (while call_start hooks run).
 INITIAL = "_ivrkit_start"
 

@@ -644,3 +644,16 @@ def test_tts_names_a_factory_that_must_import() -> None:
     assert "has no attribute 'Nope'" in issue.message and issue.loc == "tts"
     ok = check("start: a\ntts: ivrkit.livekit.tts:EspeakTTS\nstates:\n  a: {say: Hi, hangup: true}\n", check_hooks=True)
     assert ok.flow is not None and str(ok.flow.tts) == "ivrkit.livekit.tts:EspeakTTS"
+
+
+def test_reserved_state_names_and_digit_edit_keys() -> None:
+    r = check("""\
+        start: _ivrkit_error
+        states:
+          _ivrkit_error:
+            collect: {prompt: PIN, into: pin, clear_key: "0"}
+            next: _ivrkit_error
+        """)
+    assert "reserved by ivrkit" in at(one(r, "reserved-state"), 3, 3).message
+    warning = at(one(r, "key-clash"), 4, 50)
+    assert warning.severity == "warning" and "callers cannot enter 0" in warning.message

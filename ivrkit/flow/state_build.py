@@ -55,6 +55,9 @@ class StateBuilder:
                                 "rename one of them (states of included files share one namespace)")
                 continue
             defs[name] = (pos, loc)
+            if name.startswith("_ivrkit"):
+                self.report.add(pos, loc, "reserved-state", f"state name '{name}' is reserved by ivrkit",
+                                "names starting with _ivrkit are ivrkit's own states; rename it")
             state = self.state(name, value, reader, loc, str(pos))
             if state is not None:
                 out[name] = state
@@ -286,6 +289,10 @@ class StateBuilder:
                     self.report.add(reader.pos(f[key][1]), loc_join(loc, key), "terminator-clash",
                                     f"{key} '{kw[key]}' is also the terminator key of state '{name}'",
                                     "use another key, or set terminator: on this state")
+                elif isinstance(kw[key], str) and str(kw[key]).isdigit():
+                    self.report.add(reader.pos(f[key][1]), loc_join(loc, key), "key-clash",
+                                    f"{key} '{kw[key]}' is a digit: callers cannot enter {kw[key]} in this collect",
+                                    'use * or a letter key (A-D) for it', "warning")
         if kw.get("clear_key") is not None and kw.get("clear_key") == kw.get("back_key"):
             self.report.add(reader.pos(f["back_key"][1]), loc_join(loc, "back_key"), "key-clash", "back_key and clear_key are the same key")
         kw.update(self._retry_prompts(f, reader, loc))
