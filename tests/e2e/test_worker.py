@@ -224,6 +224,15 @@ def test_hangup_mid_collect_ends_the_job_cleanly(stack: Stack, worker: Worker, r
     assert "failed" not in line, line
 
 
+def _menu_ignored_the_keys(caller: CallerProcess, what: str) -> None:
+    """The main menu played whole, went on waiting (no-input prompt), and still takes a key."""
+    main = caller.wait_for_tone(hz("main"), 10, ended=True)
+    assert main.end is not None and main.end - main.start > TONES["main"][1] - 0.3, f"{what} cut the prompt"
+    caller.wait_for_tone(hz("no_input"), 10)
+    caller.dtmf("1")
+    caller.wait_for_tone(hz("pin"), 10)
+
+
 def test_dtmf_from_another_participant_is_ignored(stack: Stack, worker: Worker, room_name: str) -> None:
     caller = dial(stack, worker, room_name)
     caller.wait_for_tone(hz("main"), 20)
@@ -240,11 +249,7 @@ def test_dtmf_from_another_participant_is_ignored(stack: Stack, worker: Worker, 
             continue
     else:
         raise AssertionError("the intruder's key never reached the room")
-    main = caller.wait_for_tone(hz("main"), 10, ended=True)
-    assert main.end is not None and main.end - main.start > TONES["main"][1] - 0.3, "the intruder's key cut the prompt"
-    caller.wait_for_tone(hz("no_input"), 10)  # the menu still waits for the caller
-    caller.dtmf("1")
-    caller.wait_for_tone(hz("pin"), 10)
+    _menu_ignored_the_keys(caller, "the intruder's key")
     caller.leave()
     intruder.leave()
     trace = worker.trace(room_name)
@@ -262,11 +267,7 @@ def test_dtmf_whose_code_and_digit_disagree_is_dropped_never_guessed(stack: Stac
     caller.wait_for_tone(hz("main"), 20)
     caller.dtmf("2", code=1)
     caller.dtmf("x", code=99)
-    main = caller.wait_for_tone(hz("main"), 10, ended=True)
-    assert main.end is not None and main.end - main.start > TONES["main"][1] - 0.3, "a rejected key cut the prompt"
-    caller.wait_for_tone(hz("no_input"), 10)  # the menu still waits for a key
-    caller.dtmf("1")
-    caller.wait_for_tone(hz("pin"), 10)
+    _menu_ignored_the_keys(caller, "a rejected key")
     caller.leave()
     trace = worker.trace(room_name)
     ignored = events(trace, "dtmf_ignored")
