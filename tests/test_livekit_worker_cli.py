@@ -50,12 +50,13 @@ def test_an_unreachable_server_is_retried_then_reported_without_a_traceback() ->
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {"LIVEKIT_URL": f"ws://127.0.0.1:{port}", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
-    proc = run(str(FLOW), "--max-retry", "1", "--http-port", "0", env=env)
+    proc = run(str(FLOW), "--max-retry", "1", "--http-port", "0", "--http-host", "127.0.0.1", env=env)
     assert proc.returncode == 1
     out = proc.stdout + proc.stderr
     assert "failed to connect to livekit, retrying in 0s" in out
     assert f"ivrkit: could not reach the LiveKit server at ws://127.0.0.1:{port} after 1 attempts" in proc.stderr
     assert "Traceback" not in out
+    assert "HTTP server listening on 127.0.0.1:" in out  # never the machine's own addresses in a test
 
 
 def test_a_tts_plugin_that_cannot_be_loaded_stops_the_worker_with_one_line() -> None:
@@ -90,3 +91,4 @@ def test_dev_mode_ends_when_its_worker_gives_up_instead_of_waiting_silently(tmp_
     assert "ivrkit dev: the worker exited with code 1 (see above); stopping" in proc.stdout
     assert f"could not reach the LiveKit server at ws://127.0.0.1:{port}" in proc.stderr
     assert "failed to connect to livekit, retrying in 0s" in out and "Traceback" not in out
+    assert "HTTP server listening on 127.0.0.1:" in out  # dev keeps its health check local

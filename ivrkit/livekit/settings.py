@@ -51,6 +51,10 @@ ExecutorKind = Literal["thread", "process"]
 #: `ivrkit.livekit.worker`): 2.3 MB per call on the thread executor vs 20.6 MB with a process
 #: per call, and an IVR call runs no model, so there is little to isolate.
 DEFAULT_EXECUTOR: ExecutorKind = "thread"
+#: Calls a worker takes per CPU core when `max_calls` is not set. bench/concurrency.py (row 6) on
+#: 2 cores: the thread executor held p99 key -> prompt under 250 ms at 15 calls and failed at 20
+#: (with the simulated callers on the same cores), so 7 per core keeps a margin.
+CALLS_PER_CORE = 7
 DEFAULT_AGENT_NAME = "ivrkit"
 
 _HOW = {
@@ -97,10 +101,11 @@ class WorkerOptions:
     log_level: str = "INFO"
     log_format: Literal["json", "colored"] = "json"  # dev mode is always colored (livekit-agents' rule)
     max_retry: int = 16  # connection attempts before giving up (livekit-agents' backoff, max 10 s)
-    load_threshold: float | None = None  # None: livekit-agents' default (0.7 in start, off in dev)
-    max_calls: int | None = None  # load = active calls / max_calls (threshold 1.0) instead of CPU
+    load_threshold: float | None = None  # None: 1.0 (every one of max_calls)
+    max_calls: int | None = None  # load = active calls / max_calls; None: CALLS_PER_CORE x cores
     num_idle_processes: int | None = None  # process executor only; None: livekit-agents' default
     http_port: int | None = None  # health check port; None: 8081 in start, any free port in dev
+    http_host: str | None = None  # health check address; None: all interfaces in start (probes), 127.0.0.1 in dev
     caller_timeout: float = 60.0  # seconds a job waits for its caller before giving up
     drain_timeout: int = 1800  # seconds `start` waits for calls in progress on SIGTERM
 
@@ -137,6 +142,7 @@ class WorkerOptions:
             "routes": ("IVRKIT_ROUTES", _parse_routes),
             "sip_trunk": ("IVRKIT_SIP_TRUNK", str),
             "max_calls": ("IVRKIT_MAX_CALLS", _positive_int("IVRKIT_MAX_CALLS")),
+            "http_host": ("IVRKIT_HTTP_HOST", str),
         }
         for name, (var, convert) in from_env.items():
             raw = env.get(var, "").strip()

@@ -30,9 +30,10 @@ interpreter (a segfaulting hook then takes down one call instead of all). bench/
 (row 6) measures both executors under load. Local inference preloading is disabled
 (`LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0`): an IVR never uses the ~244 MB end-of-turn model.
 
-Capacity: livekit-agents marks a worker full when its load passes `load_threshold` (0.7 of the
-machine's CPU by default). `--max-calls N` reports load as active calls / N instead — steadier
-for even, cheap IVR calls and not fooled by other processes on a shared host.
+Capacity: the worker reports its load as active calls / `--max-calls` (default CALLS_PER_CORE
+x CPU cores, from bench/concurrency.py) and takes no new call at 1.0 — steadier for even,
+cheap IVR calls than livekit-agents' default whole-machine CPU share (0.7), which other
+processes on a shared host push up. `--load-threshold` lowers the cut-off.
 
 Dev mode (`ivrkit dev PATH`): livekit-agents 1.8.9 removed in-process reload from its Python
 CLI (it points to `lk agent dev`), so ivrkit does its own: `ivrkit.livekit.reload` runs the
@@ -58,6 +59,7 @@ from ivrkit.errors import IvrkitError
 from ivrkit.livekit.flows import FlowSet, FlowSetError, build_flow_set, install
 from ivrkit.livekit.routing import RoutingError, parse_route
 from ivrkit.livekit.settings import (
+    CALLS_PER_CORE,
     DEFAULT_EXECUTOR,
     LiveKitCredentials,
     SettingsError,
@@ -125,10 +127,12 @@ def build_server(opts: WorkerOptions, creds: LiveKitCredentials) -> Any:
 
     from ivrkit.livekit.job import entrypoint, prewarm
 
-    kwargs: dict[str, Any] = {}
-    if opts.max_calls is not None:
-        kwargs["load_fnc"] = _CallCountLoad(opts.max_calls)
-        kwargs["load_threshold"] = 1.0
+    kwargs: dict[str, Any] = {
+        "load_fnc": _CallCountLoad(opts.max_calls or CALLS_PER_CORE * (os.cpu_count() or 1)),
+        "load_threshold": 1.0,
+        # all interfaces only where a container's health probe needs them
+        "host": opts.http_host if opts.http_host is not None else ("127.0.0.1" if opts.dev else ""),
+    }
     if opts.load_threshold is not None:
         kwargs["load_threshold"] = opts.load_threshold
     if opts.num_idle_processes is not None:
@@ -239,12 +243,15 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=("json", "colored"), default=None,
                         help="start: json (default) or colored; dev logs are always colored (livekit-agents)")
     parser.add_argument("--max-calls", type=int,
-                        help="capacity: take at most N calls, load = calls/N (env IVRKIT_MAX_CALLS; default: CPU load)")
+                        help=f"capacity: take at most N calls, load = calls/N (env IVRKIT_MAX_CALLS; "
+                             f"default {CALLS_PER_CORE} per CPU core, from bench/concurrency.py)")
     parser.add_argument("--load-threshold", type=float,
-                        help="load above which the worker takes no new calls (default 0.7 in start)")
+                        help="load (calls / max calls) at which the worker takes no new calls (default 1.0)")
     parser.add_argument("--max-retry", type=int,
                         help="connection attempts before giving up (default 16, ~2 min with backoff)")
     parser.add_argument("--http-port", type=int, help="health check port (default 8081; 0 = any free port)")
+    parser.add_argument("--http-host", help="health check address (env IVRKIT_HTTP_HOST; default: all interfaces "
+                                            "in start, for container probes; 127.0.0.1 in dev)")
     parser.add_argument("--no-reload", action="store_true", help="dev: do not restart on file changes")
 
 
@@ -279,6 +286,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             max_retry=args.max_retry,
             load_threshold=args.load_threshold,
             http_port=args.http_port if args.http_port is not None else (0 if dev else None),
+            http_host=args.http_host,
         )
     except (SettingsError, RoutingError) as e:
         raise _fail(e, 2) from None
