@@ -16,7 +16,6 @@ built page bundle (ivrkit/web/dist/app.js) and playwright-core in tests/e2e/web/
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -307,13 +306,6 @@ states:
 """
 
 
-def _worker_missing() -> str | None:
-    for module in ("ivrkit.livekit.worker", "ivrkit.call"):
-        if importlib.util.find_spec(module) is None:
-            return f"the ivrkit LiveKit worker is not there yet ({module} missing)"
-    return None
-
-
 @dataclass(frozen=True)
 class Worker:
     agent_name: str
@@ -337,9 +329,6 @@ def _worker_env(stack: Stack) -> dict[str, str]:
 @pytest.fixture
 def worker(stack: Stack, tmp_path: Path) -> Iterator[Worker]:
     """The ivrkit worker on a folder of FLOW and OTHER_FLOW, under an agent name of its own."""
-    missing = _worker_missing()
-    if missing:
-        pytest.skip(missing)
     flows = _write_flows(tmp_path / "flows")
     agent = f"dialpad-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
     proc = stack.start(
@@ -436,9 +425,6 @@ def test_ivrkit_dev_serves_the_dial_pad_next_to_the_worker(
     stack: Stack, room_name: str, browser_ready: None, browser: Browser, tmp_path: Path
 ) -> None:
     """The flow author's command: `ivrkit dev FLOWS` prints the dial pad's address; calling works."""
-    missing = _worker_missing()
-    if missing:
-        pytest.skip(missing)
     flows = _write_flows(tmp_path / "flows")
     agent = f"dev-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
     ivrkit = Path(sys.executable).with_name("ivrkit")

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from ivrkit.audio import tone, write_wav
-from stack.process import NsProcess
+from stack.process import LEAK, NsProcess
 from stack.rtp_analysis import ToneSegment, detect_tones
 from stack.sip import create_dispatch_rule, create_inbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
@@ -63,10 +63,6 @@ PROMPTS: dict[str, tuple[float, float]] = {
     "regular": (1980, 0.6),
 }
 _BY_HZ = {float(hz): name for name, (hz, _) in PROMPTS.items()}
-
-#: Worker log lines that mean a task or resource leaked, whatever their level.
-LEAK = re.compile(r"Task was destroyed but it is pending|Task exception was never retrieved|"
-                  r"was never awaited|Unclosed|unclosed|leak|ran past its time limit", re.I)
 
 
 # --- fixtures ------------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+#: Log lines of a worker that mean a task or resource leaked, whatever their level.
+LEAK = re.compile(r"Task was destroyed but it is pending|Task exception was never retrieved|"
+                  r"was never awaited|Unclosed|unclosed|leak|ran past its time limit", re.I)
+
 
 class ProcessError(RuntimeError):
     """A process exited early, or did not print what was awaited in time."""
