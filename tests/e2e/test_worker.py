@@ -279,19 +279,23 @@ def test_dtmf_whose_code_and_digit_disagree_is_dropped_never_guessed(stack: Stac
     assert worker.process.log_text().count("DTMF from the caller dropped") >= 2
 
 
-def test_send_dtmf_goes_out_in_order_with_lowercase_a(stack: Stack, worker: Worker, room_name: str) -> None:
+#: What the flow's `send` state ("12#ABCD") must put on the wire, in order: (digit, RFC 4733 code).
+SENT = [("1", 1), ("2", 2), ("#", 11), ("a", 12), ("b", 13), ("c", 14), ("d", 15)]
+
+
+def test_send_dtmf_goes_out_in_order_with_lowercase_a_to_d(stack: Stack, worker: Worker, room_name: str) -> None:
     caller = dial(stack, worker, room_name)
     caller.wait_for_tone(hz("main"), 20, ended=True)
     mark = caller.mark()
     caller.dtmf("2")
-    got = caller.wait_for_dtmf(4, 15, since=mark)
-    assert [(d.digit, d.code) for d in got] == [("1", 1), ("2", 2), ("#", 11), ("a", 12)]
+    got = caller.wait_for_dtmf(len(SENT), 15, since=mark)
+    assert [(d.digit, d.code) for d in got] == SENT
     assert all(d.participant and d.participant != "caller" for d in got), got
     gaps = [b.t - a.t for a, b in zip(got, got[1:])]
     assert all(g > 0.15 for g in gaps), f"keys not paced: {gaps}"
     caller.wait_for_tone(hz("sent"), 10, ended=True)
     trace = worker.trace(room_name)
-    assert [(r["code"], r["digit"]) for r in events(trace, "dtmf_published")] == [(1, "1"), (2, "2"), (11, "#"), (12, "a")]
+    assert [(r["digit"], r["code"]) for r in events(trace, "dtmf_published")] == SENT
 
 
 def test_process_executor_answers_a_call(stack: Stack, tmp_path: Path, room_name: str) -> None:
