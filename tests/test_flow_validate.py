@@ -368,9 +368,11 @@ def test_a_retry_once_path_through_on_error_is_not_a_spin_loop() -> None:
         start: intro
         states:
           intro: {say: One moment., next: lookup}
-          lookup: {run: m:f, on_error: intro, next: bye}
+          lookup: {run: m:f, on_error: sorry, next: bye}
+          sorry: {say: Sorry., next: intro}
           bye: {say: Bye, hangup: true}
         """)
+    # and a state reached only through on_error is reachable
     assert [i.code for i in r.issues] == [], [i.format() for i in r.issues]
 
 

@@ -60,7 +60,7 @@ def _unreachable(flow: Flow, info: BuildInfo, report: Reporter) -> None:
     seen = set(roots)
     queue = deque(roots)
     while queue:
-        for target in flow.states[queue.popleft()].targets(errors=False):
+        for target in flow.states[queue.popleft()].targets():
             if target not in seen and target in flow.states:
                 seen.add(target)
                 queue.append(target)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -133,6 +134,7 @@ class LiveKitChannel(Channel):
         self._closed = False
         self._dtmf_on_line_until = 0.0
         self._audio_on_line_until = 0.0
+        self._dialled: list[str] = []  # identities of answered dial legs: they end with the call
         self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
 
     # --- wiring -----------------------------------------------------------------------------
@@ -287,24 +289,51 @@ class LiveKitChannel(Channel):
                 f"cannot dial {to}: no outbound SIP trunk; set `trunk:` on the dial state or "
                 "IVRKIT_SIP_TRUNK to the id of an outbound trunk (lk sip outbound list)"
             )
+        identity = f"ivrkit-dial-{abs(hash((to, self.clock.now()))) % 10**8}"
         request = api.CreateSIPParticipantRequest(
             sip_trunk_id=trunk_id,
             sip_call_to=to,
             room_name=self.room.name,
-            participant_identity=f"ivrkit-dial-{abs(hash((to, self.clock.now()))) % 10**8}",
+            participant_identity=identity,
             participant_name=to,
             wait_until_answered=True,
         )
+        # The ring window is LiveKit SIP's to enforce (it cancels the INVITE); the API client
+        # then waits that long plus a margin. A client-side timeout alone would leave the far
+        # phone ringing — and joining the room — after the flow moved on.
+        request.ringing_timeout.seconds = max(1, math.ceil(timeout))
         try:
-            await asyncio.wait_for(self.api.sip.create_sip_participant(request), timeout)
+            await self.api.sip.create_sip_participant(request)
+            self._dialled.append(identity)
+            return
+        except asyncio.CancelledError:
+            # The call ended while the far end rang (the caller hung up): cancelling the request
+            # does not reach LiveKit SIP, so the phone would ring on for the whole ring window
+            # and could answer into an abandoned room. The call's shutdown awaits this.
+            await self._drop_dialled(identity)
+            raise
         except asyncio.TimeoutError:
-            raise ChannelError(f"dialling {to} was not answered within {timeout:g} s") from None
+            error = ChannelError(f"dialling {to} was not answered within {timeout:g} s")
         except api.SipCallError as e:
-            raise ChannelError(f"dialling {to} failed: {e}") from e
+            error = ChannelError(f"dialling {to} failed: {e}")
         except api.TwirpError as e:
-            raise ChannelError(f"dialling {to} failed: {e.code}: {e.message}") from e
+            error = ChannelError(f"dialling {to} failed: {e.code}: {e.message}")
         except Exception as e:
-            raise ChannelError(f"dialling {to} failed ({type(e).__name__}: {e})") from e
+            error = ChannelError(f"dialling {to} failed ({type(e).__name__}: {e})")
+        await self._drop_dialled(identity)
+        raise error
+
+    async def _drop_dialled(self, identity: str) -> None:
+        """Hang up a dialled leg (LiveKit SIP sends BYE, or CANCEL while it rings). A dial that
+        failed on our side may still be ringing or just answered: make sure that leg does not
+        join the call later."""
+        try:
+            await asyncio.wait_for(
+                self.api.room.remove_participant(api.RoomParticipantIdentity(room=self.room.name, identity=identity)),
+                UNPUBLISH_LIMIT,
+            )
+        except Exception as e:  # NOT_FOUND is the usual answer: the leg never joined
+            self.log.debug("removing dialled leg '%s': %r", identity, e)
 
     async def hangup(self) -> None:
         """End the call for everyone: the room is deleted, which hangs up a SIP caller."""
@@ -344,6 +373,11 @@ class LiveKitChannel(Channel):
         self.player.close()
         await self.attributes.aclose()
         self._detach()
+        if not self._hung_up_by_us:
+            # The caller hung up (or was transferred): the room lives on with whoever the flow
+            # dialled in it, connected to nobody. A flow hang-up deleted the room, and them.
+            for identity in self._dialled:
+                await self._drop_dialled(identity)
         if self._track is not None:
             # After our own hang-up the room is deleted: an unpublish request may then never be
             # answered (seen in 1 of 4 flow hang-ups, stalling the job's end by 5 s), so skip it;

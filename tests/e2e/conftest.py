@@ -30,15 +30,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stack.stack import Stack, go_caller_binary, missing_prerequisites  # noqa: E402
+from stack.testenv import log_dir, unavailable  # noqa: E402
 
 _STARTED = pytest.StashKey[float]()
 _active: list[Stack] = []
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("IVRKIT_STACK_REQUIRED") == "1":
-        pytest.fail(f"IVRKIT_STACK_REQUIRED=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,30 +43,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def _session_log_dir(keep: int = 10) -> Path:
-    """A fresh log dir under IVRKIT_STACK_LOGS (default /tmp/ivrkit-stack-logs); keeps the last
-    `keep` sessions (and any of the last hour). Not pytest's tmp_path: that keeps only 3 runs, which parallel runs rotate away."""
-    base = Path(os.environ.get("IVRKIT_STACK_LOGS", "/tmp/ivrkit-stack-logs"))
-    base.mkdir(parents=True, exist_ok=True)
-    old = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for stale in old[: max(0, len(old) - keep + 1)]:
-        if time.time() - stale.stat().st_mtime > 3600:  # never a session that may still run
-            shutil.rmtree(stale, ignore_errors=True)
-    log_dir = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    log_dir.mkdir()
-    return log_dir
-
-
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     reason = missing_prerequisites()
     if reason:
-        _unavailable(reason)
-    log_dir = _session_log_dir()
-    st = Stack.up(log_dir)  # prerequisites are there, so a failure here is an error, not a skip
+        unavailable(reason)
+    logs = log_dir()
+    st = Stack.up(logs)  # prerequisites are there, so a failure here is an error, not a skip
     _active.append(st)
     print(f"\nstack: livekit-server {st.url} in netns {st.ns.name} ({st.ns.link}), "
-          f"ready after {st.server.ready_after:.2f} s, logs in {log_dir}")
+          f"ready after {st.server.ready_after:.2f} s, logs in {logs}")
     try:
         yield st
     finally:
@@ -86,9 +67,9 @@ def go_caller_built() -> Path:
     binary = go_caller_binary()
     if not binary.is_file():
         if shutil.which("go") is None:
-            _unavailable(f"Go not found on PATH, so the Go caller is not built ({binary}); install Go >= 1.26.8, "
+            unavailable(f"Go not found on PATH, so the Go caller is not built ({binary}); install Go >= 1.26.8, "
                          "then `bash tests/stack/install.sh`")
-        _unavailable(f"Go caller not built at {binary}; build it with `bash tests/stack/install.sh`")
+        unavailable(f"Go caller not built at {binary}; build it with `bash tests/stack/install.sh`")
     return binary
 
 

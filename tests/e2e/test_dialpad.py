@@ -31,6 +31,7 @@ import pytest
 
 from stack.process import NsProcess
 from stack.stack import Stack
+from stack.testenv import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 WEB_DIR = REPO / "ivrkit" / "web"
@@ -42,12 +43,6 @@ PAGE_IDENTITY = "web-dialpad"
 
 # RFC 4733: what each keypad key must send. A-D go out lowercase.
 RFC4733 = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "a": 12, "b": 13, "c": 14, "d": 15}
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("IVRKIT_STACK_REQUIRED") == "1":
-        pytest.fail(f"IVRKIT_STACK_REQUIRED=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def missing_browser_prerequisites() -> str | None:
@@ -179,7 +174,7 @@ def browser_ready() -> None:
     """Skip (or fail under IVRKIT_STACK_REQUIRED=1) when Node, Chromium or the bundle is missing."""
     reason = missing_browser_prerequisites()
     if reason:
-        _unavailable(reason)
+        unavailable(reason)
 
 
 @pytest.fixture

@@ -18,9 +18,7 @@ On failure, the message holds `sip.explain(result)` and the worker's log tail.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -30,12 +28,13 @@ from typing import Any
 
 import pytest
 
-from ivrkit.audio import tone, write_wav
 from stack.process import LEAK, NsProcess
 from stack.rtp_analysis import ToneSegment, detect_tones
 from stack.sip import create_dispatch_rule, create_inbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
 from stack.sipp import SippPhone, SippResult
+from stack import testenv
+from stack.testenv import tone_flows, unavailable
 
 pytestmark = pytest.mark.sip
 
@@ -123,30 +122,18 @@ class Env:
         return f"\n{self.sip.explain(result)}\n--- worker log tail\n{self.worker.tail()}"
 
 
-def _flow_dir(base: Path) -> Path:
-    shutil.copytree(FLOWS, base, ignore=shutil.ignore_patterns("__pycache__"))
-    (base / "tones").mkdir()
-    for name, (hz, seconds) in PROMPTS.items():
-        write_wav(base / "tones" / f"{name}.wav", tone(hz, seconds, sample_rate=RATE, amplitude=0.5))
-    return base
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     reason = sip_stack_missing()
     if reason:
-        if os.environ.get("IVRKIT_STACK_REQUIRED") == "1":
-            pytest.fail(f"IVRKIT_STACK_REQUIRED=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-    base = Path(os.environ.get("IVRKIT_STACK_LOGS", "/tmp/ivrkit-stack-logs"))
-    log_dir = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-sip-calls"
-    log_dir.mkdir(parents=True, exist_ok=True)
+        unavailable(reason)
+    log_dir = testenv.log_dir("sip-calls")
     sip = SipStack.up(log_dir)
     try:
         trunk = sip.api(lambda lk: create_inbound_trunk(lk, [MENU, ALT, HOOKS, UNROUTED],
                                                         allowed_addresses=[f"{sip.ns.address}/32"]))
         sip.api(lambda lk: create_dispatch_rule(lk, [trunk], agent_name=AGENT))
-        flows = _flow_dir(tmp_path_factory.mktemp("sip") / "flows")
+        flows = tone_flows((p for p in FLOWS.iterdir() if p.is_file()), tmp_path_factory.mktemp("sip") / "flows", PROMPTS, RATE)
         trace_dir = log_dir / "traces"
         argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", AGENT,
                 "--http-port", "0", "--max-calls", "20", "--trace-dir", str(trace_dir),

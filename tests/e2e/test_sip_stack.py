@@ -14,8 +14,6 @@ The first tests check the phone's own tools (pcap, analysis) without the stack.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from stack.rtp_pcap import UdpRecord, phone_packets, read_pcap, write_phone_pcap
 from stack.sip import create_dispatch_rule, create_inbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
 from stack.sipp import PhoneCall, _scenario
+from stack.testenv import log_dir, unavailable
 
 pytestmark = pytest.mark.sip
 
@@ -114,22 +113,12 @@ def test_scenario_puts_media_port_on_the_audio_line_and_offers_telephone_event(t
 
 # --- the real stack ------------------------------------------------------------------------------
 
-def _log_dir() -> Path:
-    base = Path(os.environ.get("IVRKIT_STACK_LOGS", "/tmp/ivrkit-stack-logs"))
-    path = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-sip"
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path
-
-
 @pytest.fixture(scope="module")
 def sip_stack() -> Iterator[SipStack]:
     reason = sip_stack_missing()
     if reason:
-        if os.environ.get("IVRKIT_STACK_REQUIRED") == "1":
-            pytest.fail(f"IVRKIT_STACK_REQUIRED=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-    st = SipStack.up(_log_dir())
+        unavailable(reason)
+    st = SipStack.up(log_dir("sip"))
     print(f"\nsip stack: server {st.url}, LiveKit SIP {st.sip.sip_ip}:{st.sip.sip_port} "
           f"(ready after {st.sip.ready_after:.2f} s) in netns {st.ns.name}, logs {st.stack.log_dir}")
     try:

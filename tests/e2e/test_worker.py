@@ -10,8 +10,6 @@ prompt, in which order, cut short or not — and then checks the call trace the 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -21,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from ivrkit.audio import tone, write_wav
 from stack.callers import CallerError, CallerProcess, Tone
 from stack.process import LEAK, NsProcess
 from stack.stack import CALLER_PY, Stack
+from stack.testenv import tone_flows, unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = Path(__file__).resolve().parent / "flows"
@@ -79,18 +77,10 @@ class Worker:
         return self.process.wait_for_log(rf"job \S+ \(room {room}\) ended: [^\"]*", timeout).group(0)
 
 
-def _flow_dir(base: Path) -> Path:
-    for flow in FLOWS.glob("*.yaml"):
-        shutil.copy(flow, base / flow.name)
-    (base / "tones").mkdir()
-    for name, (freq, seconds) in TONES.items():
-        write_wav(base / "tones" / f"{name}.wav", tone(freq, seconds, sample_rate=RATE, amplitude=0.5))
-    return base
-
 
 def _start_worker(stack: Stack, base: Path, executor: str, agent: str, mode: str = "start",
                   extra: Sequence[str] = ()) -> Worker:
-    flows = _flow_dir(base / "flows")
+    flows = tone_flows(FLOWS.glob("*.yaml"), base / "flows", TONES, RATE)
     trace_dir = base / "traces"
     argv = [sys.executable, "-m", "ivrkit.livekit.worker", mode, str(flows), "--agent-name", agent,
             "--executor", executor, "--http-port", "0", "--max-calls", "25", "--trace-dir", str(trace_dir),
@@ -347,7 +337,7 @@ def test_room_name_routes_to_another_flow(stack: Stack, worker: Worker, room_nam
     room = "alt-" + room_name
     caller = dial(stack, worker, room)
     _heard_speech_then(caller, hz("sent"))
-    assert f"-> flow 'e2e-alt' (route room:alt-*=e2e-alt)" in worker.process.log_text()
+    assert "-> flow 'e2e-alt' (route room:alt-*=e2e-alt)" in worker.process.log_text()
 
 
 def test_dev_mode_restarts_on_a_flow_change_and_keeps_serving_on_a_broken_one(
@@ -423,9 +413,7 @@ def sip_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
 
     reason = sip_stack_missing()
     if reason:
-        if os.environ.get("IVRKIT_STACK_REQUIRED") == "1":
-            pytest.fail(f"IVRKIT_STACK_REQUIRED=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable(reason)
     base = tmp_path_factory.mktemp("sip-worker")
     sip = SipStack.up(base / "logs")
     try:

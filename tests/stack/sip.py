@@ -266,6 +266,19 @@ async def create_inbound_trunk(lk: object, numbers: Sequence[str], *,
     return str(info.sip_trunk_id)
 
 
+async def create_outbound_trunk(lk: object, address: str, numbers: Sequence[str], *,
+                                name: str = "ivrkit-test-outbound") -> str:
+    """An outbound trunk: LiveKit SIP sends a dial's INVITE to `address` (`host:port`, UDP, no
+    auth) from the first of `numbers` (the caller id). Returns its id, what a flow's `dial:`
+    names as `trunk:` (or the worker's `--sip-trunk`)."""
+    from livekit import api
+
+    info = await lk.sip.create_outbound_trunk(  # type: ignore[attr-defined]
+        api.CreateSIPOutboundTrunkRequest(trunk=api.SIPOutboundTrunkInfo(
+            name=name, address=address, numbers=list(numbers), transport=api.SIPTransport.SIP_TRANSPORT_UDP)))
+    return str(info.sip_trunk_id)
+
+
 async def create_dispatch_rule(lk: object, trunk_ids: Sequence[str] = (), *,
                                agent_name: str | None = None, agent_metadata: str = "",
                                room_prefix: str = "call-", room_name: str | None = None,

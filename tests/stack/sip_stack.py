@@ -38,7 +38,7 @@ from .sip import (
 )
 from .sip_room_peer import SipRoomPeer
 from .sip_diagnosis import call_log, explain
-from .sipp import PhoneCall, SippPhone, SippResult
+from .sipp import FarEnd, PhoneCall, SippFarEnd, SippPhone, SippResult
 from .stack import Stack
 
 NS_PREFIX = "ivrkit-sip-"
@@ -104,7 +104,7 @@ class SipStack:
     redis: Redis
     sip: LiveKitSip
     peers: list[SipRoomPeer] = field(default_factory=list)
-    phones: list[SippPhone] = field(default_factory=list)
+    phones: list[SippPhone | SippFarEnd] = field(default_factory=list)
     placed: int = 0
 
     @classmethod
@@ -182,6 +182,16 @@ class SipStack:
                           workdir, prefix=self.ns.exec_prefix())
         self.phones.append(phone)
         return phone
+
+    def far_end(self, workdir: Path, *, sip_port: int = 5300, **far: Any) -> SippFarEnd:
+        """A SIPp far end for an outbound dial, listening at the namespace address and
+        `sip_port` (an outbound trunk's address; see `FarEnd` for answer, hold, ring). Returns
+        once it listens; `stop_calls` stops it with the phones."""
+        far.setdefault("media_port", 17100 + 10 * (sip_port - 5300))
+        end = SippFarEnd(FarEnd(local_ip=self.ns.address, sip_port=sip_port, **far), workdir,
+                         prefix=self.ns.exec_prefix())
+        self.phones.append(end)
+        return end
 
     def sip_calls(self) -> list[SipCall]:
         """Every SIP participant in every room right now (via RoomService)."""
