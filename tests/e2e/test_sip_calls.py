@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,7 +37,6 @@ from stack.testenv import tone_flows, unavailable
 
 pytestmark = pytest.mark.sip
 
-REPO = Path(__file__).resolve().parents[2]
 FLOWS = Path(__file__).resolve().parent / "sip_flows"
 AGENT = "ivrkit-sip"
 MENU, ALT, HOOKS = "+15550001", "+15550002", "+15550003"
@@ -135,12 +133,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         sip.api(lambda lk: create_dispatch_rule(lk, [trunk], agent_name=AGENT))
         flows = tone_flows((p for p in FLOWS.iterdir() if p.is_file()), tmp_path_factory.mktemp("sip") / "flows", PROMPTS, RATE)
         trace_dir = log_dir / "traces"
-        argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", AGENT,
-                "--http-port", "0", "--max-calls", "20", "--trace-dir", str(trace_dir),
-                "--route", f"number:{MENU}=sip-menu", "--route", f"number:{ALT}=sip-alt",
-                "--route", f"number:{HOOKS}=sip-hooks"]
-        proc = sip.start(argv, name="worker", env={**sip.stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
-        proc.wait_for_log(rf"ivrkit worker registered agent_name={AGENT} flows=sip-alt,sip-hooks,sip-menu", 60)
+        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="sip-alt,sip-hooks,sip-menu", args=[
+            "--route", f"number:{MENU}=sip-menu", "--route", f"number:{ALT}=sip-alt", "--route", f"number:{HOOKS}=sip-hooks"])
         print(f"\nsip calls: LiveKit SIP {sip.sip.sip_ip}:{sip.sip.sip_port}, worker log {proc.log_path}")
         yield Env(sip, Worker(proc, trace_dir), log_dir)
         proc.stop(timeout=10)

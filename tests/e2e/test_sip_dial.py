@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +39,6 @@ from stack.testenv import tone_flows, unavailable
 
 pytestmark = pytest.mark.sip
 
-REPO = Path(__file__).resolve().parents[2]
 FLOWS = Path(__file__).resolve().parent / "dial_flows"
 AGENT = "ivrkit-dial"
 FAR_PORT = 5300
@@ -171,11 +169,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         trunk = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
         flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("dial") / "flows", PROMPTS, RATE)
         trace_dir = log_dir / "traces"
-        argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", AGENT,
-                "--http-port", "0", "--max-calls", "20", "--trace-dir", str(trace_dir), "--sip-trunk", trunk,
-                "--route", "room:dial-legacy-*=dial-legacy", "--route", "room:dial-wait-*=dial-wait"]
-        proc = sip.start(argv, name="worker", env={**sip.stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
-        proc.wait_for_log(rf"ivrkit worker registered agent_name={AGENT} flows=dial-legacy,dial-wait", 60)
+        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-legacy,dial-wait", args=[
+            "--sip-trunk", trunk, "--route", "room:dial-legacy-*=dial-legacy", "--route", "room:dial-wait-*=dial-wait"])
         print(f"\nsip dial: outbound trunk {trunk} -> {sip.ns.address}:{FAR_PORT}, worker log {proc.log_path}")
         yield Env(sip, Worker(proc, trace_dir), log_dir)
         proc.stop(timeout=10)

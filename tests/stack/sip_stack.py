@@ -236,6 +236,18 @@ class SipStack:
         """Start a process (e.g. the ivrkit worker with `self.stack.env()`) in the namespace."""
         return self.stack.start(argv, name=name, **options)
 
+    def start_worker(self, flows: Path, *, agent: str, trace_dir: Path, expect_flows: str, args: Sequence[str] = ()) -> NsProcess:
+        """`ivrkit start FLOWS` in the namespace (thread executor, JSON logs, a trace per call),
+        returned once it registered with exactly the flows `expect_flows` ("a,b")."""
+        import sys
+
+        repo = Path(__file__).resolve().parents[2]
+        argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", agent,
+                "--http-port", "0", "--max-calls", "20", "--trace-dir", str(trace_dir), *args]
+        proc = self.start(argv, name="worker", env={**self.stack.env(), "PYTHONPATH": str(repo)}, cwd=repo)
+        proc.wait_for_log(rf"ivrkit worker registered agent_name={re.escape(agent)} flows={re.escape(expect_flows)} ", 60)
+        return proc
+
     def stop_calls(self) -> None:
         """Hang up every phone and stop every peer started so far (between tests)."""
         for phone in self.phones:
