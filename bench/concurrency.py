@@ -149,7 +149,7 @@ def run_executor(st: Any, flow: Path, executor: str, ns: list[int], presses: int
 
 def main() -> int:
     p = parser(__doc__ or "")
-    p.add_argument("--callers", default="1,10,25,50,100")
+    p.add_argument("--callers", default="1,10,15,20,25,50,100")
     p.add_argument("--presses", type=int, default=16, help="measured presses per caller")
     p.add_argument("--stagger", type=float, default=0.2, help="seconds between call starts")
     p.add_argument("--executors", default="thread,process,handwritten",
