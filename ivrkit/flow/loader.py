@@ -82,7 +82,6 @@ states that never wait for the caller. Warnings: unreachable states, variables n
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -195,19 +194,6 @@ def _load_documents(main: Source) -> list[Document]:
 
 
 def _run(source: Source, check_hooks: bool) -> CheckResult:
-    """Load, build and check, with the cyclic GC paused: a flow allocates many small objects
-    and no cycles worth collecting, and the collector's passes made load time grow faster than
-    the flow (bench row 2: 5,000 states took 2.9x as long with the GC on)."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return _run_checks(source, check_hooks)
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _run_checks(source: Source, check_hooks: bool) -> CheckResult:
     try:
         docs = _load_documents(source)
     except FlowLoadError as exc:
