@@ -48,7 +48,7 @@ __all__ = [
 ExecutorKind = Literal["thread", "process"]
 
 #: Chosen from measurement (bench/concurrency.py; see the module docstring of
-#: `ivrkit.livekit.worker`): 2.3 MB per call on the thread executor vs 20.6 MB with a process
+#: `ivrkit.livekit.worker`): 1.1 MB per call on the thread executor vs 21.3 MB with a process
 #: per call, and an IVR call runs no model, so there is little to isolate.
 DEFAULT_EXECUTOR: ExecutorKind = "thread"
 #: Calls a worker takes per CPU core when `max_calls` is not set. bench/concurrency.py (row 6) on

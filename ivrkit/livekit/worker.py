@@ -20,12 +20,12 @@ process (PROCESS, its default on Linux) or on a thread with its own event loop i
 (THREAD). bench/concurrency.py (row 6 of bench/README.md: a real livekit-server, 10 callers
 pressing keys, PSS of the worker's whole process tree, idle worker subtracted) measured
 
-    THREAD    2.3 MB per call   (p99 key -> prompt 120 ms at 10 calls, 212 ms at 15, fails at 20)
-    PROCESS  20.6 MB per call   (p99 100 ms at 10 calls, 237 ms at 20, fails at 25)
+    THREAD    1.1 MB per call   (p99 key -> prompt 163 ms at 10 calls; fails at 15)
+    PROCESS  21.3 MB per call   (p99 115 ms at 10 calls; fails at 15)
 
 An IVR job runs no model and little CPU, so process isolation buys little: **THREAD is the
-default** (about 9x less memory per call, for about a quarter fewer calls per core under
-load). Choose PROCESS when flow hooks are untrusted or may crash the
+default** (about 20x less memory per call, the same number of calls per core under load).
+Choose PROCESS when flow hooks are untrusted or may crash the
 interpreter (a segfaulting hook then takes down one call instead of all). bench/concurrency.py
 (row 6) measures both executors under load. Local inference preloading is disabled
 (`LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0`): an IVR never uses the ~244 MB end-of-turn model.
