@@ -127,9 +127,13 @@ class CallInput(CallTasks):
             self._arm(self._current().settings.timeout, self._no_input_timeout)
 
     def _stray(self, key: Key) -> bool:
-        """True for the first key after a max_digits completion if it is that entry's terminator."""
+        """True for the first key after a max_digits completion if it is that entry's terminator
+        — unless the menu the call is now in takes that key: then it is the caller's choice."""
         stray, self._stray_terminator = self._stray_terminator, None
-        return stray is not None and key.digit == stray[0] and key.at <= stray[1]
+        if stray is None or key.digit != stray[0] or key.at > stray[1]:
+            return False
+        menu = self._current().menu
+        return menu is None or key.digit not in (*menu.options, menu.repeat_key, menu.back_key)
 
     def _input_key(self, key: Key) -> None:
         if self._stray_terminator is not None and self._stray(key):

@@ -904,3 +904,16 @@ async def test_a_terminator_long_after_the_entry_is_an_ordinary_key() -> None:
         await t.advance(10)
         await t.press("#")
         assert len(t.trace.of_kind("no_match")) == 1
+
+
+async def test_a_terminator_right_after_the_entry_is_kept_when_the_next_menu_takes_it() -> None:
+    """The habit rule must not eat a real choice: in a menu where # is an option, it counts."""
+    from ivrkit.flow.loader import load_flow_text
+
+    flow = _HABIT_FLOW.replace('options: {"1": done}', 'options: {"1": done, "#": done}').replace(
+        "  main:\n", "  main:\n    terminator: null\n")
+    async with FlowTester(load_flow_text(flow)) as t:
+        await t.until_input()
+        await t.press("1234#", gap=0.2)
+        t.expect_prompt("Done.")
+        assert t.trace.keys()[-1].data == {"digit": "#", "arrived": t.trace.keys()[-1].data["arrived"], "consumed": "main"}
