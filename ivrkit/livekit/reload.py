@@ -5,7 +5,8 @@ module (and everything it imported) is a fresh interpreter; livekit-agents 1.8.9
 reloads in-process either. Watching uses `watchfiles` (a livekit-agents dependency).
 
 What is watched: the flow file or folder, every file a flow includes, and the folders of the
-hook modules the flows name. Only `.yaml`/`.yml`/`.py`/`.wav` changes count. Before a restart
+hook modules the flows name — worked out again after each restart, so an edit that adds an
+include or a hook folder elsewhere is watched from then on. Only `.yaml`/`.yml`/`.py`/`.wav` changes count. Before a restart
 the changed flows are checked in a fresh interpreter (so a changed hook module is checked too);
 when that fails, the errors are printed and the running worker is kept — a typo does not take
 the dev line down. Calls in progress end at a restart (dev mode only).
@@ -14,6 +15,7 @@ the dev line down. Calls in progress end at a restart (dev mode only).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pickle
 import signal
@@ -72,13 +74,17 @@ def _stop_child(child: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
             child.wait()
 
 
-def _check_fresh(opts: WorkerOptions) -> tuple[bool, str]:
-    """Check the flows in a fresh interpreter (changed hook modules included)."""
+def _check_fresh(opts: WorkerOptions) -> tuple[bool, str, list[Path]]:
+    """Check the flows in a fresh interpreter (changed hook modules included); on success also
+    the folders to watch now (an edit may add an include or a hook module elsewhere)."""
     proc = subprocess.run(
         [sys.executable, "-m", "ivrkit.livekit.reload"],
         env={**_child_env(opts)}, capture_output=True, text=True, check=False,
     )
-    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        return False, (proc.stdout + proc.stderr).strip(), []
+    lines = proc.stdout.strip().splitlines()
+    return True, "", [Path(p) for p in json.loads(lines[-1])] if lines else []
 
 
 def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
@@ -90,30 +96,35 @@ def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
 
     signal.signal(signal.SIGTERM, _terminate)
     paths = watched_paths(opts, fs)
-    print(f"ivrkit dev: watching {', '.join(str(p) for p in paths)} for changes", flush=True)
     child = _start_child(opts)
     try:
-        for changes in watchfiles.watch(
-            *paths, watch_filter=_relevant, raise_interrupt=True, rust_timeout=1000, yield_on_timeout=True
-        ):
-            if not changes:  # a quiet second: is the worker still there?
-                code = child.poll()
-                if code is not None:
-                    # It gave up (server unreachable, bad keys) or crashed: say so and end
-                    # with its code, as `ivrkit start` would — never sit there silently.
-                    print(f"ivrkit dev: the worker exited with code {code} (see above); stopping", flush=True)
-                    raise SystemExit(code)
-                continue
-            names = ", ".join(sorted({Path(p).name for _, p in changes}))
-            print(f"ivrkit dev: changed {names}; checking flows", flush=True)
-            ok, output = _check_fresh(opts)
-            if not ok:
-                print(output, file=sys.stderr, flush=True)
-                print("ivrkit dev: not restarting: the flows above have errors; the running worker keeps serving", flush=True)
-                continue
-            print("ivrkit dev: restarting the worker", flush=True)
-            _stop_child(child)
-            child = _start_child(opts)
+        while True:
+            print(f"ivrkit dev: watching {', '.join(str(p) for p in paths)} for changes", flush=True)
+            for changes in watchfiles.watch(
+                *paths, watch_filter=_relevant, raise_interrupt=True, rust_timeout=1000, yield_on_timeout=True
+            ):
+                if not changes:  # a quiet second: is the worker still there?
+                    code = child.poll()
+                    if code is not None:
+                        # It gave up (server unreachable, bad keys) or crashed: say so and end
+                        # with its code, as `ivrkit start` would — never sit there silently.
+                        print(f"ivrkit dev: the worker exited with code {code} (see above); stopping", flush=True)
+                        raise SystemExit(code)
+                    continue
+                names = ", ".join(sorted({Path(p).name for _, p in changes}))
+                print(f"ivrkit dev: changed {names}; checking flows", flush=True)
+                ok, output, now_watched = _check_fresh(opts)
+                if not ok:
+                    print(output, file=sys.stderr, flush=True)
+                    print("ivrkit dev: not restarting: the flows above have errors; the running worker keeps serving",
+                          flush=True)
+                    continue
+                print("ivrkit dev: restarting the worker", flush=True)
+                _stop_child(child)
+                child = _start_child(opts)
+                if now_watched and now_watched != paths:
+                    paths = now_watched
+                    break  # watch the new set of folders
     except KeyboardInterrupt:
         pass
     finally:
@@ -127,13 +138,14 @@ def _check_main() -> int:
         return 2
     opts: WorkerOptions = pickle.loads(base64.b64decode(encoded))
     try:
-        build_flow_set(opts)
+        fs = build_flow_set(opts)
     except FlowSetError as e:
         print(e, file=sys.stderr)
         return 1
     except Exception as e:
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    print(json.dumps([str(p) for p in watched_paths(opts, fs)]))
     return 0
 
 

@@ -354,6 +354,15 @@ def test_dev_mode_restarts_on_a_flow_change_and_keeps_serving_on_a_broken_one(
         assert "start state 'mian' is not defined" in dev.process.log_text()
         caller = stack.caller(room_name, "caller", agent_name=dev.agent_name)
         caller.wait_for_tone(hz("no_match"), 30)  # the edited, valid flow answers
+        # A hook folder outside the flows folder, named by an edit, is watched after the restart.
+        hooks = tmp_path / "more_hooks"
+        hooks.mkdir()
+        (hooks / "dev_hooks_e2e.py").write_text("def noop(ctx):\n    return None\n")
+        flow.write_text(flow.read_text().replace("start: mian", "start: main").replace(
+            "flow: e2e-worker", "flow: e2e-worker\npython_path: [../more_hooks]\nhooks: {call_end: dev_hooks_e2e:noop}"))
+        dev.process.wait_for_log(rf"(?s)restarting the worker.*watching [^\n]*{hooks}", 60)
+        (hooks / "dev_hooks_e2e.py").write_text("def noop(ctx):\n    return {}\n")
+        dev.process.wait_for_log(r"changed dev_hooks_e2e\.py; checking flows", 30)
     finally:
         dev.process.stop(timeout=15)
 
