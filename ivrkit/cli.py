@@ -81,38 +81,66 @@ class RenderArgs:
     files: tuple[str, ...]
     directory: str
     voice: str | None = None
+    tts: str | None = None
 
 
 def run_prompts_render(args: RenderArgs, out: TextIO | None = None) -> int:
     """Pre-render every fixed prompt text of the flows into the worker's prompt cache folder.
 
-    Each text is rendered with its state's voice (else `--voice`, else the default voice), so
+    Each text is rendered with its flow's TTS plugin (`tts:` in the flow, else `--tts`, as the
+    worker chooses), or offline with its state's voice (else `--voice`, else the default), so
     the worker (`--prompt-cache DIR` / IVRKIT_PROMPT_CACHE) finds it under the same key.
     """
     from ivrkit.flow.loader import load_flow
-    from ivrkit.render import is_fixed_text, render_texts
+    from ivrkit.render import PromptCache, is_fixed_text, render_texts
     from ivrkit.speech import DEFAULT_VOICE, EspeakVoice
 
     out = out or sys.stdout
     by_voice: dict[str, list[str]] = {}
+    by_plugin: dict[str, tuple[Any, list[str]]] = {}  # spec -> (a flow naming it, texts)
     skipped = 0
     for path in args.files:
         flow = load_flow(path)
+        spec = str(flow.tts) if flow.tts is not None else args.tts
         for state in flow.states.values():
             voice = state.settings.voice or args.voice or DEFAULT_VOICE
             for prompt in state.prompts():
                 for part in prompt.parts:
                     if part.kind != "text" or not part.value.strip():
                         continue
-                    if is_fixed_text(part.value):
-                        by_voice.setdefault(voice, []).append(part.value)
-                    else:
+                    if not is_fixed_text(part.value):
                         skipped += 1
+                    elif spec:
+                        by_plugin.setdefault(spec, (flow, []))[1].append(part.value)
+                    else:
+                        by_voice.setdefault(voice, []).append(part.value)
     total = 0
     for voice, texts in by_voice.items():
         total += len(render_texts(texts, EspeakVoice(voice), args.directory))
+    for spec, (flow, texts) in by_plugin.items():
+        total += _render_with_plugin(flow, spec, texts, PromptCache(args.directory))
     out.write(f"{total} prompt text(s) rendered into {args.directory}; {skipped} templated text(s) left to call time\n")
     return 0
+
+
+def _render_with_plugin(flow: Any, spec: str, texts: list[str], cache: Any) -> int:
+    """Speak `texts` once with the plugin `spec` (outside a worker: livekit's http context)."""
+    import asyncio
+
+    from livekit.agents.utils import http_context
+
+    from ivrkit.livekit.job import make_tts
+    from ivrkit.livekit.prompt_audio import render_with_plugin
+
+    async def run() -> int:
+        async with http_context.open():
+            plugin = make_tts(flow, spec)
+            try:
+                return len(await render_with_plugin(texts, plugin, spec, cache))
+            finally:
+                await plugin.aclose()
+
+    return asyncio.run(run())
 
 
 def _add_prompts(sub: Any) -> None:
@@ -124,6 +152,8 @@ def _add_prompts(sub: Any) -> None:
     r.add_argument("files", nargs="+", metavar="FILE", help="flow YAML file(s)")
     r.add_argument("--dir", dest="directory", default="prompt-cache", help="cache folder (default ./prompt-cache)")
     r.add_argument("--voice", help="voice for states that set none (default en-us)")
+    r.add_argument("--tts", help="module:factory of a livekit-agents TTS, for flows without tts: "
+                                 "(the worker's --tts); default: the offline eSpeak NG voice")
     r.set_defaults(args_type=RenderArgs, handler=run_prompts_render, convert={"files": tuple})
 
 

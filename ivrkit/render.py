@@ -67,18 +67,19 @@ class PromptCache:
         self.directory = Path(directory)
 
     @staticmethod
-    def key(text: str, voice: Voice) -> str:
+    def key(text: str, voice: Voice | str) -> str:
+        """`voice` is a Voice or its cache key (a livekit TTS plugin has a key, not a Voice)."""
         digest = hashlib.sha256()
-        digest.update(voice.cache_key.encode())
+        digest.update((voice if isinstance(voice, str) else voice.cache_key).encode())
         digest.update(b"\0")
         digest.update(text.encode())
         return digest.hexdigest()
 
-    def path_for(self, text: str, voice: Voice) -> Path:
+    def path_for(self, text: str, voice: Voice | str) -> Path:
         """Where the prompt's file is or would be; does not render."""
         return self.directory / f"{self.key(text, voice)}.wav"
 
-    def get(self, text: str, voice: Voice) -> Path | None:
+    def get(self, text: str, voice: Voice | str) -> Path | None:
         """The rendered file if it exists, else None (the caller then uses live TTS)."""
         path = self.path_for(text, voice)
         return path if path.is_file() else None
@@ -88,7 +89,11 @@ class PromptCache:
         path = self.path_for(text, voice)
         if path.is_file():
             return path
-        pcm = voice.synthesize(text)
+        return self.put(text, voice, voice.synthesize(text))
+
+    def put(self, text: str, voice: Voice | str, pcm: Pcm) -> Path:
+        """Store `pcm` as the rendering of `text` by `voice`."""
+        path = self.path_for(text, voice)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".wav", dir=self.directory)

@@ -95,3 +95,28 @@ async def test_a_failed_plugin_gets_one_attempt_and_a_rest_and_its_stand_in_audi
 
 def test_default_voice_is_offline() -> None:
     assert PromptAudio(base_dir=None).default_voice == EspeakVoice().voice
+
+
+async def test_prompts_rendered_with_a_plugin_are_played_from_the_cache_without_asking_it(tmp_path: Path) -> None:
+    """`ivrkit prompts render --tts SPEC` speaks each fixed text once; a call whose TTS is SPEC
+    then plays it from the cache — here the call's plugin is down, and nobody notices."""
+    import asyncio
+
+    from ivrkit import cli
+    from ivrkit.flow.loader import load_flow
+    from ivrkit.livekit.prompt_audio import plugin_cache_key
+    from ivrkit.render import PromptCache
+
+    spec = "ivrkit.livekit.tts:EspeakTTS"
+    flow_path = Path(__file__).resolve().parents[1] / "flows" / "bank.yaml"
+    assert await asyncio.to_thread(cli.main, ["prompts", "render", str(flow_path), "--dir", str(tmp_path), "--tts", spec]) == 0
+    menu = load_flow(flow_path).states["main"].menu
+    assert menu is not None
+    text = menu.prompt.parts[0].value
+    cache = PromptCache(tmp_path)
+    assert cache.get(text, plugin_cache_key(spec)) is not None
+    assert cache.get(text, EspeakVoice()) is None  # rendered by the plugin, not the offline voice
+    audio = PromptAudio(base_dir=tmp_path, cache=cache)
+    plugin = BrokenCloudTTS()
+    pcm = await audio.render(prompt(1, PromptPart("text", text)), plugin=plugin, plugin_key=spec)
+    assert plugin.attempts == [] and pcm.duration > 3.0 and pcm.sample_rate == OUTPUT_RATE

@@ -106,22 +106,30 @@ def tts_factory(spec: str) -> Callable[[], Any]:
     return result
 
 
-def _tts_plugin(flow: Flow, spec: str | None) -> Any:
-    """The call's TTS: the flow's `tts:`, else the worker's `--tts`, else None (the offline
-    voice). One per call: plugins hold HTTP sessions bound to the call's event loop. Both
-    references were imported and checked before the worker took calls."""
-    named = str(flow.tts) if flow.tts is not None else spec
-    if not named:
+def tts_spec(flow: Flow, worker_spec: str | None) -> str | None:
+    """Which TTS speaks `flow`: its own `tts:`, else the worker's `--tts`, else None (offline)."""
+    return str(flow.tts) if flow.tts is not None else worker_spec
+
+
+def make_tts(flow: Flow, spec: str) -> tts.TTS[Any]:
+    """A new plugin instance for `spec` (from `tts_spec`). Raises what its factory raises."""
+    factory = resolve_hook(flow.tts, flow.python_path) if flow.tts is not None else tts_factory(spec)
+    plugin = factory()
+    if not isinstance(plugin, tts.TTS):
+        raise TypeError(f"it returned a {type(plugin).__name__}, not a livekit-agents tts.TTS")
+    return plugin
+
+
+def _tts_plugin(flow: Flow, spec: str | None) -> tts.TTS[Any] | None:
+    """The call's TTS, one per call (plugins hold HTTP sessions bound to the call's event loop),
+    or None. Both references were imported and checked before the worker took calls."""
+    if not spec:
         return None
     try:
-        factory = resolve_hook(flow.tts, flow.python_path) if flow.tts is not None else tts_factory(named)
-        plugin = factory()
-        if not isinstance(plugin, tts.TTS):
-            raise TypeError(f"it returned a {type(plugin).__name__}, not a livekit-agents tts.TTS")
-        return plugin
+        return make_tts(flow, spec)
     except Exception as e:  # a missing API key, a plugin bug: the call goes on, in the offline voice
         logger.error("TTS %s could not be created (%s: %s); this call's prompts use the offline voice",
-                     named, type(e).__name__, e)
+                     spec, type(e).__name__, e)
         return None
 
 
@@ -172,10 +180,11 @@ async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
         return "no flow for this call"
     loaded = fs.flows[decision.flow]
     clock = LoopClock()
-    plugin = _tts_plugin(loaded.flow, opts.tts)
+    spec = tts_spec(loaded.flow, opts.tts)
+    plugin = _tts_plugin(loaded.flow, spec)
     channel = LiveKitChannel(
         room, caller, api=ctx.api, clock=clock,
-        render=functools.partial(loaded.audio.render, plugin=plugin),
+        render=functools.partial(loaded.audio.render, plugin=plugin, plugin_key=spec),
         sip_trunk=opts.sip_trunk,
     )
     logger.info(

@@ -26,20 +26,20 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from livekit.agents import tts
 from livekit.agents.types import APIConnectOptions
 
-from ivrkit.audio import Pcm, resample
+from ivrkit.audio import Pcm, read_wav, resample
 from ivrkit.flow.model import HookRef
 from ivrkit.prompts import Prompt, PromptPart, RenderedPrompt
-from ivrkit.render import PromptCache, prompt_pcm
+from ivrkit.render import PromptCache, is_fixed_text, prompt_pcm
 from ivrkit.speech import DEFAULT_VOICE, EspeakVoice, spoken_digits
 
-__all__ = ["OUTPUT_RATE", "PromptAudio", "fixed_prompt_parts"]
+__all__ = ["OUTPUT_RATE", "PromptAudio", "fixed_prompt_parts", "plugin_cache_key", "render_with_plugin"]
 
 logger = logging.getLogger("ivrkit.livekit")
 
@@ -115,12 +115,14 @@ class PromptAudio:
     def _voice(self, prompt: RenderedPrompt) -> EspeakVoice:
         return EspeakVoice(prompt.voice or self.default_voice)
 
-    async def render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None = None) -> Pcm:
+    async def render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None = None,
+                     plugin_key: str | None = None) -> Pcm:
         """The prompt as one buffer at `sample_rate`. Raises `SpeechError`/`AudioFileError`
         when even the offline voice cannot produce it (the player logs and skips the prompt).
 
-        `plugin` is the call's livekit-agents TTS, if the worker was given one (`--tts`); it is
-        per call because plugins hold HTTP sessions bound to the job's event loop."""
+        `plugin` is the call's livekit-agents TTS, if the flow or the worker names one; it is
+        per call because plugins hold HTTP sessions bound to the job's event loop. `plugin_key`
+        (its `module:factory`) finds texts `ivrkit prompts render --tts` rendered with it."""
         key = (plugin.label if plugin is not None else "", prompt.voice or "", prompt.parts)
         keep = prompt.parts in self.fixed
         if keep:
@@ -129,7 +131,7 @@ class PromptAudio:
                 if hit is not None:
                     self._memo.move_to_end(key)
                     return hit
-        pcm, as_asked = await self._render(prompt, plugin)
+        pcm, as_asked = await self._render(prompt, plugin, plugin_key)
         if keep and as_asked:  # not the offline stand-in for a plugin that failed this time
             self._remember(key, pcm)
         return pcm
@@ -147,7 +149,8 @@ class PromptAudio:
                 _, old = self._memo.popitem(last=False)
                 self._memo_bytes -= len(old.samples)
 
-    async def _render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None) -> tuple[Pcm, bool]:
+    async def _render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None,
+                      plugin_key: str | None = None) -> tuple[Pcm, bool]:
         """The audio, and whether it is in the voice asked for (False: the offline fallback)."""
         voice = self._voice(prompt)
         as_asked = True
@@ -156,7 +159,7 @@ class PromptAudio:
             down_until = self._plugin_down_until.get(plugin.label, 0.0)
             if time.monotonic() >= down_until:
                 try:
-                    pcm = await asyncio.wait_for(self._render_with_plugin(prompt, plugin), PLUGIN_LIMIT)
+                    pcm = await asyncio.wait_for(self._render_with_plugin(prompt, plugin, plugin_key), PLUGIN_LIMIT)
                     self._plugin_down_until.pop(plugin.label, None)
                     return pcm, True
                 except Exception as e:  # any third-party TTS failure must not end the call
@@ -172,12 +175,17 @@ class PromptAudio:
         )
         return pcm, as_asked
 
-    async def _render_with_plugin(self, prompt: RenderedPrompt, plugin: tts.TTS[Any]) -> Pcm:
+    async def _render_with_plugin(self, prompt: RenderedPrompt, plugin: tts.TTS[Any], plugin_key: str | None) -> Pcm:
         pieces: list[Pcm] = []
         for part in prompt.parts:
             if part.kind in ("text", "digits"):
                 text = part.value if part.kind == "text" else spoken_digits(part.value)
-                if text.strip():
+                hit = None
+                if part.kind == "text" and self.cache is not None and plugin_key:
+                    hit = self.cache.get(text, plugin_cache_key(plugin_key))
+                if hit is not None:
+                    pieces.append(await asyncio.to_thread(read_wav, hit))
+                elif text.strip():
                     pieces.append(await _plugin_pcm(plugin, text))
             else:
                 pieces.append(
@@ -187,6 +195,26 @@ class PromptAudio:
                     )
                 )
         return Pcm(b"".join(resample(p, self.sample_rate).samples for p in pieces), self.sample_rate)
+
+
+def plugin_cache_key(spec: str) -> str:
+    """The prompt cache's voice key for texts a plugin spoke: its `module:factory` (the factory
+    fixes the plugin's voice and options; a different voice wants a different factory)."""
+    return f"tts-plugin:{spec}"
+
+
+async def render_with_plugin(texts: Iterable[str], plugin: tts.TTS[Any], spec: str, cache: PromptCache) -> list[Path]:
+    """`ivrkit prompts render --tts`: every distinct fixed text, spoken once by `plugin`, into
+    `cache` — calls then play them with no TTS request, latency or cost."""
+    paths: list[Path] = []
+    seen: set[str] = set()
+    for text in texts:
+        if text in seen or not is_fixed_text(text):
+            continue
+        seen.add(text)
+        hit = cache.get(text, plugin_cache_key(spec))
+        paths.append(hit or cache.put(text, plugin_cache_key(spec), await _plugin_pcm(plugin, text)))
+    return paths
 
 
 async def _plugin_pcm(plugin: tts.TTS[Any], text: str) -> Pcm:
