@@ -11,6 +11,7 @@ Two kinds of hooks, on purpose:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import functools
 import importlib
@@ -158,11 +159,18 @@ def _current_task_cancelling() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+#: Sync hooks get threads of their own, shared by every call (and event loop) of the process:
+#: a hook that hangs keeps its thread, and on the loop's default executor hung hooks would
+#: end up starving what else runs there (prompt rendering). Past 32 busy threads a new hook
+#: waits for one and, at worst, runs past its time limit: that call takes its error path.
+_HOOK_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="ivrkit-hook")
+
+
 def call_in_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-    """Run a sync hook on the default executor with the caller's contextvars (like to_thread)."""
+    """Run a sync hook on the hook threads with the caller's contextvars (like to_thread)."""
     loop = asyncio.get_running_loop()
     ctx = contextvars.copy_context()
-    return loop.run_in_executor(None, functools.partial(ctx.run, fn, *args))
+    return loop.run_in_executor(_HOOK_THREADS, functools.partial(ctx.run, fn, *args))
 
 
 async def invoke(fn: Callable[..., Any], *args: Any, on_thread: Callable[[asyncio.Future[Any]], None] | None = None) -> Any:
