@@ -249,6 +249,11 @@ def _assert_only_flow_errors(text: str) -> None:
     assert result.flow is not None or result.errors
     for issue in result.issues:
         assert issue.file == "fuzz.yaml" and issue.line >= 1 and issue.col >= 1 and issue.code
+        lines = text.splitlines() or [""]
+        # the position is inside the file, and the line shown under the message is that line
+        assert issue.line <= len(lines) + 1, (issue.format(), text)
+        if issue.source_line is not None and issue.line <= len(lines):
+            assert issue.source_line == lines[issue.line - 1], (issue.format(), text)
     try:
         load_flow_text(text, "fuzz.yaml", check_hooks=False)
     except FlowError:
