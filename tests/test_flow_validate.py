@@ -244,8 +244,8 @@ def test_octal_looking_key_says_how_to_quote() -> None:
               options: {012: main}
         """)
     issue = at(one(r, "key-not-string"), 6, 17)
-    assert "read by YAML as a number" in issue.message
-    assert issue.hint is not None and '"012"' in issue.hint
+    assert "read by YAML as a number (a leading 0 makes it octal)" in issue.message
+    assert issue.hint is not None and '"012"' in issue.hint and "collect" in issue.hint
 
 
 def test_unquoted_single_digit_key_is_accepted_and_lower_case_normalised() -> None:

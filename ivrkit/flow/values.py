@@ -120,10 +120,14 @@ class Reader:
 
     def check_key(self, node: yaml.Node, key: str, loc: str, what: str) -> str | None:
         if node.tag not in (STR_TAG, INT_TAG) or (node.tag == INT_TAG and len(key) != 1):
+            octal = node.tag == INT_TAG and key.startswith("0") and len(key) > 1
             self.report.add(
                 self.pos(node), loc, "key-not-string",
-                f"{what} {key} was read by YAML as {kind_of(node)}, not a key",
-                f'DTMF keys must be quoted strings: "{key}"',
+                f"{what} {key} was read by YAML as {kind_of(node)}"
+                + (" (a leading 0 makes it octal)" if octal else "") + ", not a key",
+                f'a key is one quoted character, like "{key[0]}"; "{key}" would be {len(key)} keys — '
+                "to take several digits, use a collect state" if node.tag == INT_TAG
+                else f'DTMF keys must be quoted strings: "{key}"',
             )
             return None
         if len(key) != 1:
