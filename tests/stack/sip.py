@@ -37,6 +37,10 @@ REDIS_PORT = 6390
 SIP_PORT = 5060
 SIP_HEALTH_PORT = 8089
 SIP_RTP_RANGE = (20000, 20199)
+#: LiveKit SIP v1.8.0 (pinned) sometimes loses the race between a REFER's final response and
+#: its transaction ending (`getResponse` selects on tx.Done() and tx.Responses() at once), so a
+#: transfer the phone accepted with 202 is reported failed. Seen in 2 of 23 runs here.
+LKSIP_REFER_RACE = "transaction failed to complete (0 intermediate responses)"
 CLONE_NEWNET = 0x40000000
 
 T = TypeVar("T")

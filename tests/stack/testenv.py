@@ -55,3 +55,14 @@ def tone_flows(flows: Iterable[Path], dest: Path, tones: Mapping[str, tuple[floa
     for name, (hz, seconds) in tones.items():
         write_wav(dest / "tones" / f"{name}.wav", tone(hz, seconds, sample_rate=rate, amplitude=0.5))
     return dest
+
+
+#: Trace fields that hold times and ids: random digits there could spell a PIN by chance.
+TIME_AND_IDS = frozenset({"ts", "t", "call_t", "at", "arrived", "seq", "room", "caller", "call_id", "caller_info"})
+
+
+def trace_text(trace: Iterable[Mapping[str, object]]) -> str:
+    """A call trace as JSON without its times and ids: what a leak check searches for a PIN."""
+    import json
+
+    return json.dumps([{k: v for k, v in record.items() if k not in TIME_AND_IDS} for record in trace])
