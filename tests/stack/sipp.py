@@ -105,26 +105,26 @@ class SippResult:
                 out.append(int(m.first_line.split()[1]))
         return out
 
+    def _from_invite(self, pattern: str) -> str:
+        """The first group of `pattern` in the INVITE's text, or "" (no INVITE, no match)."""
+        invite = self.invite
+        found = re.search(pattern, invite.text, re.M | re.I) if invite else None
+        return found.group(1) if found else ""
+
     @property
     def call_id(self) -> str:
         """The Call-ID of the INVITE (LiveKit SIP logs it as `sipCallID`)."""
-        invite = self.invite
-        found = re.search(r"^Call-ID:\s*(\S+)", invite.text, re.M | re.I) if invite else None
-        return found.group(1) if found else ""
+        return self._from_invite(r"^Call-ID:\s*(\S+)")
 
     @property
     def called_user(self) -> str:
         """The user part of the INVITE's request URI: the number dialled (`sip:USER@host`)."""
-        invite = self.invite
-        found = re.match(r"INVITE\s+sips?:([^@;>\s]+)@", invite.first_line) if invite else None
-        return found.group(1) if found else ""
+        return self._from_invite(r"\AINVITE\s+sips?:([^@;>\s]+)@")
 
     @property
     def calling_user(self) -> str:
         """The user part of the INVITE's From: the caller id (an outbound trunk's number)."""
-        invite = self.invite
-        found = re.search(r"^(?:From|f):[^\n]*?sips?:([^@;>\s]+)@", invite.text, re.M | re.I) if invite else None
-        return found.group(1) if found else ""
+        return self._from_invite(r"^(?:From|f):[^\n]*?sips?:([^@;>\s]+)@")
 
     @property
     def cancelled(self) -> bool:
