@@ -99,10 +99,13 @@ def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
     child = _start_child(opts)
     try:
         while True:
-            print(f"ivrkit dev: watching {', '.join(str(p) for p in paths)} for changes", flush=True)
+            announced = False
             for changes in watchfiles.watch(
                 *paths, watch_filter=_relevant, raise_interrupt=True, rust_timeout=1000, yield_on_timeout=True
             ):
+                if not announced:  # the watcher is running now: an edit from here on is seen
+                    print(f"ivrkit dev: watching {', '.join(str(p) for p in paths)} for changes", flush=True)
+                    announced = True
                 if not changes:  # a quiet second: is the worker still there?
                     code = child.poll()
                     if code is not None:

@@ -22,7 +22,7 @@ import pytest
 from stack.callers import CallerError, CallerProcess, Tone
 from stack.process import LEAK, NsProcess
 from stack.stack import CALLER_PY, Stack
-from stack.testenv import tone_flows, trace_text, unavailable
+from stack.testenv import log_text, tone_flows, trace_text, unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = Path(__file__).resolve().parent / "flows"
@@ -133,7 +133,7 @@ def test_menu_choice_and_pin_with_pound(stack: Stack, worker: Worker, room_name:
     assert [r["digit"] for r in events(trace, "key")] == ["1", "*", "*", "*", "*", "*"]
     collects = events(trace, "collect")
     assert collects and collects[-1]["reason"] == "terminator"
-    assert "4321" not in worker.process.log_text(), "the sensitive PIN reached the worker log"
+    assert "4321" not in log_text(worker.process.log_text()), "the sensitive PIN reached the worker log"
     assert "ended" in worker.job_end_line(room_name)
 
 
@@ -346,6 +346,7 @@ def test_dev_mode_restarts_on_a_flow_change_and_keeps_serving_on_a_broken_one(
     (tmp_path / "flows").mkdir()
     dev = _start_worker(stack, tmp_path, "thread", AGENT + "-dev", mode="dev")
     try:
+        dev.process.wait_for_log(r"ivrkit dev: watching", 30)  # edits from here on are seen
         flow = tmp_path / "flows" / "worker.yaml"
         flow.write_text(flow.read_text().replace("tones/main.wav", "tones/no_match.wav", 1))
         dev.process.wait_for_log(r"(?s)restarting the worker.*ivrkit worker registered", 60)

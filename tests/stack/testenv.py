@@ -66,3 +66,23 @@ def trace_text(trace: Iterable[Mapping[str, object]]) -> str:
     import json
 
     return json.dumps([{k: v for k, v in record.items() if k not in TIME_AND_IDS} for record in trace])
+
+
+def log_text(text: str) -> str:
+    """A worker's JSON-lines log without times, ids and numbers (a timestamp's microseconds
+    can spell a PIN): each record's string fields, other lines as they are."""
+    import json
+
+    out = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            out.append(line)
+            continue
+        if not isinstance(record, dict):
+            out.append(line)
+            continue
+        out.append(json.dumps({k: v for k, v in record.items()
+                               if isinstance(v, str) and k not in TIME_AND_IDS and k not in ("timestamp", "job_id")}))
+    return "\n".join(out)
