@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -86,7 +86,20 @@ def issues_to_json(issues: list[Issue] | tuple[Issue, ...]) -> str:
 
 
 class IvrkitError(Exception):
-    """Root of every error ivrkit raises on purpose."""
+    """Root of every error ivrkit raises on purpose: `except IvrkitError` catches them all.
+
+    Pickles (and copies) by state, not by calling `__init__` again, so subclasses with their own
+    constructor (`FlowError`'s issues, `HookError`'s keywords) come back whole, attributes and
+    message included (e.g. raised in a process pool, or `copy.copy`-ed).
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type[IvrkitError], args: tuple[Any, ...]) -> IvrkitError:
+    """Unpickle an `IvrkitError`: `args` without `__init__`; pickle then restores `__dict__`."""
+    return cls.__new__(cls, *args)
 
 
 class FlowError(IvrkitError):
