@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ivrkit.errors import IvrkitError
+from ivrkit.errors import AudioFileError
 
 __all__ = [
     "AudioFileError",
@@ -38,10 +38,6 @@ __all__ = [
 ]
 
 _MAX_INT16 = 32767
-
-
-class AudioFileError(IvrkitError):
-    """An audio file could not be read or written. The message names the file and the fix."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivrkit.errors import ConditionSyntaxError as ConditionSyntaxError
+
 _CONSTANT_NAMES: dict[str, object] = {
     "True": True, "False": False, "None": None, "true": True, "false": False, "null": None,
 }
@@ -44,20 +46,12 @@ _ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {ast.Add: operator
 _MAX_LENGTH = 1000
 
 
-class ConditionSyntaxError(ValueError):
-    """A condition that does not parse or uses something outside the whitelist.
-
-    `col` is the 1-based column inside the condition text, so the loader can point the caret at
-    the exact character in the flow file.
-    """
-
-    def __init__(self, message: str, col: int) -> None:
-        self.col = col
-        super().__init__(f"column {col}: {message}")
-
-
 class _EvalError(Exception):
-    """A type mismatch during evaluation; turned into (False, message) at the top."""
+    """A type mismatch during evaluation; turned into (False, message) at the top.
+
+    A private signal, never raised out of `Condition.evaluate_detailed`, so deliberately not an
+    `IvrkitError` (tests/test_errors.py lists it as such).
+    """
 
 
 def _check(node: ast.AST, names: set[str]) -> None:

@@ -118,15 +118,40 @@ class FlowError(IvrkitError):
 
 
 class FlowLoadError(FlowError):
-    """The file could not be read or parsed as YAML (or an include could not be)."""
+    """The file could not be read or parsed as YAML (or an include could not be).
+
+    Raised by `load_flow`/`load_flow_text` with the one issue that stopped loading.
+    """
 
 
 class FlowValidationError(FlowError):
-    """The file parsed, but the checks found errors; `issues` holds all of them, warnings too."""
+    """The file parsed, but the checks found errors; `issues` holds all of them, warnings too.
+
+    Raised by `load_flow`/`load_flow_text`; `check_flow` returns the same issues instead.
+    """
+
+
+class ConditionSyntaxError(IvrkitError, ValueError):
+    """A condition that does not parse or uses something outside the whitelist.
+
+    Raised by `Condition.parse` (a `goto` arm's `if:`); the flow builder turns it into a
+    `bad-condition` issue. `col` is the 1-based column inside the condition text, so the loader
+    can point the caret at the exact character in the flow file. Also a `ValueError`, as it was
+    before it joined this tree.
+    """
+
+    def __init__(self, message: str, col: int) -> None:
+        self.col = col
+        super().__init__(f"column {col}: {message}")
 
 
 class CallError(IvrkitError):
-    """The call runtime was used in a way it does not support."""
+    """The call runtime was used in a way it does not support.
+
+    Raised by `Call` (run twice), `Channel` (connected to a second call, or emitting before
+    one), `FlowMachine` (a start state or edge the flow lacks) and `DigitCollector` (impossible
+    limits): a bug in the code driving ivrkit, not something a caller did.
+    """
 
 
 class ChannelError(IvrkitError):
@@ -138,7 +163,13 @@ class ChannelError(IvrkitError):
 
 
 class HookError(IvrkitError):
-    """A flow hook failed. Names the hook, the state and where the state is defined."""
+    """A flow hook failed. Names the hook, the state and where the state is defined.
+
+    Raised at call time when a `run:`/`validate:`/`call_start`/`call_end` hook raises, returns
+    something the flow cannot use, runs past its limit (a `HookTimeout` turned into this once
+    the hook and state are known), or could not be resolved when the flow was compiled. The call
+    then takes the flow's error path.
+    """
 
     def __init__(self, message: str, *, hook: str, state: str, where: str) -> None:
         self.hook = hook
@@ -147,5 +178,35 @@ class HookError(IvrkitError):
         super().__init__(f"{where}: hook {hook} in state '{state}': {message}")
 
 
+class HookImportError(IvrkitError):
+    """A hook reference could not be turned into a callable; the message says why and what to do.
+
+    Raised at load time by `resolve_hook` (module missing or raising on import, no such
+    attribute, not callable, or a module name already imported from another folder). `ivrkit
+    check` reports it as an issue; the machine logs it and fails that hook at call time.
+    """
+
+
+class HookTimeout(IvrkitError):
+    """Work run under `ivrkit.hooks.run_limited` went past its time limit (on the call's clock).
+
+    `run_limited` knows no hook or state, so this is not a `HookError`: the call runtime turns
+    it into one for a flow hook, and logs it for an observer or a channel's end-of-call action.
+    """
+
+
 class SpeechError(IvrkitError):
-    """The offline voice (eSpeak NG) could not be loaded or failed to synthesise."""
+    """The offline voice (eSpeak NG) could not be loaded or failed to synthesise.
+
+    Raised by `ivrkit.speech.EspeakVoice` (library missing, unknown voice, synthesis failed);
+    the console says so and goes on with printed prompts; the LiveKit TTS adapter hands it to
+    livekit-agents as a non-retryable `APIError`.
+    """
+
+
+class AudioFileError(IvrkitError):
+    """An audio file could not be read or written. The message names the file and the fix.
+
+    Raised by `ivrkit.audio` (`read_wav`, `write_wav`) for a missing, unreadable or non-PCM
+    prompt file, and by the prompt cache when its folder cannot be created.
+    """

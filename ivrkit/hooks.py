@@ -24,15 +24,12 @@ from typing import Any, TypeVar
 
 from ivrkit.channel import CallerInfo
 from ivrkit.clock import Clock
-from ivrkit.errors import IvrkitError
+from ivrkit.errors import HookImportError as HookImportError
+from ivrkit.errors import HookTimeout as HookTimeout
 from ivrkit.flow.model import Flow, HookRef
 from ivrkit.trace import TraceEvent
 
 T = TypeVar("T")
-
-
-class HookImportError(IvrkitError):
-    """A hook reference could not be turned into a callable; the message says why and what to do."""
 
 
 def resolve_hook(ref: HookRef, search_paths: Iterable[str | Path] = ()) -> Callable[..., Any]:
@@ -121,10 +118,6 @@ class HookContext:
     @property
     def sip_attributes(self) -> Mapping[str, str]:
         return self.caller.attributes
-
-
-class HookTimeout(Exception):
-    """Internal: the hook ran past its limit (turned into a `HookError` by the caller)."""
 
 
 async def run_limited(awaitable: Awaitable[T], *, clock: Clock, timeout: float) -> T:
