@@ -38,6 +38,8 @@ from typing import Any
 from aiohttp import web
 from livekit import api
 
+from ivrkit.errors import IvrkitError
+
 WEB_DIR = Path(__file__).resolve().parent / "web"
 BUNDLE = Path("dist") / "app.js"
 DEFAULT_PORT = 8765
@@ -49,8 +51,13 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
 _STATIC_SUFFIXES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".map": "application/json"}
 
 
-class DevServerError(RuntimeError):
-    """The dial pad server cannot start; the message says what to do."""
+class DevServerError(IvrkitError, RuntimeError):
+    """The dial pad server cannot start; the message says what to do.
+
+    Raised for missing credentials or flags, an unbuilt page bundle, or a port it cannot listen
+    on; `ivrkit dialpad` prints it and exits 2, `ivrkit dev` goes on without the dial pad. Also a
+    `RuntimeError`, as it was before it joined the `IvrkitError` tree.
+    """
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ivrkit.audio import Pcm, resample, tone
+from ivrkit.errors import IvrkitError
 from ivrkit.prompts import RenderedPrompt
 from ivrkit.render import PromptCache, Voice, prompt_pcm
 from ivrkit.speech import EspeakVoice
@@ -38,8 +39,12 @@ OUTPUT_RATE = 16000
 """The console's one audio rate: wideband telephony, and what the recording is written in."""
 
 
-class AudioUnavailable(Exception):
-    """No sound card output is possible; the message says why and how to get it."""
+class AudioUnavailable(IvrkitError):
+    """No sound card output is possible; the message says why and how to get it.
+
+    Raised by `open_soundcard()` when PortAudio or the sounddevice package is missing or there
+    is no output device; `ivrkit console` says so once and goes on with printed prompts.
+    """
 
 
 class Speaker(Protocol):

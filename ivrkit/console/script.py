@@ -26,7 +26,11 @@ __all__ = ["HangUp", "KeyScriptError", "Press", "Step", "Wait", "parse_key_scrip
 
 
 class KeyScriptError(IvrkitError):
-    """A key script item could not be understood. The message names the item and the fix."""
+    """A key script item could not be understood. The message names the item and the fix.
+
+    Raised by `parse_key_script` (`ivrkit console --keys`, before the call starts) and by
+    `parse_script_line` (a line piped in during the call: it is printed and the caller hangs up).
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ivrkit.channel import DTMF_CODES
+from ivrkit.errors import IvrkitError
 
 __all__ = ["DtmfRejected", "KEY_FOR_CODE", "OutgoingDtmf", "check_incoming", "outgoing"]
 
@@ -27,8 +28,13 @@ __all__ = ["DtmfRejected", "KEY_FOR_CODE", "OutgoingDtmf", "check_incoming", "ou
 KEY_FOR_CODE: dict[int, str] = {code: key for key, code in DTMF_CODES.items()}
 
 
-class DtmfRejected(ValueError):
+class DtmfRejected(IvrkitError, ValueError):
     """An incoming DTMF event that is not a valid RFC 4733 key. The message says why.
+
+    Raised by `check_incoming`; `LiveKitChannel` logs the event, records it as ignored and
+    drops it, so it never reaches the call. Not a `ChannelError`: that one means an action the
+    call asked for failed, and sends the caller down the error path. Also a `ValueError`, as it
+    was before it joined the `IvrkitError` tree.
 
     The message never repeats more than the one offending digit/code, so it is safe to log even
     while a PIN is being typed (a single key says nothing about the PIN).

@@ -33,7 +33,12 @@ FLOW_SUFFIXES = (".yaml", ".yml")
 
 
 class FlowSetError(IvrkitError):
-    """The worker cannot start with these flows; the message holds every issue, mypy-style."""
+    """The worker cannot start with these flows; the message holds every issue, mypy-style.
+
+    Raised by `flow_files` (no such file or folder, no YAML in it) and `load_checked` (errors in
+    any file, two files with one flow name; `issues` holds them). The worker prints it and exits
+    with `exit_code`. Not a `FlowError`: it spans many files and may carry no issue at all.
+    """
 
     exit_code = 1
 

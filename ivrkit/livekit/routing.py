@@ -42,7 +42,12 @@ _NUMBER_FORMATTING = str.maketrans("", "", " -.()/")
 
 
 class RoutingError(IvrkitError):
-    """A route or the default flow cannot work; raised at startup, with what to change."""
+    """A route or the default flow cannot work; raised at startup, with what to change.
+
+    Raised by `parse_route` (a `--route`/`IVRKIT_ROUTES` entry that is not `KIND:PATTERN=FLOW`)
+    and by `FlowRouter` (a route or default naming a flow that is not loaded); the worker
+    prints it and exits 2.
+    """
 
 
 def normalise_number(number: str) -> str:

@@ -68,6 +68,10 @@ _HOW = {
 class SettingsError(IvrkitError):
     """A setting is missing or malformed. One line, naming the variable and how to set it.
 
+    Raised by `WorkerOptions` (bad executor, max calls, agent name, a non-numeric variable),
+    `credentials()` (no server URL or key) and `job.tts_factory` (a `--tts` that cannot be
+    loaded), before the worker connects.
+
     `exit_code` is what the CLI exits with (2, like a usage error).
     """
 
