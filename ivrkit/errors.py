@@ -1,19 +1,42 @@
 """Every error ivrkit raises, and the `Issue` record that flow checks report.
 
-The tree::
+The tree (a dotted name is a class kept in an adapter, by its module under `ivrkit.`)::
 
     IvrkitError
-    ├── FlowError                 a flow file cannot be used
-    │   ├── FlowLoadError         unreadable file, YAML syntax, include cycle (one issue)
-    │   └── FlowValidationError   the file parsed, but checks found problems (all issues)
-    ├── CallError                 the call runtime was misused (e.g. started twice)
-    ├── ChannelError              an adapter could not do what the call asked (transfer failed…)
-    ├── HookError                 a flow hook raised, returned garbage or ran past its limit
-    └── SpeechError               the offline voice could not be loaded or failed
+    ├── FlowError                         a flow file cannot be used
+    │   ├── FlowLoadError                 unreadable file, YAML syntax, include cycle (one issue)
+    │   └── FlowValidationError           the file parsed, but checks found problems (all issues)
+    ├── ConditionSyntaxError              a goto arm's `if:` does not parse (also a ValueError)
+    ├── HookImportError                   a hook's `module:function` cannot be imported
+    ├── CallError                         the call runtime was misused (e.g. started twice)
+    ├── ChannelError                      an adapter could not do what the call asked (a transfer…)
+    ├── HookError                         a flow hook raised, returned garbage or timed out
+    ├── HookTimeout                       work under `hooks.run_limited` ran past its limit
+    ├── SpeechError                       the offline voice could not be loaded or failed
+    ├── AudioFileError                    an audio file cannot be read or written
+    ├── livekit.settings.SettingsError    a worker setting is missing or malformed (exit 2)
+    ├── livekit.routing.RoutingError      a route or the default flow cannot work (exit 2)
+    ├── livekit.flows.FlowSetError        the worker's flow files cannot all be used (exit 1)
+    ├── livekit.dtmf.DtmfRejected         an incoming key event is not RFC 4733 (also a ValueError)
+    ├── console.script.KeyScriptError     a console key script item cannot be understood
+    ├── console.audio.AudioUnavailable    no sound card output (the console goes on with text)
+    └── devserver.DevServerError          the dial pad server cannot start (also a RuntimeError)
+
+Where each class lives: an error the engine raises is defined here, so it stays put when the
+module that raises it moves, and this module imports only the stdlib. An error only an adapter
+(LiveKit worker, console, dial pad) raises is defined next to the code that raises it, so the
+engine never names an adapter's concepts; it still subclasses a class from here and is drawn
+above. `tests/test_errors.py` imports every module and fails when a class is missing from the
+tree, drawn under the wrong parent, or drawn but gone.
+
+Not in the tree, on purpose: the stdlib's `ValueError`/`TypeError` for a programming mistake
+in an argument (as the stdlib itself does), `AssertionError` from `ivrkit.testing` (what pytest
+reports), and private signals that never leave the function that catches them
+(`conditions._EvalError`). The classes that predate the tree keep their old stdlib base too,
+so an `except ValueError` written against them still works.
 
 Flow errors carry `Issue` records rather than one string so that `ivrkit check` can print them
-mypy-style for humans and as JSON for editors, from the same data. This module imports only the
-stdlib: every other module may depend on it.
+mypy-style for humans and as JSON for editors, from the same data.
 """
 
 from __future__ import annotations
