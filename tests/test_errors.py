@@ -11,6 +11,7 @@ import pickle
 import pkgutil
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ PRIVATE_SIGNALS: dict[str, str] = {
 
 # Constructors for the classes whose __init__ is not `cls(message)`, for the pickling test.
 ISSUE = Issue("flows/a.yaml", 3, 5, "unknown state 'mian'", "unknown-state", loc="states.a.goto", hint="main?")
-SAMPLES: dict[str, Callable[[type[BaseException]], BaseException]] = {
+SAMPLES: dict[str, Callable[[Any], BaseException]] = {
     "FlowError": lambda cls: cls([ISSUE]),
     "FlowLoadError": lambda cls: cls([ISSUE]),
     "FlowValidationError": lambda cls: cls([ISSUE]),
@@ -45,6 +46,10 @@ SAMPLES: dict[str, Callable[[type[BaseException]], BaseException]] = {
     "ConditionSyntaxError": lambda cls: cls("invalid syntax", 7),
     "FlowSetError": lambda cls: cls("flows/a.yaml:3:5: error: ...", (ISSUE,)),
 }
+
+
+def _with_message(cls: type[BaseException]) -> BaseException:
+    return cls("what went wrong, and the fix")
 
 
 def _import_every_module() -> None:
@@ -162,7 +167,7 @@ def test_every_error_says_when_it_is_raised() -> None:
 
 @pytest.mark.parametrize("cls", public_errors(), ids=drawn_name)
 def test_every_error_pickles_and_copies_whole(cls: type[BaseException]) -> None:
-    exc = SAMPLES.get(cls.__qualname__, lambda c: c("what went wrong, and the fix"))(cls)
+    exc = SAMPLES.get(cls.__qualname__, _with_message)(cls)
     for again in (pickle.loads(pickle.dumps(exc)), copy.copy(exc)):
         assert type(again) is cls
         assert str(again) == str(exc) and repr(again) == repr(exc) and again.args == exc.args
