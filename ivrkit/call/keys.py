@@ -44,7 +44,7 @@ from ivrkit.call.recorder import Recorder
 from ivrkit.channel import DTMF_KEYS, Key
 from ivrkit.clock import Clock
 from ivrkit.digits import CollectResult, DigitCollector, EndReason, KeyOutcome, Schedule
-from ivrkit.errors import CallError
+from ivrkit.errors import CallError, HookError
 from ivrkit.flow.model import Collect, HookRef, Menu, State
 from ivrkit.prompts import Prompt, render
 
@@ -314,9 +314,14 @@ class Keys:
             return Validate(c.validate, digits)
         return self.accept(digits)
 
-    def validated(self, ok: bool, digits: str) -> Decision:
-        assert self.state is not None and self.state.collect is not None and self.state.collect.validate is not None
-        self._recorder.record("hook", {"hook": str(self.state.collect.validate), "result": ok})
+    def validated(self, ok: object, digits: str) -> Decision:
+        """The `validate` hook answered `ok` for `digits`."""
+        state = self.state
+        assert state is not None and state.collect is not None and state.collect.validate is not None
+        if not isinstance(ok, bool):
+            return Fail(HookError(f"returned {type(ok).__name__}; a validate hook returns True or False",
+                                  hook=str(state.collect.validate), state=state.name, where=state.where))
+        self._recorder.record("hook", {"hook": str(state.collect.validate), "result": ok})
         return self.accept(digits) if ok else self.failed("no_match")
 
     def accept(self, digits: str) -> Decision:

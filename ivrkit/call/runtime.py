@@ -31,19 +31,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivrkit.call.background import Background
+from ivrkit.call.inbox import Inbox
 from ivrkit.call.events import CollectorTimer, EndedBy, Event, Move, Phase, TaskDone, TimerFired
 from ivrkit.call.keys import Arrival, Decision, End, Fail, Keys, Reprompt, Validate
 from ivrkit.call.player import Player
 from ivrkit.call.recorder import NO_HOOKS, Recorder
-from ivrkit.call.tasks import Jobs, hook_error
+from ivrkit.call.tasks import Jobs, hook_outcome
 from ivrkit.call.timer import Timer, queued_schedule
 from ivrkit.channel import DTMF_KEYS, Channel, Hangup, Key, PromptEnded
 from ivrkit.digits import CollectResult, EndReason
-from ivrkit.errors import CallError, HookError
+from ivrkit.errors import CallError
 from ivrkit.flow.model import Settings, State
 from ivrkit.hooks import Hooks, HookTimeout, run_limited
 from ivrkit.machine import BUILTIN_ERROR, INITIAL, FlowMachine
-from ivrkit.prompts import MASK, Prompt, render
+from ivrkit.prompts import Prompt, render
 from ivrkit.trace import Trace
 
 log = logging.getLogger("ivrkit.call")
@@ -93,7 +94,7 @@ class Call:
         self.variables: dict[str, Any] = dict(variables or {})
         self.variables.update(caller_number=caller.number, called_number=caller.called_number, call_id=caller.call_id)
         self.state = INITIAL  # set by the machine (the call is its model)
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue = Inbox()
         self._phase = Phase.IDLE
         self._recorder = Recorder(self.clock, hooks or NO_HOOKS, self._secrets, self.flow.name)
         self._keys = Keys(self._recorder, self.variables, machine.sensitive, self.clock,
@@ -149,7 +150,7 @@ class Call:
             if type(event) is Key:
                 self._keys.discard(event, "call ended", pending=True)
             return
-        self._queue.put_nowait(event)
+        self._queue.put(event)
 
     def _dispatch(self, event: Event) -> Move | None:
         match event:
@@ -196,7 +197,7 @@ class Call:
             return self._fail(done.error)
         for ref, result in zip(self.flow.call_start, done.result):
             if isinstance(result, Mapping):
-                self._merge(str(ref), result)
+                self._jobs.merge(str(ref), result)
             elif result is not None:
                 log.warning("flow %s: call_start hook %s returned %s; only a mapping is used",
                             self.flow.name, ref, type(result).__name__)
@@ -250,25 +251,20 @@ class Call:
         return self._after_hook(state)
 
     def _hook_done(self, state: State, done: TaskDone) -> Move | None:
-        if done.error is not None:
-            return self._fail(done.error)
-        result = done.result
         assert state.run is not None
-        ref = state.run
-        if result is None:
-            self._record("hook", {"hook": str(ref), "result": "none"})
-        elif isinstance(result, Mapping):
-            if not all(isinstance(k, str) for k in result):
-                return self._fail(hook_error("returned a mapping with non-string keys", ref, state))
-            self._merge(str(ref), result)
-        elif isinstance(result, str):
-            if result not in self.flow.states:
-                return self._fail(hook_error(f"returned state '{result}', which the flow does not define", ref, state))
-            self._record("hook", {"hook": str(ref), "result": "state", "next": result})
-            return Move(result, f"hook {ref}")
+        try:
+            if done.error is not None:
+                raise done.error
+            outcome = hook_outcome(done.result, state.run, state, self.flow.states)
+        except Exception as exc:
+            return self._fail(exc)
+        if isinstance(outcome, str):
+            self._record("hook", {"hook": str(state.run), "result": "state", "next": outcome})
+            return Move(outcome, f"hook {state.run}")
+        if outcome is None:
+            self._record("hook", {"hook": str(state.run), "result": "none"})
         else:
-            return self._fail(hook_error(f"returned {type(result).__name__}; return None, a dict of variables "
-                                         "or a state name", ref, state))
+            self._jobs.merge(str(state.run), outcome)
         return self._after_hook(state)
 
     def _after_hook(self, state: State) -> Move | None:
@@ -330,11 +326,6 @@ class Call:
             return Move(state.next, state.kind)
         self._end("hangup")
         return None
-
-    def _merge(self, hook: str, values: Mapping[str, Any]) -> None:
-        self.variables.update(values)
-        shown = {k: MASK if k in self.machine.sensitive else _plain(v) for k, v in values.items()}
-        self._record("hook", {"hook": hook, "result": "variables", "set": shown})
 
     # --- prompts -------------------------------------------------------------------------------
 
@@ -466,11 +457,6 @@ class Call:
     def _validated(self, digits: str, done: TaskDone) -> Move | None:
         if done.error is not None:
             return self._fail(done.error)
-        state = self._current()
-        assert state.collect is not None and state.collect.validate is not None
-        if not isinstance(done.result, bool):
-            return self._fail(HookError(f"returned {type(done.result).__name__}; a validate hook returns True or False",
-                                        hook=str(state.collect.validate), state=state.name, where=state.where))
         return self._decide(self._keys.validated(done.result, digits))
 
     # --- errors and the end --------------------------------------------------------------------
@@ -510,19 +496,11 @@ class Call:
         if ended_by in ("hangup", "error"):
             await self._bounded(self.channel.hangup(), "hangup")
         self._keys.discard_buffer("call ended")
-        while not self._queue.empty():
-            event = self._queue.get_nowait()
+        while (event := self._queue.take()) is not None:
             if isinstance(event, Key):
                 self._keys.discard(event, "call ended", pending=True)
         self._record("call_end", {"ended_by": ended_by})
-        for ref in self.flow.call_end:
-            state = self.flow.states.get(self.state) or self.flow.states[self.flow.start]
-            try:
-                await self._jobs.hook(ref, state)
-            except HookError as exc:
-                message = self._recorder.mask(str(exc))
-                log.error("flow %s: call_end hook: %s", self.flow.name, message)
-                self._record("error", {"message": message, "where": exc.where})
+        await self._jobs.call_end(self.flow.states.get(self.state) or self.flow.states[self.flow.start])
         await self._recorder.deliver()
         self.trace.close()
         self.machine.detach(self)
@@ -561,14 +539,7 @@ class Call:
     @property
     def idle_info(self) -> tuple[int, int, bool]:
         """(activity counter, queued events, hook thread running) — for test harnesses."""
-        return self._activity, self._queue.qsize(), self._task.thread is not None
+        return self._activity, len(self._queue), self._task.thread is not None
 
     def thread_future(self) -> asyncio.Future[Any] | None:
         return self._task.thread
-
-
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    text = str(value)
-    return text if len(text) <= 200 else text[:197] + "..."

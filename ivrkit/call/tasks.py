@@ -14,7 +14,8 @@ send (transfer, dial, DTMF), and their outcome goes back to the call as a `TaskD
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from ivrkit.call.recorder import Recorder
@@ -23,7 +24,9 @@ from ivrkit.errors import ChannelError, HookError
 from ivrkit.flow.model import HookRef, State
 from ivrkit.hooks import HookContext, HookTimeout, invoke, run_limited
 from ivrkit.machine import FlowMachine
-from ivrkit.prompts import Prompt, render
+from ivrkit.prompts import MASK, Prompt, render
+
+log = logging.getLogger("ivrkit.call")
 
 
 class Jobs:
@@ -31,7 +34,7 @@ class Jobs:
 
     __slots__ = ("_machine", "_channel", "_variables", "_recorder", "_on_thread")
 
-    def __init__(self, machine: FlowMachine, channel: Channel, variables: Mapping[str, Any], recorder: Recorder,
+    def __init__(self, machine: FlowMachine, channel: Channel, variables: MutableMapping[str, Any], recorder: Recorder,
                  on_thread: Callable[[asyncio.Future[Any]], None]) -> None:
         self._machine = machine
         self._channel = channel
@@ -100,12 +103,51 @@ class Jobs:
             await self._channel.send_dtmf(key)
             self._recorder.record("dtmf_sent", {"digit": "*" if masked else key})
 
+    async def call_end(self, state: State) -> None:
+        """The flow's call_end hooks, each under its limit; a failure is logged and traced."""
+        for ref in self._machine.flow.call_end:
+            try:
+                await self.hook(ref, state)
+            except HookError as exc:
+                message = self._recorder.mask(str(exc))
+                log.error("flow %s: call_end hook: %s", self._machine.flow.name, message)
+                self._recorder.record("error", {"message": message, "where": exc.where})
+
+    def merge(self, hook: str, values: Mapping[str, Any]) -> None:
+        """A hook's variables join the call's (traced with sensitive values masked)."""
+        self._variables.update(values)
+        shown = {k: MASK if k in self._machine.sensitive else _plain(v) for k, v in values.items()}
+        self._recorder.record("hook", {"hook": hook, "result": "variables", "set": shown})
+
     def fill(self, template: str, state: State) -> tuple[str, str]:
         """`template` filled from the variables: (the value to use, the masked text to show)."""
         r = render(Prompt.text(template), self._variables, id=0, state=state.name, sensitive=self._machine.sensitive)
         return r.parts[0].value, r.log_text
 
 
+def hook_outcome(result: Any, ref: HookRef, state: State, states: Mapping[str, State]) -> Mapping[str, Any] | str | None:
+    """What a `run` hook's return value asks for: variables to merge, a state to go to, or
+    nothing. Anything else is the hook's error (`HookError`)."""
+    if result is None:
+        return None
+    if isinstance(result, Mapping):
+        if not all(isinstance(k, str) for k in result):
+            raise hook_error("returned a mapping with non-string keys", ref, state)
+        return result
+    if isinstance(result, str):
+        if result not in states:
+            raise hook_error(f"returned state '{result}', which the flow does not define", ref, state)
+        return result
+    raise hook_error(f"returned {type(result).__name__}; return None, a dict of variables or a state name", ref, state)
+
+
 def hook_error(message: str, ref: HookRef, state: State) -> HookError:
     """A `HookError` naming the hook, the state and where the hook is referenced."""
     return HookError(message, hook=str(ref), state=state.name, where=ref.where or state.where)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = str(value)
+    return text if len(text) <= 200 else text[:197] + "..."
