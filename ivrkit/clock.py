@@ -24,7 +24,7 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle: ...
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle: ...
 
     async def sleep(self, delay: float) -> None: ...
 
@@ -42,7 +42,7 @@ class LoopClock:
     def now(self) -> float:
         return self.loop.time()
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
         return self.loop.call_later(max(delay, 0.0), callback)
 
     async def sleep(self, delay: float) -> None:

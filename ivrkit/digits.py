@@ -17,10 +17,12 @@ Rules (what a serious IVR does):
   decides that too few digits is a no-match. That keeps "why did input end" and "is it valid"
   apart, which is what a flow wants to branch on.
 
-Timer delivery: by default timers fire through `clock.call_later`. A call runtime passes its own
-`schedule` so that timeouts arrive as events in the same queue as keys — then a key already
-queued before the timeout fired is still seen first. Stale timer callbacks are ignored
-(generation counter), so cancelling a timer that already fired is harmless.
+Timer delivery: by default timers fire through `clock.call_later` and end input through
+`on_timeout`. A call runtime passes its own `schedule` so that timeouts arrive as events in the
+same queue as keys — then a key already queued before the timeout fired is still seen first —
+and acts on the `CollectResult` that the scheduled callback returns when it ended input. Stale
+timer callbacks are ignored (generation counter, they return None), so cancelling a timer that
+already fired is harmless.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from dataclasses import dataclass
 from ivrkit.clock import Clock, TimerHandle
 from ivrkit.errors import CallError
 
-Schedule = Callable[[float, Callable[[], None]], TimerHandle]
+#: Runs a callback later; the callback returns the result when its timer ended input.
+Schedule = Callable[[float, Callable[[], "CollectResult | None"]], TimerHandle]
 
 
 class EndReason(enum.StrEnum):
@@ -96,7 +99,7 @@ class DigitCollector:
         self,
         clock: Clock,
         *,
-        on_timeout: Callable[[CollectResult], None],
+        on_timeout: Callable[[CollectResult], None] | None = None,
         min_digits: int = 1,
         max_digits: int = 20,
         terminator: str | None = "#",
@@ -195,13 +198,15 @@ class DigitCollector:
             self._timer.cancel()
             self._timer = None
 
-    def _expire(self, gen: int, reason: EndReason) -> None:
+    def _expire(self, gen: int, reason: EndReason) -> CollectResult | None:
         if gen != self._gen or self.result is not None:
-            return  # a timer that was cancelled or superseded after it had already fired
+            return None  # a timer that was cancelled or superseded after it had already fired
         self._timer = None
         self._finish(reason)
         assert self.result is not None
-        self._on_timeout(self.result)
+        if self._on_timeout is not None:
+            self._on_timeout(self.result)
+        return self.result
 
     def _finish(self, reason: EndReason) -> None:
         self._disarm()

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 class _VTimer:
     __slots__ = ("when", "seq", "callback", "cancelled", "_clock")
 
-    def __init__(self, when: float, seq: int, callback: Callable[[], None], clock: VirtualClock) -> None:
+    def __init__(self, when: float, seq: int, callback: Callable[[], object], clock: VirtualClock) -> None:
         self.when = when
         self.seq = seq
         self.callback = callback
@@ -74,7 +74,7 @@ class VirtualClock:
     def now(self) -> float:
         return self._now
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> _VTimer:
+    def call_later(self, delay: float, callback: Callable[[], object]) -> _VTimer:
         self._seq += 1
         timer = _VTimer(self._now + max(delay, 0.0), self._seq, callback, self)
         heapq.heappush(self._heap, timer)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ivrkit.call import MAX_HOPS, Call
+from ivrkit.call.keys import Keys
 from ivrkit.channel import CallerInfo
 from ivrkit.conditions import Condition
 from ivrkit.flow.model import Branch, Collect, Dial, Flow, HookRef, Menu, SendDtmf, Settings, State, Transfer
@@ -821,14 +822,14 @@ async def test_an_engine_bug_still_ends_the_call_cleanly_and_masked(
 ) -> None:
     """The safety net: an unexpected exception inside the runtime ends the call as "error",
     hangs up, leaves nothing behind and logs no PIN."""
-    original = Call._collect_done_now
+    original = Keys.collected
 
-    def broken(self: Call, result: Any) -> None:
+    def broken(self: Keys, result: Any) -> Any:
         if result.digits:
             raise RuntimeError(f"bug while handling {result.digits}")
-        original(self, result)
+        return original(self, result)
 
-    monkeypatch.setattr(Call, "_collect_done_now", broken)
+    monkeypatch.setattr(Keys, "collected", broken)
     flow = collect_flow(sensitive=True)
     async with FlowTester(flow) as t:
         await t.press("2580#")

@@ -1,0 +1,74 @@
+"""The prompt the call is playing: which one (by id) and whether a key may cut it.
+
+An adapter reports the end of every prompt it was asked to play, including ones the call has
+stopped or left behind; only the end of the *current* one means anything. The player keeps that
+id so the call can tell, and numbers the prompts of the call. It plays and stops; what a
+prompt's end leads to is the call's decision.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ivrkit.channel import Channel, PromptEnded
+from ivrkit.prompts import RenderedPrompt
+
+log = logging.getLogger("ivrkit.call")
+
+
+class Player:
+    """Plays one prompt at a time on the channel.
+
+    >>> from ivrkit.testing import FakeChannel, VirtualClock
+    >>> from ivrkit.prompts import render, Prompt
+    >>> p = Player(FakeChannel(VirtualClock()), "demo")
+    >>> p.play(render(Prompt.text("Hi"), {}, id=p.next_id(), state="main"))
+    >>> p.playing, p.ended(PromptEnded(1)), p.playing
+    (1, True, None)
+    """
+
+    __slots__ = ("_channel", "_label", "playing", "barge_in", "_seq")
+
+    def __init__(self, channel: Channel, label: str) -> None:
+        self._channel = channel
+        self._label = label  # the flow's name, for the one log line this writes
+        self.playing: int | None = None
+        self.barge_in = True
+        self._seq = 0
+
+    def next_id(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    @property
+    def interruptible(self) -> bool:
+        """A prompt plays and a key may cut it (`barge_in`)."""
+        return self.playing is not None and self.barge_in
+
+    def play(self, prompt: RenderedPrompt) -> None:
+        """Start `prompt`; the channel's error propagates (nothing is then playing)."""
+        self.playing = prompt.id
+        self.barge_in = prompt.barge_in
+        try:
+            self._channel.play(prompt)
+        except Exception:
+            self.playing = None
+            raise
+
+    def stop(self) -> int | None:
+        """Stop the playing prompt; returns its id (None: nothing was playing). A channel
+        failing to stop is logged: the call has moved on either way."""
+        pid, self.playing = self.playing, None
+        if pid is not None:
+            try:
+                self._channel.stop()
+            except Exception as exc:
+                log.warning("flow %s: channel.stop() failed: %s", self._label, exc)
+        return pid
+
+    def ended(self, event: PromptEnded) -> bool:
+        """True if `event` ends the current prompt (then nothing is playing any more)."""
+        if event.id != self.playing:
+            return False
+        self.playing = None
+        return True

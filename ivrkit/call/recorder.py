@@ -1,0 +1,78 @@
+"""What a call leaves behind: its trace, masked, and the observers' view of it.
+
+Every record passes through here, so this is the one place that must never let a sensitive
+digit through: `mask()` replaces whatever `secrets()` answers (the values of sensitive
+variables, and the digits of a sensitive entry in progress or being validated) in any text, and
+callers record keys of sensitive input as `*` themselves. Observers (`Hooks`) are notified
+after the handler that made the records has finished, from `deliver()`, so user code never runs
+inside a decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ivrkit.clock import Clock
+from ivrkit.hooks import Hooks, HookTimeout, run_limited
+from ivrkit.prompts import MASK
+from ivrkit.trace import Trace, TraceEvent
+
+log = logging.getLogger("ivrkit.call")
+
+#: Trace kinds that observers watch, and the hook point each belongs to.
+POINTS = {"call_start": "call_start", "state": "state_enter", "key": "digits", "collect": "digits",
+          "transition": "transition", "call_end": "call_end"}
+NO_HOOKS = Hooks()
+
+
+class Recorder:
+    """The call's trace, its masking and its observer notifications."""
+
+    __slots__ = ("trace", "state", "label", "_clock", "_hooks", "_secrets", "_notify")
+
+    def __init__(self, clock: Clock, hooks: Hooks, secrets: Callable[[], Iterable[str]], label: str) -> None:
+        self.trace = Trace()
+        #: The state records are filed under (None before the start state).
+        self.state: str | None = None
+        self._clock = clock
+        self._hooks = hooks
+        self._secrets = secrets
+        self.label = label  # the flow's name, for log lines
+        self._notify: list[TraceEvent] = []
+
+    def record(self, kind: str, data: Mapping[str, Any]) -> None:
+        """Append a record (already masked by the caller where it holds input)."""
+        event = self.trace.record(self._clock.now(), kind, self.state, data)
+        if self._hooks is not NO_HOOKS:
+            point = POINTS.get(kind)
+            if point is not None and getattr(self._hooks, point):
+                self._notify.append(event)
+
+    def mask(self, text: str) -> str:
+        """`text` with every secret of the call replaced by `****`."""
+        for secret in self._secrets():
+            if secret:
+                text = text.replace(secret, MASK)
+        return text
+
+    @property
+    def pending(self) -> bool:
+        """Observer notifications wait for `deliver()`."""
+        return bool(self._notify)
+
+    async def deliver(self) -> None:
+        """Hand the records made since the last delivery to their observers, each under the
+        hooks' time limit; one that fails is logged and traced, and the call goes on."""
+        pending, self._notify = self._notify, []
+        for event in pending:
+            point = POINTS[event.kind]
+            for observer in getattr(self._hooks, point):
+                try:
+                    await run_limited(observer(event), clock=self._clock, timeout=self._hooks.timeout)
+                except (Exception, HookTimeout) as exc:
+                    name = getattr(observer, "__qualname__", repr(observer))
+                    log.error("flow %s: %s observer %s failed: %s", self.label, point, name, exc)
+                    self.trace.record(self._clock.now(), "observer_error", event.state,
+                                      {"point": point, "observer": name, "error": self.mask(f"{type(exc).__name__}: {exc}")})

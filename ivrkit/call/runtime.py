@@ -1,0 +1,545 @@
+"""The per-call runtime: one caller walking through one flow.
+
+A `Call` is the `transitions` model of its flow's shared `FlowMachine` and the only consumer of
+one event queue. Into the queue go the channel's events (`Key`, `PromptEnded`, `Hangup`, via
+`channel.connect`), its timers' deliveries and the outcome of its one background task (a hook, a
+transfer, a dial, DTMF sending). Handlers never await playout or user code: they start something
+and return, so a key or a hang-up is handled the moment it is read, in the order the adapter
+emitted it. A handler returns the `Move` to make next (or None: the call now waits); `_settle`
+makes the moves, one after another, and delivers observer notifications in between.
+
+A state runs in a fixed order: `run` hook → `say` → its action (menu, collect, goto, transfer,
+send_dtmf, dial, hangup) → `next` (or hang up when there is none). The parts this drives:
+`Keys` (keypad policy), `Jobs` run by `Background` (hooks, channel actions), `Player` (the
+playing prompt), `Timer` (no-input) and `Recorder` (trace, masking, observers).
+
+Errors never end the call abruptly: a hook that raises, runs past its limit or returns garbage,
+a failed transfer/dial/DTMF send, or a runtime guard (more than `MAX_HOPS` states in a row
+without waiting for the caller) logs flow/state/file:line, traces an `error`, and goes to the
+state's `on_error`, else the flow's `error_state`, else the built-in "Sorry, something went
+wrong." + hang up. An error again before the caller was next waited on (or inside the error
+state) goes straight to the built-in one, so error paths cannot loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ivrkit.call.background import Background
+from ivrkit.call.inbox import Inbox
+from ivrkit.call.events import CollectorTimer, EndedBy, Event, Move, Phase, TaskDone, TimerFired
+from ivrkit.call.keys import Arrival, Decision, End, Fail, Keys, Reprompt, Validate
+from ivrkit.call.player import Player
+from ivrkit.call.recorder import NO_HOOKS, Recorder
+from ivrkit.call.tasks import Jobs, hook_outcome
+from ivrkit.call.timer import Timer, queued_schedule
+from ivrkit.channel import DTMF_KEYS, Channel, Hangup, Key, PromptEnded
+from ivrkit.digits import CollectResult, EndReason
+from ivrkit.errors import CallError
+from ivrkit.flow.model import Settings, State
+from ivrkit.hooks import Hooks, HookTimeout, run_limited
+from ivrkit.machine import BUILTIN_ERROR, INITIAL, FlowMachine
+from ivrkit.prompts import Prompt, render
+from ivrkit.trace import Trace
+
+log = logging.getLogger("ivrkit.call")
+
+#: States entered in a row without waiting for the caller before the call takes the error path.
+MAX_HOPS = 50
+#: Upper bound for our own channel actions at the end of a call (hang-up, close), clock seconds.
+END_ACTION_LIMIT = 5.0
+SORRY = Prompt.text("Sorry, something went wrong. Please call again later.", "<built-in>")
+
+_BUILTIN_STATE = State(name=BUILTIN_ERROR, where="<built-in>", settings=Settings(barge_in=False), hangup=True)
+#: Phases in which a prompt plays that a key may cut short.
+_BARGEABLE = frozenset({Phase.SAY, Phase.PROMPT, Phase.ANNOUNCE})
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    ended_by: EndedBy
+    state: str
+    trace: Trace
+
+
+class Call:
+    """One call on one flow. `await call.run()` returns a `CallResult` once the call is over and
+    every timer and task it started is gone. It never raises for flow, hook or channel problems
+    (those take the error path); cancelling `run()` cleans up, then re-raises."""
+
+    __slots__ = (
+        "machine", "flow", "channel", "clock", "variables", "state", "_keys", "_queue", "_phase",
+        "_recorder", "_player", "_timer", "_task", "_jobs", "_hops", "_errored", "_ended_by",
+        "_started", "_activity", "_draining",
+    )
+
+    def __init__(
+        self,
+        machine: FlowMachine,
+        channel: Channel,
+        *,
+        hooks: Hooks | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.machine = machine
+        self.flow = machine.flow
+        self.channel = channel
+        self.clock = channel.clock
+        caller = channel.caller
+        self.variables: dict[str, Any] = dict(variables or {})
+        self.variables.update(caller_number=caller.number, called_number=caller.called_number, call_id=caller.call_id)
+        self.state = INITIAL  # set by the machine (the call is its model)
+        self._queue = Inbox()
+        self._phase = Phase.IDLE
+        self._recorder = Recorder(self.clock, hooks or NO_HOOKS, self._secrets, self.flow.name)
+        self._keys = Keys(self._recorder, self.variables, machine.sensitive, self.clock,
+                         queued_schedule(self.clock, self._post))
+        self._player = Player(channel, self.flow.name)
+        self._timer = Timer(self.clock, self._post)
+        self._task = Background(self._post)
+        self._jobs = Jobs(machine, channel, self.variables, self._recorder, self._task.on_thread)
+        self._hops = 0  # states entered since the caller was last waited on
+        self._errored = False  # an error since the caller was last waited on
+        self._ended_by: EndedBy | None = None
+        self._started = False
+        self._activity = 0
+        self._draining = False  # consuming type-ahead keys (keeps key handling iterative)
+
+    @property
+    def trace(self) -> Trace:
+        return self._recorder.trace
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    async def run(self) -> CallResult:
+        if self._started:
+            raise CallError("a Call runs once; create a new Call for the next caller")
+        self._started = True
+        self.channel.connect(self._post)
+        self.machine.attach(self)
+        try:
+            await self._settle(self._begin())
+            while self._ended_by is None:
+                event = await self._queue.get()
+                self._activity += 1
+                await self._settle(self._dispatch(event))
+        except asyncio.CancelledError:
+            self._ended_by = self._ended_by or "cancelled"
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # let the bounded clean-up below run; re-raised after it
+            await self._shutdown()
+            raise
+        except Exception as exc:  # an engine bug: still end the call cleanly and say so
+            mask = self._recorder.mask
+            log.error("flow %s state %s: internal error\n%s", self.flow.name, self.state,
+                      mask("".join(traceback.format_exception(exc))))  # masked: no PIN in any log
+            self._record("error", {"message": mask(f"internal error: {type(exc).__name__}: {exc}"), "where": ""})
+            self._ended_by = "error"
+        await self._shutdown()
+        assert self._ended_by is not None
+        return CallResult(self._ended_by, self.state, self.trace)
+
+    def _post(self, event: Event) -> None:
+        if self._phase is Phase.ENDED:
+            if type(event) is Key:
+                self._keys.discard(event, "call ended", pending=True)
+            return
+        self._queue.put(event)
+
+    def _dispatch(self, event: Event) -> Move | None:
+        match event:
+            case Key():
+                return self._on_key(event)
+            case PromptEnded():
+                return self._on_prompt_ended(event)
+            case TimerFired():
+                return self._no_input() if self._timer.fired(event) else None
+            case CollectorTimer(fire=fire):
+                result = fire()
+                return self._collect_timed_out(result) if result is not None else None
+            case TaskDone():
+                then = self._task.finish(event)
+                return then(event) if then is not None else None
+            case Hangup():
+                self._caller_hung_up()
+        return None
+
+    async def _settle(self, move: Move | None) -> None:
+        """Make `move` and the moves it leads to (a loop: chains of states do not recurse), and
+        deliver observer notifications in between."""
+        while True:
+            if self._recorder.pending:
+                await self._recorder.deliver()
+            if move is None or self._ended_by is not None:
+                if not self._recorder.pending:
+                    return
+                continue
+            move = await self._move_now(move)
+
+    def _begin(self) -> Move | None:
+        self._record("call_start", {"caller_number": self.variables["caller_number"],
+                                    "called_number": self.variables["called_number"],
+                                    "call_id": self.variables["call_id"]})
+        if self.flow.call_start:
+            self._phase = Phase.HOOK
+            self._task.start(self._jobs.call_start, self._call_start_done)
+            return None
+        return Move(self.flow.start, "start")
+
+    def _call_start_done(self, done: TaskDone) -> Move | None:
+        if done.error is not None:
+            return self._fail(done.error)
+        for ref, result in zip(self.flow.call_start, done.result):
+            if isinstance(result, Mapping):
+                self._jobs.merge(str(ref), result)
+            elif result is not None:
+                log.warning("flow %s: call_start hook %s returned %s; only a mapping is used",
+                            self.flow.name, ref, type(result).__name__)
+        return Move(self.flow.start, "start")
+
+    # --- moving between states -----------------------------------------------------------------
+
+    async def _move_now(self, move: Move) -> Move | None:
+        self._leave_state()
+        source = self.state
+        try:
+            await self.machine.go(self, move.dest)
+        except CallError as exc:
+            if move.dest == BUILTIN_ERROR:
+                raise
+            return self._fail(exc)
+        self._recorder.state = self.state
+        self._record("transition", {"from": source, "to": move.dest, "why": move.why})
+        return self._enter()
+
+    def _leave_state(self) -> None:
+        self._timer.cancel()
+        self._keys.leave()
+        self._stop_prompt()
+        self._task.cancel()
+
+    def _current(self) -> State:
+        state = self.flow.states.get(self.state)
+        if state is not None:
+            return state
+        if self.state == BUILTIN_ERROR:
+            return _BUILTIN_STATE
+        return State(name=INITIAL, where=self.flow.file)  # call_start hooks run before the start state
+
+    def _enter(self) -> Move | None:
+        state = self._current()
+        self._keys.enter(state)
+        self._hops += 1
+        self._record("state", {"where": state.where})
+        if state.name == BUILTIN_ERROR:
+            self._phase = Phase.SORRY
+            return self._play(SORRY, barge_in=False)
+        if self._hops > MAX_HOPS:
+            return self._fail(CallError(
+                f"{MAX_HOPS} states in a row without waiting for the caller (does the flow loop?)"))
+        if state.run is not None:
+            self._phase = Phase.HOOK
+            run = state.run
+            self._task.start(lambda: self._jobs.hook(run, state), lambda done: self._hook_done(state, done))
+            return None
+        return self._after_hook(state)
+
+    def _hook_done(self, state: State, done: TaskDone) -> Move | None:
+        assert state.run is not None
+        try:
+            if done.error is not None:
+                raise done.error
+            outcome = hook_outcome(done.result, state.run, state, self.flow.states)
+        except Exception as exc:
+            return self._fail(exc)
+        if isinstance(outcome, str):
+            self._record("hook", {"hook": str(state.run), "result": "state", "next": outcome})
+            return Move(outcome, f"hook {state.run}")
+        if outcome is None:
+            self._record("hook", {"hook": str(state.run), "result": "none"})
+        else:
+            self._jobs.merge(str(state.run), outcome)
+        return self._after_hook(state)
+
+    def _after_hook(self, state: State) -> Move | None:
+        if state.say is not None:
+            self._phase = Phase.SAY
+            return self._play(state.say, barge_in=state.settings.barge_in)
+        return self._action(state)
+
+    def _action(self, state: State) -> Move | None:
+        match state.kind:
+            case "menu" | "collect":
+                self._keys.visit(state)
+                return self._start_input()
+            case "goto":
+                return self._goto(state)
+            case "transfer":
+                assert state.transfer is not None
+                if state.transfer.announce is not None:
+                    self._phase = Phase.ANNOUNCE
+                    return self._play(state.transfer.announce, barge_in=state.settings.barge_in)
+                self._start_action(state)
+                return None
+            case "send_dtmf" | "dial":
+                self._start_action(state)
+                return None
+            case "hangup":
+                self._end("hangup")
+                return None
+        if state.next is None:
+            self._end("hangup")
+            return None
+        return Move(state.next, "next")
+
+    def _goto(self, state: State) -> Move | None:
+        for branch in state.goto:
+            try:
+                ok = branch.condition is None or branch.condition.evaluate(self.variables)
+            except Exception as exc:
+                return self._fail(CallError(f"{branch.where or state.where}: condition failed: {exc}"))
+            if ok:
+                return Move(branch.target, "goto")
+        if state.next:
+            return Move(state.next, "goto: no branch matched")
+        return self._fail(CallError(f"{state.where}: no goto branch matched and there is no next"))
+
+    def _start_action(self, state: State) -> None:
+        self._phase = Phase.ACTION
+        self._task.start(lambda: self._jobs.action(state), lambda done: self._action_done(state, done))
+
+    def _action_done(self, state: State, done: TaskDone) -> Move | None:
+        if done.error is not None:
+            return self._fail(done.error)
+        self._hops = 0
+        if state.transfer is not None:
+            self._record("transfer_done", {"ok": True})
+            self._end("transfer")
+            return None
+        if state.next is not None:
+            return Move(state.next, state.kind)
+        self._end("hangup")
+        return None
+
+    # --- prompts -------------------------------------------------------------------------------
+
+    def _play(self, prompt: Prompt, *, barge_in: bool) -> Move | None:
+        state = self._current()
+        rendered = render(prompt, self.variables, id=self._player.next_id(), state=state.name,
+                          sensitive=self.machine.sensitive, barge_in=barge_in,
+                          voice=state.settings.voice, language=state.settings.language)
+        self._record("prompt", {"id": rendered.id, "text": rendered.log_text, "barge_in": barge_in})
+        try:
+            self._player.play(rendered)
+        except Exception as exc:
+            if self.state == BUILTIN_ERROR:
+                log.error("flow %s: cannot play the built-in error prompt: %s", self.flow.name, exc)
+                self._end("error")
+                return None
+            return self._fail(exc)
+        return None
+
+    def _stop_prompt(self, reason: str = "") -> None:
+        pid = self._player.stop()
+        if pid is not None:
+            self._record("prompt_end", {"id": pid, "interrupted": True, **({"by": reason} if reason else {})})
+
+    def _on_prompt_ended(self, event: PromptEnded) -> Move | None:
+        if not self._player.ended(event):
+            return None  # a prompt we already stopped (barge-in) or left behind
+        self._record("prompt_end", {"id": event.id, "interrupted": event.interrupted})
+        return self._prompt_done()
+
+    def _prompt_done(self) -> Move | None:
+        """The current prompt ended, or a key barged in on it: what the phase does next."""
+        match self._phase:
+            case Phase.SAY:
+                return self._action(self._current())
+            case Phase.PROMPT:
+                return self._next_prompt()
+            case Phase.ANNOUNCE:
+                self._start_action(self._current())
+                return None
+            case Phase.SORRY:
+                self._end("error")
+                return None
+        return None
+
+    # --- keys ----------------------------------------------------------------------------------
+
+    def _on_key(self, key: Key) -> Move | None:
+        arrival = self._keys.arrive(key, waiting=self._phase is Phase.INPUT)
+        if arrival is Arrival.USE:
+            return self._input(key)
+        if (arrival is Arrival.TYPED_AHEAD and key.digit in DTMF_KEYS and self._player.interruptible
+                and self._phase in _BARGEABLE):
+            self._stop_prompt("key")  # barge-in: the key waits in the buffer for the input state
+            return self._prompt_done()
+        return None
+
+    def _input(self, key: Key) -> Move | None:
+        decision = self._keys.press(key)
+        if decision is not None:
+            self._timer.cancel()
+        return self._decide(decision)
+
+    def _decide(self, decision: Decision) -> Move | None:
+        """Carry out what `Keys` decided."""
+        match decision:
+            case None:
+                return None
+            case Move():
+                return decision
+            case Reprompt(first=first):
+                return self._start_input(first)
+            case Validate(ref=ref, digits=digits):
+                self._phase = Phase.VALIDATE
+                state = self._current()
+                self._task.start(lambda: self._jobs.hook(ref, state, digits),
+                                 lambda done: self._validated(digits, done))
+                return None
+            case Fail(error=error):
+                return self._fail(error)
+            case End(how=how):
+                self._end(how)
+                return None
+        raise CallError(f"unknown decision {decision!r}")
+
+    def _start_input(self, first: Prompt | None = None) -> Move | None:
+        self._timer.cancel()
+        self._keys.begin(first)
+        return self._next_prompt()
+
+    def _next_prompt(self) -> Move | None:
+        self._phase = Phase.PROMPT
+        barge_in = self._current().settings.barge_in
+        prompt = self._keys.next_prompt(barge_in)
+        if prompt is not None:
+            return self._play(prompt, barge_in=barge_in)
+        return self._await_input()
+
+    def _await_input(self) -> Move | None:
+        self._phase = Phase.INPUT
+        self._hops = 0
+        self._errored = False
+        if self._draining:
+            return None  # reached again from a key being drained (repeat key): the loop below goes on
+        self._draining = True
+        try:
+            while self._phase is Phase.INPUT and self._ended_by is None:
+                key = self._keys.typed_ahead()
+                if key is None:
+                    break
+                move = self._input(key)
+                if move is not None:
+                    return move
+        finally:
+            self._draining = False
+        if self._phase is Phase.INPUT and self._ended_by is None and not self._keys.listen():
+            self._timer.arm(self._current().settings.timeout)
+        return None
+
+    def _no_input(self) -> Move | None:
+        self._record("timeout", {"what": "no_input"})
+        return self._decide(self._keys.failed("no_input"))
+
+    def _collect_timed_out(self, result: CollectResult) -> Move | None:
+        if result.reason in (EndReason.FIRST_DIGIT_TIMEOUT, EndReason.INTER_DIGIT_TIMEOUT):
+            self._record("timeout", {"what": result.reason.value})
+        return self._decide(self._keys.collected(result))
+
+    def _validated(self, digits: str, done: TaskDone) -> Move | None:
+        if done.error is not None:
+            return self._fail(done.error)
+        return self._decide(self._keys.validated(done.result, digits))
+
+    # --- errors and the end --------------------------------------------------------------------
+
+    def _fail(self, error: BaseException) -> Move | None:
+        state = self._current()
+        where = getattr(error, "where", "") or state.where
+        message = self._recorder.mask(f"{type(error).__name__}: {error}")
+        log.error("flow %s state %s (%s): %s", self.flow.name, state.name, where, message)
+        self._record("error", {"message": message, "where": where})
+        target = state.on_error or self.flow.error_state
+        if self._errored or target is None or target == state.name or state.name == BUILTIN_ERROR:
+            target = BUILTIN_ERROR
+        self._errored = True
+        if state.name == BUILTIN_ERROR:
+            self._end("error")
+            return None
+        return Move(target, "error")
+
+    def _end(self, ended_by: EndedBy) -> None:
+        if self._ended_by is None:
+            self._ended_by = ended_by
+
+    def _caller_hung_up(self) -> None:
+        self._keys.end_entry(EndReason.HANGUP)
+        self._end("caller_hangup")
+
+    async def _shutdown(self) -> None:
+        ended_by = self._ended_by or "cancelled"
+        self._keys.end_entry(EndReason.HANGUP if ended_by == "caller_hangup" else EndReason.CANCELLED)
+        self._timer.cancel()
+        self._stop_prompt("call ended")
+        task = self._task.cancel()
+        self._phase = Phase.ENDED
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        if ended_by in ("hangup", "error"):
+            await self._bounded(self.channel.hangup(), "hangup")
+        self._keys.discard_buffer("call ended")
+        while (event := self._queue.take()) is not None:
+            if isinstance(event, Key):
+                self._keys.discard(event, "call ended", pending=True)
+        self._record("call_end", {"ended_by": ended_by})
+        await self._jobs.call_end(self.flow.states.get(self.state) or self.flow.states[self.flow.start])
+        await self._recorder.deliver()
+        self.trace.close()
+        self.machine.detach(self)
+        await self._bounded(self.channel.aclose(), "aclose")
+
+    async def _bounded(self, aw: Awaitable[Any], what: str) -> None:
+        try:
+            await run_limited(aw, clock=self.clock, timeout=END_ACTION_LIMIT)
+        except (Exception, HookTimeout) as exc:
+            log.warning("flow %s: channel %s failed: %s", self.flow.name, what, exc)
+
+    # --- masking -------------------------------------------------------------------------------
+
+    def _secrets(self) -> Iterator[str]:
+        """What must never appear in a log or trace: sensitive variables and entries."""
+        for name in self.machine.sensitive:
+            value = self.variables.get(name)
+            if value:
+                yield str(value)
+        yield from self._keys.secrets()
+
+    def _record(self, kind: str, data: Mapping[str, Any]) -> None:
+        self._recorder.record(kind, data)
+
+    # --- for harnesses -------------------------------------------------------------------------
+
+    @property
+    def prompt_playing(self) -> bool:
+        """A prompt was started and has not ended (nor been stopped) yet."""
+        return self._player.playing is not None
+
+    @property
+    def ended(self) -> bool:
+        return self._phase is Phase.ENDED
+
+    @property
+    def idle_info(self) -> tuple[int, int, bool]:
+        """(activity counter, queued events, hook thread running) — for test harnesses."""
+        return self._activity, len(self._queue), self._task.thread is not None
+
+    def thread_future(self) -> asyncio.Future[Any] | None:
+        return self._task.thread
