@@ -42,7 +42,7 @@ from ivrkit.channel import DTMF_KEYS, Channel, Hangup, Key, PromptEnded
 from ivrkit.digits import CollectResult, EndReason
 from ivrkit.errors import CallError
 from ivrkit.flow.model import Settings, State
-from ivrkit.hooks import Hooks, HookTimeout, run_limited
+from ivrkit.hooks import Hooks, run_limited
 from ivrkit.machine import BUILTIN_ERROR, INITIAL, FlowMachine
 from ivrkit.prompts import Prompt, render
 from ivrkit.trace import Trace
@@ -509,7 +509,7 @@ class Call:
     async def _bounded(self, aw: Awaitable[Any], what: str) -> None:
         try:
             await run_limited(aw, clock=self.clock, timeout=END_ACTION_LIMIT)
-        except (Exception, HookTimeout) as exc:
+        except Exception as exc:  # a HookTimeout too
             log.warning("flow %s: channel %s failed: %s", self.flow.name, what, exc)
 
     # --- masking -------------------------------------------------------------------------------

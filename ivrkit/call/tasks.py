@@ -20,9 +20,9 @@ from typing import Any
 
 from ivrkit.call.recorder import Recorder
 from ivrkit.channel import DTMF_KEYS, Channel
-from ivrkit.errors import ChannelError, HookError
+from ivrkit.errors import ChannelError, HookError, HookTimeout
 from ivrkit.flow.model import HookRef, State
-from ivrkit.hooks import HookContext, HookTimeout, invoke, run_limited
+from ivrkit.hooks import HookContext, invoke, run_limited
 from ivrkit.machine import FlowMachine
 from ivrkit.prompts import MASK, Prompt, render
 
