@@ -38,8 +38,8 @@ from transitions import MachineError
 from transitions.extensions.asyncio import AsyncMachine
 
 from ivrkit.errors import CallError, FlowError, HookError
+from ivrkit.flow.hook_refs import HookImportError, resolve_hook
 from ivrkit.flow.model import Flow, HookRef, State
-from ivrkit.hooks import HookImportError, resolve_hook
 
 log = logging.getLogger("ivrkit.machine")
 

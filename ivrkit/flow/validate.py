@@ -18,9 +18,9 @@ from collections import deque
 from collections.abc import Mapping
 
 from ivrkit.flow.build import BuildInfo
+from ivrkit.flow.hook_refs import HookImportError, resolve_hook
 from ivrkit.flow.model import Flow
 from ivrkit.flow.source import Reporter, did_you_mean
-from ivrkit.hooks import HookImportError, resolve_hook
 
 
 def validate(flow: Flow, info: BuildInfo, report: Reporter, *, check_hooks: bool = True) -> None:

@@ -25,8 +25,9 @@ from livekit.agents import AutoSubscribe, JobContext, JobProcess, tts
 
 from ivrkit.call import Call
 from ivrkit.clock import LoopClock
+from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
-from ivrkit.hooks import Hooks, resolve_hook
+from ivrkit.hooks import Hooks
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.flows import FlowSet, flow_set
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
