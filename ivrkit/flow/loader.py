@@ -90,7 +90,8 @@ from pathlib import Path
 import yaml
 
 from ivrkit.errors import FlowLoadError, FlowValidationError, Issue
-from ivrkit.flow.build import Builder, Document
+from ivrkit.flow.build import Builder
+from ivrkit.flow.build_context import Document
 from ivrkit.flow.model import Flow
 from ivrkit.flow.source import MAX_FILE_BYTES, Pos, Reporter, Source, compose
 from ivrkit.flow.validate import validate

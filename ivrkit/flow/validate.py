@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-from ivrkit.flow.build import BuildInfo
+from ivrkit.flow.build_context import BuildInfo
 from ivrkit.flow.hook_refs import HookImportError, resolve_hook
 from ivrkit.flow.model import Flow
 from ivrkit.flow.source import Reporter, did_you_mean
