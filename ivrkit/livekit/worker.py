@@ -45,17 +45,16 @@ worker and prints the errors.
 from __future__ import annotations
 
 import argparse
-import base64
 import functools
 import logging
 import os
-import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ivrkit.errors import IvrkitError
+from ivrkit.livekit.dev_child import options_from_environment
 from ivrkit.livekit.flows import FlowSet, FlowSetError, build_flow_set, install
 from ivrkit.livekit.routing import RoutingError, parse_route
 from ivrkit.livekit.settings import (
@@ -70,7 +69,6 @@ from ivrkit.livekit.settings import (
 __all__ = ["add_worker_arguments", "main", "options_from_args", "run_worker"]
 
 logger = logging.getLogger("ivrkit.livekit")
-_OPTIONS_ENV = "IVRKIT_WORKER_OPTIONS"
 
 
 class _ConnectFailureFilter(logging.Filter):
@@ -294,9 +292,8 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m ivrkit.livekit.worker {start,dev} PATH ...` — the same as `ivrkit start/dev`."""
-    encoded = os.environ.pop(_OPTIONS_ENV, None)
-    if encoded:  # a dev-mode child started by ivrkit.livekit.reload
-        opts: WorkerOptions = pickle.loads(base64.b64decode(encoded))
+    opts = options_from_environment()
+    if opts is not None:  # a dev-mode child started by ivrkit.livekit.reload
         os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
         creds, fs = prepare(opts)
         serve(opts, creds, fs)
@@ -307,11 +304,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         add_worker_arguments(sub.add_parser(name, help=text))
     args = parser.parse_args(argv)
     run_worker(options_from_args(args, dev=args.command == "dev"))
-
-
-def child_environment(opts: WorkerOptions) -> dict[str, str]:
-    """Environment for a dev-mode child worker process carrying `opts`."""
-    return {**os.environ, _OPTIONS_ENV: base64.b64encode(pickle.dumps(opts)).decode()}
 
 
 if __name__ == "__main__":
