@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivrkit.conditions import Condition, ConditionSyntaxError
+from ivrkit.flow.conditions import Condition, ConditionSyntaxError
 
 
 @pytest.mark.parametrize("source, variables, expected", [

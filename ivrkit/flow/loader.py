@@ -69,7 +69,7 @@ Variables that templates and conditions may use: collect `into` names and `<into
 hooks' declared `sets`, and the built-ins caller_number, called_number, call_id, last_key.
 Any other name is a warning.
 
-Conditions (`if:`) are a safe expression language (see ivrkit.conditions): names, constants,
+Conditions (`if:`) are a safe expression language (see ivrkit.flow.conditions): names, constants,
 == != < <= > >= in, and/or/not, + -, len(x). A `goto` list must end with `{else: state}`.
 
 Errors: unknown keys and unknown states (with did-you-mean), duplicate YAML keys, a start

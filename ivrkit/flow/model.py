@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from ivrkit.prompts import Prompt
 
 if TYPE_CHECKING:
-    from ivrkit.conditions import Condition
+    from ivrkit.flow.conditions import Condition
 
 StateKind = Literal["menu", "collect", "goto", "transfer", "send_dtmf", "dial", "hangup", "say"]
 

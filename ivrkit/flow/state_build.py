@@ -13,8 +13,8 @@ from types import MappingProxyType
 
 import yaml
 
-from ivrkit.conditions import Condition, ConditionSyntaxError
 from ivrkit.flow.build_context import BuildContext, Document
+from ivrkit.flow.conditions import Condition, ConditionSyntaxError
 from ivrkit.flow.model import Branch, Collect, Dial, HookRef, Menu, SendDtmf, Settings, State, Transfer
 from ivrkit.flow.prompt_build import VarUse
 from ivrkit.flow.source import Pos, Reporter, did_you_mean, loc_join, mapping_items
