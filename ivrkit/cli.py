@@ -92,8 +92,8 @@ def run_prompts_render(args: RenderArgs, out: TextIO | None = None) -> int:
     the worker (`--prompt-cache DIR` / IVRKIT_PROMPT_CACHE) finds it under the same key.
     """
     from ivrkit.flow.loader import load_flow
-    from ivrkit.render import PromptCache, is_fixed_text, render_texts
-    from ivrkit.speech import DEFAULT_VOICE, EspeakVoice
+    from ivrkit.voice.cache import PromptCache, is_fixed_text, render_texts
+    from ivrkit.voice.speech import DEFAULT_VOICE, EspeakVoice
 
     out = out or sys.stdout
     by_voice: dict[str, list[str]] = {}

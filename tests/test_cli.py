@@ -11,8 +11,8 @@ import pytest
 
 from ivrkit import cli
 from ivrkit.flow.loader import load_flow
-from ivrkit.render import PromptCache
-from ivrkit.speech import EspeakVoice
+from ivrkit.voice.cache import PromptCache
+from ivrkit.voice.speech import EspeakVoice
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from ivrkit.audio import Pcm, dominant_frequency, tone
+from ivrkit.voice.audio import Pcm, dominant_frequency, tone
 from ivrkit.channel import ChannelEvent, Hangup, Key, PromptEnded
 from ivrkit.console.channel import ConsoleChannel
 from ivrkit.console.audio import CallRecorder, PromptRenderer, simulated_duration
@@ -451,7 +451,7 @@ def test_recorder_places_prompts_on_the_call_timeline() -> None:
 def test_sound_card_opens_or_says_why_not() -> None:
     """Real either way: with PortAudio and a device, a short silence plays and stops; without
     (this CI machine has no libportaudio), the reason names what to install."""
-    from ivrkit.audio import silence
+    from ivrkit.voice.audio import silence
     from ivrkit.console.audio import AudioUnavailable, open_soundcard
 
     try:

@@ -10,10 +10,10 @@ from livekit.agents import tts
 from livekit.agents._exceptions import APIConnectionError
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from ivrkit.audio import dominant_frequency, tone, write_wav
+from ivrkit.voice.audio import dominant_frequency, tone, write_wav
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE, PromptAudio
 from ivrkit.prompts import PromptPart, RenderedPrompt
-from ivrkit.speech import EspeakVoice
+from ivrkit.voice.speech import EspeakVoice
 
 
 class BrokenCloudTTS(tts.TTS):  # type: ignore[type-arg]
@@ -105,7 +105,7 @@ async def test_prompts_rendered_with_a_plugin_are_played_from_the_cache_without_
     from ivrkit import cli
     from ivrkit.flow.loader import load_flow
     from ivrkit.livekit.prompt_audio import plugin_cache_key
-    from ivrkit.render import PromptCache
+    from ivrkit.voice.cache import PromptCache
 
     spec = "ivrkit.livekit.tts:EspeakTTS"
     flow_path = Path(__file__).resolve().parents[1] / "flows" / "bank.yaml"

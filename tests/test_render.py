@@ -1,4 +1,4 @@
-"""ivrkit.render: the prompt cache over the real eSpeak NG voice."""
+"""ivrkit.voice.cache: the prompt cache over the real eSpeak NG voice."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ivrkit.audio import AudioFileError, Pcm, read_wav
-from ivrkit.render import PromptCache, is_fixed_text, render_texts
-from ivrkit.speech import EspeakVoice
+from ivrkit.voice.audio import AudioFileError, Pcm, read_wav
+from ivrkit.voice.cache import PromptCache, is_fixed_text, render_texts
+from ivrkit.voice.speech import EspeakVoice
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,9 @@ def test_unwritable_cache_dir_names_the_folder(tmp_path: Path) -> None:
 
 
 def test_prompt_pcm_joins_text_digits_audio_and_silence(tmp_path: Path) -> None:
-    from ivrkit.audio import dominant_frequency, tone, write_wav
+    from ivrkit.voice.audio import dominant_frequency, tone, write_wav
     from ivrkit.prompts import PromptPart
-    from ivrkit.render import prompt_pcm
+    from ivrkit.voice.cache import prompt_pcm
 
     write_wav(tmp_path / "beep.wav", tone(1000.0, 0.4, sample_rate=8000))
     voice = CountingVoice()

@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ivrkit.audio import Pcm, resample, tone
+from ivrkit.voice.audio import Pcm, resample, tone
 from ivrkit.prompts import RenderedPrompt
-from ivrkit.render import PromptCache, Voice, prompt_pcm
-from ivrkit.speech import EspeakVoice
+from ivrkit.voice.cache import PromptCache, Voice, prompt_pcm
+from ivrkit.voice.speech import EspeakVoice
 
 __all__ = [
     "AudioUnavailable",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-from ivrkit.audio import AudioFileError, Pcm
+from ivrkit.voice.audio import AudioFileError, Pcm
 from ivrkit.channel import DTMF_KEYS, CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
 from ivrkit.clock import Clock, TimerHandle
 from ivrkit.console.audio import CallRecorder, PromptRenderer, Speaker, simulated_duration

@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from ivrkit.audio import AudioFileError, write_wav
+from ivrkit.voice.audio import AudioFileError, write_wav
 from ivrkit.call import CallResult
 from ivrkit.clock import Clock, LoopClock
 from ivrkit.console.channel import CONSOLE_CALLER, ConsoleChannel
@@ -239,7 +239,7 @@ def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow: Flow) ->
         view.notice(f"recording to {opts.record}; prompts that read back sensitive values are bleeped in it")
     renderer = None
     if speaker is not None or recorder is not None:
-        from ivrkit.speech import EspeakVoice
+        from ivrkit.voice.speech import EspeakVoice
 
         try:
             voice = EspeakVoice(opts.voice) if opts.voice else EspeakVoice()

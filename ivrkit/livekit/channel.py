@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from livekit import api, rtc
 
-from ivrkit.audio import Pcm
+from ivrkit.voice.audio import Pcm
 from ivrkit.channel import CallerInfo, Channel, Hangup, Key, PromptEnded
 from ivrkit.clock import Clock
 from ivrkit.errors import ChannelError

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ivrkit.errors import FlowError, Issue, IvrkitError, format_issues
 from ivrkit.livekit.routing import FlowRouter
 from ivrkit.livekit.settings import WorkerOptions
-from ivrkit.render import PromptCache
+from ivrkit.voice.cache import PromptCache
 
 if TYPE_CHECKING:
     from ivrkit.livekit.prompt_audio import PromptAudio

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from livekit import rtc
 
-from ivrkit.audio import Pcm, frames
+from ivrkit.voice.audio import Pcm, frames
 from ivrkit.prompts import RenderedPrompt
 
 __all__ = ["BargeIn", "PromptPlayer"]

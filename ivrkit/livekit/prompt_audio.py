@@ -33,11 +33,11 @@ from typing import Any, TypeVar
 from livekit.agents import tts
 from livekit.agents.types import APIConnectOptions
 
-from ivrkit.audio import Pcm, read_wav, resample
+from ivrkit.voice.audio import Pcm, read_wav, resample
 from ivrkit.flow.model import HookRef
 from ivrkit.prompts import Prompt, PromptPart, RenderedPrompt
-from ivrkit.render import PromptCache, is_fixed_text, prompt_pcm
-from ivrkit.speech import DEFAULT_VOICE, EspeakVoice, spoken_digits
+from ivrkit.voice.cache import PromptCache, is_fixed_text, prompt_pcm
+from ivrkit.voice.speech import DEFAULT_VOICE, EspeakVoice, spoken_digits
 
 __all__ = ["OUTPUT_RATE", "PromptAudio", "fixed_prompt_parts", "plugin_cache_key", "render_with_plugin"]
 

@@ -20,9 +20,9 @@ from livekit.agents import tts, utils
 from livekit.agents._exceptions import APIError
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from ivrkit.audio import Pcm, frames
+from ivrkit.voice.audio import Pcm, frames
 from ivrkit.errors import SpeechError
-from ivrkit.speech import DEFAULT_VOICE, ESPEAK_SAMPLE_RATE, EspeakVoice
+from ivrkit.voice.speech import DEFAULT_VOICE, ESPEAK_SAMPLE_RATE, EspeakVoice
 
 __all__ = ["EspeakTTS", "pcm_frames", "pcm_to_frames"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from ivrkit.audio import Pcm
+from ivrkit.voice.audio import Pcm
 from ivrkit.errors import SpeechError
 
 __all__ = ["DEFAULT_VOICE", "ESPEAK_SAMPLE_RATE", "EspeakVoice", "SpeechError", "spoken_digits"]
@@ -200,7 +200,7 @@ class EspeakVoice:
 
     @property
     def cache_key(self) -> str:
-        """Identifies the audio this voice produces, for `ivrkit.render.PromptCache`.
+        """Identifies the audio this voice produces, for `ivrkit.voice.cache.PromptCache`.
 
         Includes the espeakng-loader version so an upgrade of the library re-renders prompts,
         and needs no library load (a cache hit stays cheap).

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from ivrkit.audio import AudioFileError, Pcm, concat, read_wav, silence, write_wav
+from ivrkit.voice.audio import AudioFileError, Pcm, concat, read_wav, silence, write_wav
 from ivrkit.prompts import PromptPart
-from ivrkit.speech import spoken_digits
+from ivrkit.voice.speech import spoken_digits
 
 __all__ = ["PromptCache", "Voice", "is_fixed_text", "prompt_pcm", "render_texts"]
 
@@ -31,7 +31,7 @@ __all__ = ["PromptCache", "Voice", "is_fixed_text", "prompt_pcm", "render_texts"
 class Voice(Protocol):
     """What the cache needs from a voice: a stable key for its output, and synthesis.
 
-    `ivrkit.speech.EspeakVoice` is one; any object with these two members works.
+    `ivrkit.voice.speech.EspeakVoice` is one; any object with these two members works.
     """
 
     @property
