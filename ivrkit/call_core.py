@@ -30,7 +30,7 @@ from ivrkit.digits import CollectResult, DigitCollector
 from ivrkit.flow.model import Settings, State
 from ivrkit.hooks import Hooks, HookTimeout, run_limited
 from ivrkit.machine import BUILTIN_ERROR, INITIAL, FlowMachine
-from ivrkit.prompts import MASK, Prompt, render
+from ivrkit.prompts import MASK, Prompt, fill
 from ivrkit.trace import Trace, TraceEvent
 
 log = logging.getLogger("ivrkit.call")
@@ -179,7 +179,7 @@ class CallCore:
     def _play(self, prompt: Prompt, *, barge_in: bool) -> None:
         state = self._current()
         self._prompt_seq += 1
-        rendered = render(prompt, self.variables, id=self._prompt_seq, state=state.name,
+        rendered = fill(prompt, self.variables, id=self._prompt_seq, state=state.name,
                           sensitive=self.machine.sensitive, barge_in=barge_in,
                           voice=state.settings.voice, language=state.settings.language)
         self._prompt = rendered.id

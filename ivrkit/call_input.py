@@ -35,7 +35,7 @@ from ivrkit.channel import DTMF_KEYS, Key
 from ivrkit.digits import CollectResult, DigitCollector, EndReason, KeyOutcome
 from ivrkit.errors import CallError, HookError
 from ivrkit.flow.model import Collect, Menu, State
-from ivrkit.prompts import Prompt, render
+from ivrkit.prompts import Prompt, fill
 
 
 _STRAY = "terminator after an entry already complete (max_digits)"
@@ -97,7 +97,7 @@ class CallInput(CallTasks):
         barge_in = self._current().settings.barge_in
         if self._buffer and barge_in:
             for p in self._prompts:
-                self._record("prompt_skip", {"text": render(p, self.variables, id=0, state=self.state,
+                self._record("prompt_skip", {"text": fill(p, self.variables, id=0, state=self.state,
                                                             sensitive=self.machine.sensitive).log_text,
                                              "reason": "type-ahead"})
             self._prompts = []

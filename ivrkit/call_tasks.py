@@ -23,7 +23,7 @@ from ivrkit.channel import DTMF_KEYS
 from ivrkit.errors import ChannelError, HookError
 from ivrkit.flow.model import HookRef, State
 from ivrkit.hooks import HookContext, HookTimeout, invoke, run_limited
-from ivrkit.prompts import MASK, Prompt, render
+from ivrkit.prompts import MASK, Prompt, fill
 
 
 class CallTasks(CallCore):
@@ -130,7 +130,7 @@ class CallTasks(CallCore):
         self._end_call("hangup")
 
     def _fill(self, template: str) -> tuple[str, str]:
-        r = render(Prompt.text(template), self.variables, id=0, state=self.state, sensitive=self.machine.sensitive)
+        r = fill(Prompt.text(template), self.variables, id=0, state=self.state, sensitive=self.machine.sensitive)
         return r.parts[0].value, r.log_text
 
 

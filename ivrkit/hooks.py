@@ -96,7 +96,7 @@ def _current_task_cancelling() -> bool:
 
 #: Sync hooks get threads of their own, shared by every call (and event loop) of the process:
 #: a hook that hangs keeps its thread, and on the loop's default executor hung hooks would
-#: end up starving what else runs there (prompt rendering). Past 32 busy threads a new hook
+#: end up starving what else runs there (prompt synthesis). Past 32 busy threads a new hook
 #: waits for one and, at worst, runs past its time limit: that call takes its error path.
 _HOOK_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="ivrkit-hook")
 

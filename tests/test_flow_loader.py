@@ -35,7 +35,7 @@ GOOD_FLOW = textwrap.dedent("""\
     prompts:
       welcome: "Welcome to Acme."
       menu: ["@welcome", "For balances press 1, for cards 2, for an agent 0."]
-    hooks: {call_start: ivrkit.prompts:template_names, call_end: [ivrkit.prompts:render]}
+    hooks: {call_start: ivrkit.prompts:template_names, call_end: [ivrkit.prompts:fill]}
     states:
       main:
         menu:

@@ -107,8 +107,8 @@ class CaptureOutput(io.AudioOutput):
 
 async def test_agent_session_says_prompts_with_espeak_and_prerendered_frames() -> None:
     """What a team's own livekit-agents agent can do with these: AgentSession without an LLM,
-    `say(text)` on EspeakTTS and `say(text, audio=pcm_frames(...))` for a pre-rendered prompt.
-    (ivrkit's worker renders prompts itself: `ivrkit.livekit.prompt_audio` and `player`.)"""
+    `say(text)` on EspeakTTS and `say(text, audio=pcm_frames(...))` for a baked prompt.
+    (ivrkit's worker synthesizes prompts itself: `ivrkit.livekit.prompt_audio` and `player`.)"""
     out = CaptureOutput()
     session: AgentSession[None] = AgentSession(
         tts=EspeakTTS(), vad=None, turn_handling={"turn_detection": "manual"}

@@ -156,7 +156,7 @@ class State:
         return self.kind in ("menu", "collect", "transfer", "hangup", "dial")
 
     def prompts(self) -> Iterator[Prompt]:
-        """Every prompt this state can play (for pre-rendering and checks)."""
+        """Every prompt this state can play (for `ivrkit prompts bake` and checks)."""
         if self.say is not None:
             yield self.say
         for action in (self.menu, self.collect):

@@ -3,7 +3,7 @@
 Why once: a flow that fails `ivrkit check` must stop the worker before it registers — a caller
 must never be the one who finds the typo. And a call must not pay for YAML parsing: each flow
 becomes one `FlowMachine` (one transitions machine) shared by every call on it, plus one
-`PromptAudio` that keeps its fixed prompts rendered.
+`PromptAudio` that keeps its fixed prompts synthesized.
 
 `ivrkit start PATH`: PATH is one flow file, or a folder whose top-level `*.yaml`/`*.yml` files
 are each a flow (put include fragments in a sub-folder). Flows are known by their `flow:` name.

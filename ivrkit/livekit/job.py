@@ -185,7 +185,7 @@ async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
     plugin = _tts_plugin(loaded.flow, spec)
     channel = LiveKitChannel(
         room, caller, api=ctx.api, clock=clock,
-        render=functools.partial(loaded.audio.render, plugin=plugin, plugin_key=spec),
+        synthesize=functools.partial(loaded.audio.synthesize, plugin=plugin, plugin_key=spec),
         sip_trunk=opts.sip_trunk,
     )
     logger.info(

@@ -234,7 +234,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--route", action="append", type=_route_arg, metavar="KIND:PATTERN=FLOW",
                         help="route calls: number:+15550100=bank (dialled number) or room:support-*=support; repeatable")
     parser.add_argument("--trace-dir", type=Path, help="write one JSON-lines trace per call here (env IVRKIT_TRACE_DIR)")
-    parser.add_argument("--prompt-cache", type=Path, help="pre-rendered prompts folder (env IVRKIT_PROMPT_CACHE)")
+    parser.add_argument("--prompt-cache", type=Path, help="baked prompts folder, from `ivrkit prompts bake` (env IVRKIT_PROMPT_CACHE)")
     parser.add_argument("--tts", help="module:factory returning a livekit-agents TTS (default: offline eSpeak NG)")
     parser.add_argument("--sip-trunk", help="outbound SIP trunk id for dial states (env IVRKIT_SIP_TRUNK)")
     parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARN", "ERROR"), type=str.upper)

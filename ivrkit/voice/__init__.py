@@ -9,5 +9,5 @@ One concept per module:
 - `speech`  the offline default voice: eSpeak NG through ctypes (`EspeakVoice.synthesize`), and
             digits spelt out key by key (`spoken_digits`)
 - `cache`   the prompt cache: a folder of WAV files keyed by text and voice, filled ahead of
-            time by `ivrkit prompts render` and read at call time (`PromptCache`, `prompt_pcm`)
+            time by `ivrkit prompts bake` and read at call time (`PromptCache`, `prompt_pcm`)
 """

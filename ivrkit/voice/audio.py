@@ -48,7 +48,7 @@ class AudioFileError(IvrkitError):
 class Pcm:
     """Mono signed 16-bit little-endian PCM and its sample rate.
 
-    Immutable so one rendered prompt can be shared by every call playing it.
+    Immutable so one synthesized prompt can be shared by every call playing it.
     """
 
     samples: bytes

@@ -2,7 +2,7 @@
 
 Why eSpeak NG: a fresh machine with no API key must still speak prompts (issue 3). The
 `espeakng-loader` wheel ships libespeak-ng and its voice data, so there is no apt step; this
-module loads that library with ctypes and renders text to 16-bit mono PCM in-process.
+module loads that library with ctypes and synthesizes text to 16-bit mono PCM in-process.
 
 libespeak-ng keeps all its state in globals (one current voice, one callback, one output
 buffer), so every voice object in the process shares one `_Engine`, initialised lazily on
@@ -202,7 +202,7 @@ class EspeakVoice:
     def cache_key(self) -> str:
         """Identifies the audio this voice produces, for `ivrkit.voice.cache.PromptCache`.
 
-        Includes the espeakng-loader version so an upgrade of the library re-renders prompts,
+        Includes the espeakng-loader version so an upgrade of the library re-bakes prompts,
         and needs no library load (a cache hit stays cheap).
         """
         version = _loader_version()
@@ -214,7 +214,7 @@ class EspeakVoice:
             return _engine().version
 
     def synthesize(self, text: str) -> Pcm:
-        """Render `text` to mono 16-bit PCM at 22,050 Hz. Raises `SpeechError` on failure."""
+        """Synthesize `text` to mono 16-bit PCM at 22,050 Hz. Raises `SpeechError` on failure."""
         with _LOCK:
             samples = _engine().synthesize(text, self.voice, self.rate or _RATE_NORMAL)
         return Pcm(samples, ESPEAK_SAMPLE_RATE)
