@@ -181,7 +181,7 @@ def _run_start(ns: argparse.Namespace) -> int:
 
 
 def _run_dev(ns: argparse.Namespace) -> int:
-    from ivrkit.devserver import DEFAULT_PORT, BackgroundDevServer, DevServerError, DevServerOptions
+    from ivrkit.dialpad.server import DEFAULT_PORT, BackgroundDevServer, DevServerError, DevServerOptions
     from ivrkit.livekit.worker import options_from_args, run_worker
 
     opts = options_from_args(ns, dev=True)
@@ -206,7 +206,7 @@ def _run_dev(ns: argparse.Namespace) -> int:
 
 
 def _add_dialpad(sub: Any) -> None:
-    from ivrkit.devserver import add_dialpad_parser
+    from ivrkit.dialpad.server import add_dialpad_parser
 
     add_dialpad_parser(sub)
 
