@@ -55,7 +55,6 @@ class BuildInfo:
     hooks: list[HookUse] = field(default_factory=list)
     python_path: list[str] = field(default_factory=list)
     start_pos: Pos | None = None
-    error_pos: Pos | None = None
 
 
 @dataclass(slots=True)

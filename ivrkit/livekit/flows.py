@@ -151,6 +151,3 @@ def install(opts: WorkerOptions, fs: FlowSet) -> None:
     with _LOCK:
         _SETS[opts] = fs
 
-
-def describe(issues: tuple[Issue, ...] | list[Issue]) -> str:
-    return format_issues(list(issues))

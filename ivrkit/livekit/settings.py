@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -153,9 +153,6 @@ class WorkerOptions:
             if value is not None:
                 values[name] = tuple(value) if name == "routes" else value
         return cls(**values)
-
-    def with_(self, **changes: Any) -> WorkerOptions:
-        return replace(self, **changes)
 
 
 def _positive_int(var: str) -> Any:
