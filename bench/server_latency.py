@@ -19,7 +19,7 @@ rooms in one process disturb each other by tens of ms, whichever worker they cal
 Latency = arrival at the caller of the first frame above -35 dBFS - the moment before
 `publish_dtmf`: it includes the caller → server → worker DTMF path, the worker's reaction, the
 audio path back (Opus, jitter buffer) — the same for both sides except the worker.
-Targets (issue 6): p50 < 60 ms; ivrkit overhead <= 5 ms over the hand-written handler.
+Targets: p50 < 60 ms; ivrkit overhead <= 5 ms over the hand-written handler.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ the session adds an input pipeline (it subscribes to and decodes the caller's au
 context and a speech scheduler that an IVR does not use. Playing frames into a source we own
 keeps one small task per call and makes the cut explicit: `stop()` cancels the feeding task
 and calls `AudioSource.clear_queue()`, so nothing queued after the key is ever sent. What
-remains is the one 10 ms frame WebRTC may have pulled already — within one audio frame, as
-issue 3 asks. The time from the key's arrival to the cleared queue is measured per barge-in
+remains is the one 10 ms frame WebRTC may have pulled already — barge-in cuts the prompt
+within one audio frame. The time from the key's arrival to the cleared queue is measured per barge-in
 (`BargeIn.cut_ms`) and written to the call trace.
 
 Contract (see `ivrkit.channel.Channel`): `play` returns at once; exactly one `on_end` per

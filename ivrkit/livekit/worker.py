@@ -184,7 +184,7 @@ def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet) -> None:
     server.on("worker_started", on_started)
     logging.getLogger("livekit.agents").addFilter(_ConnectFailureFilter())
     # livekit-agents' own runner (signals, drain, log setup). It is module-private in 1.8.9 —
-    # the public `cli.run_app` parses sys.argv itself; pinned version, see the report.
+    # the public `cli.run_app` parses sys.argv itself; safe because pyproject.toml pins 1.8.9.
     _run_worker(
         server,
         proto.CliArgs(

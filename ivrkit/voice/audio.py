@@ -4,7 +4,7 @@ Prompts are short, mono, 16-bit speech or tones, so ivrkit keeps audio as one im
 buffer (`Pcm`) rather than a stream: a recorded prompt is read whole, resampled once to the
 output rate and then cut into the 10/20 ms frames a media track wants. Reading uses the
 stdlib `wave` module on purpose: LiveKit's `audio_frames_from_file` was seen dropping the last
-~64 ms of a WAV (LIVEKIT_NOTES.md), and the end of a prompt ("...press pound") matters.
+~64 ms of a WAV (livekit-agents 1.8.9), and the end of a prompt ("...press pound") matters.
 
 numpy is used for the sample arithmetic; it already comes with livekit-agents. This module
 imports nothing from LiveKit and never reads the clock.

@@ -1,6 +1,6 @@
 """The offline default voice: eSpeak NG through ctypes, plus digit-by-digit prompt text.
 
-Why eSpeak NG: a fresh machine with no API key must still speak prompts (issue 3). The
+Why eSpeak NG: a fresh machine with no API key must still speak prompts. The
 `espeakng-loader` wheel ships libespeak-ng and its voice data, so there is no apt step; this
 module loads that library with ctypes and synthesizes text to 16-bit mono PCM in-process.
 
