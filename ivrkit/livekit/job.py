@@ -1,7 +1,7 @@
 """One call = one livekit-agents job: find the caller, pick the flow, run the Call, end the job.
 
-Why the explicit end: a livekit-agents job does not end when its entrypoint returns (notes:
-"call `ctx.shutdown()` when the caller leaves"), so every path out of `run_call` — caller hung
+Why the explicit end: a livekit-agents job does not end when its entrypoint returns (one
+has to call `ctx.shutdown()` when the caller leaves), so every path out of `run_call` — caller hung
 up, flow hung up, transfer, error, no caller at all — ends in `ctx.shutdown(reason)`, and the
 worker's "job ended" log line names that reason.
 
