@@ -20,7 +20,7 @@ import asyncio
 from typing import Any
 
 from ivrkit.channel import Channel, Hangup, Key, PromptEnded
-from ivrkit.prompts import PromptPart, RenderedPrompt
+from ivrkit.prompts import FilledPrompt, PromptPart
 
 #: state -> ("menu", prompt, {key: dest}) or ("collect", prompt, (digits, next state))
 Table = dict[str, tuple[str, str, Any]]
@@ -63,7 +63,7 @@ class DictMenuCall:
         self.digits = ""
         self.prompt_id += 1
         text = self.table[state][1]
-        self.channel.play(RenderedPrompt(self.prompt_id, (PromptPart("text", text),), text, state))
+        self.channel.play(FilledPrompt(self.prompt_id, (PromptPart("text", text),), text, state))
         self.playing = True
 
     def _on_key(self, digit: str) -> None:

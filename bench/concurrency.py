@@ -14,7 +14,7 @@ Per N: latency key → first prompt audio (p50/p99 over all presses of all calls
 (all its processes, utime+stime over the run's wall time, in % of one core), its memory per call
 (peak PSS of the worker's process tree during the run minus the idle worker's, / N), and the
 callers' own CPU (they share the 2 cores — part of the load, not of the worker). Same-run
-baselines: before N=1, one untimed call warms the worker up (lazy imports, first renders), then
+baselines: before N=1, one untimed call warms the worker up (lazy imports, first prompt syntheses), then
 the idle worker's PSS and its CPU over 5 s are measured.
 For each executor, N stops growing at the first N where p99 > 250 ms or any press fails: that N
 is reported as the limit. The worker is restarted per executor, not per N.
@@ -88,7 +88,7 @@ def run_executor(st: Any, flow: Path, executor: str, ns: list[int], presses: int
         worker = start_ivrkit_worker(st, flow, agent_name=f"ivrkit-{executor}", executor=executor,
                                      name=f"worker-{executor}")
         agent = f"ivrkit-{executor}"
-    # one untimed call first: lazy imports and first renders are not a per-call cost
+    # one untimed call first: lazy imports and first prompt syntheses are not a per-call cost
     run_callers(st, agent, calls=1, presses=1, warmup=0, gap=0.3, tag=f"{executor}warm")
     _settle(worker.pid, 0, limit=5.0)
     time.sleep(2.0)  # idle job processes (process executor) come back up

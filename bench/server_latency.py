@@ -6,7 +6,7 @@
 Needs root and the harness's livekit-server (`bash tests/stack/install.sh`). Inside the
 harness's private network namespace: livekit-server, the ivrkit worker (`python -m
 ivrkit.livekit.worker start`, thread executor) on a two-menu flow whose prompts are
-pre-rendered audio files (tones, bench/_tones.py), and the baseline — a minimal hand-written
+pre-recorded audio files (tones, bench/_tones.py), and the baseline — a minimal hand-written
 livekit-agents worker (bench/_handwritten_agent.py) playing the same samples on key 1. Both
 workers run at the same time on the same server. Many short rounds alternate between the sides
 (ivrkit first in even rounds, the baseline first in odd ones), each round a fresh room (a new
@@ -19,7 +19,7 @@ rooms in one process disturb each other by tens of ms, whichever worker they cal
 Latency = arrival at the caller of the first frame above -35 dBFS - the moment before
 `publish_dtmf`: it includes the caller → server → worker DTMF path, the worker's reaction, the
 audio path back (Opus, jitter buffer) — the same for both sides except the worker.
-Targets (issue 6): p50 < 60 ms; ivrkit overhead <= 5 ms over the hand-written handler.
+Targets: p50 < 60 ms; ivrkit overhead <= 5 ms over the hand-written handler.
 """
 
 from __future__ import annotations

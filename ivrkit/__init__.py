@@ -23,7 +23,7 @@ from ivrkit.flow.loader import CheckResult, check_flow, load_flow, load_flow_tex
 from ivrkit.flow.model import Flow, State
 from ivrkit.hooks import HookContext, Hooks
 from ivrkit.machine import FlowMachine
-from ivrkit.prompts import Prompt, RenderedPrompt
+from ivrkit.prompts import FilledPrompt, Prompt
 from ivrkit.testing import FakeChannel, FlowTester, VirtualClock
 from ivrkit.trace import Trace, TraceEvent
 
@@ -42,6 +42,7 @@ __all__ = [
     "DigitCollector",
     "EndReason",
     "FakeChannel",
+    "FilledPrompt",
     "Flow",
     "FlowError",
     "FlowLoadError",
@@ -58,7 +59,6 @@ __all__ = [
     "LoopClock",
     "Prompt",
     "PromptEnded",
-    "RenderedPrompt",
     "SpeechError",
     "State",
     "Trace",

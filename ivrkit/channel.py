@@ -16,7 +16,7 @@ Example — the smallest useful adapter, printing prompts and never hearing a ke
         def __init__(self) -> None:
             super().__init__(clock=LoopClock(), caller=CallerInfo())
 
-        def play(self, prompt: RenderedPrompt) -> None:
+        def play(self, prompt: FilledPrompt) -> None:
             print(prompt.text)
             self.emit(PromptEnded(prompt.id, interrupted=False, at=self.clock.now()))
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from ivrkit.clock import Clock
 from ivrkit.errors import CallError, ChannelError
-from ivrkit.prompts import RenderedPrompt
+from ivrkit.prompts import FilledPrompt
 
 #: RFC 4733 event codes of the sixteen DTMF keys (LiveKit uses the same table).
 DTMF_CODES: Mapping[str, int] = {
@@ -123,7 +123,7 @@ class Channel(ABC):
         self._emit(event)
 
     @abstractmethod
-    def play(self, prompt: RenderedPrompt) -> None:
+    def play(self, prompt: FilledPrompt) -> None:
         """Start playing `prompt`; emit `PromptEnded(prompt.id, ...)` when it ends."""
 
     @abstractmethod

@@ -77,23 +77,23 @@ def _add_schema(sub: Any) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class RenderArgs:
+class BakeArgs:
     files: tuple[str, ...]
     directory: str
     voice: str | None = None
     tts: str | None = None
 
 
-def run_prompts_render(args: RenderArgs, out: TextIO | None = None) -> int:
-    """Pre-render every fixed prompt text of the flows into the worker's prompt cache folder.
+def run_prompts_bake(args: BakeArgs, out: TextIO | None = None) -> int:
+    """Bake every fixed prompt text of the flows into the worker's prompt cache folder.
 
-    Each text is rendered with its flow's TTS plugin (`tts:` in the flow, else `--tts`, as the
+    Each text is synthesized with its flow's TTS plugin (`tts:` in the flow, else `--tts`, as the
     worker chooses), or offline with its state's voice (else `--voice`, else the default), so
     the worker (`--prompt-cache DIR` / IVRKIT_PROMPT_CACHE) finds it under the same key.
     """
     from ivrkit.flow.loader import load_flow
-    from ivrkit.render import PromptCache, is_fixed_text, render_texts
-    from ivrkit.speech import DEFAULT_VOICE, EspeakVoice
+    from ivrkit.voice.cache import PromptCache, bake_texts, is_fixed_text
+    from ivrkit.voice.speech import DEFAULT_VOICE, EspeakVoice
 
     out = out or sys.stdout
     by_voice: dict[str, list[str]] = {}
@@ -116,27 +116,27 @@ def run_prompts_render(args: RenderArgs, out: TextIO | None = None) -> int:
                         by_voice.setdefault(voice, []).append(part.value)
     total = 0
     for voice, texts in by_voice.items():
-        total += len(render_texts(texts, EspeakVoice(voice), args.directory))
+        total += len(bake_texts(texts, EspeakVoice(voice), args.directory))
     for spec, (flow, texts) in by_plugin.items():
-        total += _render_with_plugin(flow, spec, texts, PromptCache(args.directory))
-    out.write(f"{total} prompt text(s) rendered into {args.directory}; {skipped} templated text(s) left to call time\n")
+        total += _bake_with_plugin(flow, spec, texts, PromptCache(args.directory))
+    out.write(f"{total} prompt text(s) baked into {args.directory}; {skipped} templated text(s) left to call time\n")
     return 0
 
 
-def _render_with_plugin(flow: Any, spec: str, texts: list[str], cache: Any) -> int:
+def _bake_with_plugin(flow: Any, spec: str, texts: list[str], cache: Any) -> int:
     """Speak `texts` once with the plugin `spec` (outside a worker: livekit's http context)."""
     import asyncio
 
     from livekit.agents.utils import http_context
 
     from ivrkit.livekit.job import make_tts
-    from ivrkit.livekit.prompt_audio import render_with_plugin
+    from ivrkit.livekit.prompt_audio import bake_with_plugin
 
     async def run() -> int:
         async with http_context.open():
             plugin = make_tts(flow, spec)
             try:
-                return len(await render_with_plugin(texts, plugin, spec, cache))
+                return len(await bake_with_plugin(texts, plugin, spec, cache))
             finally:
                 await plugin.aclose()
 
@@ -144,17 +144,17 @@ def _render_with_plugin(flow: Any, spec: str, texts: list[str], cache: Any) -> i
 
 
 def _add_prompts(sub: Any) -> None:
-    p = sub.add_parser("prompts", help="pre-render prompts to audio files (no TTS latency or cost per call)")
+    p = sub.add_parser("prompts", help="bake prompts into audio files ahead of calls (no TTS latency or cost per call)")
     psub = p.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
-    r = psub.add_parser("render", help="render every fixed prompt text of the flows",
-                        description="Render every fixed prompt text into a cache folder keyed by text and voice; "
+    r = psub.add_parser("bake", help="synthesize every fixed prompt text of the flows into the prompt cache",
+                        description="Synthesize every fixed prompt text into a cache folder keyed by text and voice; "
                                     "start the worker with --prompt-cache DIR to play them.")
     r.add_argument("files", nargs="+", metavar="FILE", help="flow YAML file(s)")
     r.add_argument("--dir", dest="directory", default="prompt-cache", help="cache folder (default ./prompt-cache)")
     r.add_argument("--voice", help="voice for states that set none (default en-us)")
     r.add_argument("--tts", help="module:factory of a livekit-agents TTS, for flows without tts: "
                                  "(the worker's --tts); default: the offline eSpeak NG voice")
-    r.set_defaults(args_type=RenderArgs, handler=run_prompts_render, convert={"files": tuple})
+    r.set_defaults(args_type=BakeArgs, handler=run_prompts_bake, convert={"files": tuple})
 
 
 def _add_worker(sub: Any) -> None:
@@ -181,7 +181,7 @@ def _run_start(ns: argparse.Namespace) -> int:
 
 
 def _run_dev(ns: argparse.Namespace) -> int:
-    from ivrkit.devserver import DEFAULT_PORT, BackgroundDevServer, DevServerError, DevServerOptions
+    from ivrkit.dialpad.server import DEFAULT_PORT, BackgroundDevServer, DevServerError, DevServerOptions
     from ivrkit.livekit.worker import options_from_args, run_worker
 
     opts = options_from_args(ns, dev=True)
@@ -206,7 +206,7 @@ def _run_dev(ns: argparse.Namespace) -> int:
 
 
 def _add_dialpad(sub: Any) -> None:
-    from ivrkit.devserver import add_dialpad_parser
+    from ivrkit.dialpad.server import add_dialpad_parser
 
     add_dialpad_parser(sub)
 

@@ -89,7 +89,6 @@ class DigitCollector:
         "inter_digit_timeout",
         "_digits",
         "_started",
-        "_last_key_at",
         "_timer",
         "_gen",
         "result",
@@ -123,7 +122,6 @@ class DigitCollector:
         self.inter_digit_timeout = inter_digit_timeout
         self._digits = ""
         self._started = False
-        self._last_key_at: float | None = None
         self._timer: TimerHandle | None = None
         self._gen = 0
         self.result: CollectResult | None = None
@@ -158,8 +156,6 @@ class DigitCollector:
         """Feed one key. Before `start()` keys are type-ahead: kept, but no timer runs yet."""
         if self.result is not None:
             return KeyOutcome.REJECTED
-        now = self._clock.now()
-        self._last_key_at = now
         if self.terminator is not None and key == self.terminator:
             self._finish(EndReason.TERMINATOR)
             return KeyOutcome.TERMINATOR

@@ -20,7 +20,7 @@ The tree (a dotted name is a class kept in an adapter, by its module under `ivrk
     ├── livekit.dtmf.DtmfRejected         an incoming key event is not RFC 4733 (also a ValueError)
     ├── console.script.KeyScriptError     a console key script item cannot be understood
     ├── console.audio.AudioUnavailable    no sound card output (the console goes on with text)
-    └── devserver.DevServerError          the dial pad server cannot start (also a RuntimeError)
+    └── dialpad.server.DevServerError     the dial pad server cannot start (also a RuntimeError)
 
 Where each class lives: an error the engine raises is defined here, so it stays put when the
 module that raises it moves, and this module imports only the stdlib. An error only an adapter
@@ -32,7 +32,7 @@ tree, drawn under the wrong parent, or drawn but gone.
 Not in the tree, on purpose: the stdlib's `ValueError`/`TypeError` for a programming mistake
 in an argument (as the stdlib itself does), `AssertionError` from `ivrkit.testing` (what pytest
 reports), and private signals that never leave the function that catches them
-(`conditions._EvalError`). The classes that predate the tree keep their old stdlib base too,
+(`flow.conditions._EvalError`). The classes that predate the tree keep their old stdlib base too,
 so an `except ValueError` written against them still works.
 
 Flow errors carry `Issue` records rather than one string so that `ivrkit check` can print them

@@ -37,9 +37,9 @@ from typing import Any, Protocol
 from transitions import MachineError
 from transitions.extensions.asyncio import AsyncMachine
 
-from ivrkit.errors import CallError, FlowError, HookError
+from ivrkit.errors import CallError, FlowError, HookError, HookImportError
+from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow, HookRef, State
-from ivrkit.hooks import HookImportError, resolve_hook
 
 log = logging.getLogger("ivrkit.machine")
 

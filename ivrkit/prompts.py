@@ -1,7 +1,7 @@
 """Prompts: what a flow file says to play, and the filled-in version an adapter plays.
 
 A prompt is a sequence of parts (text to speak, an audio file, digits spoken one by one, a
-pause). Text and digits may hold `{variable}` templates. Rendering fills them from the call's
+pause). Text and digits may hold `{variable}` templates. `fill` fills them from the call's
 variables and produces, next to the playable parts, a `log_text` in which every sensitive
 variable is masked — the only form that may reach a log or a trace.
 """
@@ -64,7 +64,7 @@ class Prompt:
 
     @property
     def is_fixed(self) -> bool:
-        """True when the prompt has no templates, so it can be pre-rendered to audio once."""
+        """True when the prompt has no templates, so it can be baked to audio once (`ivrkit prompts bake`)."""
         return not self.variables
 
     @classmethod
@@ -73,7 +73,7 @@ class Prompt:
 
 
 @dataclass(frozen=True, slots=True)
-class RenderedPrompt:
+class FilledPrompt:
     """A prompt with its templates filled in, ready for an adapter to play.
 
     Adapters log `log_text` (sensitive values masked), never the parts.
@@ -99,7 +99,7 @@ class RenderedPrompt:
         return " ".join(p for p in out if p)
 
 
-def _fill(text: str, variables: Mapping[str, Any], sensitive: frozenset[str] | set[str], mask: bool) -> str:
+def _fill_text(text: str, variables: Mapping[str, Any], sensitive: frozenset[str] | set[str], mask: bool) -> str:
     out: list[str] = []
     for literal, field_name, _spec, _conv in _FORMATTER.parse(text):
         out.append(literal)
@@ -113,7 +113,7 @@ def _fill(text: str, variables: Mapping[str, Any], sensitive: frozenset[str] | s
     return "".join(out)
 
 
-def render(
+def fill(
     prompt: Prompt,
     variables: Mapping[str, Any],
     *,
@@ -123,20 +123,20 @@ def render(
     barge_in: bool = True,
     voice: str | None = None,
     language: str | None = None,
-) -> RenderedPrompt:
-    """Fill `prompt`'s templates. A variable with no value renders empty (the loader warns
+) -> FilledPrompt:
+    """Fill `prompt`'s templates. A variable with no value fills in empty (the loader warns
     about variables nothing can set)."""
     parts: list[PromptPart] = []
     log: list[str] = []
     for part in prompt.parts:
         if part.kind in ("text", "digits"):
-            parts.append(PromptPart(part.kind, _fill(part.value, variables, sensitive, mask=False)))
-            masked = _fill(part.value, variables, sensitive, mask=True)
+            parts.append(PromptPart(part.kind, _fill_text(part.value, variables, sensitive, mask=False)))
+            masked = _fill_text(part.value, variables, sensitive, mask=True)
             log.append(masked if part.kind == "text" else " ".join(masked) if MASK not in masked else masked)
         else:
             parts.append(part)
             log.append(f"[{part.kind}: {part.value}]")
-    return RenderedPrompt(
+    return FilledPrompt(
         id=id,
         parts=tuple(parts),
         log_text=" ".join(x for x in log if x),

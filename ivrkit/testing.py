@@ -25,14 +25,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ivrkit.channel import Channel, CallerInfo, Hangup, Key, PromptEnded
+from ivrkit.channel import CallerInfo, Channel, Hangup, Key, PromptEnded
 from ivrkit.errors import ChannelError
-from ivrkit.prompts import RenderedPrompt
+from ivrkit.prompts import FilledPrompt
 from ivrkit.trace import Trace
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class FakeChannel(Channel):
         self.caller_gone = False
         self._playing: tuple[PlayedPrompt, Any] | None = None
 
-    def duration(self, prompt: RenderedPrompt) -> float:
+    def duration(self, prompt: FilledPrompt) -> float:
         total = len(prompt.text) * self.seconds_per_char
         for part in prompt.parts:
             if part.kind == "silence":
@@ -189,7 +189,7 @@ class FakeChannel(Channel):
 
     # --- the port ----------------------------------------------------------------------------
 
-    def play(self, prompt: RenderedPrompt) -> None:
+    def play(self, prompt: FilledPrompt) -> None:
         if self._playing is not None:
             self.stop()  # a well-behaved call never overlaps prompts; be safe anyway
         rec = PlayedPrompt(

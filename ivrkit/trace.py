@@ -9,20 +9,25 @@ as `****`. The call runtime is the only writer; it masks before recording.
 Kinds (`TraceEvent.kind`) and their `data`:
   call_start  {caller_number, called_number, call_id}
   state       {where}                         a state was entered
-  hook        {hook, result, set|next|error}  a flow hook finished (or failed)
+  hook        {hook, result[, set|next]}      a flow hook returned (failures are `timeout`/`error`)
   prompt      {id, text, barge_in}            a prompt started playing (masked text)
-  prompt_end  {id, interrupted}
+  prompt_end  {id, interrupted[, by]}
   prompt_skip {text, reason}                  not played: keys were already typed ahead
   key         {digit, arrived, consumed|discarded}  exactly one record per key the caller pressed
-  timeout     {what}                          no_input / hook limit
-  collect     {into, digits, reason, result}  a collect ended (digits masked when sensitive)
-  no_input / no_match {count}
+  timeout     {what[, hook, limit]}           no_input / a collect timer / a hook's limit
+  collect     {into, digits, reason}          a collect ended (digits masked when sensitive)
+  no_input / no_match {count, retries}
   transition  {from, to, why}
   dtmf_sent   {digit}
-  transfer / dial {to, ok}
+  transfer / dial {to}                        the channel was asked to transfer / dial out
+  transfer_done {ok}
   error       {message, where}
-  observer_error {point, error}
+  observer_error {point, observer, error}
   call_end    {ended_by}
+
+A call keeps at most `MAX_EVENTS` records. Past that, records are counted in `Trace.dropped`
+instead of kept — their `seq` numbers are still used up, so the gap shows in the JSON lines —
+except `call_end`, which is always kept.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-#: Records kept per call at most; past it one `truncated` record is kept and the rest counted.
+#: Records kept per call at most; past it records are counted in `Trace.dropped`, not kept
+#: (`call_end` is always kept).
 MAX_EVENTS = 5000
 
 

@@ -1,4 +1,4 @@
-"""ivrkit.audio: WAV in/out (whole, last frame included), resampling, tones, framing."""
+"""ivrkit.voice.audio: WAV in/out (whole, last frame included), resampling, tones, framing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivrkit.audio import (
+from ivrkit.voice.audio import (
     AudioFileError,
     Pcm,
     concat,

@@ -11,7 +11,7 @@ import pytest
 from ivrkit.call import MAX_HOPS, Call
 from ivrkit.call.keys import Keys
 from ivrkit.channel import CallerInfo
-from ivrkit.conditions import Condition
+from ivrkit.flow.conditions import Condition
 from ivrkit.flow.model import Branch, Collect, Dial, Flow, HookRef, Menu, SendDtmf, Settings, State, Transfer
 from ivrkit.hooks import HookContext, Hooks
 from ivrkit.machine import BUILTIN_ERROR, FlowMachine

@@ -11,8 +11,8 @@ import pytest
 
 from ivrkit import cli
 from ivrkit.flow.loader import load_flow
-from ivrkit.render import PromptCache
-from ivrkit.speech import EspeakVoice
+from ivrkit.voice.cache import PromptCache
+from ivrkit.voice.speech import EspeakVoice
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,16 +23,16 @@ def test_every_command_is_listed() -> None:
         assert command in help_text
 
 
-def test_prompts_render_fills_the_cache_the_worker_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_prompts_bake_fills_the_cache_the_worker_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     flow_path = ROOT / "flows" / "bank.yaml"
-    assert cli.main(["prompts", "render", str(flow_path), "--dir", str(tmp_path)]) == 0
+    assert cli.main(["prompts", "bake", str(flow_path), "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "rendered" in out and "templated" in out
+    assert "baked" in out and "templated" in out
     cache = PromptCache(tmp_path)
     menu = load_flow(flow_path).states["main"].menu
     assert menu is not None
     assert cache.get(menu.prompt.parts[0].value, EspeakVoice()) is not None
-    # "Your balance is {balance} dollars." varies per call: never rendered ahead
+    # "Your balance is {balance} dollars." varies per call: never baked ahead
     balance_say = load_flow(flow_path).states["balance"].say
     assert balance_say is not None
     assert cache.get(balance_say.parts[0].value, EspeakVoice()) is None

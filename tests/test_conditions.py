@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivrkit.conditions import Condition, ConditionSyntaxError
+from ivrkit.errors import ConditionSyntaxError
+from ivrkit.flow.conditions import Condition
 
 
 @pytest.mark.parametrize("source, variables, expected", [

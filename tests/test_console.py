@@ -22,22 +22,22 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from ivrkit.audio import Pcm, dominant_frequency, tone
+from ivrkit.voice.audio import Pcm, dominant_frequency, tone
 from ivrkit.channel import ChannelEvent, Hangup, Key, PromptEnded
 from ivrkit.console.channel import ConsoleChannel
-from ivrkit.console.audio import CallRecorder, PromptRenderer, simulated_duration
+from ivrkit.console.audio import CallRecorder, PromptSynthesizer, simulated_duration
 from ivrkit.console.inputs import run_key_script
 from ivrkit.console.script import HangUp, KeyScriptError, Press, Wait, parse_key_script
 from ivrkit.console.term import cbreak_terminal, read_fd_nonblocking, split_keys
 from ivrkit.console.view import ConsoleView
 from ivrkit.errors import ChannelError, SpeechError
 from ivrkit.flow.model import Flow
-from ivrkit.prompts import Prompt, PromptPart, render
+from ivrkit.prompts import Prompt, PromptPart, fill
 from ivrkit.testing import VirtualClock
 
 
 def _prompt(text: str, *, id: int = 1, state: str = "main", barge_in: bool = True):  # type: ignore[no-untyped-def]
-    return render(Prompt.text(text), {}, id=id, state=state, barge_in=barge_in)
+    return fill(Prompt.text(text), {}, id=id, state=state, barge_in=barge_in)
 
 
 class _Phone:
@@ -451,7 +451,7 @@ def test_recorder_places_prompts_on_the_call_timeline() -> None:
 def test_sound_card_opens_or_says_why_not() -> None:
     """Real either way: with PortAudio and a device, a short silence plays and stops; without
     (this CI machine has no libportaudio), the reason names what to install."""
-    from ivrkit.audio import silence
+    from ivrkit.voice.audio import silence
     from ivrkit.console.audio import AudioUnavailable, open_soundcard
 
     try:
@@ -468,7 +468,7 @@ def test_real_voice_sets_prompt_time_and_fills_the_recording() -> None:
     clock = VirtualClock()
     recorder = CallRecorder(start=0.0)
     out = io.StringIO()
-    channel = ConsoleChannel(clock=clock, out=out, renderer=PromptRenderer(), recorder=recorder)
+    channel = ConsoleChannel(clock=clock, out=out, synthesizer=PromptSynthesizer(), recorder=recorder)
     events: list[ChannelEvent] = []
     channel.connect(events.append)
     channel.play(_prompt("Please enter your account number.", id=6))
@@ -490,10 +490,10 @@ def test_sensitive_read_back_is_bleeped_in_the_recording_only() -> None:
     clock = VirtualClock()
     recorder = CallRecorder(start=0.0)
     out = io.StringIO()
-    channel = ConsoleChannel(clock=clock, out=out, renderer=PromptRenderer(), recorder=recorder)
+    channel = ConsoleChannel(clock=clock, out=out, synthesizer=PromptSynthesizer(), recorder=recorder)
     events: list[ChannelEvent] = []
     channel.connect(events.append)
-    prompt = render(
+    prompt = fill(
         Prompt((PromptPart("text", "You entered"), PromptPart("digits", "{pin}"))),
         {"pin": "1234"}, id=7, state="pin", sensitive={"pin"},
     )
@@ -509,8 +509,8 @@ def test_sensitive_read_back_is_bleeped_in_the_recording_only() -> None:
 
 
 def test_a_bad_prompt_file_is_reported_and_the_call_goes_on(tmp_path: Path) -> None:
-    phone = _Phone(renderer=PromptRenderer(base_dir=tmp_path), seconds_per_char=0.1)
-    missing = render(Prompt((PromptPart("audio", "missing.wav"),)), {}, id=1, state="s")
+    phone = _Phone(synthesizer=PromptSynthesizer(base_dir=tmp_path), seconds_per_char=0.1)
+    missing = fill(Prompt((PromptPart("audio", "missing.wav"),)), {}, id=1, state="s")
     phone.channel.play(missing)
     phone.clock.advance(1.0)  # simulated: an audio part counts 1 s
     phone.channel.play(_prompt("Hi", id=2))
@@ -529,7 +529,7 @@ def test_a_broken_voice_turns_audio_off_once() -> None:
         def synthesize(self, text: str) -> Pcm:
             raise SpeechError("libespeak-ng failed to initialise")
 
-    phone = _Phone(renderer=PromptRenderer(BrokenVoice()), seconds_per_char=0.1)
+    phone = _Phone(synthesizer=PromptSynthesizer(BrokenVoice()), seconds_per_char=0.1)
     phone.channel.play(_prompt("Hello", id=1))
     phone.clock.advance(0.5)
     phone.channel.play(_prompt("Again", id=2))

@@ -1,4 +1,4 @@
-"""ivrkit.devserver: the dial pad's token minting and file serving, on a real aiohttp server.
+"""ivrkit.dialpad.server: the dial pad's token minting and file serving, on a real aiohttp server.
 
 The browser side (the page joining a real livekit-server) is tests/e2e/test_dialpad.py; here we
 check what that test cannot show cheaply: the grants inside a token, agent dispatch, bad input,
@@ -17,7 +17,7 @@ import jwt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivrkit.devserver import (
+from ivrkit.dialpad.server import (
     BackgroundDevServer,
     DevServerError,
     DevServerOptions,

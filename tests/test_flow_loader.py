@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivrkit.conditions import Condition
+from ivrkit.flow.conditions import Condition
 from ivrkit.errors import FlowError, FlowLoadError, FlowValidationError
 from ivrkit.flow.loader import check_flow, check_flow_text, load_flow, load_flow_text
 from ivrkit.flow.model import Settings
@@ -35,7 +35,7 @@ GOOD_FLOW = textwrap.dedent("""\
     prompts:
       welcome: "Welcome to Acme."
       menu: ["@welcome", "For balances press 1, for cards 2, for an agent 0."]
-    hooks: {call_start: ivrkit.prompts:template_names, call_end: [ivrkit.prompts:render]}
+    hooks: {call_start: ivrkit.prompts:template_names, call_end: [ivrkit.prompts:fill]}
     states:
       main:
         menu:

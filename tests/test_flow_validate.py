@@ -1,4 +1,4 @@
-"""Every load-time check of issue 2 item 1: each test asserts the issue names the file AND the
+"""Every load-time check of the flow validator: each test asserts the issue names the file AND the
 line (and the column where it matters), its stable code, and a helpful hint."""
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ from ivrkit.errors import FlowValidationError
 from ivrkit.flow.loader import load_flow
 from ivrkit.machine import FlowMachine
 from ivrkit.flow.model import Flow, HookRef, State
-from ivrkit.hooks import HOOK_POINTS, HookContext, HookImportError, Hooks, HookTimeout, invoke, resolve_hook, run_limited
+from ivrkit.flow.hook_refs import HookImportError, resolve_hook
+from ivrkit.errors import HookTimeout
+from ivrkit.hooks import HOOK_POINTS, HookContext, Hooks, invoke, run_limited
 from ivrkit.testing import FlowTester, VirtualClock
 
 NOT_CALLABLE = 3

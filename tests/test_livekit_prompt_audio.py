@@ -10,10 +10,10 @@ from livekit.agents import tts
 from livekit.agents._exceptions import APIConnectionError
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from ivrkit.audio import dominant_frequency, tone, write_wav
+from ivrkit.voice.audio import dominant_frequency, tone, write_wav
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE, PromptAudio
-from ivrkit.prompts import PromptPart, RenderedPrompt
-from ivrkit.speech import EspeakVoice
+from ivrkit.prompts import FilledPrompt, PromptPart
+from ivrkit.voice.speech import EspeakVoice
 
 
 class BrokenCloudTTS(tts.TTS):  # type: ignore[type-arg]
@@ -36,14 +36,14 @@ class _Down(tts.ChunkedStream):
         raise APIConnectionError("service unavailable", retryable=True)
 
 
-def prompt(pid: int, *parts: PromptPart, log_text: str = "") -> RenderedPrompt:
-    return RenderedPrompt(id=pid, parts=tuple(parts), log_text=log_text, state="s")
+def prompt(pid: int, *parts: PromptPart, log_text: str = "") -> FilledPrompt:
+    return FilledPrompt(id=pid, parts=tuple(parts), log_text=log_text, state="s")
 
 
 async def test_audio_files_are_read_against_the_flow_folder_at_the_track_rate(tmp_path: Path) -> None:
     write_wav(tmp_path / "t.wav", tone(700, 0.5, sample_rate=16000))
     audio = PromptAudio(base_dir=tmp_path)
-    pcm = await audio.render(prompt(1, PromptPart("audio", "t.wav")))
+    pcm = await audio.synthesize(prompt(1, PromptPart("audio", "t.wav")))
     assert pcm.sample_rate == OUTPUT_RATE
     assert abs(pcm.duration - 0.5) < 0.001
     assert abs(dominant_frequency(pcm) - 700) < 5
@@ -53,11 +53,11 @@ async def test_fixed_prompts_are_kept_templated_ones_are_not(tmp_path: Path) -> 
     write_wav(tmp_path / "t.wav", tone(700, 0.2))
     fixed = (PromptPart("audio", "t.wav"),)
     audio = PromptAudio(base_dir=tmp_path, fixed=frozenset({fixed}))
-    first = await audio.render(prompt(1, *fixed))
-    assert await audio.render(prompt(2, *fixed)) is first
+    first = await audio.synthesize(prompt(1, *fixed))
+    assert await audio.synthesize(prompt(2, *fixed)) is first
     filled = (PromptPart("digits", "1234"),)  # e.g. a PIN read back: never kept
-    a = await audio.render(prompt(3, *filled))
-    b = await audio.render(prompt(4, *filled))
+    a = await audio.synthesize(prompt(3, *filled))
+    b = await audio.synthesize(prompt(4, *filled))
     assert a is not b and abs(a.duration - b.duration) < 0.1  # eSpeak varies slightly run to run
 
 
@@ -67,11 +67,11 @@ async def test_a_failing_tts_falls_back_to_the_offline_voice_and_logs_only_maske
     audio = PromptAudio(base_dir=tmp_path)
     parts = (PromptPart("text", "Your PIN is"), PromptPart("digits", "4321"))
     with caplog.at_level(logging.WARNING, logger="ivrkit.livekit"):
-        pcm = await audio.render(prompt(7, *parts, log_text="Your PIN is ****"), plugin=BrokenCloudTTS())
+        pcm = await audio.synthesize(prompt(7, *parts, log_text="Your PIN is ****"), plugin=BrokenCloudTTS())
     assert pcm.duration > 1.0  # spoken by eSpeak NG instead
     assert "Your PIN is ****" in caplog.text and "service unavailable" in caplog.text
     assert "4321" not in caplog.text and "4, 3, 2, 1" not in caplog.text
-    offline = await audio.render(prompt(8, *parts))
+    offline = await audio.synthesize(prompt(8, *parts))
     assert abs(pcm.duration - offline.duration) < 0.1
 
 
@@ -83,13 +83,13 @@ async def test_a_failed_plugin_gets_one_attempt_and_a_rest_and_its_stand_in_audi
     fixed = (PromptPart("text", "Welcome."),)
     audio = PromptAudio(base_dir=tmp_path, fixed=frozenset({fixed}))
     plugin = BrokenCloudTTS()
-    first = await audio.render(prompt(1, *fixed), plugin=plugin)
+    first = await audio.synthesize(prompt(1, *fixed), plugin=plugin)
     assert plugin.attempts == ["Welcome."]  # no retries
-    second = await audio.render(prompt(2, *fixed), plugin=plugin)
+    second = await audio.synthesize(prompt(2, *fixed), plugin=plugin)
     assert plugin.attempts == ["Welcome."]  # resting: not asked again
     assert first is not second and first.duration > 0.3
     audio._plugin_down_until.clear()  # the rest is over
-    await audio.render(prompt(3, *fixed), plugin=plugin)
+    await audio.synthesize(prompt(3, *fixed), plugin=plugin)
     assert plugin.attempts == ["Welcome.", "Welcome."]
 
 
@@ -97,26 +97,26 @@ def test_default_voice_is_offline() -> None:
     assert PromptAudio(base_dir=None).default_voice == EspeakVoice().voice
 
 
-async def test_prompts_rendered_with_a_plugin_are_played_from_the_cache_without_asking_it(tmp_path: Path) -> None:
-    """`ivrkit prompts render --tts SPEC` speaks each fixed text once; a call whose TTS is SPEC
+async def test_prompts_baked_with_a_plugin_are_played_from_the_cache_without_asking_it(tmp_path: Path) -> None:
+    """`ivrkit prompts bake --tts SPEC` speaks each fixed text once; a call whose TTS is SPEC
     then plays it from the cache — here the call's plugin is down, and nobody notices."""
     import asyncio
 
     from ivrkit import cli
     from ivrkit.flow.loader import load_flow
     from ivrkit.livekit.prompt_audio import plugin_cache_key
-    from ivrkit.render import PromptCache
+    from ivrkit.voice.cache import PromptCache
 
     spec = "ivrkit.livekit.tts:EspeakTTS"
     flow_path = Path(__file__).resolve().parents[1] / "flows" / "bank.yaml"
-    assert await asyncio.to_thread(cli.main, ["prompts", "render", str(flow_path), "--dir", str(tmp_path), "--tts", spec]) == 0
+    assert await asyncio.to_thread(cli.main, ["prompts", "bake", str(flow_path), "--dir", str(tmp_path), "--tts", spec]) == 0
     menu = load_flow(flow_path).states["main"].menu
     assert menu is not None
     text = menu.prompt.parts[0].value
     cache = PromptCache(tmp_path)
     assert cache.get(text, plugin_cache_key(spec)) is not None
-    assert cache.get(text, EspeakVoice()) is None  # rendered by the plugin, not the offline voice
+    assert cache.get(text, EspeakVoice()) is None  # baked by the plugin, not the offline voice
     audio = PromptAudio(base_dir=tmp_path, cache=cache)
     plugin = BrokenCloudTTS()
-    pcm = await audio.render(prompt(1, PromptPart("text", text)), plugin=plugin, plugin_key=spec)
+    pcm = await audio.synthesize(prompt(1, PromptPart("text", text)), plugin=plugin, plugin_key=spec)
     assert plugin.attempts == [] and pcm.duration > 3.0 and pcm.sample_rate == OUTPUT_RATE

@@ -10,9 +10,9 @@ from livekit.agents._exceptions import APIError
 from livekit.agents.types import APIConnectOptions
 from livekit.agents.voice import io
 
-from ivrkit.audio import Pcm, dominant_frequency, tone
+from ivrkit.voice.audio import Pcm, dominant_frequency, tone
 from ivrkit.livekit.tts import EspeakTTS, pcm_frames, pcm_to_frames
-from ivrkit.speech import EspeakVoice
+from ivrkit.voice.speech import EspeakVoice
 
 NO_RETRY = APIConnectOptions(max_retry=0)
 
@@ -107,8 +107,8 @@ class CaptureOutput(io.AudioOutput):
 
 async def test_agent_session_says_prompts_with_espeak_and_prerendered_frames() -> None:
     """What a team's own livekit-agents agent can do with these: AgentSession without an LLM,
-    `say(text)` on EspeakTTS and `say(text, audio=pcm_frames(...))` for a pre-rendered prompt.
-    (ivrkit's worker renders prompts itself: `ivrkit.livekit.prompt_audio` and `player`.)"""
+    `say(text)` on EspeakTTS and `say(text, audio=pcm_frames(...))` for a baked prompt.
+    (ivrkit's worker synthesizes prompts itself: `ivrkit.livekit.prompt_audio` and `player`.)"""
     out = CaptureOutput()
     session: AgentSession[None] = AgentSession(
         tts=EspeakTTS(), vad=None, turn_handling={"turn_detection": "manual"}

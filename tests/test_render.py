@@ -1,4 +1,4 @@
-"""ivrkit.render: the prompt cache over the real eSpeak NG voice."""
+"""ivrkit.voice.cache: the prompt cache over the real eSpeak NG voice."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ivrkit.audio import AudioFileError, Pcm, read_wav
-from ivrkit.render import PromptCache, is_fixed_text, render_texts
-from ivrkit.speech import EspeakVoice
+from ivrkit.errors import AudioFileError
+from ivrkit.voice.audio import Pcm, read_wav
+from ivrkit.voice.cache import PromptCache, is_fixed_text, bake_texts
+from ivrkit.voice.speech import EspeakVoice
 
 
 @dataclass(frozen=True)
@@ -23,16 +24,16 @@ class CountingVoice(EspeakVoice):
         return super().synthesize(text)
 
 
-def test_miss_renders_a_wav_and_a_hit_does_not_render_again(tmp_path: Path) -> None:
+def test_miss_bakes_a_wav_and_a_hit_does_not_bake_again(tmp_path: Path) -> None:
     voice = CountingVoice()
     cache = PromptCache(tmp_path / "prompts")
     assert cache.get("Welcome to Acme.", voice) is None
-    path = cache.get_or_render("Welcome to Acme.", voice)
+    path = cache.bake("Welcome to Acme.", voice)
     assert path.parent == tmp_path / "prompts" and path.suffix == ".wav"
     assert voice.calls == ["Welcome to Acme."]
     pcm = read_wav(path)
     assert pcm.sample_rate == 22050 and pcm.duration > 0.5
-    assert cache.get_or_render("Welcome to Acme.", voice) == path
+    assert cache.bake("Welcome to Acme.", voice) == path
     assert cache.get("Welcome to Acme.", voice) == path
     assert voice.calls == ["Welcome to Acme."]  # the hit did not synthesise
     assert [p.name for p in (tmp_path / "prompts").iterdir()] == [path.name]  # no temp files left
@@ -47,7 +48,7 @@ def test_key_depends_on_text_voice_and_rate(tmp_path: Path) -> None:
     assert cache.path_for("Press one.", EspeakVoice(rate=200)) != base
 
 
-def test_render_texts_skips_templates_and_duplicates(tmp_path: Path) -> None:
+def test_bake_texts_skips_templates_and_duplicates(tmp_path: Path) -> None:
     voice = CountingVoice()
     texts = [
         "For balances press 1.",
@@ -57,12 +58,12 @@ def test_render_texts_skips_templates_and_duplicates(tmp_path: Path) -> None:
         "   ",
         "Goodbye.",
     ]
-    paths = render_texts(texts, voice, tmp_path)
+    paths = bake_texts(texts, voice, tmp_path)
     assert voice.calls == ["For balances press 1.", "Braces {{like this}} are literal.", "Goodbye."]
     assert len(paths) == 3 and len(set(paths)) == 3
     assert all(p.is_file() for p in paths)
-    # a second run (e.g. `ivrkit prompts render` again) renders nothing
-    assert render_texts(texts, voice, tmp_path) == paths
+    # a second run (e.g. `ivrkit prompts bake` again) bakes nothing
+    assert bake_texts(texts, voice, tmp_path) == paths
     assert len(voice.calls) == 3
 
 
@@ -84,18 +85,18 @@ def test_unwritable_cache_dir_names_the_folder(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     with pytest.raises(AudioFileError, match="not-a-dir.*cannot create the prompt cache folder"):
-        PromptCache(blocker / "sub").get_or_render("Hello.", EspeakVoice())
+        PromptCache(blocker / "sub").bake("Hello.", EspeakVoice())
 
 
 def test_prompt_pcm_joins_text_digits_audio_and_silence(tmp_path: Path) -> None:
-    from ivrkit.audio import dominant_frequency, tone, write_wav
+    from ivrkit.voice.audio import dominant_frequency, tone, write_wav
     from ivrkit.prompts import PromptPart
-    from ivrkit.render import prompt_pcm
+    from ivrkit.voice.cache import prompt_pcm
 
     write_wav(tmp_path / "beep.wav", tone(1000.0, 0.4, sample_rate=8000))
     voice = CountingVoice()
     cache = PromptCache(tmp_path / "cache")
-    cache.get_or_render("Your code is", voice)
+    cache.bake("Your code is", voice)
     parts = [
         PromptPart("text", "Your code is"),
         PromptPart("digits", "12#"),

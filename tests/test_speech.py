@@ -1,4 +1,4 @@
-"""ivrkit.speech: the real libespeak-ng from the espeakng-loader wheel, no doubles."""
+"""ivrkit.voice.speech: the real libespeak-ng from the espeakng-loader wheel, no doubles."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivrkit.audio import Pcm
+from ivrkit.voice.audio import Pcm
 from ivrkit.errors import IvrkitError, SpeechError
-from ivrkit.speech import ESPEAK_SAMPLE_RATE, EspeakVoice, spoken_digits
+from ivrkit.voice.speech import ESPEAK_SAMPLE_RATE, EspeakVoice, spoken_digits
 
 MENU = "For balances press 1. For cards press 2. For an agent press 0."
 
@@ -94,7 +94,7 @@ def test_concurrent_threads_get_their_own_audio() -> None:
 def test_missing_library_package_gives_install_hint() -> None:
     code = (
         "import sys; sys.modules['espeakng_loader'] = None\n"
-        "from ivrkit.speech import EspeakVoice\n"
+        "from ivrkit.voice.speech import EspeakVoice\n"
         "try:\n    EspeakVoice().synthesize('hi')\n"
         "except Exception as e:\n    print(type(e).__name__, e)\n"
     )
@@ -143,7 +143,7 @@ def test_spoken_digits_are_read_one_by_one() -> None:
 def test_engine_modules_do_not_import_livekit() -> None:
     code = (
         "import sys\n"
-        "import ivrkit.audio, ivrkit.render, ivrkit.speech\n"
+        "import ivrkit.voice.audio, ivrkit.voice.cache, ivrkit.voice.speech\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'livekit'))\n"
     )
     root = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import pytest
 
 from ivrkit.channel import CallerInfo, Key, PromptEnded
 from ivrkit.flow.model import Flow, Menu, State
-from ivrkit.prompts import Prompt, PromptPart, RenderedPrompt
+from ivrkit.prompts import FilledPrompt, Prompt, PromptPart
 from ivrkit.testing import FakeChannel, FlowTester, VirtualClock
 
 P = Prompt.text
@@ -30,7 +30,7 @@ def test_fake_channel_plays_for_a_virtual_duration_and_reports_the_end() -> None
     ch = FakeChannel(clock, seconds_per_char=0.1, audio_seconds=2.0)
     events: list[object] = []
     ch.connect(events.append)
-    prompt = RenderedPrompt(1, (PromptPart("text", "hello"), PromptPart("silence", "0.5"), PromptPart("audio", "x.wav")),
+    prompt = FilledPrompt(1, (PromptPart("text", "hello"), PromptPart("silence", "0.5"), PromptPart("audio", "x.wav")),
                             "hello [silence: 0.5] [audio: x.wav]", "s")
     ch.play(prompt)
     assert ch.played[0].duration == pytest.approx(0.5 + 0.5 + 2.0)
@@ -38,7 +38,7 @@ def test_fake_channel_plays_for_a_virtual_duration_and_reports_the_end() -> None
     assert events == []
     clock.advance(0.1)
     assert events == [PromptEnded(1, False, 3.0)]
-    ch.play(RenderedPrompt(2, (PromptPart("text", "again"),), "again", "s"))
+    ch.play(FilledPrompt(2, (PromptPart("text", "again"),), "again", "s"))
     clock.advance(0.2)
     ch.stop()
     ch.stop()  # no-op when nothing plays

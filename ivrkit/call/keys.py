@@ -46,7 +46,7 @@ from ivrkit.clock import Clock
 from ivrkit.digits import CollectResult, DigitCollector, EndReason, KeyOutcome, Schedule
 from ivrkit.errors import CallError, HookError
 from ivrkit.flow.model import Collect, HookRef, Menu, State
-from ivrkit.prompts import Prompt, render
+from ivrkit.prompts import Prompt, fill
 
 log = logging.getLogger("ivrkit.call")
 
@@ -379,4 +379,4 @@ class Keys:
 
     def _log_text(self, prompt: Prompt) -> str:
         state = self._recorder.state or ""
-        return render(prompt, self._variables, id=0, state=state, sensitive=self._sensitive).log_text
+        return fill(prompt, self._variables, id=0, state=state, sensitive=self._sensitive).log_text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from ivrkit.channel import Channel, PromptEnded
-from ivrkit.prompts import RenderedPrompt
+from ivrkit.prompts import FilledPrompt
 
 log = logging.getLogger("ivrkit.call")
 
@@ -20,9 +20,9 @@ class Player:
     """Plays one prompt at a time on the channel.
 
     >>> from ivrkit.testing import FakeChannel, VirtualClock
-    >>> from ivrkit.prompts import render, Prompt
+    >>> from ivrkit.prompts import fill, Prompt
     >>> p = Player(FakeChannel(VirtualClock()), "demo")
-    >>> p.play(render(Prompt.text("Hi"), {}, id=p.next_id(), state="main"))
+    >>> p.play(fill(Prompt.text("Hi"), {}, id=p.next_id(), state="main"))
     >>> p.playing, p.ended(PromptEnded(1)), p.playing
     (1, True, None)
     """
@@ -45,7 +45,7 @@ class Player:
         """A prompt plays and a key may cut it (`barge_in`)."""
         return self.playing is not None and self.barge_in
 
-    def play(self, prompt: RenderedPrompt) -> None:
+    def play(self, prompt: FilledPrompt) -> None:
         """Start `prompt`; the channel's error propagates (nothing is then playing)."""
         self.playing = prompt.id
         self.barge_in = prompt.barge_in

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivrkit.call.background import Background
-from ivrkit.call.inbox import Inbox
 from ivrkit.call.events import CollectorTimer, EndedBy, Event, Move, Phase, TaskDone, TimerFired
+from ivrkit.call.inbox import Inbox
 from ivrkit.call.keys import Arrival, Decision, End, Fail, Keys, Reprompt, Validate
 from ivrkit.call.player import Player
 from ivrkit.call.recorder import NO_HOOKS, Recorder
@@ -44,7 +44,7 @@ from ivrkit.errors import CallError
 from ivrkit.flow.model import Settings, State
 from ivrkit.hooks import Hooks, run_limited
 from ivrkit.machine import BUILTIN_ERROR, INITIAL, FlowMachine
-from ivrkit.prompts import Prompt, render
+from ivrkit.prompts import Prompt, fill
 from ivrkit.trace import Trace
 
 log = logging.getLogger("ivrkit.call")
@@ -331,12 +331,12 @@ class Call:
 
     def _play(self, prompt: Prompt, *, barge_in: bool) -> Move | None:
         state = self._current()
-        rendered = render(prompt, self.variables, id=self._player.next_id(), state=state.name,
+        filled = fill(prompt, self.variables, id=self._player.next_id(), state=state.name,
                           sensitive=self.machine.sensitive, barge_in=barge_in,
                           voice=state.settings.voice, language=state.settings.language)
-        self._record("prompt", {"id": rendered.id, "text": rendered.log_text, "barge_in": barge_in})
+        self._record("prompt", {"id": filled.id, "text": filled.log_text, "barge_in": barge_in})
         try:
-            self._player.play(rendered)
+            self._player.play(filled)
         except Exception as exc:
             if self.state == BUILTIN_ERROR:
                 log.error("flow %s: cannot play the built-in error prompt: %s", self.flow.name, exc)

@@ -24,7 +24,7 @@ from ivrkit.errors import ChannelError, HookError, HookTimeout
 from ivrkit.flow.model import HookRef, State
 from ivrkit.hooks import HookContext, invoke, run_limited
 from ivrkit.machine import FlowMachine
-from ivrkit.prompts import MASK, Prompt, render
+from ivrkit.prompts import MASK, Prompt, fill
 
 log = logging.getLogger("ivrkit.call")
 
@@ -121,7 +121,7 @@ class Jobs:
 
     def fill(self, template: str, state: State) -> tuple[str, str]:
         """`template` filled from the variables: (the value to use, the masked text to show)."""
-        r = render(Prompt.text(template), self._variables, id=0, state=state.name, sensitive=self._machine.sensitive)
+        r = fill(Prompt.text(template), self._variables, id=0, state=state.name, sensitive=self._machine.sensitive)
         return r.parts[0].value, r.log_text
 
 

@@ -1,4 +1,4 @@
-"""Sound for the console phone: prompts rendered with the offline voice, played on the sound
+"""Sound for the console phone: prompts synthesized with the offline voice, played on the sound
 card and/or laid onto a call recording (`--record call.wav`).
 
 Why a timeline recorder and not "append each prompt": the recording is meant to be what the
@@ -19,16 +19,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ivrkit.audio import Pcm, resample, tone
 from ivrkit.errors import IvrkitError
-from ivrkit.prompts import RenderedPrompt
-from ivrkit.render import PromptCache, Voice, prompt_pcm
-from ivrkit.speech import EspeakVoice
+from ivrkit.prompts import FilledPrompt
+from ivrkit.voice.audio import Pcm, resample, tone
+from ivrkit.voice.cache import PromptCache, Voice, prompt_pcm
+from ivrkit.voice.speech import EspeakVoice
 
 __all__ = [
     "AudioUnavailable",
     "CallRecorder",
-    "PromptRenderer",
+    "PromptSynthesizer",
     "SoundcardSpeaker",
     "Speaker",
     "open_soundcard",
@@ -57,7 +57,7 @@ class Speaker(Protocol):
     def close(self) -> None: ...
 
 
-def simulated_duration(prompt: RenderedPrompt, seconds_per_char: float) -> float:
+def simulated_duration(prompt: FilledPrompt, seconds_per_char: float) -> float:
     """How long a prompt would take to speak, when there is no audio to measure.
 
     Text is counted per character (0.06 s/char is close to eSpeak's default rate); silence
@@ -76,7 +76,7 @@ def simulated_duration(prompt: RenderedPrompt, seconds_per_char: float) -> float
 
 
 class _MemoVoice:
-    """A voice that remembers its last few renders (in memory only), so a repeated menu or a
+    """A voice that remembers its last few syntheses (in memory only), so a repeated menu or a
     re-prompt costs nothing the second time."""
 
     def __init__(self, voice: Voice, size: int) -> None:
@@ -100,8 +100,8 @@ class _MemoVoice:
         return pcm
 
 
-class PromptRenderer:
-    """Rendered prompt → one Pcm at `OUTPUT_RATE`, with the offline voice (`render.prompt_pcm`:
+class PromptSynthesizer:
+    """Filled prompt → one Pcm at `OUTPUT_RATE`, with the offline voice (`voice.cache.prompt_pcm`:
     text spoken, digits read key by key, audio files read against `base_dir`, silences)."""
 
     def __init__(
@@ -116,7 +116,7 @@ class PromptRenderer:
         self.base_dir = base_dir
         self.cache = cache
 
-    def render(self, prompt: RenderedPrompt) -> Pcm:
+    def synthesize(self, prompt: FilledPrompt) -> Pcm:
         """Raises `SpeechError` or `AudioFileError` (the caller logs it and falls back to text)."""
         return prompt_pcm(
             prompt.parts, self.voice, sample_rate=OUTPUT_RATE, cache=self.cache, base_dir=self.base_dir
@@ -168,7 +168,7 @@ class _Segment:
 
 class CallRecorder:
     """The call's audio timeline: each prompt placed at the clock time it started, cut where it
-    was stopped, silence everywhere else. `finish(at)` renders it up to the end of the call."""
+    was stopped, silence everywhere else. `finish(at)` writes it out up to the end of the call."""
 
     def __init__(self, start: float, sample_rate: int = OUTPUT_RATE) -> None:
         self.start = start

@@ -6,7 +6,7 @@ CLI gives it the event loop's clock and stdout, the tests a `VirtualClock` and a
 the very same adapter code runs in the contract tests without a real second passing.
 
 A prompt is printed (its `log_text`: sensitive values masked) and, when a voice is given,
-rendered to audio for the sound card and/or the call recording. It "plays" for as long as the
+synthesized for the sound card and/or the call recording. It "plays" for as long as the
 audio lasts, or, with no audio, for a simulated speaking time (0.06 s per character by
 default; 0 makes prompts instant) — so type-ahead and barge-in behave as on a phone.
 
@@ -19,14 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-from ivrkit.audio import AudioFileError, Pcm
 from ivrkit.channel import DTMF_KEYS, CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
 from ivrkit.clock import Clock, TimerHandle
-from ivrkit.console.audio import CallRecorder, PromptRenderer, Speaker, simulated_duration
+from ivrkit.console.audio import CallRecorder, PromptSynthesizer, Speaker, simulated_duration
 from ivrkit.console.view import ConsoleView
-from ivrkit.errors import ChannelError, SpeechError
-from ivrkit.prompts import MASK, RenderedPrompt
-
+from ivrkit.errors import AudioFileError, ChannelError, SpeechError
+from ivrkit.prompts import MASK, FilledPrompt
+from ivrkit.voice.audio import Pcm
 
 __all__ = ["CONSOLE_CALLER", "ConsoleChannel", "HANGUP_CHARS"]
 
@@ -55,7 +54,7 @@ class ConsoleChannel(Channel):
         out: TextIO,
         view: ConsoleView | None = None,
         caller: CallerInfo = CONSOLE_CALLER,
-        renderer: PromptRenderer | None = None,
+        synthesizer: PromptSynthesizer | None = None,
         speaker: Speaker | None = None,
         recorder: CallRecorder | None = None,
         seconds_per_char: float = 0.06,
@@ -63,14 +62,14 @@ class ConsoleChannel(Channel):
     ) -> None:
         super().__init__(clock=clock, caller=caller)
         self.view = view or ConsoleView(out, clock)
-        self.renderer = renderer
+        self.synthesizer = synthesizer
         self.speaker = speaker
         self.recorder = recorder
         self.seconds_per_char = seconds_per_char
         self.on_end = on_end
         self.ended: str | None = None  # why the call is over, once it is
         self.keys_sent: list[str] = []  # DTMF the flow sent to the far end (send_dtmf)
-        self._playing: RenderedPrompt | None = None
+        self._playing: FilledPrompt | None = None
         self._timer: TimerHandle | None = None
         self._voice_failed = False
         self._connected_callbacks: list[Callable[[], None]] = []
@@ -133,7 +132,7 @@ class ConsoleChannel(Channel):
 
     # --- the port ---------------------------------------------------------------------------
 
-    def play(self, prompt: RenderedPrompt) -> None:
+    def play(self, prompt: FilledPrompt) -> None:
         if self.ended is not None:
             # Nothing can be heard any more; keep the one-PromptEnded rule without emitting
             # after Hangup: the call is over and does not wait for it.
@@ -141,7 +140,7 @@ class ConsoleChannel(Channel):
         if self._playing is not None:
             self.stop()
         self.view.prompt_for(prompt.state)
-        pcm = self._render(prompt)
+        pcm = self._synthesize(prompt)
         if pcm is not None:
             duration = pcm.duration
             if self.speaker is not None:
@@ -192,11 +191,11 @@ class ConsoleChannel(Channel):
 
     # --- internals --------------------------------------------------------------------------
 
-    def _render(self, prompt: RenderedPrompt) -> Pcm | None:
-        if self.renderer is None or self._voice_failed:
+    def _synthesize(self, prompt: FilledPrompt) -> Pcm | None:
+        if self.synthesizer is None or self._voice_failed:
             return None
         try:
-            return self.renderer.render(prompt)
+            return self.synthesizer.synthesize(prompt)
         except AudioFileError as e:
             # One prompt's file is bad: this prompt is shown as text, the next ones still sound.
             self.view.notice(f"prompt audio failed: {e}; this prompt is printed only")

@@ -29,20 +29,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from ivrkit.audio import AudioFileError, write_wav
 from ivrkit.call import CallResult
 from ivrkit.clock import Clock, LoopClock
+from ivrkit.console.audio import AudioUnavailable, CallRecorder, PromptSynthesizer, Speaker, open_soundcard
 from ivrkit.console.channel import CONSOLE_CALLER, ConsoleChannel
-from ivrkit.console.audio import AudioUnavailable, CallRecorder, PromptRenderer, Speaker, open_soundcard
 from ivrkit.console.inputs import CallerInputs
 from ivrkit.console.script import KeyScriptError, Step, parse_key_script
 from ivrkit.console.term import cbreak_terminal
 from ivrkit.console.view import ConsoleView
-from ivrkit.errors import FlowError, IvrkitError
+from ivrkit.errors import AudioFileError, FlowError, IvrkitError
 from ivrkit.flow.model import Flow
 from ivrkit.hooks import Hooks
 from ivrkit.machine import BUILTIN_ERROR
 from ivrkit.trace import TraceEvent
+from ivrkit.voice.audio import write_wav
 
 __all__ = ["ConsoleOptions", "add_console_parser", "console_hooks", "main", "options_from_args", "run_console"]
 
@@ -221,7 +221,7 @@ def console_hooks(view: ConsoleView) -> Hooks:
 
 
 def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow: Flow) -> tuple[
-    PromptRenderer | None, Speaker | None, CallRecorder | None
+    PromptSynthesizer | None, Speaker | None, CallRecorder | None
 ]:
     speaker: Speaker | None = None
     if opts.no_audio:
@@ -237,17 +237,17 @@ def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow: Flow) ->
     recorder = CallRecorder(start=clock.now()) if opts.record else None
     if recorder is not None and any(s.collect is not None and s.collect.sensitive for s in flow.states.values()):
         view.notice(f"recording to {opts.record}; prompts that read back sensitive values are bleeped in it")
-    renderer = None
+    synthesizer = None
     if speaker is not None or recorder is not None:
-        from ivrkit.speech import EspeakVoice
+        from ivrkit.voice.speech import EspeakVoice
 
         try:
             voice = EspeakVoice(opts.voice) if opts.voice else EspeakVoice()
         except IvrkitError as e:
             view.notice(f"audio is off: {e}")
             return None, None, recorder
-        renderer = PromptRenderer(voice, base_dir=Path(flow.file).parent if flow.file else None)
-    return renderer, speaker, recorder
+        synthesizer = PromptSynthesizer(voice, base_dir=Path(flow.file).parent if flow.file else None)
+    return synthesizer, speaker, recorder
 
 
 async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None) -> int:
@@ -260,7 +260,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
     view = ConsoleView(out, clock, flow=flow, typewriter=_isatty(out) and not opts.fast)
     source = "the built-in demo" if opts.flow is None else opts.flow
     view.notice(f"calling {flow.name} ({source}); keys 0-9 * # A-D, q hangs up")
-    renderer, speaker, recorder = _audio(opts, view, clock, flow)
+    synthesizer, speaker, recorder = _audio(opts, view, clock, flow)
     caller = dataclasses.replace(
         CONSOLE_CALLER,
         number=opts.caller or CONSOLE_CALLER.number,
@@ -271,7 +271,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
         clock=clock,
         out=out,
         view=view,
-        renderer=renderer,
+        synthesizer=synthesizer,
         speaker=speaker,
         recorder=recorder,
         seconds_per_char=0.0 if opts.fast else opts.seconds_per_char,

@@ -8,57 +8,18 @@ variable use, every hook. It never stops at the first problem.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 import yaml
 
+from ivrkit.flow.build_context import BuildContext, Document, StateRef
 from ivrkit.flow.model import Flow, HookRef, Settings, State
-from ivrkit.flow.prompt_build import PromptBuilder, PromptTableEntry, VarUse
-from ivrkit.flow.source import NULL_TAG, Pos, Reporter, Source, did_you_mean, loc_join, mapping_items
-from ivrkit.flow.spec import BUILTIN_VARIABLES, key_names
+from ivrkit.flow.prompt_build import PromptTableEntry
+from ivrkit.flow.source import Reporter, did_you_mean, loc_join, mapping_items
+from ivrkit.flow.spec import key_names
 from ivrkit.flow.state_build import StateBuilder
 from ivrkit.flow.values import Reader, kind_of
-
-
-@dataclass(slots=True)
-class Document:
-    """One composed file. `root` is None for an empty file."""
-
-    source: Source
-    root: yaml.Node | None
-    is_main: bool
-
-
-@dataclass(slots=True)
-class StateRef:
-    target: str
-    pos: Pos
-    loc: str
-
-
-@dataclass(slots=True)
-class HookUse:
-    ref: HookRef
-    pos: Pos
-    loc: str
-
-
-@dataclass(slots=True)
-class BuildInfo:
-    """What the cross-state checks need, with positions. Discarded once the flow is checked."""
-
-    state_defs: dict[str, tuple[Pos, str]] = field(default_factory=dict)
-    state_refs: list[StateRef] = field(default_factory=list)
-    var_uses: list[VarUse] = field(default_factory=list)
-    settable: set[str] = field(default_factory=lambda: set(BUILTIN_VARIABLES))
-    hooks: list[HookUse] = field(default_factory=list)
-    python_path: list[str] = field(default_factory=list)
-    start_pos: Pos | None = None
-    error_pos: Pos | None = None
 
 
 def top_level_items(doc: Document, report: Reporter) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -93,9 +54,10 @@ class Builder:
     def __init__(self, docs: list[Document], report: Reporter) -> None:
         self.docs = docs
         self.report = report
-        self.info = BuildInfo()
+        self.ctx = BuildContext(report)
+        self.info = self.ctx.info
         self.items = {id(doc): top_level_items(doc, report) for doc in docs}
-        self.prompt_builder = PromptBuilder({}, self.info.var_uses)
+        self.prompt_builder = self.ctx.prompts
 
     def build(self) -> Flow:
         main = self.docs[0]
@@ -106,15 +68,15 @@ class Builder:
             name = reader.text(items["flow"][1], "flow", "flow") or name
         defaults = Settings()
         if "defaults" in items:
-            defaults = self.settings(Settings(), items["defaults"][1], reader, "defaults", "defaults")
+            defaults = self.ctx.settings(Settings(), items["defaults"][1], reader, "defaults", "defaults")
         for doc in self.docs:
             self._python_path(doc)
             self._collect_prompts(doc)
         for entry_name in self.prompt_builder.table:
             self.prompt_builder.named(entry_name)
         call_start, call_end = self._hooks(items, reader)
-        tts = self.hook(items["tts"][1], reader, "tts", "tts") if "tts" in items else None
-        states_builder = StateBuilder(self, defaults)
+        tts = self.ctx.hook(items["tts"][1], reader, "tts", "tts") if "tts" in items else None
+        states_builder = StateBuilder(self.ctx, defaults)
         states: dict[str, State] = {}
         for doc in self.docs:
             states_builder.states(doc, self.items[id(doc)], states)
@@ -138,61 +100,6 @@ class Builder:
             error_state=error_state, prompts=MappingProxyType(prompts), call_start=call_start, call_end=call_end,
             files=tuple(doc.source.path for doc in self.docs), python_path=tuple(self.info.python_path), tts=tts,
         )
-
-    def settings(self, base: Settings, node: yaml.Node, reader: Reader, loc: str, what: str,
-                 items: list[tuple[str, yaml.Node, yaml.Node]] | None = None) -> Settings:
-        """`base` with the Settings keys of `node` (or of the given `items`) applied."""
-        if items is None:
-            if reader.is_null(node):
-                return base
-            if not isinstance(node, yaml.MappingNode):
-                reader.bad(node, loc, f"{what} must be a mapping of settings, not {kind_of(node)}")
-                return base
-            items = []
-            allowed = key_names("defaults")
-            for key, key_node, value in mapping_items(node, reader.source, loc, self.report):
-                if key not in allowed:
-                    self.report.add(reader.pos(key_node), loc_join(loc, key), "unknown-key", f"unknown setting '{key}'",
-                                    did_you_mean(key, allowed) or f"settings are: {', '.join(allowed)}")
-                    continue
-                items.append((key, key_node, value))
-        changes: dict[str, Any] = {}
-        for key, _key_node, value in items:
-            sub = loc_join(loc, key)
-            parsed: Any
-            if key in ("timeout", "inter_digit_timeout", "hook_timeout", "dtmf_pace"):
-                parsed = reader.duration(value, sub, key)
-            elif key == "retries":
-                parsed = reader.integer(value, sub, key, minimum=1)
-            elif key == "terminator":
-                # null or "" = no terminator; an empty value is reported by dtmf_key (a # comment?)
-                quoted_empty = isinstance(value, yaml.ScalarNode) and value.tag != NULL_TAG and value.value == ""
-                changes[key] = None if quoted_empty else reader.dtmf_key(value, sub, "terminator")
-                continue
-            elif key == "barge_in":
-                parsed = reader.boolean(value, sub, key)
-            else:  # voice, language
-                parsed = None if reader.is_null(value) else reader.text(value, sub, key)
-                if parsed is None and not reader.is_null(value):
-                    continue
-                changes[key] = parsed
-                continue
-            if parsed is not None:
-                changes[key] = parsed
-        return dataclasses.replace(base, **changes) if changes else base
-
-    def state_ref(self, node: yaml.Node, reader: Reader, loc: str, what: str) -> str | None:
-        target = reader.text(node, loc, what)
-        if target is not None:
-            self.info.state_refs.append(StateRef(target, reader.pos(node), loc))
-        return target
-
-    def hook(self, node: yaml.Node, reader: Reader, loc: str, what: str, sets: tuple[str, ...] = (), timeout: float | None = None) -> HookRef | None:
-        ref = reader.hook(node, loc, what, sets, timeout)
-        if ref is not None:
-            self.info.hooks.append(HookUse(ref, reader.pos(node), loc))
-            self.info.settable.update(sets)
-        return ref
 
     def _python_path(self, doc: Document) -> None:
         items = self.items[id(doc)]
@@ -245,7 +152,7 @@ class Builder:
                                 did_you_mean(key, allowed) or f"hook points are: {', '.join(allowed)}")
                 continue
             for text, item in reader.string_list(value, loc, "hook"):
-                ref = self.hook(item, reader, loc, "hook")
+                ref = self.ctx.hook(item, reader, loc, "hook")
                 if ref is not None:
                     out[key].append(ref)
         return tuple(out["call_start"]), tuple(out["call_end"])

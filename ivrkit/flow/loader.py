@@ -12,72 +12,9 @@ read, is not YAML, or an include is missing or cyclic (one issue); `FlowValidati
 *all* issues (warnings too) when the checks find errors. Each `Issue` names the file, 1-based
 line and column, the path inside the document, a stable code, and a hint.
 
-The flow language
-=================
-
-Top level::
-
-    flow: acme-bank              # name (default: the file name without .yaml)
-    start: main                  # required: the first state
-    python_path: [../examples]   # folders hooks are imported from, relative to this file
-    include: [common.yaml]       # files whose `states:` and `prompts:` merge in (relative)
-    defaults: {timeout: 5s, inter_digit_timeout: 3s, retries: 3, terminator: "#",
-               barge_in: true, voice: en-us, language: en, hook_timeout: 5s, dtmf_pace: 250ms}
-    error: sorry                 # state entered when a hook fails (default: apology + hang-up)
-    prompts: {welcome: "Welcome to Acme."}
-    hooks: {call_start: mod:fn, call_end: [mod:fn2]}
-    states: {...}                # required
-
-An included file may hold only `states`, `prompts`, `include` and `python_path`. States and
-prompts share one namespace across files: a name defined twice is an error naming both places.
-An include cycle is an error; a file included twice (diamond) is read once.
-
-Settings (the `defaults:` keys) may also be set on any state, overriding the defaults:
-`timeout` (first-digit/no-input timeout), `inter_digit_timeout`, `hook_timeout`, `dtmf_pace`
-are durations: "5s", "250ms", "1.5s", "2m", "1h" or a bare number of seconds. `retries` is a
-whole number >= 1. `terminator` is one DTMF key or null (no terminator). `barge_in` is a
-boolean; `voice`, `language` strings.
-
-A state runs `run` (a hook) → `say` (a prompt) → its one action → `next:` or `hangup: true`.
-Actions (at most one per state)::
-
-    menu:    {prompt, options: {"1": state, ...}, repeat_key, back_key,
-              no_input, no_match, on_max_retries}
-    collect: {prompt, into: var, min_digits: 1, max_digits: 20, sensitive: false,
-              pattern: regex, validate: mod:fn, confirm: prompt, clear_key, back_key,
-              no_input, no_match, on_max_retries}            # needs next:
-    goto:    state  |  [{if: "condition", then: state}, ..., {else: state}]
-    transfer: "sip:..."  |  {to, announce: prompt, play_dialtone: false}
-    send_dtmf: "1234#"   |  {digits, pace: 300ms}           # 0-9 * # A-D, w = 0.5 s pause
-    dial:    "+1555..."  |  {to, trunk, timeout: 30s}
-A state without an action is a "say" state and needs `next:` or `hangup: true`, as do
-collect, send_dtmf and dial. `on_error: state` overrides the flow's `error` for the state.
-`run` is `mod:fn` or `{hook: mod:fn, sets: [var, ...], timeout: 2s}`; `sets` declares the
-variables the hook may set, so templates using them are not reported as unset.
-
-DTMF keys (options, repeat/back/clear keys, terminator) are single characters among 0-9 * # A-D
-(a-d are accepted and upper-cased). QUOTE THEM: in YAML an unquoted `#` starts a comment, `*`
-an alias, and `012` is the octal number 10 — the loader detects each and says how to quote.
-
-Prompts: a string (text to speak, with `{variable}` templates), "@name" (a prompt from
-`prompts:`; "@@" for a literal "@"), a mapping with one of `text` / `audio` (file relative to
-the flow file) / `digits` (spoken one by one) / `silence` (a duration), or a list of those.
-`no_input`/`no_match` take one prompt or a list of prompts that escalates with each retry.
-
-Variables that templates and conditions may use: collect `into` names and `<into>_reason`
-(terminator, max_digits, inter_digit_timeout, first_digit_timeout, cancelled, hangup),
-hooks' declared `sets`, and the built-ins caller_number, called_number, call_id, last_key.
-Any other name is a warning.
-
-Conditions (`if:`) are a safe expression language (see ivrkit.conditions): names, constants,
-== != < <= > >= in, and/or/not, + -, len(x). A `goto` list must end with `{else: state}`.
-
-Errors: unknown keys and unknown states (with did-you-mean), duplicate YAML keys, a start
-state that does not exist, two actions in one state, invalid/multi-character/unquoted DTMF
-keys, a terminator that is also an option/clear/back key, min_digits > max_digits, bad
-regexes, durations, conditions, templates and hook references, hooks that cannot be imported
-(`check_hooks=False` skips this), missing audio files, unknown "@prompts", and loops of
-states that never wait for the caller. Warnings: unreachable states, variables nothing sets.
+The flow language itself — top-level keys, settings, state actions, DTMF keys, prompts,
+variables, conditions, and every check with its code — is documented once, in docs/flows.md;
+`ivrkit schema` prints the keys as JSON Schema (from `spec.py`, which the builder reads too).
 '''
 
 from __future__ import annotations
@@ -90,7 +27,8 @@ from pathlib import Path
 import yaml
 
 from ivrkit.errors import FlowLoadError, FlowValidationError, Issue
-from ivrkit.flow.build import Builder, Document
+from ivrkit.flow.build import Builder
+from ivrkit.flow.build_context import Document
 from ivrkit.flow.model import Flow
 from ivrkit.flow.source import MAX_FILE_BYTES, Pos, Reporter, Source, compose
 from ivrkit.flow.validate import validate

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from ivrkit.prompts import Prompt
 
 if TYPE_CHECKING:
-    from ivrkit.conditions import Condition
+    from ivrkit.flow.conditions import Condition
 
 StateKind = Literal["menu", "collect", "goto", "transfer", "send_dtmf", "dial", "hangup", "say"]
 
@@ -156,7 +156,7 @@ class State:
         return self.kind in ("menu", "collect", "transfer", "hangup", "dial")
 
     def prompts(self) -> Iterator[Prompt]:
-        """Every prompt this state can play (for pre-rendering and checks)."""
+        """Every prompt this state can play (for `ivrkit prompts bake` and checks)."""
         if self.say is not None:
             yield self.say
         for action in (self.menu, self.collect):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ivrkit.flow.spec import DTMF_KEYS, SECTIONS, Key, ValueType
+from ivrkit.flow.spec import DTMF_KEYS, SECTIONS, ValueType
 
 SCHEMA_ID = "https://ivrkit.dev/schema/flow.json"
 _DTMF_PATTERN = "^[0-9*#A-Da-d]$"
@@ -112,6 +112,3 @@ def flow_schema() -> dict[str, Any]:
 def schema_json(indent: int = 2) -> str:
     return json.dumps(flow_schema(), indent=indent, sort_keys=False)
 
-
-def keys_of(section: str) -> tuple[Key, ...]:
-    return SECTIONS[section]

@@ -183,10 +183,6 @@ def compose(source: Source) -> yaml.Node | None:
         raise FlowLoadError([Issue(source.file, 1, 1, "YAML is nested too deeply", "yaml-syntax")]) from None
 
 
-def scalar_text(node: yaml.Node) -> str | None:
-    return node.value if isinstance(node, yaml.ScalarNode) else None
-
-
 def mapping_items(
     node: yaml.MappingNode, source: Source, loc: str, report: Reporter
 ) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:

@@ -1,7 +1,8 @@
 """Building one `State` (and its menu/collect/goto/transfer/send_dtmf/dial) from its node.
 
 Split from `build.py` so each module stays about one concept: `build.py` handles the file
-level (top keys, includes, prompts table, hooks), this one the state level.
+level (top keys, includes, prompts table, hooks), this one the state level. It sees only the
+shared `BuildContext` (reporter, cross-state record, prompt builder), never the file builder.
 """
 
 from __future__ import annotations
@@ -9,19 +10,17 @@ from __future__ import annotations
 import re
 import string
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import yaml
 
-from ivrkit.conditions import Condition, ConditionSyntaxError
+from ivrkit.errors import ConditionSyntaxError
+from ivrkit.flow.build_context import BuildContext, Document
+from ivrkit.flow.conditions import Condition
 from ivrkit.flow.model import Branch, Collect, Dial, HookRef, Menu, SendDtmf, Settings, State, Transfer
 from ivrkit.flow.prompt_build import VarUse
 from ivrkit.flow.source import Pos, Reporter, did_you_mean, loc_join, mapping_items
 from ivrkit.flow.spec import ACTIONS, DTMF_KEYS, SECTIONS, SETTING_NAMES, key_names
 from ivrkit.flow.values import Reader, kind_of
-
-if TYPE_CHECKING:
-    from ivrkit.flow.build import Builder, Document
 
 _COMMENT_KEY = re.compile(r"^\s*#\s*:")
 _FORMATTER = string.Formatter()
@@ -30,11 +29,11 @@ Items = dict[str, tuple[yaml.Node, yaml.Node]]
 
 
 class StateBuilder:
-    def __init__(self, builder: Builder, defaults: Settings) -> None:
-        self.b = builder
-        self.report: Reporter = builder.report
+    def __init__(self, ctx: BuildContext, defaults: Settings) -> None:
+        self.ctx = ctx
+        self.report: Reporter = ctx.report
         self.defaults = defaults
-        self.prompts = builder.prompt_builder
+        self.prompts = ctx.prompts
 
     # -- the states mapping -------------------------------------------------------------
     def states(self, doc: Document, items: Items, out: dict[str, State]) -> None:
@@ -46,7 +45,7 @@ class StateBuilder:
             reader.bad(node, "states", f"states must be a mapping of state name: state, not {kind_of(node)}",
                        "write states: {main: {menu: ...}}")
             return
-        defs = self.b.info.state_defs
+        defs = self.ctx.info.state_defs
         for name, key_node, value in mapping_items(node, doc.source, "states", self.report):
             loc = loc_join("states", name)
             pos = reader.pos(key_node)
@@ -80,7 +79,7 @@ class StateBuilder:
                 setting_items.append((key, key_node, value))
             else:
                 fields[key] = (key_node, value)
-        settings = self.b.settings(self.defaults, node, reader, loc, "settings", setting_items) if setting_items else self.defaults
+        settings = self.ctx.settings(self.defaults, node, reader, loc, "settings", setting_items) if setting_items else self.defaults
         actions = [k for k in fields if k in ACTIONS]
         hangup = False
         if "hangup" in fields:
@@ -112,7 +111,7 @@ class StateBuilder:
                 kwargs["dial"] = self.dial(a_node, reader, a_loc)
         for key in ("next", "on_error"):
             if key in fields and not reader.is_null(fields[key][1]):
-                kwargs[key] = self.b.state_ref(fields[key][1], reader, loc_join(loc, key), key)
+                kwargs[key] = self.ctx.state_ref(fields[key][1], reader, loc_join(loc, key), key)
         self._continuation(name, action, hangup, fields, reader, loc, node)
         if any(i.severity == "error" for i in self.report.issues[errors_before:]):
             return None
@@ -154,13 +153,13 @@ class StateBuilder:
 
     def run(self, node: yaml.Node, reader: Reader, loc: str) -> HookRef | None:
         if isinstance(node, yaml.ScalarNode):
-            return self.b.hook(node, reader, loc, "run")
+            return self.ctx.hook(node, reader, loc, "run")
         f = self._section(node, reader, loc, "run", "run")
         if f is None:
             return None
         sets = tuple(v for v, n in reader.string_list(f["sets"][1], loc_join(loc, "sets"), "sets entry")) if "sets" in f else ()
         timeout = reader.duration(f["timeout"][1], loc_join(loc, "timeout"), "timeout") if "timeout" in f else None
-        return self.b.hook(f["hook"][1], reader, loc_join(loc, "hook"), "hook", sets, timeout)
+        return self.ctx.hook(f["hook"][1], reader, loc_join(loc, "hook"), "hook", sets, timeout)
 
     def _retry_prompts(self, f: dict[str, tuple[yaml.Node, yaml.Node]], reader: Reader, loc: str) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -168,7 +167,7 @@ class StateBuilder:
             if key in f:
                 out[key] = self.prompts.prompt_list(f[key][1], reader, loc_join(loc, key)) or ()
         if "on_max_retries" in f and not reader.is_null(f["on_max_retries"][1]):
-            out["on_max_retries"] = self.b.state_ref(f["on_max_retries"][1], reader, loc_join(loc, "on_max_retries"), "on_max_retries")
+            out["on_max_retries"] = self.ctx.state_ref(f["on_max_retries"][1], reader, loc_join(loc, "on_max_retries"), "on_max_retries")
         return out
 
     def menu(self, name: str, node: yaml.Node, reader: Reader, loc: str, settings: Settings) -> Menu | None:
@@ -212,7 +211,7 @@ class StateBuilder:
                                 'an unquoted # starts a YAML comment; quote the key: "#": agent')
                 continue
             key = reader.check_key(k_node, raw, sub, "menu key")
-            target = self.b.state_ref(value, reader, sub, f"option '{raw}'") if not isinstance(value, yaml.MappingNode) else None
+            target = self.ctx.state_ref(value, reader, sub, f"option '{raw}'") if not isinstance(value, yaml.MappingNode) else None
             if isinstance(value, yaml.MappingNode):
                 reader.bad(value, sub, "a menu option leads to a state name, not a mapping", "define the state under states: and name it here")
             if key is None or target is None:
@@ -255,7 +254,7 @@ class StateBuilder:
         into = reader.identifier(f["into"][1], loc_join(loc, "into"), "into")
         kw: dict[str, object] = {}
         if into is not None:
-            self.b.info.settable.update((into, f"{into}_reason"))
+            self.ctx.info.settable.update((into, f"{into}_reason"))
         for key in ("min_digits", "max_digits"):
             if key in f:
                 value = reader.integer(f[key][1], loc_join(loc, key), key, minimum=0 if key == "min_digits" else 1)
@@ -279,7 +278,7 @@ class StateBuilder:
                                     f"pattern {pattern!r} is not a valid regular expression: {exc}",
                                     'in YAML double quotes a backslash must be doubled ("\\\\d{4}"); single quotes keep it (\'\\d{4}\')')
         if "validate" in f:
-            kw["validate"] = self.b.hook(f["validate"][1], reader, loc_join(loc, "validate"), "validate")
+            kw["validate"] = self.ctx.hook(f["validate"][1], reader, loc_join(loc, "validate"), "validate")
         if "confirm" in f:
             kw["confirm"] = self.prompts.prompt(f["confirm"][1], reader, loc_join(loc, "confirm"))
         for key in ("clear_key", "back_key"):
@@ -302,7 +301,7 @@ class StateBuilder:
 
     def goto(self, node: yaml.Node, reader: Reader, loc: str) -> tuple[Branch, ...] | None:
         if isinstance(node, yaml.ScalarNode):
-            target = self.b.state_ref(node, reader, loc, "goto")
+            target = self.ctx.state_ref(node, reader, loc, "goto")
             return (Branch(target, None, str(reader.pos(node))),) if target is not None else None
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             reader.bad(node, loc, f"goto must be a state name or a list of {{if:, then:}} ending in {{else:}}, not {kind_of(node)}")
@@ -321,7 +320,7 @@ class StateBuilder:
                 if "if" in f or "then" in f:
                     reader.bad(item, sub, "an else: arm has no if:/then:", 'write {else: state}', "bad-goto")
                     continue
-                target = self.b.state_ref(f["else"][1], reader, loc_join(sub, "else"), "else")
+                target = self.ctx.state_ref(f["else"][1], reader, loc_join(sub, "else"), "else")
                 has_else = True
                 if target is not None:
                     arms.append(Branch(target, None, str(reader.pos(item))))
@@ -330,7 +329,7 @@ class StateBuilder:
                 reader.bad(item, sub, "a goto arm needs both if: and then: (or is {else: state})", code="bad-goto")
                 continue
             condition = self.condition(f["if"][1], reader, loc_join(sub, "if"))
-            target = self.b.state_ref(f["then"][1], reader, loc_join(sub, "then"), "then")
+            target = self.ctx.state_ref(f["then"][1], reader, loc_join(sub, "then"), "then")
             if condition is not None and target is not None:
                 arms.append(Branch(target, condition, str(reader.pos(item))))
         if not has_else:
@@ -352,7 +351,7 @@ class StateBuilder:
             return None
         pos = reader.pos(node)
         for var in sorted(condition.names):
-            self.b.info.var_uses.append(VarUse(var, pos, loc))
+            self.ctx.info.var_uses.append(VarUse(var, pos, loc))
         return condition
 
     def _templated(self, node: yaml.Node, reader: Reader, loc: str, what: str) -> str | None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-from ivrkit.flow.build import BuildInfo
+from ivrkit.errors import HookImportError
+from ivrkit.flow.build_context import BuildInfo
+from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
 from ivrkit.flow.source import Reporter, did_you_mean
-from ivrkit.hooks import HookImportError, resolve_hook
 
 
 def validate(flow: Flow, info: BuildInfo, report: Reporter, *, check_hooks: bool = True) -> None:

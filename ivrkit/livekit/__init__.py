@@ -1,1 +1,21 @@
-"""The LiveKit adapter: the bundled worker and its Channel. The engine never imports this."""
+"""The LiveKit adapter: the bundled worker and its Channel. The engine never imports this.
+
+It depends on the engine, never the reverse (so `import ivrkit` loads no livekit code; the
+dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
+
+- `worker`        `ivrkit start` / `ivrkit dev`: settings and flows checked, then livekit-agents'
+                  `AgentServer` runs with one entrypoint
+- `settings`      `WorkerOptions` and the LIVEKIT_* / IVRKIT_* environment
+- `routing`       which flow a call gets when one worker serves a folder of flows
+- `flows`         the worker's flows: loaded and checked once, compiled once per process
+- `job`           one call = one job: find the caller, pick the flow, run the `Call`, end the job
+- `channel`       `LiveKitChannel`, the Channel port on a room (DTMF in, audio out, SIP actions)
+- `dtmf`          every key in or out checked against the RFC 4733 table
+- `player`        prompt playout on the agent's own audio track; barge-in drops queued audio
+- `prompt_audio`  a filled prompt → one PCM buffer (prompt cache, offline voice or a TTS plugin)
+- `tts`           the offline voice as a livekit-agents TTS; Pcm → `rtc.AudioFrame` helpers
+- `attributes`    the call's state shown to the room as participant attributes
+- `trace`         one JSON-lines trace file per call (`--trace-dir`)
+- `reload`        `ivrkit dev`: the worker in a child process, restarted when files change
+- `dev_child`     how `ivrkit dev` passes its options to those child processes
+"""

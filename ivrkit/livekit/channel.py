@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 from livekit import api, rtc
 
-from ivrkit.audio import Pcm
 from ivrkit.channel import CallerInfo, Channel, Hangup, Key, PromptEnded
 from ivrkit.clock import Clock
 from ivrkit.errors import ChannelError
@@ -39,7 +38,8 @@ from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, STATE_ATTRIBUTE, Attribu
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
-from ivrkit.prompts import RenderedPrompt
+from ivrkit.prompts import FilledPrompt
+from ivrkit.voice.audio import Pcm
 
 __all__ = ["ChannelLog", "LiveKitChannel", "caller_info"]
 
@@ -99,7 +99,7 @@ class LiveKitChannel(Channel):
 
     Example (what the worker does per job)::
 
-        channel = LiveKitChannel(ctx.room, caller, api=ctx.api, clock=LoopClock(), render=audio.render)
+        channel = LiveKitChannel(ctx.room, caller, api=ctx.api, clock=LoopClock(), synthesize=audio.synthesize)
         await channel.start()
         result = await Call(machine, channel).run()
         await channel.aclose()
@@ -112,7 +112,7 @@ class LiveKitChannel(Channel):
         *,
         api: api.LiveKitAPI,
         clock: Clock,
-        render: Callable[[RenderedPrompt], Awaitable[Pcm]],
+        synthesize: Callable[[FilledPrompt], Awaitable[Pcm]],
         sip_trunk: str | None = None,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] = logger,
     ) -> None:
@@ -126,7 +126,7 @@ class LiveKitChannel(Channel):
         self.record = ChannelLog()
         self.source = rtc.AudioSource(OUTPUT_RATE, 1, queue_size_ms=QUEUE_MS)
         self.player = PromptPlayer(
-            self.source, render, self._prompt_ended, now=clock.now, on_barge_in=self._barge_in
+            self.source, synthesize, self._prompt_ended, now=clock.now, on_barge_in=self._barge_in
         )
         self.ended: str | None = None
         self._track: rtc.LocalAudioTrack | None = None
@@ -198,7 +198,7 @@ class LiveKitChannel(Channel):
         if self._emit is not None and not self._hung_up_by_us:
             self.emit(Hangup(self.clock.now(), reason))
 
-    def _prompt_ended(self, prompt: RenderedPrompt, interrupted: bool) -> None:
+    def _prompt_ended(self, prompt: FilledPrompt, interrupted: bool) -> None:
         if not interrupted:
             self._audio_on_line_until = self.clock.now() + AUDIO_TAIL_SECONDS
         if self.ended is None and self._emit is not None:
@@ -215,7 +215,7 @@ class LiveKitChannel(Channel):
 
     # --- the port ---------------------------------------------------------------------------
 
-    def play(self, prompt: RenderedPrompt) -> None:
+    def play(self, prompt: FilledPrompt) -> None:
         if self.ended is not None:
             return
         self.log.info("prompt %d [%s]: %s", prompt.id, prompt.state, prompt.log_text)

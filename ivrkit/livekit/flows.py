@@ -3,7 +3,7 @@
 Why once: a flow that fails `ivrkit check` must stop the worker before it registers — a caller
 must never be the one who finds the typo. And a call must not pay for YAML parsing: each flow
 becomes one `FlowMachine` (one transitions machine) shared by every call on it, plus one
-`PromptAudio` that keeps its fixed prompts rendered.
+`PromptAudio` that keeps its fixed prompts synthesized.
 
 `ivrkit start PATH`: PATH is one flow file, or a folder whose top-level `*.yaml`/`*.yml` files
 are each a flow (put include fragments in a sub-folder). Flows are known by their `flow:` name.
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ivrkit.errors import FlowError, Issue, IvrkitError, format_issues
 from ivrkit.livekit.routing import FlowRouter
 from ivrkit.livekit.settings import WorkerOptions
-from ivrkit.render import PromptCache
+from ivrkit.voice.cache import PromptCache
 
 if TYPE_CHECKING:
     from ivrkit.livekit.prompt_audio import PromptAudio
@@ -156,6 +156,3 @@ def install(opts: WorkerOptions, fs: FlowSet) -> None:
     with _LOCK:
         _SETS[opts] = fs
 
-
-def describe(issues: tuple[Issue, ...] | list[Issue]) -> str:
-    return format_issues(list(issues))

@@ -1,7 +1,7 @@
 """One call = one livekit-agents job: find the caller, pick the flow, run the Call, end the job.
 
-Why the explicit end: a livekit-agents job does not end when its entrypoint returns (notes:
-"call `ctx.shutdown()` when the caller leaves"), so every path out of `run_call` — caller hung
+Why the explicit end: a livekit-agents job does not end when its entrypoint returns (one
+has to call `ctx.shutdown()` when the caller leaves), so every path out of `run_call` — caller hung
 up, flow hung up, transfer, error, no caller at all — ends in `ctx.shutdown(reason)`, and the
 worker's "job ended" log line names that reason.
 
@@ -25,8 +25,9 @@ from livekit.agents import AutoSubscribe, JobContext, JobProcess, tts
 
 from ivrkit.call import Call
 from ivrkit.clock import LoopClock
+from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
-from ivrkit.hooks import Hooks, resolve_hook
+from ivrkit.hooks import Hooks
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.flows import FlowSet, flow_set
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
@@ -184,7 +185,7 @@ async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
     plugin = _tts_plugin(loaded.flow, spec)
     channel = LiveKitChannel(
         room, caller, api=ctx.api, clock=clock,
-        render=functools.partial(loaded.audio.render, plugin=plugin, plugin_key=spec),
+        synthesize=functools.partial(loaded.audio.synthesize, plugin=plugin, plugin_key=spec),
         sip_trunk=opts.sip_trunk,
     )
     logger.info(

@@ -6,12 +6,12 @@ the session adds an input pipeline (it subscribes to and decodes the caller's au
 context and a speech scheduler that an IVR does not use. Playing frames into a source we own
 keeps one small task per call and makes the cut explicit: `stop()` cancels the feeding task
 and calls `AudioSource.clear_queue()`, so nothing queued after the key is ever sent. What
-remains is the one 10 ms frame WebRTC may have pulled already — within one audio frame, as
-issue 3 asks. The time from the key's arrival to the cleared queue is measured per barge-in
+remains is the one 10 ms frame WebRTC may have pulled already — barge-in cuts the prompt
+within one audio frame. The time from the key's arrival to the cleared queue is measured per barge-in
 (`BargeIn.cut_ms`) and written to the call trace.
 
 Contract (see `ivrkit.channel.Channel`): `play` returns at once; exactly one `on_end` per
-prompt (`interrupted=True` when stopped or when it could not be rendered); `play` while a prompt
+prompt (`interrupted=True` when stopped or when it could not be synthesized); `play` while a prompt
 plays cuts the playing one first, as the console phone does.
 """
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from livekit import rtc
 
-from ivrkit.audio import Pcm, frames
-from ivrkit.prompts import RenderedPrompt
+from ivrkit.prompts import FilledPrompt
+from ivrkit.voice.audio import Pcm, frames
 
 __all__ = ["BargeIn", "PromptPlayer"]
 
@@ -53,7 +53,7 @@ class PromptPlayer:
     One long-lived feeder task owns `source.capture_frame` and is never cancelled mid-frame:
     the native source rejects a new frame while a cancelled capture is still pending
     ("InvalidState - failed to capture frame"), which is also why livekit-agents' own room
-    output feeds its source from a single task. Rendering runs in a per-prompt task (safe to
+    output feeds its source from a single task. Synthesis runs in a per-prompt task (safe to
     cancel: it does not touch the source). A generation counter tells the feeder that the
     prompt it is feeding was stopped; a frame that slipped into the queue while the feeder was
     inside `capture_frame` is cleared again, so nothing of a cut prompt is sent after the cut.
@@ -62,21 +62,21 @@ class PromptPlayer:
     def __init__(
         self,
         source: rtc.AudioSource,
-        render: Callable[[RenderedPrompt], Awaitable[Pcm]],
-        on_end: Callable[[RenderedPrompt, bool], None],
+        synthesize: Callable[[FilledPrompt], Awaitable[Pcm]],
+        on_end: Callable[[FilledPrompt, bool], None],
         *,
         now: Callable[[], float],
         on_barge_in: Callable[[BargeIn], None] | None = None,
     ) -> None:
         self.source = source
-        self._render = render
+        self._synthesize = synthesize
         self._on_end = on_end
         self._now = now
         self._on_barge_in = on_barge_in
         self._gen = 0
-        self._current: RenderedPrompt | None = None
-        self._render_task: asyncio.Task[None] | None = None
-        self._ready: asyncio.Queue[tuple[int, RenderedPrompt, Pcm]] = asyncio.Queue()
+        self._current: FilledPrompt | None = None
+        self._synth_task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Queue[tuple[int, FilledPrompt, Pcm]] = asyncio.Queue()
         self._feeder: asyncio.Task[None] | None = None
         self._pushed_ms = 0.0
         self._ended: set[int] = set()
@@ -84,10 +84,10 @@ class PromptPlayer:
         self.closed = False
 
     @property
-    def playing(self) -> RenderedPrompt | None:
+    def playing(self) -> FilledPrompt | None:
         return self._current
 
-    def play(self, prompt: RenderedPrompt) -> None:
+    def play(self, prompt: FilledPrompt) -> None:
         if self.closed:
             return
         if self._current is not None:
@@ -98,7 +98,7 @@ class PromptPlayer:
         loop = asyncio.get_running_loop()
         if self._feeder is None:
             self._feeder = loop.create_task(self._feed(), name="ivrkit-prompt-feeder")
-        self._render_task = loop.create_task(self._prepare(prompt, self._gen), name=f"ivrkit-render-{prompt.id}")
+        self._synth_task = loop.create_task(self._prepare(prompt, self._gen), name=f"ivrkit-synth-{prompt.id}")
 
     def stop(self) -> None:
         prompt = self._current
@@ -122,20 +122,20 @@ class PromptPlayer:
     def _cut(self) -> None:
         self._gen += 1
         self._current = None
-        if self._render_task is not None:
-            self._render_task.cancel()
-            self._render_task = None
+        if self._synth_task is not None:
+            self._synth_task.cancel()
+            self._synth_task = None
         self.source.clear_queue()
 
-    def _end(self, prompt: RenderedPrompt, interrupted: bool) -> None:
+    def _end(self, prompt: FilledPrompt, interrupted: bool) -> None:
         if prompt.id in self._ended or self.closed:
             return
         self._ended.add(prompt.id)
         self._on_end(prompt, interrupted)
 
-    async def _prepare(self, prompt: RenderedPrompt, gen: int) -> None:
+    async def _prepare(self, prompt: FilledPrompt, gen: int) -> None:
         try:
-            pcm = await self._render(prompt)
+            pcm = await self._synthesize(prompt)
         except asyncio.CancelledError:
             raise
         except Exception as e:

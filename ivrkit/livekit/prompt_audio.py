@@ -1,14 +1,14 @@
 """Prompt audio for the LiveKit worker: a filled-in prompt to one PCM buffer at the track's rate.
 
 Why not `AgentSession.say(text)`: an IVR prompt is known before the call needs it, so it is
-rendered to PCM up front (pre-rendered WAV from the prompt cache, the offline eSpeak NG voice,
+synthesized to PCM up front (a baked WAV from the prompt cache, the offline eSpeak NG voice,
 or a livekit-agents TTS plugin) and then played by `ivrkit.livekit.player` frame by frame.
-Rendering is separate from playing so that barge-in is only "drop the queued audio".
+Synthesis is separate from playing so that barge-in is only "drop the queued audio".
 
 One `PromptAudio` per flow, shared by every call on it (and, with the thread executor, by every
 job thread of the worker process): fixed prompts — ones whose parts are written in the flow
-without `{templates}` — are kept in a bounded in-memory LRU after their first render. Prompts
-filled with call variables are rendered per call and never kept (they may read back a PIN).
+without `{templates}` — are kept in a bounded in-memory LRU after their first synthesis. Prompts
+filled with call variables are synthesized per call and never kept (they may read back a PIN).
 
 TTS failure mid-call: a plugin TTS that raises is logged with the prompt's `log_text` (masked,
 never the raw text) and the prompt is spoken by the offline voice instead; the call goes on.
@@ -33,13 +33,13 @@ from typing import Any, TypeVar
 from livekit.agents import tts
 from livekit.agents.types import APIConnectOptions
 
-from ivrkit.audio import Pcm, read_wav, resample
 from ivrkit.flow.model import HookRef
-from ivrkit.prompts import Prompt, PromptPart, RenderedPrompt
-from ivrkit.render import PromptCache, is_fixed_text, prompt_pcm
-from ivrkit.speech import DEFAULT_VOICE, EspeakVoice, spoken_digits
+from ivrkit.prompts import FilledPrompt, Prompt, PromptPart
+from ivrkit.voice.audio import Pcm, read_wav, resample
+from ivrkit.voice.cache import PromptCache, is_fixed_text, prompt_pcm
+from ivrkit.voice.speech import DEFAULT_VOICE, EspeakVoice, spoken_digits
 
-__all__ = ["OUTPUT_RATE", "PromptAudio", "fixed_prompt_parts", "plugin_cache_key", "render_with_plugin"]
+__all__ = ["OUTPUT_RATE", "PromptAudio", "fixed_prompt_parts", "plugin_cache_key", "bake_with_plugin"]
 
 logger = logging.getLogger("ivrkit.livekit")
 
@@ -89,7 +89,7 @@ def fixed_prompt_parts(flow: Any) -> frozenset[PartsKey]:
 
 
 class PromptAudio:
-    """Renders `RenderedPrompt`s of one flow. Thread-safe; `render` is a coroutine."""
+    """Synthesizes `FilledPrompt`s of one flow. Thread-safe; `synthesize` is a coroutine."""
 
     def __init__(
         self,
@@ -112,17 +112,17 @@ class PromptAudio:
         self._lock = threading.Lock()
         self._plugin_down_until: dict[str, float] = {}  # plugin label -> time.monotonic()
 
-    def _voice(self, prompt: RenderedPrompt) -> EspeakVoice:
+    def _voice(self, prompt: FilledPrompt) -> EspeakVoice:
         return EspeakVoice(prompt.voice or self.default_voice)
 
-    async def render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None = None,
+    async def synthesize(self, prompt: FilledPrompt, plugin: tts.TTS[Any] | None = None,
                      plugin_key: str | None = None) -> Pcm:
         """The prompt as one buffer at `sample_rate`. Raises `SpeechError`/`AudioFileError`
         when even the offline voice cannot produce it (the player logs and skips the prompt).
 
         `plugin` is the call's livekit-agents TTS, if the flow or the worker names one; it is
         per call because plugins hold HTTP sessions bound to the job's event loop. `plugin_key`
-        (its `module:factory`) finds texts `ivrkit prompts render --tts` rendered with it."""
+        (its `module:factory`) finds texts `ivrkit prompts bake --tts` baked with it."""
         key = (plugin.label if plugin is not None else "", prompt.voice or "", prompt.parts)
         keep = prompt.parts in self.fixed
         if keep:
@@ -131,7 +131,7 @@ class PromptAudio:
                 if hit is not None:
                     self._memo.move_to_end(key)
                     return hit
-        pcm, as_asked = await self._render(prompt, plugin, plugin_key)
+        pcm, as_asked = await self._synthesize(prompt, plugin, plugin_key)
         if keep and as_asked:  # not the offline stand-in for a plugin that failed this time
             self._remember(key, pcm)
         return pcm
@@ -149,7 +149,7 @@ class PromptAudio:
                 _, old = self._memo.popitem(last=False)
                 self._memo_bytes -= len(old.samples)
 
-    async def _render(self, prompt: RenderedPrompt, plugin: tts.TTS[Any] | None,
+    async def _synthesize(self, prompt: FilledPrompt, plugin: tts.TTS[Any] | None,
                       plugin_key: str | None = None) -> tuple[Pcm, bool]:
         """The audio, and whether it is in the voice asked for (False: the offline fallback)."""
         voice = self._voice(prompt)
@@ -159,7 +159,7 @@ class PromptAudio:
             down_until = self._plugin_down_until.get(plugin.label, 0.0)
             if time.monotonic() >= down_until:
                 try:
-                    pcm = await asyncio.wait_for(self._render_with_plugin(prompt, plugin, plugin_key), PLUGIN_LIMIT)
+                    pcm = await asyncio.wait_for(self._synthesize_with_plugin(prompt, plugin, plugin_key), PLUGIN_LIMIT)
                     self._plugin_down_until.pop(plugin.label, None)
                     return pcm, True
                 except Exception as e:  # any third-party TTS failure must not end the call
@@ -175,7 +175,7 @@ class PromptAudio:
         )
         return pcm, as_asked
 
-    async def _render_with_plugin(self, prompt: RenderedPrompt, plugin: tts.TTS[Any], plugin_key: str | None) -> Pcm:
+    async def _synthesize_with_plugin(self, prompt: FilledPrompt, plugin: tts.TTS[Any], plugin_key: str | None) -> Pcm:
         pieces: list[Pcm] = []
         for part in prompt.parts:
             if part.kind in ("text", "digits"):
@@ -203,8 +203,8 @@ def plugin_cache_key(spec: str) -> str:
     return f"tts-plugin:{spec}"
 
 
-async def render_with_plugin(texts: Iterable[str], plugin: tts.TTS[Any], spec: str, cache: PromptCache) -> list[Path]:
-    """`ivrkit prompts render --tts`: every distinct fixed text, spoken once by `plugin`, into
+async def bake_with_plugin(texts: Iterable[str], plugin: tts.TTS[Any], spec: str, cache: PromptCache) -> list[Path]:
+    """`ivrkit prompts bake --tts`: every distinct fixed text, spoken once by `plugin`, into
     `cache` — calls then play them with no TTS request, latency or cost."""
     paths: list[Path] = []
     seen: set[str] = set()

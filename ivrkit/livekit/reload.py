@@ -14,10 +14,7 @@ the dev line down. Calls in progress end at a restart (dev mode only).
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -25,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ivrkit.livekit.dev_child import child_environment, options_from_environment
 from ivrkit.livekit.flows import FlowSet, FlowSetError, build_flow_set
 from ivrkit.livekit.settings import WorkerOptions
 
@@ -54,14 +52,8 @@ def _relevant(change: Any, path: str) -> bool:
     return path.endswith(WATCHED_SUFFIXES) and "__pycache__" not in path
 
 
-def _child_env(opts: WorkerOptions) -> dict[str, str]:
-    from ivrkit.livekit.worker import child_environment
-
-    return child_environment(opts)
-
-
 def _start_child(opts: WorkerOptions) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ivrkit.livekit.worker"], env=_child_env(opts))
+    return subprocess.Popen([sys.executable, "-m", "ivrkit.livekit.worker"], env=child_environment(opts))
 
 
 def _stop_child(child: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -79,7 +71,7 @@ def _check_fresh(opts: WorkerOptions) -> tuple[bool, str, list[Path]]:
     the folders to watch now (an edit may add an include or a hook module elsewhere)."""
     proc = subprocess.run(
         [sys.executable, "-m", "ivrkit.livekit.reload"],
-        env={**_child_env(opts)}, capture_output=True, text=True, check=False,
+        env=child_environment(opts), capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
         return False, (proc.stdout + proc.stderr).strip(), []
@@ -135,11 +127,10 @@ def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
 
 
 def _check_main() -> int:
-    encoded = os.environ.get("IVRKIT_WORKER_OPTIONS")
-    if not encoded:
+    opts = options_from_environment()
+    if opts is None:
         print("ivrkit.livekit.reload: run by `ivrkit dev` only", file=sys.stderr)
         return 2
-    opts: WorkerOptions = pickle.loads(base64.b64decode(encoded))
     try:
         fs = build_flow_set(opts)
     except FlowSetError as e:

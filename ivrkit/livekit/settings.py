@@ -15,7 +15,7 @@ LIVEKIT_API_SECRET         API secret (required)
 LIVEKIT_AGENT_NAME         agent name for explicit dispatch (default `ivrkit`)
 IVRKIT_EXECUTOR            `thread` or `process` (default: see `DEFAULT_EXECUTOR`)
 IVRKIT_TRACE_DIR           write one JSON-lines call trace per call into this folder
-IVRKIT_PROMPT_CACHE        folder of pre-rendered prompts (`ivrkit prompts render`)
+IVRKIT_PROMPT_CACHE        folder of baked prompts (`ivrkit prompts bake`)
 IVRKIT_DEFAULT_FLOW        flow used when no route matches (folder of flows)
 IVRKIT_ROUTES              routes separated by commas, e.g. `number:+15550100=bank,room:s-*=support`
 IVRKIT_SIP_TRUNK           outbound SIP trunk id for `dial` states that name none
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -157,9 +157,6 @@ class WorkerOptions:
             if value is not None:
                 values[name] = tuple(value) if name == "routes" else value
         return cls(**values)
-
-    def with_(self, **changes: Any) -> WorkerOptions:
-        return replace(self, **changes)
 
 
 def _positive_int(var: str) -> Any:

@@ -1,11 +1,11 @@
 """Prompts as LiveKit audio: the offline eSpeak NG voice as a livekit-agents TTS, and
-Pcm -> `rtc.AudioFrame` helpers for pre-rendered prompts.
+Pcm -> `rtc.AudioFrame` helpers for baked or recorded prompts.
 
 `EspeakTTS` has the shape of a livekit-agents plugin (`tts.TTS` + a `ChunkedStream` whose
 `_run` feeds an `AudioEmitter`), so `AgentSession(tts=EspeakTTS())` and `session.say(text)`
 work with no API key and no network.
 
-A plugin TTS that fails mid-call is handled where prompts are rendered
+A plugin TTS that fails mid-call is handled where prompts are synthesized
 (`ivrkit.livekit.prompt_audio`): the prompt is logged masked and spoken offline.
 """
 
@@ -20,9 +20,9 @@ from livekit.agents import tts, utils
 from livekit.agents._exceptions import APIError
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from ivrkit.audio import Pcm, frames
 from ivrkit.errors import SpeechError
-from ivrkit.speech import DEFAULT_VOICE, ESPEAK_SAMPLE_RATE, EspeakVoice
+from ivrkit.voice.audio import Pcm, frames
+from ivrkit.voice.speech import DEFAULT_VOICE, ESPEAK_SAMPLE_RATE, EspeakVoice
 
 __all__ = ["EspeakTTS", "pcm_frames", "pcm_to_frames"]
 
@@ -30,7 +30,7 @@ __all__ = ["EspeakTTS", "pcm_frames", "pcm_to_frames"]
 class EspeakTTS(tts.TTS[Never]):
     """The offline default voice (eSpeak NG in-process), 22,050 Hz mono, non-streaming.
 
-    Synthesis runs in a worker thread (`asyncio.to_thread`), so a prompt being rendered never
+    Synthesis runs in a worker thread (`asyncio.to_thread`), so a prompt being synthesized never
     blocks the event loop that is reading the caller's keys.
     """
 
@@ -67,7 +67,7 @@ class EspeakTTS(tts.TTS[Never]):
 
 
 class EspeakChunkedStream(tts.ChunkedStream):
-    """One prompt rendered whole in a thread, then pushed as PCM to the emitter."""
+    """One prompt synthesized whole in a thread, then pushed as PCM to the emitter."""
 
     _tts: EspeakTTS
 
@@ -89,7 +89,7 @@ class EspeakChunkedStream(tts.ChunkedStream):
 
 
 def pcm_to_frames(pcm: Pcm, frame_ms: int = 20) -> Iterator[rtc.AudioFrame]:
-    """Pre-rendered or recorded audio as fixed-size mono frames (the last padded, not lost)."""
+    """Baked or recorded audio as fixed-size mono frames (the last padded, not lost)."""
     for chunk in frames(pcm, frame_ms):
         yield rtc.AudioFrame(
             data=chunk.samples,

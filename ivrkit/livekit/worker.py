@@ -45,17 +45,16 @@ worker and prints the errors.
 from __future__ import annotations
 
 import argparse
-import base64
 import functools
 import logging
 import os
-import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ivrkit.errors import IvrkitError
+from ivrkit.livekit.dev_child import options_from_environment
 from ivrkit.livekit.flows import FlowSet, FlowSetError, build_flow_set, install
 from ivrkit.livekit.routing import RoutingError, parse_route
 from ivrkit.livekit.settings import (
@@ -70,7 +69,6 @@ from ivrkit.livekit.settings import (
 __all__ = ["add_worker_arguments", "main", "options_from_args", "run_worker"]
 
 logger = logging.getLogger("ivrkit.livekit")
-_OPTIONS_ENV = "IVRKIT_WORKER_OPTIONS"
 
 
 class _ConnectFailureFilter(logging.Filter):
@@ -186,7 +184,7 @@ def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet) -> None:
     server.on("worker_started", on_started)
     logging.getLogger("livekit.agents").addFilter(_ConnectFailureFilter())
     # livekit-agents' own runner (signals, drain, log setup). It is module-private in 1.8.9 —
-    # the public `cli.run_app` parses sys.argv itself; pinned version, see the report.
+    # the public `cli.run_app` parses sys.argv itself; safe because pyproject.toml pins 1.8.9.
     _run_worker(
         server,
         proto.CliArgs(
@@ -236,7 +234,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--route", action="append", type=_route_arg, metavar="KIND:PATTERN=FLOW",
                         help="route calls: number:+15550100=bank (dialled number) or room:support-*=support; repeatable")
     parser.add_argument("--trace-dir", type=Path, help="write one JSON-lines trace per call here (env IVRKIT_TRACE_DIR)")
-    parser.add_argument("--prompt-cache", type=Path, help="pre-rendered prompts folder (env IVRKIT_PROMPT_CACHE)")
+    parser.add_argument("--prompt-cache", type=Path, help="baked prompts folder, from `ivrkit prompts bake` (env IVRKIT_PROMPT_CACHE)")
     parser.add_argument("--tts", help="module:factory returning a livekit-agents TTS (default: offline eSpeak NG)")
     parser.add_argument("--sip-trunk", help="outbound SIP trunk id for dial states (env IVRKIT_SIP_TRUNK)")
     parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARN", "ERROR"), type=str.upper)
@@ -294,9 +292,8 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m ivrkit.livekit.worker {start,dev} PATH ...` — the same as `ivrkit start/dev`."""
-    encoded = os.environ.pop(_OPTIONS_ENV, None)
-    if encoded:  # a dev-mode child started by ivrkit.livekit.reload
-        opts: WorkerOptions = pickle.loads(base64.b64decode(encoded))
+    opts = options_from_environment()
+    if opts is not None:  # a dev-mode child started by ivrkit.livekit.reload
         os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
         creds, fs = prepare(opts)
         serve(opts, creds, fs)
@@ -307,11 +304,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         add_worker_arguments(sub.add_parser(name, help=text))
     args = parser.parse_args(argv)
     run_worker(options_from_args(args, dev=args.command == "dev"))
-
-
-def child_environment(opts: WorkerOptions) -> dict[str, str]:
-    """Environment for a dev-mode child worker process carrying `opts`."""
-    return {**os.environ, _OPTIONS_ENV: base64.b64encode(pickle.dumps(opts)).decode()}
 
 
 if __name__ == "__main__":

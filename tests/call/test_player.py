@@ -8,12 +8,12 @@ import pytest
 
 from ivrkit.call.player import Player
 from ivrkit.channel import PromptEnded
-from ivrkit.prompts import Prompt, RenderedPrompt, render
+from ivrkit.prompts import FilledPrompt, Prompt, fill
 from ivrkit.testing import FakeChannel, VirtualClock
 
 
-def prompt(player: Player, text: str = "Hello", barge_in: bool = True) -> RenderedPrompt:
-    return render(Prompt.text(text), {}, id=player.next_id(), state="main", barge_in=barge_in)
+def prompt(player: Player, text: str = "Hello", barge_in: bool = True) -> FilledPrompt:
+    return fill(Prompt.text(text), {}, id=player.next_id(), state="main", barge_in=barge_in)
 
 
 def test_only_the_current_prompt_ends() -> None:
@@ -30,7 +30,7 @@ def test_only_the_current_prompt_ends() -> None:
 
 
 class _Broken(FakeChannel):
-    def play(self, prompt: RenderedPrompt) -> None:
+    def play(self, prompt: FilledPrompt) -> None:
         raise RuntimeError("no audio")
 
     def stop(self) -> None:

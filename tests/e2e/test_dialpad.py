@@ -11,7 +11,7 @@ the namespace's own 127.0.0.1), Chromium (driven by tests/e2e/web/dialpad_driver
 lines) and the Python test caller (tests/stack/caller.py).
 
 Prerequisites (installed by `bash tests/stack/install_web.sh`): Node.js, Debian chromium, the
-built page bundle (ivrkit/web/dist/app.js) and playwright-core in tests/e2e/web/node_modules.
+built page bundle (ivrkit/dialpad/web/dist/app.js) and playwright-core in tests/e2e/web/node_modules.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from stack.stack import Stack
 from stack.testenv import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
-WEB_DIR = REPO / "ivrkit" / "web"
+WEB_DIR = REPO / "ivrkit" / "dialpad" / "web"
 DRIVER_DIR = Path(__file__).resolve().parent / "web"
 DRIVER = DRIVER_DIR / "dialpad_driver.mjs"
 CHROMIUM = Path(os.environ.get("IVRKIT_CHROMIUM", "/usr/bin/chromium"))
@@ -160,8 +160,8 @@ class DevServer:
 
 
 def start_dialpad_server(stack: Stack, room: str, agent_name: str | None = None) -> DevServer:
-    """`python -m ivrkit.devserver` (= `ivrkit dialpad`) in the namespace, on its 127.0.0.1."""
-    argv = [sys.executable, "-m", "ivrkit.devserver", "--host", "127.0.0.1", "--port", "0", "--room", room]
+    """`python -m ivrkit.dialpad` (= `ivrkit dialpad`) in the namespace, on its 127.0.0.1."""
+    argv = [sys.executable, "-m", "ivrkit.dialpad", "--host", "127.0.0.1", "--port", "0", "--room", room]
     if agent_name:
         argv += ["--agent-name", agent_name]
     proc = stack.start(argv, name="dialpad-devserver", env=stack.env(), cwd=REPO)  # secret via env, not argv

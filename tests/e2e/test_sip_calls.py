@@ -8,7 +8,7 @@ number (`--route number:...=flow`), so every call here also goes through number 
     +15550002 -> sip-alt    (alt.yaml: another greeting)
     +15550003 -> sip-hooks  (hooks.yaml: a hook branches on the caller's SIP attributes)
 
-Every prompt is a sine tone of its own frequency, written at test time with ivrkit.audio. The
+Every prompt is a sine tone of its own frequency, written at test time with ivrkit.voice.audio. The
 assertions come from what the phone hears (tones found in the RTP recording, RFC 4733 events
 the worker sent), what SIP it gets (BYE, REFER), and the worker's own log and call trace.
 Each test uses its own calling number, which is how its call is found in the traces.

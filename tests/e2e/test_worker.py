@@ -1,7 +1,7 @@
 """The bundled worker end to end: a real livekit-server, the worker as a subprocess, real callers.
 
-Every prompt of the test flow (tests/e2e/flows/worker.yaml) is a pre-rendered sine tone of its
-own frequency, generated here with ivrkit.audio; the Python test caller (tests/stack/caller.py)
+Every prompt of the test flow (tests/e2e/flows/worker.yaml) is a pre-recorded sine tone of its
+own frequency, generated here with ivrkit.voice.audio; the Python test caller (tests/stack/caller.py)
 reports which tones it hears and when, so each test asserts what a caller would hear — which
 prompt, in which order, cut short or not — and then checks the call trace the worker wrote
 (IVRKIT_TRACE_DIR) and the worker's log.

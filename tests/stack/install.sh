@@ -9,7 +9,7 @@
 # skip with the same reason. A build that fails is an error (non-zero exit).
 set -euo pipefail
 
-LIVEKIT_SERVER_VERSION="v1.13.5"   # pinned; see shared/LIVEKIT_NOTES.md "Running the real stack"
+LIVEKIT_SERVER_VERSION="v1.13.5"   # pinned; tests/stack/README.md says how the stack runs
 GO_MIN="1.26.8"                    # go.mod of tests/e2e/goclient and server-sdk-go v2.19.0
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -15,7 +15,7 @@
 # serves that), copy it to a temp dir and `go build` there with the tag's own go.mod and go.sum.
 set -euo pipefail
 
-# Pinned. v1.11.0 (which shared/LIVEKIT_NOTES.md was read from) and v1.9.0/v1.10.x are refused
+# Pinned. v1.11.0, v1.9.0 and v1.10.x are refused
 # by the module proxy reachable here (403 "not available"); v1.8.0 (2026-07-23, a week before
 # livekit-server v1.13.5) is served and has no replace directives.
 LIVEKIT_SIP_VERSION="v1.8.0"

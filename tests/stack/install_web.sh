@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install what the browser dial pad (`ivrkit dialpad`) and its e2e test need, idempotently:
 #   - Debian's chromium (/usr/bin/chromium), only when missing, only as root;
-#   - `npm ci` in ivrkit/web (livekit-client + esbuild, pinned by its package-lock.json) and in
+#   - `npm ci` in ivrkit/dialpad/web (livekit-client + esbuild, pinned by its package-lock.json) and in
 #     tests/e2e/web (playwright-core, pinned), only when the lock file changed since last time;
-#   - the page's JS bundle, built into ivrkit/web/dist/ (git-ignored, never committed), only when
+#   - the page's JS bundle, built into ivrkit/dialpad/web/dist/ (git-ignored, never committed), only when
 #     its sources or lock file changed.
 # Missing root or Node.js/npm is not an error: one line says what is skipped and why, and
 # tests/e2e/test_dialpad.py then skips with the same reason. A failing install or build is an error.
@@ -11,7 +11,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-WEB="$REPO/ivrkit/web"
+WEB="$REPO/ivrkit/dialpad/web"
 E2E_WEB="$REPO/tests/e2e/web"
 CHROMIUM="${IVRKIT_CHROMIUM:-/usr/bin/chromium}"
 

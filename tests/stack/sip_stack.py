@@ -142,7 +142,7 @@ class SipStack:
         async test wrap it in `asyncio.to_thread`)."""
         async def call() -> T:
             with warnings.catch_warnings():
-                # The dev secret "secret" is short on purpose (the notes' dev keys); PyJWT warns.
+                # The dev secret "secret" is short on purpose (tests/stack/server.py's dev keys); PyJWT warns.
                 warnings.simplefilter("ignore")
                 lk = livekit_api(self.stack.server)
                 try:

@@ -98,7 +98,7 @@ class Stack:
             token = token.with_room_config(api.RoomConfiguration(
                 agents=[api.RoomAgentDispatch(agent_name=agent_name, metadata=agent_metadata)]))
         with warnings.catch_warnings():
-            # The dev secret "secret" is short on purpose (the notes' dev keys); PyJWT warns.
+            # The dev secret "secret" is short on purpose (tests/stack/server.py's dev keys); PyJWT warns.
             warnings.simplefilter("ignore")
             return token.to_jwt()
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NoReturn
 
-from ivrkit.audio import tone, write_wav
+from ivrkit.voice.audio import tone, write_wav
 
 
 def unavailable(reason: str) -> NoReturn:

@@ -1,6 +1,6 @@
 """Hear which tone plays, and when: per-frame energy and dominant frequency, then segments.
 
-Why: e2e tests tell prompts apart by ear. The test flows render each prompt as a distinct sine
+Why: e2e tests tell prompts apart by ear. The test flows record each prompt as a distinct sine
 tone, so a caller that reports "440 Hz from t=1.20 to t=2.21" lets a test assert which prompt
 played, in what order, and that barge-in cut it short.
 

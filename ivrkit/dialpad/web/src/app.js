@@ -1,6 +1,6 @@
 // ivrkit dial pad: "call" a flow from a browser, without a phone line.
 //
-// Joins a LiveKit room with a token minted by `ivrkit dialpad` (ivrkit/devserver.py), plays the
+// Joins a LiveKit room with a token minted by `ivrkit dialpad` (ivrkit/dialpad/server.py), plays the
 // agent's audio, sends keys as DTMF (publishDtmf with RFC 4733 codes), shows the DTMF the agent
 // sends back and the agent's state as the ivrkit worker publishes it in its participant
 // attributes (`ivrkit.state`, `ivrkit.prompt`; every other attribute is shown too).

@@ -1,8 +1,8 @@
 """The offline default voice: eSpeak NG through ctypes, plus digit-by-digit prompt text.
 
-Why eSpeak NG: a fresh machine with no API key must still speak prompts (issue 3). The
+Why eSpeak NG: a fresh machine with no API key must still speak prompts. The
 `espeakng-loader` wheel ships libespeak-ng and its voice data, so there is no apt step; this
-module loads that library with ctypes and renders text to 16-bit mono PCM in-process.
+module loads that library with ctypes and synthesizes text to 16-bit mono PCM in-process.
 
 libespeak-ng keeps all its state in globals (one current voice, one callback, one output
 buffer), so every voice object in the process shares one `_Engine`, initialised lazily on
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from ivrkit.audio import Pcm
 from ivrkit.errors import SpeechError
+from ivrkit.voice.audio import Pcm
 
 __all__ = ["DEFAULT_VOICE", "ESPEAK_SAMPLE_RATE", "EspeakVoice", "SpeechError", "spoken_digits"]
 
@@ -200,9 +200,9 @@ class EspeakVoice:
 
     @property
     def cache_key(self) -> str:
-        """Identifies the audio this voice produces, for `ivrkit.render.PromptCache`.
+        """Identifies the audio this voice produces, for `ivrkit.voice.cache.PromptCache`.
 
-        Includes the espeakng-loader version so an upgrade of the library re-renders prompts,
+        Includes the espeakng-loader version so an upgrade of the library re-bakes prompts,
         and needs no library load (a cache hit stays cheap).
         """
         version = _loader_version()
@@ -214,7 +214,7 @@ class EspeakVoice:
             return _engine().version
 
     def synthesize(self, text: str) -> Pcm:
-        """Render `text` to mono 16-bit PCM at 22,050 Hz. Raises `SpeechError` on failure."""
+        """Synthesize `text` to mono 16-bit PCM at 22,050 Hz. Raises `SpeechError` on failure."""
         with _LOCK:
             samples = _engine().synthesize(text, self.voice, self.rate or _RATE_NORMAL)
         return Pcm(samples, ESPEAK_SAMPLE_RATE)

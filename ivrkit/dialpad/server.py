@@ -1,7 +1,7 @@
 """`ivrkit dialpad`: serve the browser dial pad and mint LiveKit join tokens for it (dev only).
 
 Why: a flow author should be able to "call" a flow from a browser, with no SIP trunk and no
-phone. The page (ivrkit/web/) needs a join token, and a token needs the API secret, which must
+phone. The page (ivrkit/dialpad/web/) needs a join token, and a token needs the API secret, which must
 never reach the browser; so this tiny aiohttp server signs tokens with `livekit.api.AccessToken`
 and serves the page next to them.
 
@@ -9,7 +9,7 @@ It is a development tool: anyone who can reach it can join rooms on your LiveKit
 127.0.0.1 unless told otherwise, and says so loudly when told otherwise.
 
 Routes:
-  GET /               the page (ivrkit/web/index.html), and its static files
+  GET /               the page (ivrkit/dialpad/web/index.html), and its static files
   GET /api/config     {"room", "flow", "livekit_url", "agent_name"} (defaults for the form)
   GET /api/token      ?room=R&identity=I[&flow=F] -> {"url", "token", "room", "identity"}
 
@@ -387,11 +387,8 @@ def add_dialpad_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ivrkit.devserver ...`, the same as `ivrkit dialpad ...`."""
-    parser = argparse.ArgumentParser(prog="python -m ivrkit.devserver")
+    """`python -m ivrkit.dialpad ...`, the same as `ivrkit dialpad ...`."""
+    parser = argparse.ArgumentParser(prog="python -m ivrkit.dialpad")
     _add_arguments(parser)
     return _run_from_args(parser.parse_args(argv))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

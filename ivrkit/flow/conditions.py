@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivrkit.errors import ConditionSyntaxError as ConditionSyntaxError
+from ivrkit.errors import ConditionSyntaxError
 
 _CONSTANT_NAMES: dict[str, object] = {
     "True": True, "False": False, "None": None, "true": True, "false": False, "null": None,

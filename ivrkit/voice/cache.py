@@ -1,12 +1,13 @@
-"""Pre-rendered prompts: a folder of WAV files keyed by what was said and by which voice.
+"""The prompt cache: a folder of WAV files keyed by what was said and by which voice.
 
 Why: a call should play a fixed prompt ("For balances press 1...") without waiting for a TTS
-or paying for one on every call. `ivrkit prompts render flow.yaml` renders every fixed prompt
-text of a flow once; at call time the player looks the text up here and plays the file.
+or paying for one on every call. `ivrkit prompts bake flow.yaml` synthesizes every fixed
+prompt text of a flow once ("bakes" it); at call time the player looks the text up here and
+plays the file.
 
 The key is sha256 over the voice's `cache_key` and the text, so changing a prompt's wording,
 the voice, its rate or the library version gives a new file, and identical prompts across
-flows share one file. Texts with `{var}` templates vary per call and are not rendered.
+flows share one file. Texts with `{var}` templates vary per call and are not baked.
 
 Engine-side: no LiveKit import, no clock.
 """
@@ -21,17 +22,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from ivrkit.audio import AudioFileError, Pcm, concat, read_wav, silence, write_wav
+from ivrkit.errors import AudioFileError
 from ivrkit.prompts import PromptPart
-from ivrkit.speech import spoken_digits
+from ivrkit.voice.audio import Pcm, concat, read_wav, silence, write_wav
+from ivrkit.voice.speech import spoken_digits
 
-__all__ = ["PromptCache", "Voice", "is_fixed_text", "prompt_pcm", "render_texts"]
+__all__ = ["PromptCache", "Voice", "is_fixed_text", "prompt_pcm", "bake_texts"]
 
 
 class Voice(Protocol):
     """What the cache needs from a voice: a stable key for its output, and synthesis.
 
-    `ivrkit.speech.EspeakVoice` is one; any object with these two members works.
+    `ivrkit.voice.speech.EspeakVoice` is one; any object with these two members works.
     """
 
     @property
@@ -43,10 +45,10 @@ class Voice(Protocol):
 def is_fixed_text(text: str) -> bool:
     """True when `text` has no `{var}` template field, so it sounds the same on every call.
 
-    Blank text is not fixed either: there is nothing to render.
+    Blank text is not fixed either: there is nothing to synthesize.
 
     `{{` and `}}` are literal braces. A text with malformed braces is treated as not fixed:
-    the flow checker reports it, and rendering it would bake the braces into the audio.
+    the flow checker reports it, and baking it would put the braces into the audio.
     """
     if not text.strip():
         return False
@@ -59,7 +61,7 @@ def is_fixed_text(text: str) -> bool:
 class PromptCache:
     """WAV files in `directory`, one per (voice, text), named by their sha256 key.
 
-    Safe for several processes rendering at once: files are written to a temporary name and
+    Safe for several processes baking at once: files are written to a temporary name and
     renamed into place, so a reader never sees half a file.
     """
 
@@ -76,27 +78,27 @@ class PromptCache:
         return digest.hexdigest()
 
     def path_for(self, text: str, voice: Voice | str) -> Path:
-        """Where the prompt's file is or would be; does not render."""
+        """Where the prompt's file is or would be; does not synthesize."""
         return self.directory / f"{self.key(text, voice)}.wav"
 
     def get(self, text: str, voice: Voice | str) -> Path | None:
-        """The rendered file if it exists, else None (the caller then uses live TTS)."""
+        """The baked file if it exists, else None (the caller then uses live TTS)."""
         path = self.path_for(text, voice)
         return path if path.is_file() else None
 
-    def get_or_render(self, text: str, voice: Voice) -> Path:
-        """The rendered file, synthesising and storing it first on a miss."""
+    def bake(self, text: str, voice: Voice) -> Path:
+        """The baked file, synthesizing and storing it first on a miss."""
         path = self.path_for(text, voice)
         if path.is_file():
             return path
         return self.put(text, voice, voice.synthesize(text))
 
     def put(self, text: str, voice: Voice | str, pcm: Pcm) -> Path:
-        """Store `pcm` as the rendering of `text` by `voice`."""
+        """Store `pcm` as `text` spoken by `voice`."""
         path = self.path_for(text, voice)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".wav", dir=self.directory)
+            fd, tmp = tempfile.mkstemp(prefix=".bake-", suffix=".wav", dir=self.directory)
         except OSError as e:
             raise AudioFileError(
                 f"{self.directory}: cannot create the prompt cache folder: {e.strerror or e}"
@@ -111,10 +113,10 @@ class PromptCache:
         return path
 
 
-def render_texts(
+def bake_texts(
     texts: Iterable[str], voice: Voice, directory: str | os.PathLike[str]
 ) -> list[Path]:
-    """Render every fixed text (see `is_fixed_text`) into the cache in `directory`.
+    """Bake every fixed text (see `is_fixed_text`) into the cache in `directory`.
 
     Returns one path per distinct fixed text, in first-seen order; templated texts are
     skipped (`[t for t in texts if not is_fixed_text(t)]` lists them for a report).
@@ -126,7 +128,7 @@ def render_texts(
         if text in seen or not is_fixed_text(text):
             continue
         seen.add(text)
-        paths.append(cache.get_or_render(text, voice))
+        paths.append(cache.bake(text, voice))
     return paths
 
 
@@ -138,9 +140,9 @@ def prompt_pcm(
     cache: PromptCache | None = None,
     base_dir: str | os.PathLike[str] | None = None,
 ) -> Pcm:
-    """One playable buffer for a filled-in prompt (`RenderedPrompt.parts`), at `sample_rate`.
+    """One playable buffer for a filled-in prompt (`FilledPrompt.parts`), at `sample_rate`.
 
-    Text comes from the cache when it was pre-rendered, else is synthesised now and *not*
+    Text comes from the cache when it was baked, else is synthesized now and *not*
     stored: a filled-in text may carry a caller's digits, which must not land on disk.
     Digits are spoken key by key, audio files are read relative to `base_dir` (the flow
     file's folder), silence values are seconds. CPU-bound: async callers run it in a thread.

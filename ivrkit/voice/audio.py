@@ -4,7 +4,7 @@ Prompts are short, mono, 16-bit speech or tones, so ivrkit keeps audio as one im
 buffer (`Pcm`) rather than a stream: a recorded prompt is read whole, resampled once to the
 output rate and then cut into the 10/20 ms frames a media track wants. Reading uses the
 stdlib `wave` module on purpose: LiveKit's `audio_frames_from_file` was seen dropping the last
-~64 ms of a WAV (LIVEKIT_NOTES.md), and the end of a prompt ("...press pound") matters.
+~64 ms of a WAV (livekit-agents 1.8.9), and the end of a prompt ("...press pound") matters.
 
 numpy is used for the sample arithmetic; it already comes with livekit-agents. This module
 imports nothing from LiveKit and never reads the clock.
@@ -25,7 +25,6 @@ import numpy.typing as npt
 from ivrkit.errors import AudioFileError
 
 __all__ = [
-    "AudioFileError",
     "Pcm",
     "concat",
     "dominant_frequency",
@@ -44,7 +43,7 @@ _MAX_INT16 = 32767
 class Pcm:
     """Mono signed 16-bit little-endian PCM and its sample rate.
 
-    Immutable so one rendered prompt can be shared by every call playing it.
+    Immutable so one synthesized prompt can be shared by every call playing it.
     """
 
     samples: bytes

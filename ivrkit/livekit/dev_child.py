@@ -1,0 +1,37 @@
+"""How `ivrkit dev` hands its options to the processes it starts: one environment variable.
+
+`reload.supervise` starts the worker (`python -m ivrkit.livekit.worker`) and the flow check
+(`python -m ivrkit.livekit.reload`) as child processes; each child reads the same
+`WorkerOptions` back. Both ends of that protocol live here, so the supervisor and the worker
+need not import each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pickle
+
+from ivrkit.livekit.settings import WorkerOptions
+
+__all__ = ["child_environment", "options_from_environment"]
+
+OPTIONS_ENV = "IVRKIT_WORKER_OPTIONS"
+
+
+def child_environment(opts: WorkerOptions) -> dict[str, str]:
+    """Environment for a dev-mode child process carrying `opts`."""
+    return {**os.environ, OPTIONS_ENV: base64.b64encode(pickle.dumps(opts)).decode()}
+
+
+def options_from_environment() -> WorkerOptions | None:
+    """The options a dev-mode parent passed, or None when this process was not started by one.
+
+    The variable is removed once read, so processes this one starts (livekit-agents' job
+    processes) do not take themselves for dev children too.
+    """
+    encoded = os.environ.pop(OPTIONS_ENV, None)
+    if not encoded:
+        return None
+    opts: WorkerOptions = pickle.loads(base64.b64decode(encoded))
+    return opts

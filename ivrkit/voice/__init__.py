@@ -1,0 +1,13 @@
+"""The voice: how a filled-in prompt becomes sound, offline and engine-side.
+
+Imports nothing from LiveKit and never reads the clock, so the console, the tests and the
+worker share it; the worker's LiveKit side (`ivrkit.livekit.prompt_audio`, `tts`) builds on it.
+One concept per module:
+
+- `audio`   `Pcm`, the immutable buffer a prompt is played from, and the few operations an IVR
+            needs on it (WAV in/out, resampling, tones, framing)
+- `speech`  the offline default voice: eSpeak NG through ctypes (`EspeakVoice.synthesize`), and
+            digits spelt out key by key (`spoken_digits`)
+- `cache`   the prompt cache: a folder of WAV files keyed by text and voice, filled ahead of
+            time by `ivrkit prompts bake` and read at call time (`PromptCache`, `prompt_pcm`)
+"""
