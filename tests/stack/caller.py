@@ -39,7 +39,9 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, so `stack` imports as a package
+# tests/, so `stack` imports as a package; appended, so the unit tests' tests/livekit package
+# never shadows the real livekit imported below
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 from stack.tone_analysis import FrameStats, ToneTracker, analyse  # noqa: E402
 
 from livekit import rtc  # noqa: E402
