@@ -108,7 +108,7 @@ async def test_prompts_rendered_with_a_plugin_are_played_from_the_cache_without_
     from ivrkit.render import PromptCache
 
     spec = "ivrkit.livekit.tts:EspeakTTS"
-    flow_path = Path(__file__).resolve().parents[1] / "flows" / "bank.yaml"
+    flow_path = Path(__file__).resolve().parents[2] / "flows" / "bank.yaml"
     assert await asyncio.to_thread(cli.main, ["prompts", "render", str(flow_path), "--dir", str(tmp_path), "--tts", spec]) == 0
     menu = load_flow(flow_path).states["main"].menu
     assert menu is not None
