@@ -22,7 +22,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
-sys.path.append(str(REPO / "tests"))  # for `stack`; last, so tests/livekit never shadows the real livekit
+sys.path.insert(0, str(REPO / "tests"))
 
 CALLER = BENCH / "_latency_caller.py"
 HANDWRITTEN = BENCH / "_handwritten_agent.py"

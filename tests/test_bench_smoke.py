@@ -21,8 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-# tests/, so the harness imports as `stack`; appended, so tests/livekit never shadows the real livekit
-sys.path.append(str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # script, needs the real stack, subprocess time limit (s)
 SCRIPTS = [

@@ -7,9 +7,7 @@ Fixtures:
 
 The harness lives in tests/stack and is imported as the top-level package `stack`: this file
 puts tests/ on sys.path (tests/e2e is not a package, so pytest imports these modules by their
-basename and does not reach a sibling directory). At the end of sys.path, not the front: tests/
-also holds the unit-test packages `livekit`, `flow`, `call` and `console`, and tests/livekit must
-never shadow the real `livekit`.
+basename and does not reach a sibling directory).
 
 Skips name what is missing and the install command. With IVRKIT_STACK_REQUIRED=1 (CI on a
 machine that should run them) the same reasons fail the tests instead of skipping them.
@@ -29,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: see the module docstring
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stack.stack import Stack, go_caller_binary, missing_prerequisites  # noqa: E402
 from stack.testenv import log_dir, unavailable  # noqa: E402

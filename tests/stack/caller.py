@@ -39,9 +39,7 @@ from typing import Any
 
 import numpy as np
 
-# tests/, so `stack` imports as a package; appended, so the unit tests' tests/livekit package
-# never shadows the real livekit imported below
-sys.path.append(str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, so `stack` imports as a package
 from stack.tone_analysis import FrameStats, ToneTracker, analyse  # noqa: E402
 
 from livekit import rtc  # noqa: E402
