@@ -108,7 +108,7 @@ async def ivrkit_completion(flow_text: str, keys: str) -> dict[str, Any]:
         await until_idle(qsize)
     await _settle(clock, qsize, last_key + 10.0)
     done = next((p for p in channel.played if p.state == "done"), None)
-    channel.caller_hangs_up()
+    channel.caller_hangup()
     await until_idle(qsize)
     await asyncio.wait_for(task, 5)
     if done is None:

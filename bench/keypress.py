@@ -65,7 +65,7 @@ async def run_ivrkit(machine: Any, keys: int, samples: dict[str, list[float]]) -
     await _feed(channel, lambda: call.idle_info[1], keys, samples)
     if call.state != "main" and keys % len(CYCLE) == 0:
         raise RuntimeError(f"after whole key cycles the call should be in 'main', it is in {call.state!r}")
-    channel.caller_hangs_up()
+    channel.caller_hangup()
     result = await task
     if result.ended_by != "caller_hangup":
         raise RuntimeError(f"call ended by {result.ended_by}, expected caller_hangup")
@@ -79,7 +79,7 @@ async def run_baseline(keys: int, samples: dict[str, list[float]]) -> None:
     task = asyncio.get_running_loop().create_task(call.run())
     await until_idle(call.queue.qsize)
     await _feed(channel, call.queue.qsize, keys, samples)
-    channel.caller_hangs_up()
+    channel.caller_hangup()
     await task
 
 

@@ -94,7 +94,7 @@ async def child(variant: str, n: int, use_tracemalloc: bool) -> dict[str, Any]:
         await _start_ivrkit(machine, 10, warm)
         for clock, calls in warm:
             for c, t in calls:
-                c.channel.caller_hangs_up()
+                c.channel.caller_hangup()
             await asyncio.gather(*(t for _, t in calls))
         warm.clear()
     elif variant == "channel only":

@@ -241,9 +241,11 @@ class FakeChannel(Channel):
         """The caller presses one key now (normalised like a real adapter: A-D upper case)."""
         self.emit(Key(digit.upper(), self.vclock.now()))
 
-    def caller_hangs_up(self) -> None:
+    def caller_hangup(self, reason: str = "caller") -> None:
+        """The caller hangs up now: `Hangup` is emitted once, and no prompt end after it.
+        (`ConsoleChannel.caller_hangup` is the same call; the call then ends as "caller_hangup".)"""
         if not self.caller_gone:
-            self.emit(Hangup(self.vclock.now()))
+            self.emit(Hangup(self.vclock.now(), reason))
             self.caller_gone = True
 
     @property
@@ -312,7 +314,7 @@ class FlowTester:
     ) -> None:
         assert self._task is not None
         if not self._task.done():
-            self._caller_hangs_up()
+            self._caller_hangup()
             await self._settle()
         if not self._task.done():  # something refused to end: do not leak it
             self._task.cancel()
@@ -354,11 +356,11 @@ class FlowTester:
 
     async def hangup(self) -> None:
         """The caller hangs up now."""
-        self._caller_hangs_up()
+        self._caller_hangup()
         await self._settle()
 
-    def _caller_hangs_up(self) -> None:
-        hang = getattr(self.channel, "caller_hangs_up", None)
+    def _caller_hangup(self) -> None:
+        hang = getattr(self.channel, "caller_hangup", None)
         if hang is not None:
             hang()
         else:

@@ -262,9 +262,6 @@ class _ScriptedConsole(ConsoleChannel):
         assert isinstance(self.clock, VirtualClock)
         return self.clock
 
-    def caller_hangs_up(self) -> None:
-        self.caller_hangup()
-
     @property
     def text(self) -> str:
         out = self.view.out

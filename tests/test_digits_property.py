@@ -122,7 +122,7 @@ def flow() -> Flow:
         State("acct", "p.yaml:4", collect=Collect(P("Account."), into="acct", min_digits=2, max_digits=3, back_key="*",
                                                   confirm=P("You said {acct}. 1 yes, 2 no."), on_max_retries="main"),
               next="main", settings=Settings(terminator=None, barge_in=False)),
-        State("balance", "p.yaml:5", run=HookRef("test_digits_property", "lookup"), say=P("Balance {balance}."),
+        State("balance", "p.yaml:5", run=HookRef(__name__, "lookup"), say=P("Balance {balance}."),
               next="main"),
         State("send", "p.yaml:6", send_dtmf=SendDtmf("12w#"), next="main"),
         State("bye", "p.yaml:7", say=P("Bye."), hangup=True),

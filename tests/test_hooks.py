@@ -34,13 +34,13 @@ async def async_hook(ctx: HookContext) -> str:
 
 
 def test_resolve_hook_and_its_messages() -> None:
-    assert resolve_hook(HookRef("test_hooks", "sync_hook")) is sync_hook
+    assert resolve_hook(HookRef(__name__, "sync_hook")) is sync_hook
     with pytest.raises(HookImportError, match="cannot import module 'nope_mod'"):
         resolve_hook(HookRef("nope_mod", "f"))
     with pytest.raises(HookImportError, match="has no attribute 'missing'"):
-        resolve_hook(HookRef("test_hooks", "missing"))
+        resolve_hook(HookRef(__name__, "missing"))
     with pytest.raises(HookImportError, match="is a int, not a function"):
-        resolve_hook(HookRef("test_hooks", "NOT_CALLABLE"))
+        resolve_hook(HookRef(__name__, "NOT_CALLABLE"))
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ FLOW = make_flow(
     State("main", "m.yaml:1", menu=Menu(P("menu"), {"1": "pin", "2": "bye"}, back_key=None, on_max_retries="bye")),
     State("pin", "m.yaml:5", collect=Collect(P("pin"), into="pin", sensitive=True, back_key="*",
                                              confirm=P("ok?")), next="hook"),
-    State("hook", "m.yaml:9", run=HookRef("test_machine", "lookup"), next="bye"),
+    State("hook", "m.yaml:9", run=HookRef(__name__, "lookup"), next="bye"),
     State("bye", "m.yaml:12", say=P("bye"), hangup=True),
     State("oops", "m.yaml:14", say=P("oops"), hangup=True),
     error_state="oops",

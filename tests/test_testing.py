@@ -120,7 +120,7 @@ async def test_idle_waits_for_a_sync_hook_thread_without_real_sleeps_in_the_test
     import ivrkit.flow.model as m
 
     states = {
-        "s": State("s", "t.yaml:1", run=m.HookRef("test_testing", "slow_sync"), say=P("v={v}"), hangup=True),
+        "s": State("s", "t.yaml:1", run=m.HookRef(__name__, "slow_sync"), say=P("v={v}"), hangup=True),
     }
     async with FlowTester(Flow(name="x", start="s", states=states, file="t.yaml")) as t:
         t.expect_prompt("v=done")

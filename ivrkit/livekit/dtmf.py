@@ -12,7 +12,7 @@ uppercase ones on the way out. The rules here decide, in one place, what counts 
 * outgoing: a key becomes `(code, lowercase digit)`, the form LiveKit SIP turns into an RFC 4733
   telephone-event (uppercase A-D would be dropped by the gateway).
 
-No LiveKit import: this is pure and unit-tested (tests/test_livekit_dtmf.py).
+No LiveKit import: this is pure and unit-tested (tests/livekit/test_dtmf.py).
 """
 
 from __future__ import annotations

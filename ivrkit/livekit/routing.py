@@ -15,7 +15,7 @@ Patterns are shell globs (`+1555*`, `support-*`). Numbers are compared without f
 startup (`FlowRouter` raises); metadata naming an unknown flow is a per-call mistake: it is
 reported as a warning and the next rule decides, so the caller still gets an answer.
 
-Pure: no LiveKit import. Unit-tested in tests/test_livekit_routing.py.
+Pure: no LiveKit import. Unit-tested in tests/livekit/test_routing.py.
 """
 
 from __future__ import annotations

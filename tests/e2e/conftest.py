@@ -6,8 +6,8 @@ Fixtures:
 - `go_caller_built` (session): skips (or fails, see below) when the Go caller was not built.
 
 The harness lives in tests/stack and is imported as the top-level package `stack`: this file
-puts tests/ on sys.path (tests/ is not a package, and pytest's default rootdir-relative import
-does not reach a sibling directory).
+puts tests/ on sys.path (tests/e2e is not a package, so pytest imports these modules by their
+basename and does not reach a sibling directory).
 
 Skips name what is missing and the install command. With IVRKIT_STACK_REQUIRED=1 (CI on a
 machine that should run them) the same reasons fail the tests instead of skipping them.

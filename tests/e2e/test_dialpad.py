@@ -32,6 +32,7 @@ import pytest
 from stack.process import NsProcess
 from stack.stack import Stack
 from stack.testenv import unavailable
+from stack.worker import Worker
 
 REPO = Path(__file__).resolve().parents[2]
 WEB_DIR = REPO / "ivrkit" / "dialpad" / "web"
@@ -299,12 +300,6 @@ states:
       on_max_retries: bye
   bye: {say: "Goodbye.", hangup: true}
 """
-
-
-@dataclass(frozen=True)
-class Worker:
-    agent_name: str
-    process: NsProcess
 
 
 def _write_flows(folder: Path) -> Path:

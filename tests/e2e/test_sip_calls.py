@@ -17,23 +17,22 @@ On failure, the message holds `sip.explain(result)` and the worker's log tail.
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stack.process import LEAK, NsProcess
+from stack.process import LEAK
 from stack.rtp_analysis import ToneSegment, detect_tones
 from stack.sip import LKSIP_REFER_RACE, create_dispatch_rule, create_inbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
 from stack.sipp import SippPhone, SippResult
 from stack import testenv
 from stack.testenv import tone_flows, trace_text, unavailable
+from stack.worker import Worker, events
 
 pytestmark = pytest.mark.sip
 
@@ -63,47 +62,6 @@ _BY_HZ = {float(hz): name for name, (hz, _) in PROMPTS.items()}
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-
-@dataclass
-class Worker:
-    process: NsProcess
-    trace_dir: Path
-
-    def records(self) -> list[dict[str, Any]]:
-        """The worker's JSON log records (plain lines become {"message": line})."""
-        out = []
-        for line in self.process.log_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                rec = {"message": line}
-            out.append(rec if isinstance(rec, dict) else {"message": line})
-        return out
-
-    def tail(self, lines: int = 30) -> str:
-        """The log tail as `LEVEL logger: message` lines (the JSON lines are long)."""
-        return "\n".join(f"{r.get('level', '')} {r.get('name', '')}: {str(r.get('message', ''))[:300]}"
-                         for r in self.records()[-lines:])
-
-    def trace(self, caller: str, number: str, timeout: float = 15.0) -> list[dict[str, Any]]:
-        """The finished call trace (IVRKIT_TRACE_DIR) of the call from `caller` to `number`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for path in sorted(self.trace_dir.glob("*.jsonl")):
-                records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-                call = next((r for r in records if r["event"] == "call"), None)
-                if call and call["caller_info"]["number"] == caller and \
-                        call["caller_info"]["called_number"] == number and records[-1]["event"] == "job_end":
-                    return records
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no finished trace for the call {caller} -> {number} in "
-                                     f"{self.trace_dir}\n{self.tail()}")
-            time.sleep(0.1)
-
-    def job_end(self, room: str, timeout: float = 15.0) -> str:
-        """The worker's "job ... ended: <reason>" line for `room`."""
-        return self.process.wait_for_log(rf"job \S+ \(room {re.escape(room)}\) ended: [^\"]*", timeout).group(0)
-
 
 @dataclass
 class Env:
@@ -189,10 +147,6 @@ def segment(result: SippResult, name: str) -> Heard:
 
 
 
-def events(trace: Sequence[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [r for r in trace if r["event"] == kind]
-
-
 def log_problems(worker: Worker, room: str) -> list[str]:
     """ERROR/CRITICAL records and leak warnings that belong to `room`'s job (between its
     "received job request" and its "ended" line)."""
@@ -229,7 +183,7 @@ def test_menu_key_plays_the_option(e: Env) -> None:
     r = phone.wait()
     assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
     assert heard(r) == ["greeting", "menu", "option1"], e.why(r)
-    trace = e.worker.trace(caller, MENU)
+    trace = e.worker.call_trace(caller, MENU)
     assert [x["digit"] for x in events(trace, "key")] == ["1"]
     assert any(x.get("to") == "option1" for x in events(trace, "transition")), trace
 
@@ -244,7 +198,7 @@ def test_pin_with_pound_takes_the_branch_of_the_collected_value(e: Env) -> None:
         r = results[who]
         assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
         assert heard(r) == ["greeting", "menu", "pin", want], f"caller {who}" + e.why(r)
-        trace = e.worker.trace(who, MENU)
+        trace = e.worker.call_trace(who, MENU)
         assert [x["digit"] for x in events(trace, "key")] == ["2", "*", "*", "*", "*", "*"]
         collect = events(trace, "collect")
         assert collect and collect[-1]["reason"] == "terminator" and collect[-1]["digits"] == "****", collect
@@ -261,7 +215,7 @@ def test_no_input_retries_then_exhaustion(e: Env) -> None:
     assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
     # retries: 2 -> the first no-input plays its prompt and the menu again, the second leaves.
     assert heard(r) == ["greeting", "menu", "no_input", "menu", "goodbye"], e.why(r)
-    trace = e.worker.trace(caller, MENU)
+    trace = e.worker.call_trace(caller, MENU)
     assert [x["count"] for x in events(trace, "no_input")] == [1, 2]
     assert events(trace, "key") == []
 
@@ -274,7 +228,7 @@ def test_transfer_sends_refer_to_the_target(e: Env) -> None:
     # What the phone (the trunk) sees: a REFER to the flow's target, inside the answered call.
     assert r.answered and r.refer_to is not None, e.why(r)
     assert r.refer_to == f"<{TRANSFER_TO}>", f"Refer-To: {r.refer_to}" + e.why(r)
-    trace = e.worker.trace(caller, MENU)
+    trace = e.worker.call_trace(caller, MENU)
     assert [x["to"] for x in events(trace, "transfer")] == [TRANSFER_TO], trace
     room = events(trace, "call")[0]["room"]
     ended = e.worker.job_end(room)
@@ -297,7 +251,7 @@ def test_phone_hangs_up_mid_flow_and_the_job_ends_cleanly(e: Env) -> None:
     phone = e.call(MENU, "caller-hangup", caller=caller, hold=2.5)
     r = phone.wait()
     assert r.exit_code == 0 and r.bye_from == "phone", e.why(r)
-    trace = e.worker.trace(caller, MENU)
+    trace = e.worker.call_trace(caller, MENU)
     room = events(trace, "call")[0]["room"]
     line = e.worker.job_end(room)
     assert "ended: caller_hangup" in line, line
@@ -319,7 +273,7 @@ def test_flow_hangs_up_and_the_phone_gets_bye(e: Env) -> None:
     goodbye = segment(r, "goodbye")
     assert goodbye.seconds >= PROMPTS["goodbye"][1] - 0.08, \
         f"goodbye heard for {goodbye.seconds:.2f} s of 0.8 s" + e.why(r)
-    trace = e.worker.trace(caller, MENU)
+    trace = e.worker.call_trace(caller, MENU)
     assert events(trace, "call_end")[0]["ended_by"] == "hangup"
     room = events(trace, "call")[0]["room"]
     assert "ended: hangup" in e.worker.job_end(room)
@@ -333,7 +287,7 @@ def test_hook_sees_the_sip_caller_and_called_numbers(e: Env) -> None:
         r = results[who]
         assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
         assert heard(r) == [want], f"caller {who}" + e.why(r)
-        trace = e.worker.trace(who, HOOKS)
+        trace = e.worker.call_trace(who, HOOKS)
         call = events(trace, "call")[0]
         assert call["flow"] == "sip-hooks" and call["caller_info"]["number"] == who
         assert call["caller_info"]["called_number"] == HOOKS
@@ -356,7 +310,7 @@ def test_send_dtmf_reaches_the_phone_in_order(e: Env) -> None:
     gaps = [b.first_arrival - a.first_arrival for a, b in zip(digits, digits[1:])]
     assert all(g > 0.3 for g in gaps), f"digits not apart: {digits}"  # each its own event, none merged
     assert "sent" in heard(r), e.why(r)
-    trace = e.worker.trace("+15550108", MENU)
+    trace = e.worker.call_trace("+15550108", MENU)
     assert [x["digit"] for x in events(trace, "dtmf_sent")] == ["1", "2", "#", "A"]
     assert [x["digit"] for x in events(trace, "dtmf_published")] == ["1", "2", "#", "a"]  # A-D go out lowercase
 
@@ -388,7 +342,7 @@ def test_two_trunk_numbers_reach_two_flows(e: Env) -> None:
     assert r1.exit_code == 0 and r2.exit_code == 0, e.why(r1) + e.why(r2)
     assert heard(r1)[:1] == ["greeting"] and "alt" not in heard(r1), e.why(r1)
     assert heard(r2) == ["alt"], e.why(r2)
-    t1, t2 = e.worker.trace(one, MENU), e.worker.trace(two, ALT)
+    t1, t2 = e.worker.call_trace(one, MENU), e.worker.call_trace(two, ALT)
     assert (events(t1, "call")[0]["flow"], events(t1, "call")[0]["route"]) == ("sip-menu", f"route number:{MENU}=sip-menu")
     assert (events(t2, "call")[0]["flow"], events(t2, "call")[0]["route"]) == ("sip-alt", f"route number:{ALT}=sip-alt")
 
@@ -416,7 +370,7 @@ def test_phone_without_telephone_event_cannot_choose(e: Env) -> None:
     assert "telephone-event was not negotiated" in why, why
     # the "9" (goodbye at once) never reached the flow: it timed out twice instead
     assert heard(r) == ["greeting", "menu", "no_input", "menu", "goodbye"], why
-    assert events(e.worker.trace("+15550142", MENU), "key") == []
+    assert events(e.worker.call_trace("+15550142", MENU), "key") == []
 
 
 def test_no_call_in_this_module_stalled_or_leaked_at_teardown(env: Env) -> None:

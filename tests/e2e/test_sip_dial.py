@@ -30,12 +30,12 @@ from typing import Any
 import pytest
 
 from stack.callers import CallerError, CallerProcess, Event
-from stack.process import NsProcess
 from stack.sip import create_outbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
 from stack import testenv
 from stack.sipp import SippFarEnd, SippResult
 from stack.testenv import tone_flows, unavailable
+from stack.worker import Worker, events
 
 pytestmark = pytest.mark.sip
 
@@ -56,26 +56,6 @@ PROMPTS: dict[str, tuple[float, float]] = {
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-
-@dataclass
-class Worker:
-    process: NsProcess
-    trace_dir: Path
-
-    def trace(self, room: str, timeout: float = 60.0) -> list[dict[str, Any]]:
-        """The call's trace records, once the job wrote its last one (`job_end`)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            files = sorted(self.trace_dir.glob(f"{room}--*.jsonl"))
-            if files:
-                records = [json.loads(x) for x in files[0].read_text().splitlines() if x.strip()]
-                if records and records[-1]["event"] == "job_end":
-                    return records
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no finished trace for room {room} in {self.trace_dir}: {files}\n"
-                                     f"{self.process.log_tail(30)}")
-            time.sleep(0.1)
-
 
 @dataclass
 class Env:
@@ -124,7 +104,7 @@ class Env:
         dial (INFO and up), the worker's log tail and what the caller heard."""
         return (f"\nfar end: {far.describe()}\n--- LiveKit SIP in room {room} ({self.sip.sip.process.log_path})\n"
                 + "\n".join(_sip_log(self.sip.sip.process.log_text(), room)[-15:])
-                + f"\n--- worker log tail ({self.worker.process.log_path})\n" + "\n".join(_worker_log(self.worker.process.log_text())[-20:])
+                + f"\n--- worker log tail ({self.worker.process.log_path})\n" + self.worker.tail(20, skip_loggers=("transitions.extensions.asyncio",))
                 + f"\n--- caller\n{caller.describe()}")
 
 
@@ -145,19 +125,6 @@ def _sip_log(text: str, room: str) -> list[str]:
     return out
 
 
-def _worker_log(text: str) -> list[str]:
-    """The worker's JSON log lines as `LEVEL logger: message`, without the state machine's chatter."""
-    out = []
-    for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            rec = {"message": line}
-        if isinstance(rec, dict) and rec.get("name") != "transitions.extensions.asyncio":
-            out.append(f"{rec.get('level', '')} {rec.get('name', '')}: {str(rec.get('message', ''))[:300]}")
-    return out
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     reason = sip_stack_missing()
@@ -172,7 +139,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-legacy,dial-wait", args=[
             "--sip-trunk", trunk, "--route", "room:dial-legacy-*=dial-legacy", "--route", "room:dial-wait-*=dial-wait"])
         print(f"\nsip dial: outbound trunk {trunk} -> {sip.ns.address}:{FAR_PORT}, worker log {proc.log_path}")
-        yield Env(sip, Worker(proc, trace_dir), log_dir)
+        yield Env(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
         proc.stop(timeout=10)
     finally:
         leftover = sip.down()
@@ -188,10 +155,6 @@ def e(env: Env) -> Iterator[Env]:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def events(trace: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [r for r in trace if r["event"] == kind]
-
 
 def index(trace: list[dict[str, Any]], kind: str, **fields: Any) -> int:
     """Position of the first `kind` record whose fields equal `fields` (-1: none)."""

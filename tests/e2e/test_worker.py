@@ -9,20 +9,19 @@ prompt, in which order, cut short or not — and then checks the call trace the 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stack.callers import CallerError, CallerProcess, Tone
-from stack.process import LEAK, NsProcess
+from stack.process import LEAK
 from stack.stack import CALLER_PY, Stack
 from stack.testenv import log_text, tone_flows, trace_text, unavailable
+from stack.worker import Worker, events
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = Path(__file__).resolve().parent / "flows"
@@ -51,31 +50,6 @@ def name_of(t: Tone) -> str:
         if t.matches(freq, 20.0):
             return name
     return f"?{t.freq}"
-
-
-@dataclass
-class Worker:
-    process: NsProcess
-    trace_dir: Path
-    agent_name: str
-
-    def trace(self, room: str, timeout: float = 15.0) -> list[dict[str, Any]]:
-        """The call's trace records, once the job wrote its last one (`job_end`)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            files = sorted(self.trace_dir.glob(f"{room}--*.jsonl"))
-            if files:
-                records = [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
-                if records and records[-1]["event"] == "job_end":
-                    return records
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no finished trace for room {room} in {self.trace_dir}: {files}\n"
-                                     f"{self.process.log_tail(30)}")
-            time.sleep(0.05)
-
-    def job_end_line(self, room: str, timeout: float = 15.0) -> str:
-        return self.process.wait_for_log(rf"job \S+ \(room {room}\) ended: [^\"]*", timeout).group(0)
-
 
 
 def _start_worker(stack: Stack, base: Path, executor: str, agent: str, mode: str = "start",
@@ -109,10 +83,6 @@ def heard(caller: CallerProcess, since: int = 0) -> list[str]:
     return [name_of(t) for t in caller.tones(since) if t.freq is not None]
 
 
-def events(trace: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [r for r in trace if r["event"] == kind]
-
-
 # --- the tests ---------------------------------------------------------------------------------
 
 
@@ -134,7 +104,7 @@ def test_menu_choice_and_pin_with_pound(stack: Stack, worker: Worker, room_name:
     collects = events(trace, "collect")
     assert collects and collects[-1]["reason"] == "terminator"
     assert "4321" not in log_text(worker.process.log_text()), "the sensitive PIN reached the worker log"
-    assert "ended" in worker.job_end_line(room_name)
+    assert "ended" in worker.job_end(room_name)
 
 
 def test_barge_in_cuts_the_prompt_within_a_frame(stack: Stack, worker: Worker, room_name: str) -> None:
@@ -207,7 +177,7 @@ def test_hangup_mid_collect_ends_the_job_cleanly(stack: Stack, worker: Worker, r
     caller.wait_for_tone(hz("pin"), 10)
     caller.press("12", interval=0.1)
     caller.leave()
-    line = worker.job_end_line(room_name)
+    line = worker.job_end(room_name)
     trace = worker.trace(room_name)
     assert events(trace, "call_end"), [r["event"] for r in trace]
     assert trace[-1]["reason"] in ("caller left", "room disconnected"), trace[-1]
@@ -298,7 +268,7 @@ def test_process_executor_answers_a_call(stack: Stack, tmp_path: Path, room_name
         caller.wait_for_tone(hz("pin"), 10)
         caller.press("4321#", interval=0.1)
         caller.wait_for_tone(hz("ok"), 10, ended=True)
-        assert "ended" in pw.job_end_line(room_name)
+        assert "ended" in pw.job_end(room_name)
     finally:
         pw.process.stop(timeout=10)
 
@@ -328,7 +298,7 @@ def test_a_flow_that_names_a_tts_plugin_speaks_through_it(stack: Stack, worker: 
     token = stack.token("caller", room_name, agent_name=worker.agent_name, agent_metadata='{"flow": "e2e-plugin"}')
     caller = stack._caller([sys.executable, str(CALLER_PY), "--url", stack.url], token, "caller", room_name, 20.0)
     _heard_speech_then(caller, hz("sent"))
-    assert "ended: flow 'e2e-plugin' ended: hangup" in worker.job_end_line(room_name)
+    assert "ended: flow 'e2e-plugin' ended: hangup" in worker.job_end(room_name)
     log = worker.process.log_text()
     assert "could not be created" not in log and "failed on prompt" not in log  # the plugin spoke, no stand-in
 
@@ -379,7 +349,7 @@ def test_a_tts_plugin_that_cannot_be_created_leaves_the_call_on_the_offline_voic
         token = stack.token("caller", room_name, agent_name=broken.agent_name, agent_metadata='{"flow": "e2e-alt"}')
         caller = stack._caller([sys.executable, str(CALLER_PY), "--url", stack.url], token, "caller", room_name, 20.0)
         _heard_speech_then(caller, hz("sent"))
-        assert "ended: flow 'e2e-alt' ended: hangup" in broken.job_end_line(room_name)
+        assert "ended: flow 'e2e-alt' ended: hangup" in broken.job_end(room_name)
         log = broken.process.log_text()
         assert "TTS json:loads could not be created (TypeError: " in log
         assert "this call's prompts use the offline voice" in log
@@ -436,18 +406,6 @@ def sip_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
         sip.down()
 
 
-def _sip_trace(worker: Worker, caller_number: str, timeout: float = 15.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        for file in worker.trace_dir.glob("call-*.jsonl"):
-            records = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
-            if records and records[-1]["event"] == "job_end" and records[0]["caller_info"]["number"] == caller_number:
-                return records
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no finished trace for caller {caller_number}\n{worker.process.log_tail(30)}")
-        time.sleep(0.1)
-
-
 def _heard_on_phone(result: Any) -> list[str]:
     from stack.rtp_analysis import detect_tones, tone_sequence
 
@@ -464,7 +422,7 @@ def test_sip_call_menu_and_pin_with_rfc4733_keys(sip_worker: tuple[Any, Worker],
     result = phone.wait()
     assert result.answered and result.bye_from == "far", sip.explain(result)  # the flow hung up
     assert _heard_on_phone(result) == ["main", "pin", "ok"], sip.explain(result)
-    trace = _sip_trace(worker, "+15550111")
+    trace = worker.call_trace("+15550111", pattern="call-*.jsonl")
     call = trace[0]
     assert call["sip"] is True and call["caller_info"]["called_number"] == SIP_NUMBER
     assert call["caller_info"]["call_id"], call

@@ -65,6 +65,8 @@ class RtpRecorder:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()  # the "ready" pipe: left open, it is a ResourceWarning
         self._log.close()
         return Recording.load(self.pcap) if self.pcap.exists() else None
 

@@ -164,6 +164,8 @@ class SipRoomPeer:
     def poll(self) -> list[dict[str, Any]]:
         """Read whatever events are ready (non-blocking) and return all events so far."""
         assert self.proc.stdout is not None
+        if self.proc.stdout.closed:  # stopped: everything it said was read in stop()
+            return self.events
         fd = self.proc.stdout.fileno()
         while not self._eof and select.select([fd], [], [], 0)[0]:
             chunk = os.read(fd, 65536)
@@ -223,6 +225,12 @@ class SipRoomPeer:
                 self.proc.kill()
                 self.proc.wait()
         self.poll()
+        for pipe in (self.proc.stdin, self.proc.stdout):  # left open, each is a ResourceWarning
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:  # BrokenPipeError flushing stdin of a process that is gone
+                    pass
         return self.proc.returncode
 
 

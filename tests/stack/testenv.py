@@ -73,14 +73,12 @@ def log_text(text: str) -> str:
     can spell a PIN): each record's string fields, other lines as they are."""
     import json
 
+    from .worker import json_object
+
     out = []
     for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            out.append(line)
-            continue
-        if not isinstance(record, dict):
+        record = json_object(line)
+        if record is None:
             out.append(line)
             continue
         out.append(json.dumps({k: v for k, v in record.items()

@@ -16,9 +16,9 @@ import yaml
 from ivrkit.flow.loader import check_flow
 from ivrkit.flow.schema import flow_schema, schema_json
 from ivrkit.flow.spec import SECTIONS, key_names
-from test_flow_loader import GOOD_FLOW
+from tests.flow.helpers import GOOD_FLOW
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 _TYPES: dict[str, Any] = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),

@@ -14,68 +14,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivrkit.flow.conditions import Condition
 from ivrkit.errors import FlowError, FlowLoadError, FlowValidationError
+from ivrkit.flow.conditions import Condition
 from ivrkit.flow.loader import check_flow, check_flow_text, load_flow, load_flow_text
 from ivrkit.flow.model import Settings
 from ivrkit.flow.spec import SECTIONS
 from ivrkit.prompts import PromptPart
+from tests.flow.helpers import GOOD_FLOW
 
-ROOT = Path(__file__).resolve().parent.parent
-
-# Uses every key of the language at least once (test_flow_schema checks that, too).
-GOOD_FLOW = textwrap.dedent("""\
-    flow: acme-bank
-    start: main
-    python_path: []
-    include: []
-    defaults: {timeout: 5s, inter_digit_timeout: 3s, retries: 3, terminator: "#", barge_in: true,
-               voice: en-us, language: en, hook_timeout: 5s, dtmf_pace: 250ms}
-    error: sorry
-    prompts:
-      welcome: "Welcome to Acme."
-      menu: ["@welcome", "For balances press 1, for cards 2, for an agent 0."]
-    hooks: {call_start: ivrkit.prompts:template_names, call_end: [ivrkit.prompts:fill]}
-    states:
-      main:
-        menu:
-          prompt: "@menu"
-          options: {"1": pin, "2": route, "0": agent, "a": out}
-          repeat_key: "*"
-          back_key: null
-          no_input: ["Sorry, I didn't hear a choice.", "Please press a key now."]
-          no_match: "That is not a valid choice."
-          on_max_retries: goodbye
-        timeout: 4s
-      pin:
-        collect: {prompt: "Enter your PIN.", into: pin, min_digits: 4, max_digits: 4, sensitive: true,
-                  pattern: "\\\\d{4}", validate: ivrkit.prompts:template_names,
-                  confirm: "You entered {pin}. Press 1 to confirm, 2 to re-enter.", clear_key: "*",
-                  back_key: "B", no_input: "Please enter your PIN.", no_match: ["Wrong.", "Still wrong."],
-                  on_max_retries: main}
-        next: balance
-        on_error: sorry
-      balance:
-        run: {hook: ivrkit.prompts:template_names, sets: [balance, tier], timeout: 2s}
-        say: "Your balance is {balance}."
-        next: route
-      route:
-        goto: [{if: "balance > 100 and tier == 'gold'", then: vip}, {else: main}]
-      vip:
-        run: ivrkit.prompts:template_names
-        say: [{text: "@ is literal here"}, {silence: 500ms}, {digits: "{pin}"}, "@@home"]
-        goto: main
-        barge_in: false
-      agent:   {transfer: "sip:support@pbx.example.com"}
-      agent2:  {transfer: {to: "sip:{caller_number}@pbx", announce: "Connecting.", play_dialtone: true}}
-      legacy:  {send_dtmf: "1234#", next: legacy2}
-      legacy2: {send_dtmf: {digits: "w9{pin}", pace: 300ms}, next: goodbye}
-      out:     {dial: {to: +15550100, trunk: ST_x, timeout: 30s}, next: legacy}
-      out2:    {dial: "+15550101", next: agent2}
-      sorry:   {say: "Sorry.", next: out2}
-      goodbye: {say: "Goodbye.", hangup: true}
-    tts: ivrkit.livekit.tts:EspeakTTS
-""")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_good_flow_builds_the_expected_model() -> None:

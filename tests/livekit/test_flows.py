@@ -11,7 +11,7 @@ from ivrkit.livekit.prompt_audio import fixed_prompt_parts
 from ivrkit.livekit.settings import WorkerOptions
 from ivrkit.prompts import PromptPart
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GOOD = 'flow: {name}\nstart: main\nstates:\n  main: {{say: "Hello {{caller_number}}.", next: bye}}\n  bye: {{say: "Goodbye.", hangup: true}}\n'
 
 

@@ -10,9 +10,9 @@ from livekit.agents import tts
 from livekit.agents._exceptions import APIConnectionError
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from ivrkit.voice.audio import dominant_frequency, tone, write_wav
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE, PromptAudio
 from ivrkit.prompts import FilledPrompt, PromptPart
+from ivrkit.voice.audio import dominant_frequency, tone, write_wav
 from ivrkit.voice.speech import EspeakVoice
 
 
@@ -108,7 +108,7 @@ async def test_prompts_baked_with_a_plugin_are_played_from_the_cache_without_ask
     from ivrkit.voice.cache import PromptCache
 
     spec = "ivrkit.livekit.tts:EspeakTTS"
-    flow_path = Path(__file__).resolve().parents[1] / "flows" / "bank.yaml"
+    flow_path = Path(__file__).resolve().parents[2] / "flows" / "bank.yaml"
     assert await asyncio.to_thread(cli.main, ["prompts", "bake", str(flow_path), "--dir", str(tmp_path), "--tts", spec]) == 0
     menu = load_flow(flow_path).states["main"].menu
     assert menu is not None

@@ -10,8 +10,8 @@ from livekit.agents._exceptions import APIError
 from livekit.agents.types import APIConnectOptions
 from livekit.agents.voice import io
 
-from ivrkit.voice.audio import Pcm, dominant_frequency, tone
 from ivrkit.livekit.tts import EspeakTTS, pcm_frames, pcm_to_frames
+from ivrkit.voice.audio import Pcm, dominant_frequency, tone
 from ivrkit.voice.speech import EspeakVoice
 
 NO_RETRY = APIConnectOptions(max_retry=0)

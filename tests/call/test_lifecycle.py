@@ -1,0 +1,86 @@
+"""A call's life: it runs once, ends cleanly on a caller hang-up or cancellation at any point, and
+calls share one compiled machine. Driven through FlowTester on a VirtualClock (no sleeps, no
+mocks of the engine)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ivrkit.call import Call
+from ivrkit.flow.model import Collect, Menu, State
+from ivrkit.machine import FlowMachine
+from ivrkit.testing import FakeChannel, FlowTester, VirtualClock
+from tests.call.helpers import CANCELLED, MENU_TEXT, P, bank, hook, make_flow
+
+
+@pytest.mark.parametrize("when", ["prompt", "hook", "collect", "confirm"])
+async def test_caller_hangup_at_any_point_leaves_nothing_behind(when: str) -> None:
+    CANCELLED.clear()
+    flow = make_flow(
+        State("m", "t.yaml:1", menu=Menu(P(MENU_TEXT), {"1": "wait", "2": "pin"})),
+        State("wait", "t.yaml:2", run=hook("hangs"), next="m"),
+        State("pin", "t.yaml:3", collect=Collect(P("PIN"), into="pin", sensitive=True, min_digits=4, max_digits=4,
+                                                 confirm=P("Press 1 to confirm.")), next="m"),
+    )
+    before = len(asyncio.all_tasks())
+    async with FlowTester(flow) as t:
+        if when == "hook":
+            await t.press("1")
+        elif when == "collect":
+            await t.press("2")
+            await t.until_input()
+            await t.press("12")
+        elif when == "confirm":
+            await t.press("21234")
+        await t.hangup()
+        t.expect_ended("caller_hangup")
+        assert t.clock.pending() == 0
+        assert len(asyncio.all_tasks()) == before + 0  # the call task is done, the hook task gone
+        assert t.trace.closed and t.trace.events[-1].data == {"ended_by": "caller_hangup"}
+        assert t.call.machine.model_count == 0
+        assert not t.channel.hung_up  # the caller hung up; we do not hang up again
+        if when == "hook":
+            assert CANCELLED == ["wait"]
+        if when == "collect":
+            assert t.trace.of_kind("collect")[-1].data == {"into": "pin", "digits": "**", "reason": "hangup"}
+            t.expect_variable("pin_reason", "hangup")
+        if when == "prompt":
+            assert t.channel.played[-1].interrupted
+
+
+async def test_cancelling_run_cleans_up_then_reraises() -> None:
+    CANCELLED.clear()
+    flow = make_flow(State("wait", "t.yaml:2", run=hook("hangs"), next="wait"))
+    clock = VirtualClock()
+    channel = FakeChannel(clock)
+    call = Call(FlowMachine(flow), channel)
+    task = asyncio.create_task(call.run())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert CANCELLED == ["wait"] and clock.pending() == 0 and channel.closed
+    assert call.trace.events[-1].data == {"ended_by": "cancelled"}
+
+
+async def test_a_call_runs_once_and_keys_after_the_end_are_recorded() -> None:
+    async with FlowTester(bank()) as t:
+        await t.press("0")
+        await t.advance(1)
+        t.expect_ended("transfer")
+    with pytest.raises(Exception, match="runs once"):
+        await t.call.run()
+
+
+async def test_two_concurrent_calls_share_one_machine() -> None:
+    machine = FlowMachine(bank())
+    async with FlowTester(machine) as a, FlowTester(machine) as b:
+        await a.press("2")
+        await b.press("1")
+        a.expect_state("cards")
+        b.expect_state("pin")
+        assert machine.model_count == 2
+    assert machine.model_count == 0
