@@ -1,5 +1,6 @@
 """ivrkit's tests, laid out like the package: tests/call/ for ivrkit/call, tests/flow/ for
-ivrkit/flow, tests/console/ for ivrkit/console, tests/livekit/ for ivrkit/livekit, one
+ivrkit/flow, tests/console/ for ivrkit/console, tests/livekit/ for ivrkit/livekit, tests/voice/
+for ivrkit/voice, tests/dialpad/ for ivrkit/dialpad, one
 test_<module>.py per module; tests/e2e/ runs against a real server with the harness in
 tests/stack/.
 

@@ -98,7 +98,7 @@ def test_missing_library_package_gives_install_hint() -> None:
         "try:\n    EspeakVoice().synthesize('hi')\n"
         "except Exception as e:\n    print(type(e).__name__, e)\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
                          env={"PYTHONPATH": str(root)}, check=True).stdout
     assert out.startswith("SpeechError ")
@@ -146,7 +146,7 @@ def test_engine_modules_do_not_import_livekit() -> None:
         "import ivrkit.voice.audio, ivrkit.voice.cache, ivrkit.voice.speech\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'livekit'))\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
                          env={"PYTHONPATH": str(root)}, check=True).stdout
     assert out.strip() == "[]"
