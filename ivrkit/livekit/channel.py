@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from livekit import api, rtc
 
-from ivrkit.channel import CallerInfo, Channel, Hangup, Key, PromptEnded
+from ivrkit.channel import CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
 from ivrkit.clock import Clock
 from ivrkit.errors import ChannelError
 from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, STATE_ATTRIBUTE, AttributePublisher
@@ -59,6 +59,10 @@ SIP_DTMF_SECONDS = 0.55
 AUDIO_TAIL_SECONDS = 0.3
 #: Unpublishing the prompt track at the end waits at most this long for the server's answer.
 UNPUBLISH_LIMIT = 1.0
+#: The first prompt waits at most this long for the caller to subscribe to the prompt track
+#: (callers were measured taking 0.5-1.8 s; audio sent before that is lost to them, so they
+#: missed the start of the greeting). A caller that never subscribes gets the call anyway.
+SUBSCRIBE_LIMIT = 5.0
 
 
 def caller_info(participant: rtc.RemoteParticipant) -> CallerInfo:
@@ -130,6 +134,7 @@ class LiveKitChannel(Channel):
         )
         self.ended: str | None = None
         self._track: rtc.LocalAudioTrack | None = None
+        self._heard: asyncio.Future[None] | None = None  # the caller subscribed to the track
         self._hung_up_by_us = False
         self._closed = False
         self._dtmf_on_line_until = 0.0
@@ -139,19 +144,50 @@ class LiveKitChannel(Channel):
 
     # --- wiring -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Publish the prompt track (a SIP call is answered only once the agent publishes audio)
-        and start listening for keys and for the caller leaving."""
+    async def start(self, subscribe_limit: float = SUBSCRIBE_LIMIT) -> None:
+        """Publish the prompt track (a SIP call is answered only once the agent publishes audio),
+        start listening for keys and for the caller leaving, and return once the caller hears
+        the track (it subscribed) — or after `subscribe_limit` seconds, or when it left."""
+        heard = self._heard = asyncio.get_running_loop().create_future()  # also set if the caller leaves
+
+        def on_subscribed(track: rtc.LocalTrack) -> None:  # the only track we publish
+            if not heard.done():
+                heard.set_result(None)
+
+        self.room.on("local_track_subscribed", on_subscribed)
         self._track = rtc.LocalAudioTrack.create_audio_track("ivrkit-prompts", self.source)
-        await self.room.local_participant.publish_track(
-            self._track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-        )
-        self.room.on("sip_dtmf_received", self._on_dtmf)
-        self.room.on("participant_disconnected", self._on_participant_disconnected)
-        self.room.on("disconnected", self._on_room_disconnected)
-        if self.caller_identity not in self.room.remote_participants:
-            # Left between being chosen as caller and now: the call is over before it began.
-            asyncio.get_running_loop().call_soon(self._caller_gone, "caller left before the call started")
+        try:
+            await self.room.local_participant.publish_track(
+                self._track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            )
+            self.room.on("sip_dtmf_received", self._on_dtmf)
+            self.room.on("participant_disconnected", self._on_participant_disconnected)
+            self.room.on("disconnected", self._on_room_disconnected)
+            if self.caller_identity not in self.room.remote_participants:
+                # Left between being chosen as caller and now: the call is over before it began.
+                asyncio.get_running_loop().call_soon(self._caller_gone, "caller left before the call started")
+                return
+            await self._until_heard(heard, subscribe_limit)
+        finally:
+            self.room.off("local_track_subscribed", on_subscribed)
+
+    async def _until_heard(self, heard: asyncio.Future[None], limit: float) -> None:
+        started = self.clock.now()
+        try:
+            await asyncio.wait_for(asyncio.shield(heard), limit)
+        except asyncio.TimeoutError:
+            self.log.warning("caller '%s' has not subscribed to the prompt track after %g s; the call "
+                             "starts anyway (it may not hear the first prompt)", self.caller_identity, limit)
+            return
+        if self.ended is None:
+            self.record.add("caller_subscribed", self.clock.now(),
+                            {"after_ms": round((self.clock.now() - started) * 1000)})
+
+    def connect(self, emit: Emit) -> None:
+        super().connect(emit)
+        if self.ended is not None and not self._hung_up_by_us:  # the caller left while we waited for it
+            reason = self.ended
+            asyncio.get_running_loop().call_soon(emit, Hangup(self.clock.now(), reason))
 
     def _detach(self) -> None:
         self.room.off("sip_dtmf_received", self._on_dtmf)
@@ -194,6 +230,8 @@ class LiveKitChannel(Channel):
         if self.ended is not None:
             return
         self.ended = reason
+        if self._heard is not None and not self._heard.done():
+            self._heard.set_result(None)  # no one left to wait for
         self.player.close()
         if self._emit is not None and not self._hung_up_by_us:
             self.emit(Hangup(self.clock.now(), reason))

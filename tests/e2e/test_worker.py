@@ -107,6 +107,23 @@ def test_menu_choice_and_pin_with_pound(stack: Stack, worker: Worker, room_name:
     assert "ended" in worker.job_end(room_name)
 
 
+def test_a_slow_caller_hears_the_greeting_from_its_start(stack: Stack, worker: Worker, room_name: str) -> None:
+    """A caller whose media takes 1.5 s to come up (it subscribes to the agent's audio late):
+    the first prompt waits for its subscription instead of playing into nobody's ears."""
+    caller = stack.caller(room_name, agent_name=worker.agent_name, subscribe_after=1.5)
+    subscribing = caller.wait_for("subscribing", 10)
+    main = caller.wait_for_tone(hz("main"), 20, ended=True)
+    assert main.end is not None
+    assert main.end - main.start > TONES["main"][1] - 0.15, \
+        f"the greeting was heard for {main.end - main.start:.2f} s of {TONES['main'][1]} s: its start was lost"
+    assert main.start >= subscribing.t, "the greeting was heard before the caller subscribed"
+    caller.dtmf("1")
+    caller.wait_for_tone(hz("pin"), 10)  # the call goes on as usual
+    caller.leave()
+    subscribed = events(worker.trace(room_name), "caller_subscribed")
+    assert subscribed and subscribed[0]["after_ms"] >= 1000, subscribed
+
+
 def test_barge_in_cuts_the_prompt_within_a_frame(stack: Stack, worker: Worker, room_name: str) -> None:
     caller = dial(stack, worker, room_name)
     start = caller.wait_for_tone(hz("main"), 20)

@@ -14,6 +14,9 @@ stdin, one JSON object a line ("id" is optional and echoed in the reply):
     {"cmd": "frames", "on": true}       also stream one "frame" event per 20 ms of heard audio
     {"cmd": "stats"}  {"cmd": "ping"}  {"cmd": "leave"}          (EOF on stdin = leave)
 
+--subscribe-after S: a slow caller (a phone or browser whose media takes S seconds to come up):
+join without subscribing, and subscribe to each audio track only S seconds after it appears.
+
 stdout, one JSON object a line, each with "event" and "t" (CLOCK_MONOTONIC seconds, the same
 clock as time.monotonic() in the test process):
     connected {identity, room, participants, mic}        participant_joined / participant_left
@@ -238,6 +241,8 @@ async def read_commands(caller: Caller) -> None:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="LiveKit URL, ws://<address>:7880")
+    parser.add_argument("--subscribe-after", type=float, default=None, metavar="S",
+                        help="subscribe to others' audio only S seconds after each track is published")
     parser.add_argument("--no-mic", action="store_true",
                         help="do not publish a microphone track at connect (others then learn of this "
                              "participant only in the server's 3 s batch, and drop its DTMF until then)")
@@ -249,8 +254,21 @@ async def main() -> int:
     room = rtc.Room()
     caller = Caller(room=room)
     caller.wire()
+    options = rtc.RoomOptions(auto_subscribe=args.subscribe_after is None)
+    if args.subscribe_after is not None:
+        delay = args.subscribe_after
+
+        async def subscribe_late(pub: rtc.RemoteTrackPublication) -> None:
+            await asyncio.sleep(delay)
+            emit("subscribing", track=pub.sid, after=delay)
+            pub.set_subscribed(True)
+
+        @room.on("track_published")
+        def _published(pub: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant) -> None:
+            if pub.kind == rtc.TrackKind.KIND_AUDIO:
+                caller.spawn(subscribe_late(pub))
     try:
-        await room.connect(args.url, token)
+        await room.connect(args.url, token, options)
     except Exception as exc:
         emit("error", message=f"connect to {args.url} failed: {exc}")
         return 1

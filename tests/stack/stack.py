@@ -141,14 +141,17 @@ class Stack:
                               timeout=timeout, env={**os.environ, **(env or {})}, check=False)
 
     def caller(self, room: str, identity: str = "caller", *, agent_name: str | None = None,
-               mic: bool = True, timeout: float = 20.0) -> CallerProcess:
+               mic: bool = True, subscribe_after: float | None = None, timeout: float = 20.0) -> CallerProcess:
         """Start caller.py in the namespace, joined to `room`; returns once it is connected.
 
         With `mic` (default) it publishes a silent microphone track first, as a phone does, so
         the others learn of it at once (see caller.py) and its first keys are not dropped.
+        `subscribe_after`: a slow caller, subscribing to each audio track only that many seconds
+        after it is published.
         """
         token = self.token(identity, room, agent_name=agent_name)
-        argv = [sys.executable, str(CALLER_PY), "--url", self.url, *([] if mic else ["--no-mic"])]
+        argv = [sys.executable, str(CALLER_PY), "--url", self.url, *([] if mic else ["--no-mic"]),
+                *([] if subscribe_after is None else ["--subscribe-after", str(subscribe_after)])]
         return self._caller(argv, token, identity, room, timeout)
 
     def go_caller(self, room: str, identity: str = "go-caller", *, agent_name: str | None = None,
