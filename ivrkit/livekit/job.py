@@ -29,7 +29,9 @@ from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
 from ivrkit.hooks import Hooks
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
-from ivrkit.livekit.flows import FlowSet, flow_set
+from ivrkit.livekit.flows import FlowSet, LoadedFlow, flow_set
+from ivrkit.livekit.guard import CallRegistry
+from ivrkit.livekit.routing import RouteDecision
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
 from ivrkit.livekit.trace import TraceWriter
 from ivrkit.trace import TraceEvent
@@ -180,6 +182,30 @@ async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
         await ctx.api.room.delete_room(api.DeleteRoomRequest(room=room.name))
         return "no flow for this call"
     loaded = fs.flows[decision.flow]
+    registry = _registry(opts)
+    if registry is not None:
+        registry.add(room.name)  # until the call ends: if the worker dies, its guard hangs up
+    try:
+        return await _serve_call(opts, ctx, caller, decision, loaded)
+    finally:
+        if registry is not None:
+            registry.remove(room.name)
+
+
+def _registry(opts: WorkerOptions) -> CallRegistry | None:
+    if opts.guard_dir is None:
+        return None
+    try:
+        return CallRegistry(opts.guard_dir)
+    except OSError as e:
+        logger.error("cannot register calls in %s (%s): a worker death would leave this call in silence",
+                     opts.guard_dir, e)
+        return None
+
+
+async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemoteParticipant,
+                      decision: RouteDecision, loaded: LoadedFlow) -> str:
+    room = ctx.room
     clock = LoopClock()
     spec = tts_spec(loaded.flow, opts.tts)
     plugin = _tts_plugin(loaded.flow, spec)

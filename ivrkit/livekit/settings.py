@@ -113,6 +113,8 @@ class WorkerOptions:
     http_host: str | None = None  # health check address; None: all interfaces in start (probes), 127.0.0.1 in dev
     caller_timeout: float = 60.0  # seconds a job waits for its caller before giving up
     drain_timeout: int = 1800  # seconds `start` waits for calls in progress on SIGTERM
+    guard: bool = True  # start only: run the worker under the guard (ivrkit.livekit.guard)
+    guard_dir: Path | None = None  # where calls in progress are registered; None: a temp folder
 
     def __post_init__(self) -> None:
         if self.executor not in ("thread", "process"):
@@ -148,6 +150,7 @@ class WorkerOptions:
             "sip_trunk": ("IVRKIT_SIP_TRUNK", str),
             "max_calls": ("IVRKIT_MAX_CALLS", _positive_int("IVRKIT_MAX_CALLS")),
             "http_host": ("IVRKIT_HTTP_HOST", str),
+            "guard_dir": ("IVRKIT_GUARD_DIR", Path),
         }
         for name, (var, convert) in from_env.items():
             raw = env.get(var, "").strip()

@@ -215,6 +215,10 @@ def run_worker(opts: WorkerOptions) -> None:
 
         supervise(opts, fs)
         return
+    if not opts.dev and opts.guard:
+        from ivrkit.livekit.guard import guard
+
+        raise SystemExit(guard(opts, creds))
     serve(opts, creds, fs)
 
 
@@ -251,6 +255,13 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-host", help="health check address (env IVRKIT_HTTP_HOST; default: all interfaces "
                                             "in start, for container probes; 127.0.0.1 in dev)")
     parser.add_argument("--no-reload", action="store_true", help="dev: do not restart on file changes")
+    parser.add_argument("--no-guard", action="store_true",
+                        help="start: run the worker in this process, without the guard that hangs up a dead "
+                             "worker's calls (for a supervisor of your own)")
+    parser.add_argument("--guard-dir", type=Path,
+                        help="start: folder where calls in progress are registered (env IVRKIT_GUARD_DIR; "
+                             "default a temp folder; a volume lets a restarted container hang up the calls "
+                             "its dead predecessor left)")
 
 
 def _route_arg(text: str) -> Any:
@@ -285,6 +296,8 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             load_threshold=args.load_threshold,
             http_port=args.http_port if args.http_port is not None else (0 if dev else None),
             http_host=args.http_host,
+            guard=not args.no_guard,
+            guard_dir=args.guard_dir,
         )
     except (SettingsError, RoutingError) as e:
         raise _fail(e, 2) from None
@@ -293,7 +306,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m ivrkit.livekit.worker {start,dev} PATH ...` — the same as `ivrkit start/dev`."""
     opts = options_from_environment()
-    if opts is not None:  # a dev-mode child started by ivrkit.livekit.reload
+    if opts is not None:  # a child of `ivrkit dev` (reload) or of the guard
         os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
         creds, fs = prepare(opts)
         serve(opts, creds, fs)

@@ -9,6 +9,9 @@ prompt, in which order, cut short or not — and then checks the call trace the 
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -288,6 +291,34 @@ def test_process_executor_answers_a_call(stack: Stack, tmp_path: Path, room_name
         assert "ended" in pw.job_end(room_name)
     finally:
         pw.process.stop(timeout=10)
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_a_killed_worker_hangs_up_its_callers_and_a_new_one_serves(
+        stack: Stack, tmp_path: Path, room_name: str, executor: str) -> None:
+    """SIGKILL of the worker mid-call: its guard hangs the caller up at once (it sat 41 s in
+    silence before) and starts a new worker that serves the next call."""
+    (tmp_path / "flows").mkdir()
+    agent = f"{AGENT}-guard-{executor}"
+    gw = _start_worker(stack, tmp_path, executor, agent)
+    try:
+        caller = stack.caller(room_name, "caller", agent_name=agent)
+        caller.wait_for_tone(hz("main"), 30)
+        first = int(gw.process.wait_for_log(r"ivrkit guard: worker pid=(\d+) started").group(1))
+        os.kill(first, signal.SIGKILL)
+        killed = time.monotonic()
+        gone = caller.wait_for("disconnected", 15)
+        hung_up_after = gone.t - killed
+        gw.process.wait_for_log(rf"worker pid={first} killed by signal 9; hung up 1 call\(s\) it was serving: "
+                                + re.escape(room_name), 10)
+        print(f"caller hung up {hung_up_after:.2f} s after the worker was killed ({executor} executor)")
+        assert hung_up_after < 3.0, f"the caller was hung up {hung_up_after:.1f} s after the worker died"
+        gw.process.wait_for_log(rf"(?s)guard: worker pid=(?!{first}\b)\d+ started.*ivrkit worker registered agent_name={agent}", 60)
+        again = stack.caller(room_name + "-again", "caller", agent_name=agent)
+        again.wait_for_tone(hz("main"), 30)  # the new worker serves the next call
+        again.leave()
+    finally:
+        gw.process.stop(timeout=15)
 
 
 def _heard_speech_then(caller: CallerProcess, freq: float) -> None:

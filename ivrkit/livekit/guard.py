@@ -1,0 +1,174 @@
+"""`ivrkit start`'s guard: when the worker process dies, its callers are hung up at once.
+
+Why: a worker killed mid-call (SIGKILL, the OOM killer, a native crash) leaves its callers in
+dead silence. The server drops the dead agent only after ~22 s, nobody re-serves the call when
+self-hosted, and a phone keeps the line open until it gives up (41 s measured). The worker
+cannot help itself once dead, so `ivrkit start` runs it as a child of a small guard process:
+
+- each call registers its room in a folder while it runs (`CallRegistry`, one file per room,
+  written by the job, removed when the call ends, whatever the executor);
+- when the worker exits without being asked to, the guard deletes every room still registered
+  (deleting a room hangs up a SIP caller and disconnects everyone else), then starts a new
+  worker; a worker that keeps dying young, or that exits on its own with a code (bad settings,
+  server unreachable), ends the guard with that code instead of looping;
+- SIGTERM / SIGINT go to the worker, which drains its calls as usual; the guard then exits with
+  the worker's code. The worker dies with the guard (PR_SET_PDEATHSIG), never orphaned.
+
+Rooms left registered by a guard that died itself (the whole container was killed) are hung up
+by the next guard at start, when it is given the same folder (`--guard-dir`, a volume).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from urllib.parse import quote, unquote
+
+from ivrkit.livekit.dev_child import child_environment
+from ivrkit.livekit.settings import LiveKitCredentials, WorkerOptions
+
+__all__ = ["CallRegistry", "guard", "hang_up"]
+
+logger = logging.getLogger("ivrkit.livekit")
+
+#: A worker that dies this soon after it started, this many times in a row, is not restarted.
+YOUNG_SECONDS = 30.0
+MAX_YOUNG_DEATHS = 3
+#: Each room deletion waits at most this long for the server.
+DELETE_LIMIT = 5.0
+_PR_SET_PDEATHSIG = 1
+
+
+class CallRegistry:
+    """The rooms a worker is serving, as files in one folder (each survives the worker's death).
+
+    >>> reg = CallRegistry(Path(tempfile.mkdtemp()))
+    >>> reg.add("call-+15550100"); reg.rooms()
+    ['call-+15550100']
+    >>> reg.remove("call-+15550100"); reg.rooms()
+    []
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, room: str) -> Path:
+        return self.folder / (quote(room, safe="") + ".call")
+
+    def add(self, room: str) -> None:
+        self._file(room).write_text(f"{os.getpid()}\n")
+
+    def remove(self, room: str) -> None:
+        self._file(room).unlink(missing_ok=True)
+
+    def rooms(self) -> list[str]:
+        return sorted(unquote(p.name[: -len(".call")]) for p in self.folder.glob("*.call"))
+
+
+async def _delete_rooms(creds: LiveKitCredentials, rooms: list[str]) -> list[str]:
+    from livekit import api
+
+    done: list[str] = []
+    async with api.LiveKitAPI(creds.url, creds.api_key, creds.api_secret) as lk:
+        for room in rooms:
+            try:
+                await asyncio.wait_for(lk.room.delete_room(api.DeleteRoomRequest(room=room)), DELETE_LIMIT)
+                done.append(room)
+            except api.TwirpError as e:
+                if e.code == api.TwirpErrorCode.NOT_FOUND:
+                    done.append(room)  # already gone: the caller left
+                else:
+                    logger.error("guard: could not hang up room '%s': %s", room, e.message)
+            except Exception as e:
+                logger.error("guard: could not hang up room '%s' (%s: %s)", room, type(e).__name__, e)
+    return done
+
+
+def hang_up(registry: CallRegistry, creds: LiveKitCredentials) -> list[str]:
+    """Delete every registered room (its caller is hung up) and forget it; returns the rooms.
+    A room the server could not be asked about stays registered for the next sweep."""
+    rooms = registry.rooms()
+    if not rooms:
+        return []
+    done = asyncio.run(_delete_rooms(creds, rooms))
+    for room in done:
+        registry.remove(room)
+    return done
+
+
+def _die_with_parent() -> None:
+    """Runs in the worker child before exec: it gets SIGTERM if the guard dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: an orphaned worker still drains and exits on its own SIGTERM
+
+
+def _start_worker(opts: WorkerOptions) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "ivrkit.livekit.worker"], env=child_environment(opts),
+                            preexec_fn=_die_with_parent)
+
+
+def _say(line: str) -> None:
+    print(f"ivrkit guard: {line}", flush=True)
+
+
+def guard(opts: WorkerOptions, creds: LiveKitCredentials) -> int:
+    """Run the worker as a child until it is stopped; hang up a dead worker's calls and start a
+    new one (see the module docstring). Returns the exit code for the process."""
+    folder = opts.guard_dir or Path(tempfile.mkdtemp(prefix="ivrkit-calls-"))
+    registry = CallRegistry(folder)
+    left = hang_up(registry, creds)
+    if left:
+        _say(f"hung up {len(left)} call(s) left by an earlier worker: {', '.join(left)}")
+    child_opts = _with_guard_dir(opts, folder)
+    stopping = False
+    child = _start_worker(child_opts)
+
+    def forward(sig: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if child.poll() is None:
+            child.send_signal(sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    young_deaths = 0
+    while True:
+        started = time.monotonic()
+        _say(f"worker pid={child.pid} started (calls registered in {folder})")
+        code = child.wait()
+        if stopping:
+            return code if code >= 0 else 128 - code
+        if code in (1, 2):  # the worker gave up on its own (settings, flows, server): it said why
+            hang_up(registry, creds)
+            return code
+        how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        hung = hang_up(registry, creds)
+        _say(f"worker pid={child.pid} {how}; hung up {len(hung)} call(s) it was serving"
+             + (f": {', '.join(hung)}" if hung else ""))
+        young_deaths = young_deaths + 1 if time.monotonic() - started < YOUNG_SECONDS else 1
+        if young_deaths >= MAX_YOUNG_DEATHS:
+            _say(f"the worker died {young_deaths} times within {YOUNG_SECONDS:g} s of starting; giving up")
+            return code if code > 0 else 1
+        time.sleep(1.0)
+        if stopping:
+            return 0
+        child = _start_worker(child_opts)
+
+
+def _with_guard_dir(opts: WorkerOptions, folder: Path) -> WorkerOptions:
+    from dataclasses import replace
+
+    return replace(opts, guard_dir=folder)
