@@ -135,6 +135,7 @@ class LiveKitChannel(Channel):
         self.ended: str | None = None
         self._track: rtc.LocalAudioTrack | None = None
         self._heard: asyncio.Future[None] | None = None  # the caller subscribed to the track
+        self._early: list[Key] = []  # keys pressed before a call connected
         self._hung_up_by_us = False
         self._closed = False
         self._dtmf_on_line_until = 0.0
@@ -185,6 +186,9 @@ class LiveKitChannel(Channel):
 
     def connect(self, emit: Emit) -> None:
         super().connect(emit)
+        early, self._early = self._early, []
+        for key in early:  # keys pressed before the call started, in order
+            emit(key)
         if self.ended is not None and not self._hung_up_by_us:  # the caller left while we waited for it
             reason = self.ended
             asyncio.get_running_loop().call_soon(emit, Hangup(self.clock.now(), reason))
@@ -197,7 +201,7 @@ class LiveKitChannel(Channel):
     # --- events in --------------------------------------------------------------------------
 
     def _on_dtmf(self, ev: rtc.SipDTMF) -> None:
-        if self.ended is not None or self._emit is None:
+        if self.ended is not None:
             return
         sender = ev.participant
         if sender is None or sender.identity != self.caller_identity:
@@ -217,6 +221,9 @@ class LiveKitChannel(Channel):
             return
         now = self.clock.now()
         self.player.last_key_at = now
+        if self._emit is None:  # pressed while the call waits for the caller to hear it: kept
+            self._early.append(Key(key, at=now))
+            return
         self.emit(Key(key, at=now))
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:

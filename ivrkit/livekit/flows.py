@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivrkit.errors import FlowError, Issue, IvrkitError, format_issues
+from ivrkit.flow.loader import load_flow
 from ivrkit.livekit.routing import FlowRouter
 from ivrkit.livekit.settings import WorkerOptions
 from ivrkit.voice.cache import PromptCache
@@ -27,7 +28,10 @@ from ivrkit.voice.cache import PromptCache
 if TYPE_CHECKING:
     from ivrkit.livekit.prompt_audio import PromptAudio
 
-__all__ = ["FlowSet", "FlowSetError", "LoadedFlow", "flow_files", "flow_set", "load_checked"]
+__all__ = ["BUSY_FLOW", "FlowSet", "FlowSetError", "LoadedFlow", "flow_files", "flow_set", "load_checked"]
+
+#: The flow for callers past `--max-calls` (see `ivrkit.livekit.admission`).
+BUSY_FLOW = "busy"
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -110,6 +114,7 @@ class LoadedFlow:
 class FlowSet:
     flows: dict[str, LoadedFlow]
     router: FlowRouter
+    busy: LoadedFlow  # for callers past --max-calls: the folder's flow `busy`, else the built-in
     warnings: tuple[Issue, ...] = ()
 
     @property
@@ -125,8 +130,8 @@ def build_flow_set(opts: WorkerOptions) -> FlowSet:
     flows, warnings = load_checked(opts.path)
     router = FlowRouter(flows, opts.routes, opts.default_flow)
     cache = PromptCache(opts.prompt_cache) if opts.prompt_cache is not None else None
-    loaded = {}
-    for name, flow in flows.items():
+
+    def compile(flow: Any) -> LoadedFlow:
         base = Path(flow.file).resolve().parent if getattr(flow, "file", "") else None
         audio = PromptAudio(
             base_dir=base,
@@ -134,8 +139,11 @@ def build_flow_set(opts: WorkerOptions) -> FlowSet:
             cache=cache,
             default_voice=flow.defaults.voice or "en-us",
         )
-        loaded[name] = LoadedFlow(flow=flow, machine=FlowMachine(flow), audio=audio)
-    return FlowSet(flows=loaded, router=router, warnings=tuple(warnings))
+        return LoadedFlow(flow=flow, machine=FlowMachine(flow), audio=audio)
+
+    loaded = {name: compile(flow) for name, flow in flows.items()}
+    busy = loaded.get(BUSY_FLOW) or compile(load_flow(Path(__file__).resolve().parent.parent / "defaults" / "busy.yaml"))
+    return FlowSet(flows=loaded, router=router, busy=busy, warnings=tuple(warnings))
 
 
 _LOCK = threading.Lock()

@@ -28,8 +28,9 @@ from ivrkit.clock import LoopClock
 from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
 from ivrkit.hooks import Hooks
+from ivrkit.livekit.admission import ADMISSION
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
-from ivrkit.livekit.flows import FlowSet, LoadedFlow, flow_set
+from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set
 from ivrkit.livekit.guard import CallRegistry
 from ivrkit.livekit.routing import RouteDecision
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
@@ -170,18 +171,21 @@ async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
     caller = await wait_for_caller(room, opts.caller_timeout)
     if caller is None:
         return f"no caller joined room '{room.name}' within {opts.caller_timeout:g} s"
-    decision = fs.router.choose(
-        room=room.name,
-        dialled_number=caller.attributes.get(SIP_CALLED_NUMBER) or None,
-        metadata=ctx.job.metadata,
-    )
+    if room.local_participant.attributes.get(ADMISSION) == "busy":
+        decision = RouteDecision(BUSY_FLOW, "the worker is full (--max-calls): the busy flow")
+    else:
+        decision = fs.router.choose(
+            room=room.name,
+            dialled_number=caller.attributes.get(SIP_CALLED_NUMBER) or None,
+            metadata=ctx.job.metadata,
+        )
     for warning in decision.warnings:
         logger.warning("room '%s': %s", room.name, warning)
     if decision.flow is None:
         logger.error("room '%s': %s; hanging up (set --default-flow or add a route)", room.name, decision.reason)
         await ctx.api.room.delete_room(api.DeleteRoomRequest(room=room.name))
         return "no flow for this call"
-    loaded = fs.flows[decision.flow]
+    loaded = fs.flows[decision.flow] if decision.flow != BUSY_FLOW else fs.busy
     registry = _registry(opts)
     if registry is not None:
         registry.add(room.name)  # until the call ends: if the worker dies, its guard hangs up

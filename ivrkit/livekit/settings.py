@@ -106,7 +106,7 @@ class WorkerOptions:
     log_level: str = "INFO"
     log_format: Literal["json", "colored"] = "json"  # dev mode is always colored (livekit-agents' rule)
     max_retry: int = 16  # connection attempts before giving up (livekit-agents' backoff, max 10 s)
-    load_threshold: float | None = None  # None: 1.0 (every one of max_calls)
+    busy_calls: int | None = None  # callers past max_calls answered with the busy flow; None: max_calls // 2
     max_calls: int | None = None  # load = active calls / max_calls; None: CALLS_PER_CORE x cores
     num_idle_processes: int | None = None  # process executor only; None: livekit-agents' default
     http_port: int | None = None  # health check port; None: 8081 in start, any free port in dev
@@ -119,6 +119,8 @@ class WorkerOptions:
     def __post_init__(self) -> None:
         if self.executor not in ("thread", "process"):
             raise SettingsError(f"executor must be 'thread' or 'process', not {self.executor!r} (IVRKIT_EXECUTOR)")
+        if self.busy_calls is not None and self.busy_calls < 0:
+            raise SettingsError(f"busy calls must be >= 0, not {self.busy_calls} (IVRKIT_BUSY_CALLS / --busy-calls)")
         if self.max_calls is not None and self.max_calls < 1:
             raise SettingsError(f"max calls must be >= 1, not {self.max_calls} (IVRKIT_MAX_CALLS / --max-calls)")
         if not self.agent_name.strip():
@@ -149,6 +151,7 @@ class WorkerOptions:
             "routes": ("IVRKIT_ROUTES", _parse_routes),
             "sip_trunk": ("IVRKIT_SIP_TRUNK", str),
             "max_calls": ("IVRKIT_MAX_CALLS", _positive_int("IVRKIT_MAX_CALLS")),
+            "busy_calls": ("IVRKIT_BUSY_CALLS", int),
             "http_host": ("IVRKIT_HTTP_HOST", str),
             "guard_dir": ("IVRKIT_GUARD_DIR", Path),
         }

@@ -30,10 +30,12 @@ interpreter (a segfaulting hook then takes down one call instead of all). bench/
 (row 6) measures both executors under load. Local inference preloading is disabled
 (`LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0`): an IVR never uses the ~244 MB end-of-turn model.
 
-Capacity: the worker reports its load as active calls / `--max-calls` (default CALLS_PER_CORE
-x CPU cores, from bench/concurrency.py) and takes no new call at 1.0 — steadier for even,
-cheap IVR calls than livekit-agents' default whole-machine CPU share (0.7), which other
-processes on a shared host push up. `--load-threshold` lowers the cut-off.
+Capacity: `--max-calls` (default CALLS_PER_CORE x CPU cores, from bench/concurrency.py) is an
+exact count, decided at dispatch by `ivrkit.livekit.admission` (also in bursts): past it, up to
+`--busy-calls` more callers hear the busy flow and are hung up, and past that the worker refuses
+the call so LiveKit offers it to another worker. A call count is steadier for even, cheap IVR
+calls than livekit-agents' default whole-machine CPU share, which other processes on a shared
+host push up; the load the worker reports is served calls / max calls.
 
 Dev mode (`ivrkit dev PATH`): livekit-agents 1.8.9 removed in-process reload from its Python
 CLI (it points to `lk agent dev`), so ivrkit does its own: `ivrkit.livekit.reload` runs the
@@ -47,6 +49,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -107,32 +110,30 @@ def prepare(opts: WorkerOptions) -> tuple[LiveKitCredentials, FlowSet]:
     return creds, fs
 
 
-class _CallCountLoad:
-    """Load as active calls / capacity (`--max-calls`): an IVR call is cheap and even, so a call
-    count is a steadier capacity signal than livekit-agents' default whole-machine CPU share,
-    which on a shared host can mark an idle worker "full"."""
+class _InfiniteThresholdFilter(logging.Filter):
+    """livekit-agents warns when the load threshold is above 1 in production; ivrkit sets it to
+    infinity on purpose (admission decides, see `ivrkit.livekit.admission`)."""
 
-    def __init__(self, max_calls: int) -> None:
-        self.max_calls = max_calls
-
-    def __call__(self, server: Any) -> float:
-        return min(len(server.active_jobs) / self.max_calls, 1.0)
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "load_threshold in prod env must be less than 1" not in record.getMessage()
 
 
 def build_server(opts: WorkerOptions, creds: LiveKitCredentials) -> Any:
     """The livekit-agents `AgentServer` for `opts`, with ivrkit's job entrypoint registered."""
     from livekit.agents import AgentServer, JobExecutorType
 
+    from ivrkit.livekit.admission import Admission
     from ivrkit.livekit.job import entrypoint, prewarm
 
+    max_calls = opts.max_calls or CALLS_PER_CORE * (os.cpu_count() or 1)
+    admission = Admission(max_calls, opts.busy_calls if opts.busy_calls is not None else max(1, max_calls // 2))
     kwargs: dict[str, Any] = {
-        "load_fnc": _CallCountLoad(opts.max_calls or CALLS_PER_CORE * (os.cpu_count() or 1)),
-        "load_threshold": 1.0,
+        "load_fnc": admission.load,
+        # livekit-agents' own check estimates jobs not yet running; admission counts them
+        "load_threshold": math.inf,
         # all interfaces only where a container's health probe needs them
         "host": opts.http_host if opts.http_host is not None else ("127.0.0.1" if opts.dev else ""),
     }
-    if opts.load_threshold is not None:
-        kwargs["load_threshold"] = opts.load_threshold
     if opts.num_idle_processes is not None:
         kwargs["num_idle_processes"] = opts.num_idle_processes
     if opts.http_port is not None:
@@ -150,7 +151,9 @@ def build_server(opts: WorkerOptions, creds: LiveKitCredentials) -> Any:
         **kwargs,
     )
     # functools.partial of a module-level function: picklable for the process executor.
-    server.rtc_session(functools.partial(entrypoint, opts), agent_name=opts.agent_name)
+    server.rtc_session(functools.partial(entrypoint, opts), agent_name=opts.agent_name, on_request=admission)
+    admission.server = server
+    logging.getLogger("livekit.agents").addFilter(_InfiniteThresholdFilter())
     return server
 
 
@@ -247,8 +250,9 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-calls", type=int,
                         help=f"capacity: take at most N calls, load = calls/N (env IVRKIT_MAX_CALLS; "
                              f"default {CALLS_PER_CORE} per CPU core, from bench/concurrency.py)")
-    parser.add_argument("--load-threshold", type=float,
-                        help="load (calls / max calls) at which the worker takes no new calls (default 1.0)")
+    parser.add_argument("--busy-calls", type=int,
+                        help="callers past --max-calls who hear the busy flow and are hung up, at once "
+                             "(env IVRKIT_BUSY_CALLS; default half of --max-calls; 0: refuse them)")
     parser.add_argument("--max-retry", type=int,
                         help="connection attempts before giving up (default 16, ~2 min with backoff)")
     parser.add_argument("--http-port", type=int, help="health check port (default 8081; 0 = any free port)")
@@ -293,7 +297,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             log_format=args.log_format,
             max_calls=args.max_calls,
             max_retry=args.max_retry,
-            load_threshold=args.load_threshold,
+            busy_calls=args.busy_calls,
             http_port=args.http_port if args.http_port is not None else (0 if dev else None),
             http_host=args.http_host,
             guard=not args.no_guard,

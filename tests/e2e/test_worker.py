@@ -321,6 +321,38 @@ def test_a_killed_worker_hangs_up_its_callers_and_a_new_one_serves(
         gw.process.stop(timeout=15)
 
 
+def test_past_max_calls_callers_hear_busy_then_are_refused(stack: Stack, tmp_path: Path, room_name: str) -> None:
+    """--max-calls 2 --busy-calls 1 and five callers at once: exactly two are served, one hears
+    the busy flow and is hung up, two are refused (no agent joins them)."""
+    (tmp_path / "flows").mkdir()
+    agent = f"{AGENT}-full"
+    fw = _start_worker(stack, tmp_path, "thread", agent, extra=["--max-calls", "2", "--busy-calls", "1"])
+    try:
+        callers = [stack.caller(f"{room_name}-{i}", f"caller{i}", agent_name=agent) for i in range(5)]
+        deadline = time.monotonic() + 20
+        while not any(c.events("disconnected") for c in callers) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the busy caller hears about 3 s of speech, then is hung up
+        hung_up = [c for c in callers if c.events("disconnected")]
+        assert len(hung_up) == 1, [c.identity for c in hung_up]
+        joined = [c for c in callers if c.events("participant_joined")]
+        for c in joined:
+            if c is not hung_up[0]:
+                main = c.wait_for_tone(hz("main"), 10, ended=True)  # served: the 2.5 s menu prompt
+                assert main.end is not None and main.end - main.start > 2.0
+        served = [c for c in joined if c is not hung_up[0]]
+        assert len(served) == 2, [c.identity for c in served]
+        time.sleep(2.0)  # no agent comes late to the refused ones
+        untouched = [c for c in callers if not c.events("participant_joined")]
+        assert len(untouched) == 2, [c.identity for c in untouched]
+        busy_room = f"{room_name}-{callers.index(hung_up[0])}"
+        call = next(r for r in fw.trace(busy_room) if r["event"] == "call")
+        assert call["flow"] == "busy", call
+        for c in callers:
+            c.leave()
+    finally:
+        fw.process.stop(timeout=15)
+
+
 def _heard_speech_then(caller: CallerProcess, freq: float) -> None:
     """Speech (the offline voice), then the tone `freq`. Speech is told from a test tone by its
     shape: several segments, some not pure or at different pitches. (A sustained eSpeak vowel
