@@ -19,8 +19,13 @@ Keypad decisions (how a serious IVR behaves):
   leaves for `on_max_retries` (none: the error path). Keys still buffered at a no-input or
   no-match are discarded (and traced as such): the caller is being re-prompted.
 - *Habitual terminator*: after a collect completes at `max_digits`, a terminator pressed within
-  `inter_digit_timeout` ("1234#" for a four-digit PIN) ends that entry, not the next state's: it
-  is discarded with that reason instead of being a no-match in the next menu.
+  `inter_digit_timeout` of its last digit ("1234#" for a four-digit PIN) ends that entry, not
+  the next state's: it is discarded with that reason instead of being a no-match in the next
+  menu — unless that menu takes the key as an option (or its repeat / back key). It is the first
+  key after the entry: one pressed later, or one already typed ahead behind the last digit (keys
+  held through a `barge_in: false` prompt or a hook). A held one is discarded when the next
+  input state starts (or the entry is re-prompted), before type-ahead may skip that state's
+  prompt: a leftover `#` never silences the next menu.
 - Every key ends up in exactly one trace record, `consumed` or `discarded` with a reason, in the
   order pressed. Keys consumed by a sensitive collect are traced and logged as `*`.
 
@@ -98,7 +103,8 @@ class Keys:
     """The keypad policy of one call (see the module docstring)."""
 
     __slots__ = ("_recorder", "_variables", "_sensitive", "_clock", "_schedule", "state", "buffer",
-                 "collector", "confirming", "prompts", "no_input", "no_match", "history", "secret", "_stray")
+                 "collector", "confirming", "prompts", "no_input", "no_match", "history", "secret", "_stray",
+                 "_last_digit")
 
     def __init__(self, recorder: Recorder, variables: MutableMapping[str, Any], sensitive: frozenset[str],
                  clock: Clock, schedule: Schedule) -> None:
@@ -119,6 +125,7 @@ class Keys:
         # (terminator, until): a collect completed at max_digits; the caller may still press
         # the terminator out of habit — that key belongs to the finished entry, not the next state
         self._stray: tuple[str, float] | None = None
+        self._last_digit = 0.0  # when the key that completed an entry was pressed
 
     # --- the state's visit ---------------------------------------------------------------------
 
@@ -200,6 +207,7 @@ class Keys:
         assert state is not None
         spec: Menu | Collect | None = state.menu or state.collect
         assert spec is not None
+        self._drop_held_stray()
         main = state.collect.confirm if (self.confirming and state.collect) else spec.prompt
         self.prompts = [first, main] if first is not None else [main]  # type: ignore[list-item]
         if state.collect is not None and not self.confirming:
@@ -232,9 +240,6 @@ class Keys:
 
     def press(self, key: Key) -> Decision:
         """A key used by the input state. None: it was taken (a digit of an entry) or dropped."""
-        if self._stray is not None and self._is_stray(key):
-            self.discard(key, STRAY)
-            return None
         if key.digit not in DTMF_KEYS:
             self.discard(key, f"not a DTMF key: {key.digit!r}")
             return None
@@ -258,6 +263,7 @@ class Keys:
         if outcome is KeyOutcome.REJECTED:  # cannot happen: a done collector leaves the input phase
             raise CallError("collector rejected a key in the input phase")
         if self.collector.result is not None:
+            self._last_digit = key.at
             return self.collected(self.collector.result)
         return None
 
@@ -283,9 +289,16 @@ class Keys:
             return Move(self.history[-1], "back")
         return self.failed("no_match")
 
+    def _drop_held_stray(self) -> None:
+        """A habitual terminator already typed ahead behind the entry's last digit is dropped
+        now, before it can pass for type-ahead meant for this state."""
+        if self._stray is not None and self.buffer and self._is_stray(self.buffer[0]):
+            self.discard(self.buffer.popleft(), STRAY)
+
     def _is_stray(self, key: Key) -> bool:
         """True for the first key after a max_digits completion if it is that entry's terminator
-        — unless the menu the call is now in takes that key: then it is the caller's choice."""
+        — unless the menu the call is now in takes that key: then it is the caller's choice.
+        Asking uses the rule up: only the first key after the entry can be its terminator."""
         stray, self._stray = self._stray, None
         if stray is None or key.digit != stray[0] or key.at > stray[1]:
             return False
@@ -302,7 +315,8 @@ class Keys:
         self.collector = None
         self._record_collect(result)
         if result.reason is EndReason.MAX_DIGITS and state.settings.terminator is not None:
-            self._stray = (state.settings.terminator, result.at + state.settings.inter_digit_timeout)
+            # from the last digit's press, not from now: it may have been held in the buffer
+            self._stray = (state.settings.terminator, self._last_digit + state.settings.inter_digit_timeout)
         digits = result.digits
         if c.sensitive:
             self.secret = digits
@@ -361,6 +375,7 @@ class Keys:
         else:
             self.no_match = count
         self._recorder.record(what, {"count": count, "retries": state.settings.retries})
+        self._drop_held_stray()
         self.discard_buffer(f"{what} in '{state.name}'")
         if count >= state.settings.retries:
             if spec.on_max_retries:

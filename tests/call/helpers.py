@@ -132,3 +132,11 @@ def blocks(ctx: HookContext) -> dict[str, Any]:
     RELEASE.wait(10)
     FINISHED.set()
     return {"late": True}
+
+
+GATE = asyncio.Event()  # a test replaces it with a fresh one (an Event belongs to one loop)
+
+
+async def gated(ctx: HookContext) -> None:
+    """Runs until the test sets `GATE`: keys pressed meanwhile are held."""
+    await GATE.wait()
