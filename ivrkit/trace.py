@@ -22,6 +22,7 @@ Kinds (`TraceEvent.kind`) and their `data`:
   transfer / dial {to}                        the channel was asked to transfer / dial out
   transfer_done {ok}
   error       {message, where}
+  condition_error {message, where}            a goto condition hit a type error: its arm is false
   observer_error {point, observer, error}
   call_end    {ended_by[, dropped]}
   truncated   {limit}                         the record cap was reached here (at most once)

@@ -300,10 +300,18 @@ class Call:
 
     def _goto(self, state: State) -> Move | None:
         for branch in state.goto:
+            if branch.condition is None:
+                return Move(branch.target, "goto")
             try:
-                ok = branch.condition is None or branch.condition.evaluate(self.variables)
+                ok, problem = branch.condition.evaluate_detailed(self.variables)
             except Exception as exc:
                 return self._fail(CallError(f"{branch.where or state.where}: condition failed: {exc}"))
+            if problem is not None:  # a type error: this arm is false; say so, the call goes on
+                where = branch.where or state.where
+                message = self._recorder.mask(problem)
+                log.warning("flow %s state %s (%s): %s; the arm is taken as false",
+                            self.flow.name, state.name, where, message)
+                self._record("condition_error", {"message": message, "where": where})
             if ok:
                 return Move(branch.target, "goto")
         if state.next:
