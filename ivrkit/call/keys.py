@@ -164,7 +164,7 @@ class Keys:
         if waiting and not self.buffer:
             return Arrival.USE
         if key.digit not in DTMF_KEYS and not self.buffer:
-            self.discard(key, f"not a DTMF key: {key.digit!r}")
+            self.discard(key, self._not_dtmf(key))
             return Arrival.DROPPED
         self.buffer.append(key)  # behind earlier keys: records stay in the order pressed
         return Arrival.TYPED_AHEAD
@@ -182,6 +182,10 @@ class Keys:
         log.debug("flow %s state %s: key discarded (%s)", self._recorder.label, self._recorder.state, reason)
         masked = self.sensitive_now or (pending and bool(self._sensitive))
         self._recorder.record("key", {"digit": "?" if masked else key.digit, "arrived": key.at, "discarded": reason})
+
+    def _not_dtmf(self, key: Key) -> str:
+        """The reason for a key that is not a DTMF key; it names the key unless input is sensitive."""
+        return "not a DTMF key" if self.sensitive_now else f"not a DTMF key: {key.digit!r}"
 
     def discard_buffer(self, reason: str) -> None:
         while self.buffer:
@@ -241,7 +245,7 @@ class Keys:
     def press(self, key: Key) -> Decision:
         """A key used by the input state. None: it was taken (a digit of an entry) or dropped."""
         if key.digit not in DTMF_KEYS:
-            self.discard(key, f"not a DTMF key: {key.digit!r}")
+            self.discard(key, self._not_dtmf(key))
             return None
         state = self.state
         assert state is not None

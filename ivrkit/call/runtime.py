@@ -235,6 +235,7 @@ class Call:
     def _enter(self) -> Move | None:
         state = self._current()
         self._keys.enter(state)
+        self.channel.sensitive = self._keys.sensitive_now  # the adapter masks keys it logs itself
         self._hops += 1
         self._record("state", {"where": state.where})
         if state.name == BUILTIN_ERROR:

@@ -85,6 +85,13 @@ class Jobs:
         digits, shown = self.fill(spec.digits, state)
         masked = digits != shown
         pace = spec.pace if spec.pace is not None else state.settings.dtmf_pace
+        self._channel.sensitive = masked  # the adapter must not log or record these keys either
+        try:
+            await self._send_keys(state, digits, masked, pace)
+        finally:
+            self._channel.sensitive = False
+
+    async def _send_keys(self, state: State, digits: str, masked: bool, pace: float) -> None:
         clock = self._channel.clock
         first = True
         for ch in digits:
