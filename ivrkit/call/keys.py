@@ -10,8 +10,8 @@ Keypad decisions (how a serious IVR behaves):
 - *Menu*: an option moves on; the repeat key replays the menu prompt (not a retry); the back key
   returns to the previous menu/collect state (no previous: a no-match); any other key is a
   no-match. The no-input timer (`timeout`) starts when the prompt ends.
-- *Collect*: see `ivrkit.digits`. Too few digits, a pattern mismatch or a `validate` hook saying
-  False is a no-match; nothing typed is a no-input. `<into>_reason` holds the end reason. With
+- *Collect*: see `ivrkit.digits`. Too few digits, a pattern mismatch (no `pattern`: anything but
+  0-9, see `DIGITS_ONLY`) or a `validate` hook saying False is a no-match; nothing typed is a no-input. `<into>_reason` holds the end reason. With
   `confirm`, the confirm prompt plays; 1 accepts, 2 re-enters the state, anything else or
   silence counts as a no-match / no-input of the same state.
 - no-input and no-match are counted separately per visit of a state; the n-th one plays the
@@ -56,6 +56,10 @@ from ivrkit.prompts import Prompt, fill
 log = logging.getLogger("ivrkit.call")
 
 STRAY = "terminator after an entry already complete (max_digits)"
+#: What a collect without `pattern` accepts: digits. `*` and A-D (keys that are not the
+#: terminator, clear or back key) are collected as typed, but they are no digits of an account
+#: number or a PIN: an entry holding one is a no-match unless the flow's `pattern` allows it.
+DIGITS_ONLY = "[0-9]*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +330,7 @@ class Keys:
             self.secret = digits
         if not digits and result.reason in (EndReason.FIRST_DIGIT_TIMEOUT, EndReason.INTER_DIGIT_TIMEOUT):
             return self.failed("no_input")
-        if len(digits) < c.min_digits or (c.pattern is not None and re.fullmatch(c.pattern, digits) is None):
+        if len(digits) < c.min_digits or re.fullmatch(c.pattern or DIGITS_ONLY, digits) is None:
             return self.failed("no_match")
         if c.validate is not None:
             return Validate(c.validate, digits)

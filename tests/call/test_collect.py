@@ -233,3 +233,21 @@ async def test_a_pin_and_terminator_held_while_a_hook_runs_leave_the_next_menu_i
         assert t.trace.keys()[-1].data["discarded"] == STRAY
         await t.advance(10)
         assert t.trace.of_kind("no_input")[0].data["count"] == 1  # a first, not a lost retry
+
+
+async def test_a_collect_without_pattern_takes_only_digits() -> None:
+    """`*` and A-D are collected as typed, but without a `pattern` they are no digits: no-match."""
+    async with FlowTester(collect_flow()) as t:
+        await t.until_input()
+        await t.press("12*4#")
+        assert t.trace.of_kind("collect")[0].data["digits"] == "12*4"
+        assert len(t.trace.of_kind("no_match")) == 1 and "acct" not in t.variables
+        await t.press("1234#")
+        t.expect_prompt("Thanks 1234.")
+
+
+async def test_a_pattern_lets_a_collect_take_star_and_letters() -> None:
+    async with FlowTester(collect_flow(pattern="[0-9*A-D]+")) as t:
+        await t.until_input()
+        await t.press("12*A#")
+        t.expect_prompt("Thanks 12*A.")
