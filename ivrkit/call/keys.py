@@ -10,8 +10,10 @@ Keypad decisions (how a serious IVR behaves):
 - *Menu*: an option moves on; the repeat key replays the menu prompt (not a retry); the back key
   returns to the previous menu/collect state (no previous: a no-match); any other key is a
   no-match. The no-input timer (`timeout`) starts when the prompt ends.
-- *Collect*: see `ivrkit.digits`. Too few digits, a pattern mismatch (no `pattern`: anything but
-  0-9, see `DIGITS_ONLY`) or a `validate` hook saying False is a no-match; nothing typed is a no-input. `<into>_reason` holds the end reason. With
+- *Collect*: see `ivrkit.digits`. Too few digits, a pattern mismatch (no `pattern`: anything
+  but 0-9, see `DIGITS_ONLY`) or a `validate` hook saying False is a no-match; nothing typed
+  before a timeout is a no-input; a bare terminator is a no-match, or with `min_digits: 0` an
+  empty entry (how a caller skips an optional one). `<into>_reason` holds the end reason. With
   `confirm`, the confirm prompt plays; 1 accepts, 2 re-enters the state, anything else or
   silence counts as a no-match / no-input of the same state.
 - no-input and no-match are counted separately per visit of a state; the n-th one plays the

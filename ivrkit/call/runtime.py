@@ -475,6 +475,7 @@ class Call:
         where = getattr(error, "where", "") or state.where
         message = self._recorder.mask(f"{type(error).__name__}: {error}")
         log.error("flow %s state %s (%s): %s", self.flow.name, state.name, where, message)
+        self._recorder.log_traceback(error, f"flow {self.flow.name} state {state.name}")
         self._record("error", {"message": message, "where": where})
         target = state.on_error or self.flow.error_state
         if self._errored or target is None or target == state.name or state.name == BUILTIN_ERROR:

@@ -251,3 +251,20 @@ async def test_a_pattern_lets_a_collect_take_star_and_letters() -> None:
         await t.until_input()
         await t.press("12*A#")
         t.expect_prompt("Thanks 12*A.")
+
+
+async def test_a_bare_terminator_is_an_empty_entry_when_min_digits_is_0() -> None:
+    """The way a caller skips an optional entry ("press # if you have no reference")."""
+    async with FlowTester(collect_flow(min_digits=0)) as t:
+        await t.until_input()
+        await t.press("#")
+        assert t.variables["acct"] == "" and t.variables["acct_reason"] == "terminator"
+        assert t.trace.of_kind("no_match") == []
+        t.expect_prompt("Thanks .")
+
+
+async def test_a_bare_terminator_is_a_no_match_when_digits_are_required() -> None:
+    async with FlowTester(collect_flow()) as t:
+        await t.until_input()
+        await t.press("#")
+        assert len(t.trace.of_kind("no_match")) == 1 and "acct" not in t.variables
