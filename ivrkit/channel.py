@@ -103,12 +103,18 @@ class Channel(ABC):
       the adapter, never guessed.
     - After `Hangup` is emitted the adapter emits nothing more.
     - Action failures raise `ChannelError` with a message a person on call can act on.
+    - While `sensitive` is True, no log line or record of the adapter names a key, in or out.
     """
 
     def __init__(self, *, clock: Clock, caller: CallerInfo) -> None:
         self.clock = clock
         self.caller = caller
         self._emit: Emit | None = None
+        #: Set by the call: True while the keys are sensitive — the call is in a `sensitive: true`
+        #: collect, or sends DTMF filled from a sensitive variable. An adapter that logs or
+        #: records a key (a malformed one it drops, one it sends) must mask it then: the call
+        #: can mask only what reaches it, and a rejected key never does.
+        self.sensitive = False
 
     def connect(self, emit: Emit) -> None:
         """Called once by the call before it plays anything: where events go from now on."""

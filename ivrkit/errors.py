@@ -191,14 +191,18 @@ class HookError(IvrkitError):
     Raised at call time when a `run:`/`validate:`/`call_start`/`call_end` hook raises, returns
     something the flow cannot use, runs past its limit (a `HookTimeout` turned into this once
     the hook and state are known), or could not be resolved when the flow was compiled. The call
-    then takes the flow's error path.
+    then takes the flow's error path. `where` is the flow file's reference to the hook;
+    `raised_at`, for a hook that raised, the Python `file:line (function)` of the raise (and of
+    the hook's own frame, when the raise was deeper, in a library it called).
     """
 
-    def __init__(self, message: str, *, hook: str, state: str, where: str) -> None:
+    def __init__(self, message: str, *, hook: str, state: str, where: str, raised_at: str = "") -> None:
         self.hook = hook
         self.state = state
         self.where = where
-        super().__init__(f"{where}: hook {hook} in state '{state}': {message}")
+        self.raised_at = raised_at
+        at = f" (raised at {raised_at})" if raised_at else ""
+        super().__init__(f"{where}: hook {hook} in state '{state}': {message}{at}")
 
 
 class HookImportError(IvrkitError):

@@ -22,12 +22,18 @@ Kinds (`TraceEvent.kind`) and their `data`:
   transfer / dial {to}                        the channel was asked to transfer / dial out
   transfer_done {ok}
   error       {message, where}
+  condition_error {message, where}            a goto condition hit a type error: its arm is false
   observer_error {point, observer, error}
-  call_end    {ended_by}
+  call_end    {ended_by[, dropped]}
+  truncated   {limit}                         the record cap was reached here (at most once)
 
-A call keeps at most `MAX_EVENTS` records. Past that, records are counted in `Trace.dropped`
-instead of kept — their `seq` numbers are still used up, so the gap shows in the JSON lines —
-except `call_end`, which is always kept.
+A call keeps at most `MAX_EVENTS` records of other kinds, but every `key` record and the
+`call_end` record are always kept: the promise "every key the caller pressed, exactly once" holds
+however long a call runs or however fast keys come (a key record is small, and keys arrive no
+faster than a phone or a client can send them). Where dropping begins, one `truncated` record
+says so; after it only `key` records and `call_end` follow. Dropped records are counted in
+`Trace.dropped` (and in `call_end`'s `dropped`); their `seq` numbers are used up, so the gaps
+show in the JSON lines.
 """
 
 from __future__ import annotations
@@ -36,9 +42,11 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-#: Records kept per call at most; past it records are counted in `Trace.dropped`, not kept
-#: (`call_end` is always kept).
+#: Records kept per call at most, apart from the kinds in `ALWAYS_KEPT`; past it other records
+#: are counted in `Trace.dropped`, not kept.
 MAX_EVENTS = 5000
+#: Kinds never dropped: the caller's keys (each exactly once) and the end of the call.
+ALWAYS_KEPT = frozenset({"key", "call_end"})
 
 
 class TraceEvent(NamedTuple):
@@ -70,12 +78,22 @@ class Trace:
         self.dropped = 0
 
     def record(self, t: float, kind: str, state: str | None, data: Mapping[str, Any]) -> TraceEvent:
-        event = TraceEvent(len(self.events) + self.dropped + 1, t, kind, state, data)
-        if len(self.events) < MAX_EVENTS or kind == "call_end":
+        """Append a record, or count it as dropped past the cap (see the module docstring). The
+        record is returned either way: observers still see it."""
+        keep = kind in ALWAYS_KEPT or len(self.events) < MAX_EVENTS
+        if not keep and not self.dropped:
+            self.events.append(TraceEvent(self._next_seq(), t, "truncated", state, {"limit": MAX_EVENTS}))
+        if kind == "call_end" and self.dropped:
+            data = {**data, "dropped": self.dropped}
+        event = TraceEvent(self._next_seq(), t, kind, state, data)
+        if keep:
             self.events.append(event)
         else:
             self.dropped += 1
         return event
+
+    def _next_seq(self) -> int:
+        return len(self.events) + self.dropped + 1
 
     def close(self) -> None:
         self.closed = True

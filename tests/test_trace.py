@@ -26,13 +26,32 @@ def test_records_are_numbered_and_serialised_in_order() -> None:
     assert "#2 t=1.500 [main] key digit='1'" in tr.tail()
 
 
-def test_trace_is_capped_but_keeps_the_end(monkeypatch: object) -> None:
+def test_trace_is_capped_but_keeps_every_key_one_truncated_mark_and_the_end() -> None:
     tr = Trace()
     for i in range(trace_mod.MAX_EVENTS + 10):
-        tr.record(float(i), "key", "s", {})
+        tr.record(float(i), "prompt", "s", {"id": i})
+        tr.record(float(i), "key", "s", {"digit": "1", "arrived": float(i), "consumed": "s"})
     tr.record(0, "call_end", "s", {"ended_by": "hangup"})
-    assert len(tr) == trace_mod.MAX_EVENTS + 1 and tr.dropped == 10
-    assert tr.events[-1].kind == "call_end" and tr.events[-1].seq == trace_mod.MAX_EVENTS + 11
+    keys = tr.keys()
+    assert len(keys) == trace_mod.MAX_EVENTS + 10  # not one key lost
+    assert [k.data["arrived"] for k in keys] == [float(i) for i in range(trace_mod.MAX_EVENTS + 10)]
+    [mark] = tr.of_kind("truncated")
+    assert mark.data == {"limit": trace_mod.MAX_EVENTS}
+    after = tr.events[tr.events.index(mark) + 1:]
+    assert {e.kind for e in after} == {"key", "call_end"}  # only the always-kept kinds follow it
+    assert tr.dropped == trace_mod.MAX_EVENTS + 10 - trace_mod.MAX_EVENTS // 2
+    end = tr.events[-1]
+    assert end.kind == "call_end" and end.data == {"ended_by": "hangup", "dropped": tr.dropped}
+    seqs = [e.seq for e in tr.events]
+    assert seqs == sorted(seqs) and end.seq == len(tr) + tr.dropped  # dropped records leave gaps
+
+
+def test_a_trace_under_the_cap_has_no_truncated_mark() -> None:
+    tr = Trace()
+    for i in range(trace_mod.MAX_EVENTS):
+        tr.record(float(i), "prompt", "s", {})
+    tr.record(0, "call_end", "s", {"ended_by": "hangup"})
+    assert tr.dropped == 0 and not tr.of_kind("truncated") and tr.events[-1].data == {"ended_by": "hangup"}
 
 
 async def test_a_call_trace_holds_every_kind_of_step_and_masks_sensitive_values() -> None:
@@ -55,3 +74,15 @@ async def test_a_call_trace_holds_every_kind_of_step_and_masks_sensitive_values(
     assert said[-1] == "Your PIN is ****."
     assert [e.data["digit"] for e in t.trace.keys()] == ["1", "*", "*", "*", "*"]
     assert t.trace.closed
+
+
+async def test_a_call_past_the_cap_keeps_every_key_the_caller_pressed() -> None:
+    """2,000 presses, each a move with its prompt: ~10,000 records, every key still there once."""
+    states = {"m": State("m", "f.yaml:2", menu=Menu(P("Press 1."), {"1": "m"}))}
+    async with FlowTester(Flow(name="f", start="m", states=states, file="f.yaml")) as t:
+        await t.press("1" * 2000, gap=0.01)
+        await t.hangup()
+    keys = t.trace.keys()
+    assert len(keys) == 2000 and all(k.data["consumed"] == "m" for k in keys)
+    assert len(t.trace.of_kind("truncated")) == 1 and t.trace.dropped > 0
+    assert t.trace.events[-1].data["dropped"] == t.trace.dropped

@@ -10,8 +10,10 @@ Keypad decisions (how a serious IVR behaves):
 - *Menu*: an option moves on; the repeat key replays the menu prompt (not a retry); the back key
   returns to the previous menu/collect state (no previous: a no-match); any other key is a
   no-match. The no-input timer (`timeout`) starts when the prompt ends.
-- *Collect*: see `ivrkit.digits`. Too few digits, a pattern mismatch or a `validate` hook saying
-  False is a no-match; nothing typed is a no-input. `<into>_reason` holds the end reason. With
+- *Collect*: see `ivrkit.digits`. Too few digits, a pattern mismatch (no `pattern`: anything
+  but 0-9, see `DIGITS_ONLY`) or a `validate` hook saying False is a no-match; nothing typed
+  before a timeout is a no-input; a bare terminator is a no-match, or with `min_digits: 0` an
+  empty entry (how a caller skips an optional one). `<into>_reason` holds the end reason. With
   `confirm`, the confirm prompt plays; 1 accepts, 2 re-enters the state, anything else or
   silence counts as a no-match / no-input of the same state.
 - no-input and no-match are counted separately per visit of a state; the n-th one plays the
@@ -19,8 +21,13 @@ Keypad decisions (how a serious IVR behaves):
   leaves for `on_max_retries` (none: the error path). Keys still buffered at a no-input or
   no-match are discarded (and traced as such): the caller is being re-prompted.
 - *Habitual terminator*: after a collect completes at `max_digits`, a terminator pressed within
-  `inter_digit_timeout` ("1234#" for a four-digit PIN) ends that entry, not the next state's: it
-  is discarded with that reason instead of being a no-match in the next menu.
+  `inter_digit_timeout` of its last digit ("1234#" for a four-digit PIN) ends that entry, not
+  the next state's: it is discarded with that reason instead of being a no-match in the next
+  menu — unless that menu takes the key as an option (or its repeat / back key). It is the first
+  key after the entry: one pressed later, or one already typed ahead behind the last digit (keys
+  held through a `barge_in: false` prompt or a hook). A held one is discarded when the next
+  input state starts (or the entry is re-prompted), before type-ahead may skip that state's
+  prompt: a leftover `#` never silences the next menu.
 - Every key ends up in exactly one trace record, `consumed` or `discarded` with a reason, in the
   order pressed. Keys consumed by a sensitive collect are traced and logged as `*`.
 
@@ -51,6 +58,10 @@ from ivrkit.prompts import Prompt, fill
 log = logging.getLogger("ivrkit.call")
 
 STRAY = "terminator after an entry already complete (max_digits)"
+#: What a collect without `pattern` accepts: digits. `*` and A-D (keys that are not the
+#: terminator, clear or back key) are collected as typed, but they are no digits of an account
+#: number or a PIN: an entry holding one is a no-match unless the flow's `pattern` allows it.
+DIGITS_ONLY = "[0-9]*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +109,8 @@ class Keys:
     """The keypad policy of one call (see the module docstring)."""
 
     __slots__ = ("_recorder", "_variables", "_sensitive", "_clock", "_schedule", "state", "buffer",
-                 "collector", "confirming", "prompts", "no_input", "no_match", "history", "secret", "_stray")
+                 "collector", "confirming", "prompts", "no_input", "no_match", "history", "secret", "_stray",
+                 "_last_digit")
 
     def __init__(self, recorder: Recorder, variables: MutableMapping[str, Any], sensitive: frozenset[str],
                  clock: Clock, schedule: Schedule) -> None:
@@ -119,6 +131,7 @@ class Keys:
         # (terminator, until): a collect completed at max_digits; the caller may still press
         # the terminator out of habit — that key belongs to the finished entry, not the next state
         self._stray: tuple[str, float] | None = None
+        self._last_digit = 0.0  # when the key that completed an entry was pressed
 
     # --- the state's visit ---------------------------------------------------------------------
 
@@ -157,7 +170,7 @@ class Keys:
         if waiting and not self.buffer:
             return Arrival.USE
         if key.digit not in DTMF_KEYS and not self.buffer:
-            self.discard(key, f"not a DTMF key: {key.digit!r}")
+            self.discard(key, self._not_dtmf(key))
             return Arrival.DROPPED
         self.buffer.append(key)  # behind earlier keys: records stay in the order pressed
         return Arrival.TYPED_AHEAD
@@ -175,6 +188,10 @@ class Keys:
         log.debug("flow %s state %s: key discarded (%s)", self._recorder.label, self._recorder.state, reason)
         masked = self.sensitive_now or (pending and bool(self._sensitive))
         self._recorder.record("key", {"digit": "?" if masked else key.digit, "arrived": key.at, "discarded": reason})
+
+    def _not_dtmf(self, key: Key) -> str:
+        """The reason for a key that is not a DTMF key; it names the key unless input is sensitive."""
+        return "not a DTMF key" if self.sensitive_now else f"not a DTMF key: {key.digit!r}"
 
     def discard_buffer(self, reason: str) -> None:
         while self.buffer:
@@ -200,6 +217,7 @@ class Keys:
         assert state is not None
         spec: Menu | Collect | None = state.menu or state.collect
         assert spec is not None
+        self._drop_held_stray()
         main = state.collect.confirm if (self.confirming and state.collect) else spec.prompt
         self.prompts = [first, main] if first is not None else [main]  # type: ignore[list-item]
         if state.collect is not None and not self.confirming:
@@ -232,11 +250,8 @@ class Keys:
 
     def press(self, key: Key) -> Decision:
         """A key used by the input state. None: it was taken (a digit of an entry) or dropped."""
-        if self._stray is not None and self._is_stray(key):
-            self.discard(key, STRAY)
-            return None
         if key.digit not in DTMF_KEYS:
-            self.discard(key, f"not a DTMF key: {key.digit!r}")
+            self.discard(key, self._not_dtmf(key))
             return None
         state = self.state
         assert state is not None
@@ -258,6 +273,7 @@ class Keys:
         if outcome is KeyOutcome.REJECTED:  # cannot happen: a done collector leaves the input phase
             raise CallError("collector rejected a key in the input phase")
         if self.collector.result is not None:
+            self._last_digit = key.at
             return self.collected(self.collector.result)
         return None
 
@@ -283,9 +299,16 @@ class Keys:
             return Move(self.history[-1], "back")
         return self.failed("no_match")
 
+    def _drop_held_stray(self) -> None:
+        """A habitual terminator already typed ahead behind the entry's last digit is dropped
+        now, before it can pass for type-ahead meant for this state."""
+        if self._stray is not None and self.buffer and self._is_stray(self.buffer[0]):
+            self.discard(self.buffer.popleft(), STRAY)
+
     def _is_stray(self, key: Key) -> bool:
         """True for the first key after a max_digits completion if it is that entry's terminator
-        — unless the menu the call is now in takes that key: then it is the caller's choice."""
+        — unless the menu the call is now in takes that key: then it is the caller's choice.
+        Asking uses the rule up: only the first key after the entry can be its terminator."""
         stray, self._stray = self._stray, None
         if stray is None or key.digit != stray[0] or key.at > stray[1]:
             return False
@@ -302,13 +325,14 @@ class Keys:
         self.collector = None
         self._record_collect(result)
         if result.reason is EndReason.MAX_DIGITS and state.settings.terminator is not None:
-            self._stray = (state.settings.terminator, result.at + state.settings.inter_digit_timeout)
+            # from the last digit's press, not from now: it may have been held in the buffer
+            self._stray = (state.settings.terminator, self._last_digit + state.settings.inter_digit_timeout)
         digits = result.digits
         if c.sensitive:
             self.secret = digits
         if not digits and result.reason in (EndReason.FIRST_DIGIT_TIMEOUT, EndReason.INTER_DIGIT_TIMEOUT):
             return self.failed("no_input")
-        if len(digits) < c.min_digits or (c.pattern is not None and re.fullmatch(c.pattern, digits) is None):
+        if len(digits) < c.min_digits or re.fullmatch(c.pattern or DIGITS_ONLY, digits) is None:
             return self.failed("no_match")
         if c.validate is not None:
             return Validate(c.validate, digits)
@@ -361,6 +385,7 @@ class Keys:
         else:
             self.no_match = count
         self._recorder.record(what, {"count": count, "retries": state.settings.retries})
+        self._drop_held_stray()
         self.discard_buffer(f"{what} in '{state.name}'")
         if count >= state.settings.retries:
             if spec.on_max_retries:

@@ -11,6 +11,7 @@ inside a decision.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -56,6 +57,14 @@ class Recorder:
             if secret:
                 text = text.replace(secret, MASK)
         return text
+
+    def log_traceback(self, error: BaseException, context: str) -> None:
+        """Log, at DEBUG, the masked traceback of what caused `error` (a hook's own exception):
+        the error line already names the place; the full traceback is there when asked for."""
+        cause = error.__cause__
+        if cause is not None and cause.__traceback__ is not None and log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: traceback (sensitive values masked):\n%s", context,
+                      self.mask("".join(traceback.format_exception(cause))).rstrip())
 
     @property
     def pending(self) -> bool:

@@ -235,6 +235,7 @@ class Call:
     def _enter(self) -> Move | None:
         state = self._current()
         self._keys.enter(state)
+        self.channel.sensitive = self._keys.sensitive_now  # the adapter masks keys it logs itself
         self._hops += 1
         self._record("state", {"where": state.where})
         if state.name == BUILTIN_ERROR:
@@ -300,10 +301,18 @@ class Call:
 
     def _goto(self, state: State) -> Move | None:
         for branch in state.goto:
+            if branch.condition is None:
+                return Move(branch.target, "goto")
             try:
-                ok = branch.condition is None or branch.condition.evaluate(self.variables)
+                ok, problem = branch.condition.evaluate_detailed(self.variables)
             except Exception as exc:
                 return self._fail(CallError(f"{branch.where or state.where}: condition failed: {exc}"))
+            if problem is not None:  # a type error: this arm is false; say so, the call goes on
+                where = branch.where or state.where
+                message = self._recorder.mask(problem)
+                log.warning("flow %s state %s (%s): %s; the arm is taken as false",
+                            self.flow.name, state.name, where, message)
+                self._record("condition_error", {"message": message, "where": where})
             if ok:
                 return Move(branch.target, "goto")
         if state.next:
@@ -466,6 +475,7 @@ class Call:
         where = getattr(error, "where", "") or state.where
         message = self._recorder.mask(f"{type(error).__name__}: {error}")
         log.error("flow %s state %s (%s): %s", self.flow.name, state.name, where, message)
+        self._recorder.log_traceback(error, f"flow {self.flow.name} state {state.name}")
         self._record("error", {"message": message, "where": where})
         target = state.on_error or self.flow.error_state
         if self._errored or target is None or target == state.name or state.name == BUILTIN_ERROR:

@@ -14,7 +14,10 @@ send (transfer, dial, DTMF), and their outcome goes back to the call as a `TaskD
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import os
+import traceback
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -57,7 +60,8 @@ class Jobs:
         except HookError:
             raise
         except Exception as exc:
-            raise hook_error(f"raised {type(exc).__name__}: {exc}", ref, state) from exc
+            raise HookError(f"raised {type(exc).__name__}: {exc}", hook=str(ref), state=state.name,
+                            where=ref.where or state.where, raised_at=raised_at(exc, fn)) from exc
 
     async def call_start(self) -> list[Any]:
         """The flow's call_start hooks, in order, before the start state."""
@@ -85,6 +89,13 @@ class Jobs:
         digits, shown = self.fill(spec.digits, state)
         masked = digits != shown
         pace = spec.pace if spec.pace is not None else state.settings.dtmf_pace
+        self._channel.sensitive = masked  # the adapter must not log or record these keys either
+        try:
+            await self._send_keys(state, digits, masked, pace)
+        finally:
+            self._channel.sensitive = False
+
+    async def _send_keys(self, state: State, digits: str, masked: bool, pace: float) -> None:
         clock = self._channel.clock
         first = True
         for ch in digits:
@@ -111,6 +122,7 @@ class Jobs:
             except HookError as exc:
                 message = self._recorder.mask(str(exc))
                 log.error("flow %s: call_end hook: %s", self._machine.flow.name, message)
+                self._recorder.log_traceback(exc, f"flow {self._machine.flow.name}: call_end hook")
                 self._recorder.record("error", {"message": message, "where": exc.where})
 
     def merge(self, hook: str, values: Mapping[str, Any]) -> None:
@@ -139,6 +151,29 @@ def hook_outcome(result: Any, ref: HookRef, state: State, states: Mapping[str, S
             raise hook_error(f"returned state '{result}', which the flow does not define", ref, state)
         return result
     raise hook_error(f"returned {type(result).__name__}; return None, a dict of variables or a state name", ref, state)
+
+
+def raised_at(exc: BaseException, fn: Callable[..., Any]) -> str:
+    """Where in Python `exc` was raised: `file:line (function)` of the innermost frame, and of
+    the hook's own frame too when the raise happened deeper (in a library the hook called) —
+    what the person fixing the hook needs first, next to the flow file's line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    own = [f for f in frames if code is not None and f.filename == code.co_filename]
+    shown = [frames[-1]] if not own or own[-1] is frames[-1] else [frames[-1], own[-1]]
+    text = [f"{_short(f.filename)}:{f.lineno} ({f.name})" for f in shown]
+    return text[0] if len(text) == 1 else f"{text[0]}, called from {text[1]}"
+
+
+def _short(path: str) -> str:
+    """`path` relative to the working folder when it is inside it (shorter log lines)."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if rel.startswith("..") else rel
 
 
 def hook_error(message: str, ref: HookRef, state: State) -> HookError:

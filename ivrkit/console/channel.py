@@ -167,7 +167,7 @@ class ConsoleChannel(Channel):
         if len(digit) != 1 or digit.upper() not in DTMF_KEYS:
             raise ChannelError(f"cannot send DTMF {digit!r}: only one of 0-9, *, #, A-D at a time")
         self.keys_sent.append(digit.upper())
-        self.view.notice(f"sent DTMF {digit.upper()}")
+        self.view.notice("sent DTMF *" if self.sensitive else f"sent DTMF {digit.upper()}")
 
     async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
         # The console has no second line to hand the caller to: it shows where the call would

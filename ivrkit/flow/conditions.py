@@ -17,6 +17,8 @@ Evaluation never raises. A variable that is not set is None. Collected digits ar
 comparison between a number and a numeric string compares numbers (`amount > 100` works for
 `amount = "150"`). Any other type mismatch (`None > 3`) makes the whole condition False and is
 reported through `evaluate_detailed`, so the runtime can log it instead of crashing the call.
+The report shows values as the variables hold them (`'0042'`, never a converted `42`), so the
+runtime's masking of sensitive values by their text also covers this message.
 """
 
 from __future__ import annotations
@@ -138,19 +140,22 @@ def _eval(node: ast.AST, variables: Mapping[str, Any]) -> Any:
             return all(bool(_eval(v, variables)) for v in node.values)
         return any(bool(_eval(v, variables)) for v in node.values)
     if isinstance(node, ast.UnaryOp):
-        operand = _eval(node.operand, variables)
+        raw = _eval(node.operand, variables)
         if isinstance(node.op, ast.Not):
-            return not operand
-        operand = _as_number(operand)
+            return not raw
+        operand = _as_number(raw)
         if not _is_number(operand):
-            raise _EvalError(f"cannot negate {operand!r}")
+            raise _EvalError(f"cannot negate {raw!r}")
         return -operand  # type: ignore[operator]
     if isinstance(node, ast.BinOp):
-        left, right = _coerce(_eval(node.left, variables), _eval(node.right, variables))
+        raw_left, raw_right = _eval(node.left, variables), _eval(node.right, variables)
+        left, right = _coerce(raw_left, raw_right)
         if isinstance(node.op, ast.Add) and isinstance(left, str) and isinstance(right, str):
             return left + right
         if not (_is_number(left) and _is_number(right)):
-            raise _EvalError(f"cannot compute {left!r} {'+' if isinstance(node.op, ast.Add) else '-'} {right!r}")
+            # the values as the variables hold them: a caller can then mask them by their text
+            sign = "+" if isinstance(node.op, ast.Add) else "-"
+            raise _EvalError(f"cannot compute {raw_left!r} {sign} {raw_right!r}")
         return _ARITH[type(node.op)](left, right)
     if isinstance(node, ast.Compare):
         left = _eval(node.left, variables)

@@ -30,6 +30,29 @@ def kind_of(node: yaml.Node) -> str:
     return _KIND_NAMES.get(node.tag, node.tag)
 
 
+def yaml_base(node: yaml.Node) -> str | None:
+    """The base YAML 1.1 read a number in when it is not plain decimal, else None.
+
+    PyYAML follows YAML 1.1: `012` is octal (10), `0x1f` hexadecimal, `0b101` binary and `1:30`
+    base 60 (90). Nobody writing `max_digits: 012` or `timeout: 010` means 10 or 8, so the
+    readers refuse these spellings instead of taking a silently different number; `12`, `-3`,
+    `1_000` and `1.5` are plain decimal."""
+    if not (isinstance(node, yaml.ScalarNode) and node.tag in (INT_TAG, FLOAT_TAG)):
+        return None
+    text = str(node.value).lstrip("+-").replace("_", "").lower()
+    if ":" in text:
+        return "base 60"
+    if node.tag == FLOAT_TAG:
+        return None
+    if text.startswith("0x"):
+        return "hexadecimal"
+    if text.startswith("0b"):
+        return "binary"
+    if len(text) > 1 and text.startswith("0"):
+        return "octal"
+    return None
+
+
 def quote_hint(node: yaml.Node) -> str:
     return f'quote it: "{node.value}"' if isinstance(node, yaml.ScalarNode) else "write a plain value"
 
@@ -80,10 +103,31 @@ class Reader:
         except ValueError:  # e.g. more digits than int() accepts
             self.bad(node, loc, f"{what} is not a usable number", code="bad-value")
             return None
+        if self._not_decimal(node, loc, what, value, ""):
+            return None
         if value < minimum:
             self.bad(node, loc, f"{what} must be at least {minimum}, not {value}", code="bad-value")
             return None
         return value
+
+    def _not_decimal(self, node: yaml.Node, loc: str, what: str, value: object, unit: str) -> bool:
+        """Report a number YAML read in another base than 10 (see `yaml_base`) as a value other
+        than its digits say; True if so. (`04` is octal 4, the same number: accepted.)"""
+        base = yaml_base(node)
+        if base is None:
+            return False
+        written = str(node.value)
+        if base == "octal":
+            meant = int(written.replace("_", ""), 10)
+            if meant == value:
+                return False
+            hint = f"write {what}: {meant} — YAML 1.1 reads a number with a leading 0 as octal"
+        else:
+            hint = f"write the number in decimal: {what}: {value}"
+        self.report.add(self.pos(node), loc, "non-decimal-number",
+                        f"{what} {written} is read by YAML as {'an' if base == 'octal' else 'a'} {base} number: "
+                        f"{value}{unit}", hint)
+        return True
 
     def duration(self, node: yaml.Node, loc: str, what: str) -> float | None:
         if isinstance(node, yaml.ScalarNode) and node.tag in (INT_TAG, FLOAT_TAG, STR_TAG):
@@ -93,6 +137,8 @@ class Reader:
                     raw = _CONSTRUCTOR.construct_yaml_int(node)
                 elif node.tag == FLOAT_TAG:
                     raw = _CONSTRUCTOR.construct_yaml_float(node)
+                if self._not_decimal(node, loc, what, raw, " s"):
+                    return None
                 return parse_duration(raw)
             except ValueError as exc:
                 self.report.add(self.pos(node), loc, "bad-duration", f"{what}: {exc}")
@@ -120,7 +166,7 @@ class Reader:
 
     def check_key(self, node: yaml.Node, key: str, loc: str, what: str) -> str | None:
         if node.tag not in (STR_TAG, INT_TAG) or (node.tag == INT_TAG and len(key) != 1):
-            octal = node.tag == INT_TAG and key.startswith("0") and len(key) > 1
+            octal = yaml_base(node) == "octal"
             self.report.add(
                 self.pos(node), loc, "key-not-string",
                 f"{what} {key} was read by YAML as {kind_of(node)}"

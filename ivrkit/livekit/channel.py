@@ -18,7 +18,8 @@ Whose keys count — only the caller's:
   a-d are accepted and normalised; anything else is logged and dropped, never guessed.
 
 Logs never carry the caller's digits: accepted keys are not logged at all (the call trace masks
-sensitive ones), and a rejected event names only its own code/digit pair.
+sensitive ones), and a rejected event names only its own code/digit pair — and not even that
+while the call takes sensitive input (`Channel.sensitive`), nor a key sent from a sensitive value.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ UNPUBLISH_LIMIT = 1.0
 #: (callers were measured taking 0.5-1.8 s; audio sent before that is lost to them, so they
 #: missed the start of the greeting). A caller that never subscribes gets the call anyway.
 SUBSCRIBE_LIMIT = 5.0
+#: Why a malformed key was dropped, as logged and traced while the call takes sensitive input.
+SENSITIVE_REJECT = "not a valid RFC 4733 key (code and digit withheld: sensitive input)"
 
 
 def caller_info(participant: rtc.RemoteParticipant) -> CallerInfo:
@@ -214,8 +217,11 @@ class LiveKitChannel(Channel):
         try:
             key = check_incoming(ev.code, ev.digit)
         except DtmfRejected as e:
-            self.log.warning("DTMF from the caller dropped: %s", e)
-            rejected: dict[str, object] = {"from": sender.identity, "why": str(e)}
+            # during sensitive input even a malformed key may be a digit of the PIN: a client
+            # sending every key malformed must not leave the PIN in the log, one line a digit
+            why = SENSITIVE_REJECT if self.sensitive else str(e)
+            self.log.warning("DTMF from the caller dropped: %s", why)
+            rejected: dict[str, object] = {"from": sender.identity, "why": why}
             self.record.ignored_dtmf.append(rejected)
             self.record.add("dtmf_ignored", self.clock.now(), rejected)
             return
@@ -289,7 +295,7 @@ class LiveKitChannel(Channel):
             raise ChannelError(f"sending DTMF failed ({type(e).__name__}: {e}); is the agent still in the room?") from e
         if any(p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP for p in self.room.remote_participants.values()):
             self._dtmf_on_line_until = self.clock.now() + SIP_DTMF_SECONDS
-        sent: dict[str, object] = {"code": out.code, "digit": out.digit}
+        sent: dict[str, object] = {"code": "*", "digit": "*"} if self.sensitive else {"code": out.code, "digit": out.digit}
         self.record.dtmf_sent.append(sent)
         self.record.add("dtmf_published", self.clock.now(), sent)
 

@@ -34,7 +34,7 @@ from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set
 from ivrkit.livekit.guard import CallRegistry
 from ivrkit.livekit.routing import RouteDecision
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
-from ivrkit.livekit.trace import TraceWriter
+from ivrkit.livekit.trace import TraceCopier, TraceWriter
 from ivrkit.trace import TraceEvent
 
 __all__ = ["entrypoint", "prewarm", "wait_for_caller"]
@@ -225,7 +225,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     )
     trace = TraceWriter(opts.trace_dir, room.name, ctx.job.id, start=clock.now()) if opts.trace_dir else None
     flusher: asyncio.Task[None] | None = None
-    copier: _TraceCopier | None = None
+    copier: TraceCopier | None = None
     if trace is not None:
         trace.write(
             "call", at=clock.now(), room=room.name, caller=caller.identity, sip=channel.caller_is_sip,
@@ -243,7 +243,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
 
         call = Call(loaded.machine, channel, hooks=Hooks(state_enter=[show_state]))
         if trace is not None:
-            copier = _TraceCopier(trace, call)
+            copier = TraceCopier(trace, call.trace)
             flusher = asyncio.get_running_loop().create_task(copier.run(), name="ivrkit-trace")
         result = await call.run()
         return f"flow '{decision.flow}' ended: {result.ended_by}"
@@ -258,27 +258,3 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
                 copier.copy()
             trace.write("job_end", at=clock.now(), reason=channel.ended)
             trace.close()
-
-
-class _TraceCopier:
-    """Copies a call's trace records to the file, each once, as the call goes — so a trace is
-    readable while the call runs and survives a worker crash up to the last half second."""
-
-    def __init__(self, trace: TraceWriter, call: Call) -> None:
-        self.trace = trace
-        self.call = call
-        self.written = 0
-
-    def copy(self) -> None:
-        events = self.call.trace.events
-        for e in events[self.written:]:
-            record = e.to_dict()
-            kind = record.pop("kind", "event")
-            t = record.pop("t", None)
-            self.trace.write(kind, at=t, **record)
-        self.written = len(events)
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(0.5)
-            self.copy()

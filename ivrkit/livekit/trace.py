@@ -7,7 +7,9 @@ this file: keys collected into a sensitive variable are masked by the call runti
 are traced, prompts are traced by their masked `log_text`.
 
 Files are named `<room>--<job id>.jsonl` and written line by line (flushed), so a trace is
-readable while the call runs and survives a worker crash (call records are copied every 0.5 s, adapter records at once).
+readable while the call runs and survives a worker crash (call records are copied every 0.5 s
+by `TraceCopier`, adapter records at once). The file holds what the call's `Trace` keeps: every
+key record however long the call, one `truncated` record where the cap began, and the end.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import dataclasses
 import datetime
 import json
 import logging
+import asyncio
 import re
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["TraceWriter", "to_jsonable"]
+from ivrkit.trace import Trace
+
+__all__ = ["TraceCopier", "TraceWriter", "to_jsonable"]
 
 logger = logging.getLogger("ivrkit.livekit")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
@@ -76,3 +81,28 @@ class TraceWriter:
             except OSError:
                 pass
             self._file = None
+
+
+class TraceCopier:
+    """Copies a call's trace records to the file, each once, as the call goes — so a trace is
+    readable while the call runs and survives a worker crash up to the last half second. The
+    call's `Trace` only ever appends, so a position in its list is enough to copy each once."""
+
+    def __init__(self, writer: TraceWriter, trace: Trace) -> None:
+        self.writer = writer
+        self.trace = trace
+        self.written = 0
+
+    def copy(self) -> None:
+        events = self.trace.events
+        for e in events[self.written:]:
+            record = e.to_dict()
+            kind = record.pop("kind", "event")
+            t = record.pop("t", None)
+            self.writer.write(kind, at=t, **record)
+        self.written = len(events)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self.copy()

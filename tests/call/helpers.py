@@ -132,3 +132,18 @@ def blocks(ctx: HookContext) -> dict[str, Any]:
     RELEASE.wait(10)
     FINISHED.set()
     return {"late": True}
+
+
+GATE = asyncio.Event()  # a test replaces it with a fresh one (an Event belongs to one loop)
+
+
+async def gated(ctx: HookContext) -> None:
+    """Runs until the test sets `GATE`: keys pressed meanwhile are held."""
+    await GATE.wait()
+
+
+def deep(ctx: HookContext) -> None:
+    """Fails inside a library it calls, not in its own line."""
+    import json
+
+    json.loads("{")

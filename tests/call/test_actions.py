@@ -3,7 +3,7 @@ FlowTester on a VirtualClock (no sleeps, no mocks of the engine)."""
 
 from __future__ import annotations
 
-from ivrkit.flow.model import Collect, Dial, SendDtmf, State
+from ivrkit.flow.model import Collect, Dial, Menu, SendDtmf, State
 from ivrkit.machine import BUILTIN_ERROR
 from ivrkit.testing import FakeChannel, FlowTester, VirtualClock
 from tests.call.helpers import P, bank, make_flow
@@ -70,3 +70,36 @@ async def test_dial_then_next() -> None:
     async with FlowTester(flow) as t:
         assert t.channel.dials == ["tel:+15550100"]
         t.expect_state("done")
+
+
+class _SeesSensitive(FakeChannel):
+    """Notes, for each key sent, whether the call told the channel its keys are sensitive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flags: list[bool] = []
+
+    async def send_dtmf(self, digit: str) -> None:
+        self.flags.append(self.sensitive)
+        await super().send_dtmf(digit)
+
+
+async def test_the_channel_is_told_when_keys_are_sensitive_in_and_out() -> None:
+    """The adapter masks keys it logs itself (a malformed key it drops, a key it sends) while
+    `Channel.sensitive` is set: during a sensitive collect and while sending a sensitive value."""
+    flow = make_flow(
+        State("pin", "t.yaml:1", collect=Collect(P("PIN"), into="pin", min_digits=4, max_digits=4, sensitive=True),
+              next="drive"),
+        State("drive", "t.yaml:2", send_dtmf=SendDtmf("{pin}"), next="plain"),
+        State("plain", "t.yaml:3", send_dtmf=SendDtmf("12"), next="end"),
+        State("end", "t.yaml:4", menu=Menu(P("Press 1."), {"1": "pin"})),
+    )
+    channel = _SeesSensitive()
+    async with FlowTester(flow, channel=channel) as t:
+        assert channel.sensitive  # in the PIN collect
+        await t.press("9876")
+        await t.advance(5)
+        t.expect_state("end")
+        assert channel.flags == [True] * 4 + [False] * 2 and not channel.sensitive
+        await t.press("1")
+        assert channel.sensitive  # back in the PIN collect

@@ -4,11 +4,14 @@ Driven through FlowTester on a VirtualClock (no sleeps, no mocks of the engine).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
+from ivrkit.call.keys import STRAY
 from ivrkit.testing import FlowTester
+from tests.call import helpers
 from tests.call.helpers import P, bank, collect_flow, hook, key_records
 
 
@@ -159,3 +162,109 @@ async def test_a_terminator_right_after_the_entry_is_kept_when_the_next_menu_tak
         await t.press("1234#", gap=0.2)
         t.expect_prompt("Done.")
         assert t.trace.keys()[-1].data == {"digit": "#", "arrived": t.trace.keys()[-1].data["arrived"], "consumed": "main"}
+
+
+_HELD_FLOW = """
+flow: held
+start: pin
+states:
+  pin:
+    collect: {prompt: "Legal text first. Then enter your PIN.", into: pin, min_digits: 4, max_digits: 4,
+              sensitive: true}
+    barge_in: false
+    next: main
+  main:
+    menu:
+      prompt: "Press 1."
+      options: {"1": done}
+      no_input: "I didn't hear a choice."
+  done: {say: "Done.", hangup: true}
+"""
+
+
+async def test_a_held_terminator_after_a_held_pin_does_not_skip_the_next_menu_prompt() -> None:
+    """"1234#" typed through a `barge_in: false` prompt: the PIN is collected from the buffer,
+    and its habitual # is discarded as such — the menu still plays its prompt, no retry lost."""
+    from ivrkit.flow.loader import load_flow_text
+
+    async with FlowTester(load_flow_text(_HELD_FLOW)) as t:
+        await t.press("1234#", gap=0.1)  # all while the PIN prompt plays and holds the keys
+        await t.until_input()
+        assert t.variables["pin"] == "1234" and t.variables["pin_reason"] == "max_digits"
+        t.expect_state("main")
+        t.expect_prompt("Press 1.")
+        assert t.trace.of_kind("prompt_skip") == [] and t.trace.of_kind("no_input", "no_match") == []
+        last = t.trace.keys()[-1].data
+        assert last["digit"] == "#" and last["discarded"] == STRAY
+        await t.press("1")
+        t.expect_prompt("Done.")
+
+
+async def test_a_held_terminator_after_a_held_pin_is_the_choice_when_the_menu_takes_it() -> None:
+    from ivrkit.flow.loader import load_flow_text
+
+    flow = _HELD_FLOW.replace('options: {"1": done}', 'options: {"1": done, "#": done}').replace(
+        "  main:\n", "  main:\n    terminator: null\n")
+    async with FlowTester(load_flow_text(flow)) as t:
+        await t.press("1234#", gap=0.1)
+        await t.until_input()
+        t.expect_prompt("Done.")
+        assert t.trace.keys()[-1].data["consumed"] == "main"
+
+
+async def test_a_pin_and_terminator_held_while_a_hook_runs_leave_the_next_menu_its_prompt() -> None:
+    """"1234#" typed while the hook before the PIN runs: the PIN prompt is skipped (type-ahead),
+    the PIN is collected, and the leftover # does not skip the menu's prompt."""
+    from ivrkit.flow.loader import load_flow_text
+
+    flow = _HELD_FLOW.replace("start: pin", "start: hello").replace("    barge_in: false\n", "").replace(
+        "states:\n", "states:\n  hello: {run: \"tests.call.helpers:gated\", next: pin}\n")
+    helpers.GATE = asyncio.Event()
+    async with FlowTester(load_flow_text(flow)) as t:
+        await t.press("1234#", gap=0.1)
+        t.expect_state("hello")  # the hook is still running: every key is held
+        helpers.GATE.set()
+        await t.advance(0)
+        await t.until_input()
+        t.expect_state("main")
+        assert t.variables["pin"] == "1234"
+        assert [e.data["text"] for e in t.trace.of_kind("prompt_skip")] == ["Legal text first. Then enter your PIN."]
+        t.expect_prompt("Press 1.")
+        assert t.trace.keys()[-1].data["discarded"] == STRAY
+        await t.advance(10)
+        assert t.trace.of_kind("no_input")[0].data["count"] == 1  # a first, not a lost retry
+
+
+async def test_a_collect_without_pattern_takes_only_digits() -> None:
+    """`*` and A-D are collected as typed, but without a `pattern` they are no digits: no-match."""
+    async with FlowTester(collect_flow()) as t:
+        await t.until_input()
+        await t.press("12*4#")
+        assert t.trace.of_kind("collect")[0].data["digits"] == "12*4"
+        assert len(t.trace.of_kind("no_match")) == 1 and "acct" not in t.variables
+        await t.press("1234#")
+        t.expect_prompt("Thanks 1234.")
+
+
+async def test_a_pattern_lets_a_collect_take_star_and_letters() -> None:
+    async with FlowTester(collect_flow(pattern="[0-9*A-D]+")) as t:
+        await t.until_input()
+        await t.press("12*A#")
+        t.expect_prompt("Thanks 12*A.")
+
+
+async def test_a_bare_terminator_is_an_empty_entry_when_min_digits_is_0() -> None:
+    """The way a caller skips an optional entry ("press # if you have no reference")."""
+    async with FlowTester(collect_flow(min_digits=0)) as t:
+        await t.until_input()
+        await t.press("#")
+        assert t.variables["acct"] == "" and t.variables["acct_reason"] == "terminator"
+        assert t.trace.of_kind("no_match") == []
+        t.expect_prompt("Thanks .")
+
+
+async def test_a_bare_terminator_is_a_no_match_when_digits_are_required() -> None:
+    async with FlowTester(collect_flow()) as t:
+        await t.until_input()
+        await t.press("#")
+        assert len(t.trace.of_kind("no_match")) == 1 and "acct" not in t.variables

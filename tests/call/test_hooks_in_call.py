@@ -5,11 +5,12 @@ of the engine)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
 from ivrkit.channel import CallerInfo
-from ivrkit.flow.model import Menu, State
+from ivrkit.flow.model import Collect, Menu, State
 from ivrkit.hooks import Hooks
 from ivrkit.machine import BUILTIN_ERROR
 from ivrkit.testing import FlowTester
@@ -144,3 +145,46 @@ async def test_a_hanging_observer_is_bounded_and_the_call_goes_on() -> None:
         await t.press("2")
         await t.advance(0.5)
         t.expect_state("cards")
+
+
+def _line(fn: object, text: str) -> int:
+    """The line number of `text` in `fn`'s source."""
+    import inspect
+
+    lines, first = inspect.getsourcelines(fn)  # type: ignore[arg-type]
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+async def test_a_hook_error_names_the_python_line_that_raised_and_the_traceback_is_logged_masked(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from tests.call import helpers
+
+    flow = make_flow(
+        State("s", "t.yaml:7", run=hook("boom"), say=P("ok"), hangup=True, on_error="deeper"),
+        State("deeper", "t.yaml:8", run=hook("deep"), say=P("ok"), hangup=True),
+    )
+    with caplog.at_level(logging.DEBUG, logger="ivrkit.call"):
+        async with FlowTester(flow) as t:
+            await t.advance(5)
+    first, second = (e.data["message"] for e in t.trace.of_kind("error"))
+    assert f"(raised at tests/call/helpers.py:{_line(helpers.boom, 'raise')} (boom))" in first
+    assert "json/decoder.py" in second  # where it was raised, inside the library…
+    assert f"called from tests/call/helpers.py:{_line(helpers.deep, 'json.loads')} (deep))" in second  # …and the hook's line
+    tracebacks = [r.getMessage() for r in caplog.records if "traceback (sensitive values masked)" in r.getMessage()]
+    assert len(tracebacks) == 2 and all(r.levelno == logging.DEBUG for r in caplog.records if "traceback" in r.getMessage())
+    assert 'raise RuntimeError("database is down")' in tracebacks[0] and "JSONDecodeError" in tracebacks[1]
+
+
+async def test_a_validate_hook_traceback_masks_the_digits(caplog: pytest.LogCaptureFixture) -> None:
+    flow = make_flow(
+        State("pin", "t.yaml:1", collect=Collect(P("PIN"), into="pin", min_digits=4, max_digits=4, sensitive=True,
+                                                 validate=hook("leaky_validate")), next="bye", on_error="bye"),
+        State("bye", "t.yaml:2", say=P("Bye."), hangup=True),
+    )
+    with caplog.at_level(logging.DEBUG, logger="ivrkit.call"):
+        async with FlowTester(flow) as t:
+            await t.press("5678")
+            await t.advance(5)
+    assert "ValueError: bad pin ****" in caplog.text and "raised at tests/call/helpers.py:" in caplog.text
+    assert "traceback (sensitive values masked)" in caplog.text
+    assert "5678" not in caplog.text + t.trace.to_jsonl()

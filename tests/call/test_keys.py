@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivrkit.call.events import Event, Move
-from ivrkit.call.keys import Arrival, Fail, Keys, Reprompt, Validate
+from ivrkit.call.keys import STRAY, Arrival, Fail, Keys, Reprompt, Validate
 from ivrkit.call.recorder import NO_HOOKS, Recorder
 from ivrkit.call.timer import queued_schedule
 from ivrkit.channel import Key
@@ -114,6 +114,36 @@ def test_the_habitual_terminator_after_max_digits_is_discarded() -> None:
     enter(keys, recorder, flow, "main")
     assert keys.arrive(Key("#", 1.5), waiting=True) is Arrival.DROPPED
     assert "terminator after an entry already complete" in recorder.trace.keys()[-1].data["discarded"]
+
+
+def test_a_habitual_terminator_held_behind_the_entry_is_dropped_as_the_next_menu_starts() -> None:
+    keys, recorder, _, flow, _ = make("pin")
+    for i, d in enumerate("4321#"):  # all held (a `barge_in: false` prompt, a hook)
+        assert keys.arrive(Key(d, 0.1 * i), waiting=False) is Arrival.TYPED_AHEAD
+    decision = None
+    while decision is None and (key := keys.typed_ahead()) is not None:
+        decision = keys.press(key)
+    assert decision == Move("bye", "collected") and len(keys.buffer) == 1
+    enter(keys, recorder, flow, "main")
+    assert not keys.buffer  # gone before the menu decides on type-ahead
+    assert keys.next_prompt(barge_in=True) is not None and not recorder.trace.of_kind("prompt_skip")
+    assert recorder.trace.keys()[-1].data == {"digit": "#", "arrived": 0.4, "discarded": STRAY}
+
+
+def test_only_the_first_key_after_the_entry_can_be_its_habitual_terminator() -> None:
+    keys, recorder, _, flow, _ = make("pin")
+    for i, d in enumerate("43211#"):
+        keys.arrive(Key(d, 0.1 * i), waiting=False)
+    while (key := keys.typed_ahead()) is not None and keys.press(key) is None:
+        pass
+    enter(keys, recorder, flow, "main")
+    assert [k.digit for k in keys.buffer] == ["1", "#"]  # type-ahead for the menu, untouched
+
+
+def test_a_non_dtmf_key_in_a_sensitive_collect_is_not_named_in_its_record() -> None:
+    keys, recorder, _, _, _ = make("pin")
+    assert keys.press(Key("x", 0.1)) is None
+    assert recorder.trace.keys()[-1].data == {"digit": "?", "arrived": 0.1, "discarded": "not a DTMF key"}
 
 
 def test_the_back_key_returns_to_the_previous_input_state() -> None:

@@ -94,3 +94,10 @@ async def test_send_dtmf_is_shown_and_checked() -> None:
         await phone.channel.send_dtmf("x")
     assert phone.channel.keys_sent == ["1", "#"]
     assert "sent DTMF #" in phone.text
+
+
+async def test_a_sensitive_key_sent_is_shown_masked() -> None:
+    phone = Phone()
+    phone.channel.sensitive = True  # the call sends a value filled from a sensitive variable
+    await phone.channel.send_dtmf("7")
+    assert "sent DTMF *" in phone.text and "DTMF 7" not in phone.text

@@ -83,3 +83,11 @@ def test_random_text_parses_or_raises_value_error_and_never_crashes_evaluation(s
     except ValueError:
         return
     assert isinstance(condition.evaluate(variables), bool)
+
+
+def test_a_problem_shows_values_as_the_variables_hold_them() -> None:
+    """The runtime masks sensitive values by their text: a converted `42` would escape that."""
+    _, problem = Condition.parse("pin - code > 0").evaluate_detailed({"pin": "0042", "code": "x"})
+    assert problem is not None and "'0042' - 'x'" in problem
+    _, problem = Condition.parse("-pin > 0").evaluate_detailed({"pin": "x1"})
+    assert problem is not None and "'x1'" in problem

@@ -659,3 +659,38 @@ def test_reserved_state_names_and_digit_edit_keys() -> None:
     assert "reserved by ivrkit" in at(one(r, "reserved-state"), 3, 3).message
     warning = at(one(r, "key-clash"), 4, 50)
     assert warning.severity == "warning" and "callers cannot enter 0" in warning.message
+
+
+def test_numbers_yaml_reads_in_another_base_are_refused_with_the_decimal_to_write() -> None:
+    r = check("""\
+        start: pin
+        defaults: {timeout: 010, retries: 3}
+        states:
+          pin:
+            collect: {prompt: PIN, into: pin, max_digits: 012, min_digits: 04}
+            inter_digit_timeout: 1:30
+            next: bye
+          bye: {say: Bye, hangup: true}
+        """)
+    found = [i for i in r.issues if i.code == "non-decimal-number"]
+    assert [(i.line, i.col) for i in found] == [(2, 21), (5, 51), (6, 26)]  # 04 is octal 4: the same number
+    timeout, digits, base60 = found
+    assert timeout.message == "timeout 010 is read by YAML as an octal number: 8 s"
+    assert timeout.hint is not None and timeout.hint.startswith("write timeout: 10 ")
+    assert digits.message == "max_digits 012 is read by YAML as an octal number: 10"
+    assert digits.hint is not None and digits.hint.startswith("write max_digits: 12 ")
+    assert base60.message == "inter_digit_timeout 1:30 is read by YAML as a base 60 number: 90 s"
+    assert all(i.severity == "error" for i in found) and not r.ok
+
+
+def test_plain_decimal_numbers_and_durations_are_accepted() -> None:
+    r = check("""\
+        start: pin
+        defaults: {timeout: 10, retries: 1_0, inter_digit_timeout: 2.5}
+        states:
+          pin:
+            collect: {prompt: PIN, into: pin, max_digits: 12, min_digits: 0}
+            next: bye
+          bye: {say: Bye, hangup: true}
+        """)
+    assert not [i for i in r.issues if i.severity == "error"], [i.format() for i in r.issues]

@@ -9,6 +9,7 @@ must hold in every one of them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Mapping
@@ -59,18 +60,40 @@ def tone_flows(flows: Iterable[Path], dest: Path, tones: Mapping[str, tuple[floa
 
 #: Trace fields that hold times and ids: random digits there could spell a PIN by chance.
 TIME_AND_IDS = frozenset({"ts", "t", "call_t", "at", "arrived", "seq", "room", "caller", "call_id", "caller_info"})
+#: A number with a fraction written in text ("cut 14.321 ms", "took 0.4321 s"): a measurement.
+UNROUNDED = re.compile(r"\d+\.\d+")
+#: What a leak check sees in place of a measurement.
+MEASURED = "<measured>"
+
+
+def without_measurements(value: object) -> object:
+    """`value` (JSON data) with every unrounded float replaced by `MEASURED`, also inside text,
+    and the fields in `TIME_AND_IDS` left out: a measurement (`barge_in.cut_ms`, a duration in a
+    log message) can spell a PIN by chance, and a leak check must never fail by chance. Whole
+    numbers stay: a PIN that leaked as a number (a hook's result) is still found."""
+    if isinstance(value, Mapping):
+        return {k: without_measurements(v) for k, v in value.items() if k not in TIME_AND_IDS}
+    if isinstance(value, (list, tuple)):
+        return [without_measurements(v) for v in value]
+    if isinstance(value, float):
+        return value if value.is_integer() else MEASURED
+    if isinstance(value, str):
+        return UNROUNDED.sub(MEASURED, value)
+    return value
 
 
 def trace_text(trace: Iterable[Mapping[str, object]]) -> str:
-    """A call trace as JSON without its times and ids: what a leak check searches for a PIN."""
+    """A call trace as JSON without its times, ids and measurements: what a leak check searches
+    for a PIN."""
     import json
 
-    return json.dumps([{k: v for k, v in record.items() if k not in TIME_AND_IDS} for record in trace])
+    return json.dumps([without_measurements(record) for record in trace])
 
 
 def log_text(text: str) -> str:
-    """A worker's JSON-lines log without times, ids and numbers (a timestamp's microseconds
-    can spell a PIN): each record's string fields, other lines as they are."""
+    """A worker's JSON-lines log without times, ids, numbers and measurements (a timestamp's
+    microseconds can spell a PIN): each record's string fields, other lines as they are but for
+    their measurements."""
     import json
 
     from .worker import json_object
@@ -79,8 +102,8 @@ def log_text(text: str) -> str:
     for line in text.splitlines():
         record = json_object(line)
         if record is None:
-            out.append(line)
+            out.append(UNROUNDED.sub(MEASURED, line))
             continue
-        out.append(json.dumps({k: v for k, v in record.items()
+        out.append(json.dumps({k: without_measurements(v) for k, v in record.items()
                                if isinstance(v, str) and k not in TIME_AND_IDS and k not in ("timestamp", "job_id")}))
     return "\n".join(out)

@@ -1,0 +1,40 @@
+"""LiveKitChannel's key handling without a room: `_on_dtmf` run on a stand-in holding only the
+attributes it reads (a real `LiveKitChannel` needs the LiveKit FFI audio source, which the e2e
+tests cover). What matters here is what it logs and records for a key it rejects."""
+
+from __future__ import annotations
+
+import logging
+import types
+
+import pytest
+
+from ivrkit.livekit.channel import SENSITIVE_REJECT, ChannelLog, LiveKitChannel
+from ivrkit.testing import VirtualClock
+
+
+def stand_in(sensitive: bool) -> types.SimpleNamespace:
+    return types.SimpleNamespace(ended=None, _emit=lambda event: None, caller_identity="caller",
+                                 log=logging.getLogger("ivrkit.livekit"), record=ChannelLog(),
+                                 clock=VirtualClock(), sensitive=sensitive)
+
+
+def malformed(digit: str) -> types.SimpleNamespace:
+    """A key whose code disagrees with its digit (a broken or hostile client)."""
+    return types.SimpleNamespace(participant=types.SimpleNamespace(identity="caller"), code=0, digit=digit)
+
+
+@pytest.mark.parametrize("sensitive", [False, True])
+def test_a_malformed_key_names_its_digit_only_outside_sensitive_input(
+        sensitive: bool, caplog: pytest.LogCaptureFixture) -> None:
+    channel = stand_in(sensitive)
+    with caplog.at_level(logging.WARNING, logger="ivrkit.livekit"):
+        for digit in "4321":
+            LiveKitChannel._on_dtmf(channel, malformed(digit))  # type: ignore[arg-type]
+    whys = [r["why"] for r in channel.record.ignored_dtmf]
+    assert len(caplog.records) == 4 and len(whys) == 4
+    if sensitive:
+        assert whys == [SENSITIVE_REJECT] * 4
+        assert {r.getMessage() for r in caplog.records} == {f"DTMF from the caller dropped: {SENSITIVE_REJECT}"}
+    else:
+        assert "digit '4'" in whys[0] and "digit '4'" in caplog.records[0].getMessage()

@@ -1,0 +1,36 @@
+"""The e2e leak check's helpers (`trace_text`, `log_text`): they must find a leaked PIN and must
+never find one by chance in a time, an id or a measurement."""
+
+from __future__ import annotations
+
+import json
+
+from tests.stack.testenv import MEASURED, log_text, trace_text
+
+PIN = "4321"
+
+
+def test_a_trace_keeps_a_leaked_pin_and_drops_times_ids_and_measurements() -> None:
+    trace = [
+        {"ts": "2025-01-01T00:00:04.321Z", "t": 14.321, "seq": 4321, "event": "call", "room": "r-4321"},
+        {"event": "barge_in", "prompt": 3, "cut_ms": 14.32195, "played_ms": 843.21},
+        {"event": "hook", "set": {"took": 0.4321, "note": "took 24.3210 s"}},
+        {"event": "key", "digit": "*", "arrived": 4.321},
+    ]
+    text = trace_text(trace)
+    assert PIN not in text
+    assert json.loads(text)[1] == {"event": "barge_in", "prompt": 3, "cut_ms": MEASURED, "played_ms": MEASURED}
+    for leak in ({"event": "prompt", "text": "Your PIN is 4321."}, {"event": "hook", "set": {"pin": 4321}},
+                 {"event": "hook", "set": {"pin": 4321.0}}, {"event": "dtmf_published", "digit": "4"}):
+        assert (PIN in trace_text([leak])) is (leak["event"] != "dtmf_published")
+
+
+def test_a_log_keeps_a_leaked_pin_and_drops_times_ids_and_measurements() -> None:
+    lines = [
+        json.dumps({"timestamp": "2025-01-01 00:00:04,321", "job_id": "AJ_4321", "level": "DEBUG",
+                    "message": "prompt 3 cut 14.321 ms after the key (843 ms played)", "elapsed": 4.321}),
+        "plain line: hook took 0.4321 s",
+    ]
+    assert PIN not in log_text("\n".join(lines))
+    assert PIN in log_text(json.dumps({"level": "ERROR", "message": "bad pin 4321"}))
+    assert PIN in log_text("plain line: bad pin 4321.")  # the end of a sentence is no measurement
