@@ -11,12 +11,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, TextIO
 
 from ivrkit.console.cli import add_console_parser
-from ivrkit.errors import Issue, format_issues, issues_to_json
+from ivrkit.errors import GraphvizError, Issue, format_issues, issues_to_json
 from ivrkit.flow.loader import check_flow
+from ivrkit.flow.model import Flow
 from ivrkit.flow.schema import schema_json
+
+#: Exit codes shared by the commands (each command's --help and the README's table list its own).
+EXIT_OK, EXIT_FLOW, EXIT_USAGE, EXIT_TOOL = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,75 @@ def run_schema(args: SchemaArgs, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     out.write(schema_json(args.indent) + "\n")
     return 0
+
+
+def load_checked(path: str, err: TextIO | None = None, *, check_hooks: bool = False) -> Flow | None:
+    """The flow at `path`, or None after printing its problems exactly as `ivrkit check` does
+    (file:line:col, caret, note). Commands that read a flow use this, so a missing or broken
+    file looks the same everywhere; their exit code is then `EXIT_FLOW`."""
+    err = err or sys.stderr
+    result = check_flow(path, check_hooks=check_hooks)
+    if result.flow is None or result.errors:
+        err.write(format_issues(result.issues) + "\n")
+        return None
+    return result.flow
+
+
+@dataclass(frozen=True, slots=True)
+class GraphArgs:
+    flow: str
+    output: str | None = None
+    format: str | None = None
+
+
+def run_graph(args: GraphArgs, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Draw the flow: Mermaid to stdout, or the format `-o FILE`'s extension names."""
+    from ivrkit.graph.model import build_graph
+    from ivrkit.graph.render import FORMATS, draw
+
+    out, err = out or sys.stdout, err or sys.stderr
+    fmt = args.format
+    if fmt is None and args.output is not None:
+        fmt = FORMATS.get(Path(args.output).suffix.lower())
+        if fmt is None:
+            err.write(f"ivrkit graph: cannot tell the format of {args.output}: use .mmd, .dot, .svg or .png, or --format\n")
+            return EXIT_USAGE
+    if fmt == "png" and args.output in (None, "-"):
+        err.write("ivrkit graph: PNG is binary: write it to a file with -o FILE.png\n")
+        return EXIT_USAGE
+    flow = load_checked(args.flow, err)
+    if flow is None:
+        return EXIT_FLOW
+    graph = build_graph(flow)
+    untested = None
+    try:
+        data = draw(graph, fmt or "mermaid", untested)
+    except GraphvizError as exc:  # GraphvizMissing too: its message says how to install it
+        err.write(f"ivrkit graph: {exc}\n")
+        return EXIT_TOOL
+    if args.output is None or args.output == "-":
+        out.write(data.decode())
+        return EXIT_OK
+    Path(args.output).write_bytes(data)
+    err.write(f"ivrkit graph: wrote {args.output} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)\n")
+    return EXIT_OK
+
+
+def _add_graph(sub: Any) -> None:
+    p = sub.add_parser(
+        "graph", help="draw a flow: Mermaid, DOT, SVG or PNG (states, every labelled edge, untested edges)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Draw a flow: states shaped by kind, every edge labelled with what takes it.",
+        epilog="examples:\n"
+               "  ivrkit graph flows/bank.yaml                 # Mermaid text on stdout\n"
+               "  ivrkit graph flows/bank.yaml -o bank.svg     # through Graphviz's dot\n"
+               "\n"
+               "exit codes: 0 drawn, 1 the flow has errors (printed as by ivrkit check), 2 bad options,\n"
+               "3 Graphviz is missing (SVG/PNG only; the message says how to get it) or failed")
+    p.add_argument("flow", metavar="FLOW", help="flow YAML file")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here; .mmd, .dot, .svg or .png picks the format (default: Mermaid on stdout)")
+    p.add_argument("--format", choices=("mermaid", "dot", "svg", "png"), help="the format, whatever FILE is called")
+    p.set_defaults(args_type=GraphArgs, handler=run_graph, convert={})
 
 
 def _add_check(sub: Any) -> None:
@@ -212,7 +286,7 @@ def _add_dialpad(sub: Any) -> None:
 
 
 COMMANDS: list[Callable[[Any], None]] = [
-    add_console_parser, _add_check, _add_schema, _add_prompts, _add_worker, _add_dialpad,
+    add_console_parser, _add_check, _add_graph, _add_schema, _add_prompts, _add_worker, _add_dialpad,
 ]
 
 
