@@ -242,7 +242,7 @@ def _marker(node_id: str, group_of: dict[str, str]) -> Node:
 def _groups(flow: Flow) -> tuple[tuple[tuple[str, str], ...], dict[str, str]]:
     """Subgraphs that keep a big flow legible: one per included file when the flow has
     includes, else — for a flow of more than `LARGE` states — one per option of the first
-    menu a call reaches (each state in the first option's branch that reaches it)."""
+    menu a call reaches, holding the states only that option leads to (shared ones stay out)."""
     files = {_file(s.where) for s in flow.states.values()}
     if len(files) > 1:
         order = list(dict.fromkeys(_file(s.where) for s in flow.states.values()))
@@ -252,15 +252,15 @@ def _groups(flow: Flow) -> tuple[tuple[tuple[str, str], ...], dict[str, str]]:
     top = _first_menu(flow)
     if top is None or top.menu is None:
         return (), {}
+    branches = {key: _reach(flow, target, stop={top.name}) for key, target in top.menu.options.items()}
+    shared = {n for n in flow.states if sum(n in members for members in branches.values()) > 1}
     group_of: dict[str, str] = {}
     groups: list[tuple[str, str]] = []
-    for key, target in top.menu.options.items():
-        gid = f"{top.name}.{key}"
-        members = _reach(flow, target, stop={top.name}, taken=group_of)
-        if members:
-            groups.append((gid, f"{top.name}: {key}"))
-            for m in members:
-                group_of[m] = gid
+    for key, members in branches.items():
+        own = [m for m in members if m not in shared]
+        if own:
+            groups.append((f"{top.name}.{key}", f"{top.name}: {key}"))
+            group_of.update((m, f"{top.name}.{key}") for m in own)
     return tuple(groups), group_of
 
 
@@ -270,21 +270,20 @@ def _file(where: str) -> str:
 
 
 def _first_menu(flow: Flow) -> State | None:
-    for name in _reach(flow, flow.start, stop=set(), taken={}):
+    for name in _reach(flow, flow.start, stop=set()):
         if flow.states[name].menu is not None:
             return flow.states[name]
     return None
 
 
-def _reach(flow: Flow, root: str, *, stop: set[str], taken: dict[str, str]) -> list[str]:
-    """States reachable from `root` by written edges, breadth first, not through `stop` and not
-    already `taken` by another group."""
+def _reach(flow: Flow, root: str, *, stop: set[str]) -> list[str]:
+    """States reachable from `root` by written edges, breadth first, not through `stop`."""
     seen: list[str] = []
     queue = deque([root])
     visited = set(stop)
     while queue:
         name = queue.popleft()
-        if name in visited or name in taken or name not in flow.states:
+        if name in visited or name not in flow.states:
             continue
         visited.add(name)
         seen.append(name)

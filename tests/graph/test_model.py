@@ -99,12 +99,14 @@ def test_a_large_flow_is_grouped_per_top_level_menu_option() -> None:
              '  top: {menu: {prompt: "1 or 2", options: {"1": a0, "2": b0}}, retries: 1}']
     for branch in ("a", "b"):
         for i in range(LARGE // 2 + 1):
-            nxt = f"{branch}{i + 1}" if i < LARGE // 2 else "top"
+            nxt = f"{branch}{i + 1}" if i < LARGE // 2 else "bye"
             lines.append(f'  {branch}{i}: {{say: "{branch} {i}.", next: {nxt}}}')
+    lines.append('  bye: {say: "Bye.", hangup: true}')
     graph = build_graph(load_flow_text("\n".join(lines) + "\n"))
     assert graph.groups == (("top.1", "top: 1"), ("top.2", "top: 2"))
     assert graph.node("a3").group == "top.1" and graph.node("b0").group == "top.2"
     assert graph.node("top").group is None and graph.node("hello").group is None
+    assert graph.node("bye").group is None  # both branches lead there: it belongs to neither
 
 
 def test_a_small_single_file_flow_has_no_groups() -> None:
