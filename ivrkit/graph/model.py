@@ -28,6 +28,7 @@ Edge kinds, and what takes them at run time (the trace `why` in brackets):
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -246,7 +247,8 @@ def _groups(flow: Flow) -> tuple[tuple[tuple[str, str], ...], dict[str, str]]:
     files = {_file(s.where) for s in flow.states.values()}
     if len(files) > 1:
         order = list(dict.fromkeys(_file(s.where) for s in flow.states.values()))
-        return tuple((f, f) for f in order), {s.name: _file(s.where) for s in flow.states.values()}
+        base = os.path.dirname(flow.file)
+        return tuple((f, os.path.relpath(f, base) if base else f) for f in order), {s.name: _file(s.where) for s in flow.states.values()}
     if len(flow.states) <= LARGE:
         return (), {}
     top = _first_menu(flow)
