@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ivrkit.console.cli import add_console_parser
-from ivrkit.errors import GraphvizError, Issue, format_issues, issues_to_json
+from ivrkit.errors import CoverageDataError, GraphvizError, Issue, format_issues, issues_to_json
 from ivrkit.flow.loader import check_flow
 from ivrkit.flow.model import Flow
 from ivrkit.flow.schema import schema_json
@@ -82,6 +82,7 @@ class GraphArgs:
     flow: str
     output: str | None = None
     format: str | None = None
+    coverage: str | None = None
 
 
 def run_graph(args: GraphArgs, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -104,6 +105,14 @@ def run_graph(args: GraphArgs, out: TextIO | None = None, err: TextIO | None = N
         return EXIT_FLOW
     graph = build_graph(flow)
     untested = None
+    if args.coverage is not None:
+        from ivrkit.coverage.data import CoverageData
+
+        try:
+            untested = CoverageData.read(args.coverage).untested(flow, graph, args.coverage)
+        except CoverageDataError as exc:
+            err.write(f"ivrkit graph: {exc}\n")
+            return EXIT_USAGE
     try:
         data = draw(graph, fmt or "mermaid", untested)
     except GraphvizError as exc:  # GraphvizMissing too: its message says how to install it
@@ -125,12 +134,14 @@ def _add_graph(sub: Any) -> None:
         epilog="examples:\n"
                "  ivrkit graph flows/bank.yaml                 # Mermaid text on stdout\n"
                "  ivrkit graph flows/bank.yaml -o bank.svg     # through Graphviz's dot\n"
-               "\n"
-               "exit codes: 0 drawn, 1 the flow has errors (printed as by ivrkit check), 2 bad options,\n"
-               "3 Graphviz is missing (SVG/PNG only; the message says how to get it) or failed")
+               "  pytest --ivr-cov && ivrkit graph flows/bank.yaml --coverage .ivrkit-coverage.json -o bank.png\n\n"
+               "exit codes: 0 drawn, 1 the flow has errors (printed as by ivrkit check), 2 bad options or\n"
+               "coverage file, 3 Graphviz is missing (SVG/PNG only; the message says how to get it) or failed")
     p.add_argument("flow", metavar="FLOW", help="flow YAML file")
     p.add_argument("-o", "--output", metavar="FILE", help="write here; .mmd, .dot, .svg or .png picks the format (default: Mermaid on stdout)")
     p.add_argument("--format", choices=("mermaid", "dot", "svg", "png"), help="the format, whatever FILE is called")
+    p.add_argument("--coverage", metavar="FILE",
+                   help="coverage data written by `pytest --ivr-cov` (.ivrkit-coverage.json): untested edges in red, marked ✗")
     p.set_defaults(args_type=GraphArgs, handler=run_graph, convert={})
 
 

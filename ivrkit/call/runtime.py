@@ -299,13 +299,13 @@ class Call:
         return Move(state.next, "next")
 
     def _goto(self, state: State) -> Move | None:
-        for branch in state.goto:
+        for arm, branch in enumerate(state.goto, 1):
             try:
                 ok = branch.condition is None or branch.condition.evaluate(self.variables)
             except Exception as exc:
                 return self._fail(CallError(f"{branch.where or state.where}: condition failed: {exc}"))
             if ok:
-                return Move(branch.target, "goto")
+                return Move(branch.target, f"goto {arm}")  # which arm: coverage and readers of the trace
         if state.next:
             return Move(state.next, "goto: no branch matched")
         return self._fail(CallError(f"{state.where}: no goto branch matched and there is no next"))

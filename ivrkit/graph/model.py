@@ -82,10 +82,6 @@ class Edge:
         """Does coverage count this edge (see `UNCOUNTED`)?"""
         return self.kind not in UNCOUNTED
 
-    @property
-    def name(self) -> str:
-        """How a person reads it in a report: `main --[1]--> account`."""
-        return f"{self.source} --[{self.label}]--> {self.target}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +104,13 @@ class FlowGraph:
             if edge.id == edge_id:
                 return edge
         raise KeyError(edge_id)
+
+    def describe(self, edge: Edge) -> str:
+        """How a person reads an edge in a report: `main --[1]--> account`, `any error --> sorry`."""
+        source, target = (n.label if n.state is None else n.id for n in (self.node(edge.source), self.node(edge.target)))
+        if edge.label == source:
+            return f"{source} --> {target}"
+        return f"{source} --[{edge.label}]--> {target}"
 
     def counted_edges(self) -> tuple[Edge, ...]:
         return tuple(e for e in self.edges if e.counted)
