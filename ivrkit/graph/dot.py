@@ -123,6 +123,9 @@ def to_dot(graph: FlowGraph, untested: Collection[str] | None = None) -> str:
     if untested is not None:
         counted = graph.counted_edges()
         missing = sum(1 for e in counted if e.id in untested)
-        lines.append(f'  label={_q(f"red: {missing} of {len(counted)} edges no test took")} labelloc=b fontcolor="#dd0000"')
+        if missing:
+            lines.append(f'  label={_q(f"red: {missing} of {len(counted)} edges no test took")} labelloc=b fontcolor="{UNTESTED}"')
+        else:
+            lines.append(f'  label={_q(f"tests take every edge ({len(counted)})")} labelloc=b fontcolor="#338833"')
     lines.append("}")
     return "\n".join(lines) + "\n"
