@@ -29,6 +29,8 @@ class CheckArgs:
     files: tuple[str, ...]
     json: bool = False
     check_hooks: bool = True
+    report: bool = False
+    coverage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,77 @@ def run_check(args: CheckArgs, out: TextIO | None = None) -> int:
             out.write(text + "\n")
         for line in summaries:
             out.write(line + "\n")
-    return 1 if any(i.severity == "error" for i in issues) else 0
+    failed = any(i.severity == "error" for i in issues)
+    if args.report or args.coverage:
+        reported = _review(args, out)
+        if reported != EXIT_OK:
+            return reported
+    return 1 if failed else 0
+
+
+def _review(args: CheckArgs, out: TextIO) -> int:
+    """`check --report`: the reviewer's report of each flow that loaded (after the issues)."""
+    from ivrkit.coverage.data import CoverageData
+    from ivrkit.graph.model import build_graph
+    from ivrkit.review.report import report
+
+    try:
+        data = CoverageData.read(args.coverage) if args.coverage else None
+    except CoverageDataError as exc:
+        sys.stderr.write(f"ivrkit check: {exc}\n")
+        return EXIT_USAGE
+    for path in args.files:
+        flow = check_flow(path, check_hooks=False).flow
+        if flow is None:
+            continue
+        graph = build_graph(flow)
+        untested = unvisited = None
+        if data is not None:
+            try:
+                untested, unvisited = data.untested(flow, graph, str(args.coverage)), data.unvisited(flow, str(args.coverage))
+            except CoverageDataError as exc:
+                sys.stderr.write(f"ivrkit check: {exc}\n")
+                return EXIT_USAGE
+        out.write("\n" + report(flow, graph, untested=untested, unvisited=unvisited) + "\n")
+    return EXIT_OK
+
+
+@dataclass(frozen=True, slots=True)
+class DiffArgs:
+    old: str
+    new: str
+
+
+def run_diff(args: DiffArgs, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """What a change to a flow does to callers. 0 nothing, 1 changes listed, 2 trouble (as diff(1))."""
+    from ivrkit.graph.model import build_graph
+    from ivrkit.review.diff import diff
+
+    out, err = out or sys.stdout, err or sys.stderr
+    old, new = load_checked(args.old, err), load_checked(args.new, err)
+    if old is None or new is None:
+        return EXIT_USAGE
+    lines = diff(old, build_graph(old), new, build_graph(new))
+    if not lines:
+        out.write(f"{args.old} -> {args.new}: no change a caller would notice\n")
+        return EXIT_OK
+    out.write(f"{args.old} -> {args.new}: {len(lines)} change{'s' if len(lines) != 1 else ''} for callers\n")
+    out.writelines(line + "\n" for line in lines)
+    return 1
+
+
+def _add_diff(sub: Any) -> None:
+    p = sub.add_parser(
+        "diff", help="what a change to a flow does to callers (keys, routes, prompts, states, longer paths)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare two versions of a flow: keys and edges added, removed or re-routed, states added "
+                    "or removed, prompts changed, states callers now need more steps to reach.",
+        epilog="example:\n  git show main:flows/bank.yaml > /tmp/old.yaml && ivrkit diff /tmp/old.yaml flows/bank.yaml\n\n"
+               "exit codes (as diff(1)): 0 no change for callers, 1 changes listed, 2 a flow is missing or\n"
+               "broken (printed as by ivrkit check)")
+    p.add_argument("old", metavar="OLD", help="the flow as it was")
+    p.add_argument("new", metavar="NEW", help="the flow as it is now")
+    p.set_defaults(args_type=DiffArgs, handler=run_diff, convert={})
 
 
 def run_schema(args: SchemaArgs, out: TextIO | None = None) -> int:
@@ -190,12 +262,21 @@ def _add_new(sub: Any) -> None:
 
 
 def _add_check(sub: Any) -> None:
-    p = sub.add_parser("check", help="check flow files and print every problem",
-                       description="Load and check flow files; exit 1 if any has an error.")
+    p = sub.add_parser("check", help="check flow files and print every problem (--report: a reviewer's report)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Load and check flow files; exit 1 if any has an error.",
+                       epilog="examples:\n  ivrkit check flows/*.yaml\n"
+                              "  ivrkit check --report flows/bank.yaml --coverage .ivrkit-coverage.json\n\n"
+                              "exit codes: 0 no errors (warnings allowed), 1 errors, 2 an unreadable coverage file")
     p.add_argument("files", nargs="+", metavar="FILE", help="flow YAML file(s)")
     p.add_argument("--json", action="store_true", help="print the issues as JSON (for editors and CI)")
     p.add_argument("--no-hooks", dest="check_hooks", action="store_false",
                    help="do not import hooks (when their dependencies are not installed here)")
+    p.add_argument("--report", action="store_true",
+                   help="also print a reviewer's report: size, deepest paths to a person and to a hang-up, crowded "
+                        "menus, missing retry prompts, where sensitive input flows")
+    p.add_argument("--coverage", metavar="FILE",
+                   help="with --report (implied): the states and edges no test reaches, from `pytest --ivr-cov` data")
     p.set_defaults(args_type=CheckArgs, handler=run_check, convert={"files": tuple})
 
 
@@ -341,7 +422,7 @@ def _add_dialpad(sub: Any) -> None:
 
 
 COMMANDS: list[Callable[[Any], None]] = [
-    add_console_parser, _add_new, _add_check, _add_graph, _add_schema, _add_prompts, _add_worker, _add_dialpad,
+    add_console_parser, _add_new, _add_check, _add_graph, _add_diff, _add_schema, _add_prompts, _add_worker, _add_dialpad,
 ]
 
 

@@ -121,9 +121,9 @@ class CoverageData:
             raise CoverageDataError(f"{path}: a flow entry is malformed ({exc!r})") from None
         return data
 
-    def untested(self, flow: Flow, graph: FlowGraph, source: str = DEFAULT_FILE) -> set[str]:
-        """The counted edges of `graph` no test took, by this data (matched on the flow's file;
-        on its name when the file moved). Raises `CoverageDataError` when `flow` is not in it."""
+    def entry(self, flow: Flow, source: str = DEFAULT_FILE) -> FlowCoverage:
+        """The data of `flow` (matched on its file; on its name when the file moved). Raises
+        `CoverageDataError` naming the flows it has when `flow` is not among them."""
         entry = self.flows.get(f"{flow.file}::{flow.name}")
         if entry is None:
             same_name = [f for f in self.flows.values() if f.flow == flow.name]
@@ -131,7 +131,18 @@ class CoverageData:
                 known = ", ".join(sorted(f"{f.flow} ({f.file})" for f in self.flows.values())) or "none"
                 raise CoverageDataError(f"{source} has no data for flow '{flow.name}' ({flow.file}); flows in it: {known}")
             entry = same_name[0]
+        return entry
+
+    def untested(self, flow: Flow, graph: FlowGraph, source: str = DEFAULT_FILE) -> set[str]:
+        """The counted edges of `graph` no test took, by this data; an edge the data does not
+        know (the flow changed since) is untested."""
+        entry = self.entry(flow, source)
         return {e.id for e in graph.counted_edges() if entry.edges.get(e.id, 0) == 0}
+
+    def unvisited(self, flow: Flow, source: str = DEFAULT_FILE) -> set[str]:
+        """The states of `flow` no test entered."""
+        entry = self.entry(flow, source)
+        return {s for s in flow.states if entry.states.get(s, 0) == 0}
 
 
 def report(data: CoverageData, *, relative_to: str | None = None) -> str:
