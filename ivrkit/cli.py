@@ -11,12 +11,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, TextIO
 
 from ivrkit.console.cli import add_console_parser
-from ivrkit.errors import Issue, format_issues, issues_to_json
+from ivrkit.errors import CoverageDataError, GraphvizError, Issue, format_issues, issues_to_json
 from ivrkit.flow.loader import check_flow
+from ivrkit.flow.model import Flow
 from ivrkit.flow.schema import schema_json
+
+#: Exit codes shared by the commands (each command's --help and the README's table list its own).
+EXIT_OK, EXIT_FLOW, EXIT_USAGE, EXIT_TOOL = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +29,8 @@ class CheckArgs:
     files: tuple[str, ...]
     json: bool = False
     check_hooks: bool = True
+    report: bool = False
+    coverage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +58,77 @@ def run_check(args: CheckArgs, out: TextIO | None = None) -> int:
             out.write(text + "\n")
         for line in summaries:
             out.write(line + "\n")
-    return 1 if any(i.severity == "error" for i in issues) else 0
+    failed = any(i.severity == "error" for i in issues)
+    if args.report or args.coverage:
+        reported = _review(args, out)
+        if reported != EXIT_OK:
+            return reported
+    return 1 if failed else 0
+
+
+def _review(args: CheckArgs, out: TextIO) -> int:
+    """`check --report`: the reviewer's report of each flow that loaded (after the issues)."""
+    from ivrkit.coverage.data import CoverageData
+    from ivrkit.graph.model import build_graph
+    from ivrkit.review.report import report
+
+    try:
+        data = CoverageData.read(args.coverage) if args.coverage else None
+    except CoverageDataError as exc:
+        sys.stderr.write(f"ivrkit check: {exc}\n")
+        return EXIT_USAGE
+    for path in args.files:
+        flow = check_flow(path, check_hooks=False).flow
+        if flow is None:
+            continue
+        graph = build_graph(flow)
+        untested = unvisited = None
+        if data is not None:
+            try:
+                untested, unvisited = data.untested(flow, graph, str(args.coverage)), data.unvisited(flow, str(args.coverage))
+            except CoverageDataError as exc:
+                sys.stderr.write(f"ivrkit check: {exc}\n")
+                return EXIT_USAGE
+        out.write("\n" + report(flow, graph, untested=untested, unvisited=unvisited) + "\n")
+    return EXIT_OK
+
+
+@dataclass(frozen=True, slots=True)
+class DiffArgs:
+    old: str
+    new: str
+
+
+def run_diff(args: DiffArgs, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """What a change to a flow does to callers. 0 nothing, 1 changes listed, 2 trouble (as diff(1))."""
+    from ivrkit.graph.model import build_graph
+    from ivrkit.review.diff import diff
+
+    out, err = out or sys.stdout, err or sys.stderr
+    old, new = load_checked(args.old, err), load_checked(args.new, err)
+    if old is None or new is None:
+        return EXIT_USAGE
+    lines = diff(old, build_graph(old), new, build_graph(new))
+    if not lines:
+        out.write(f"{args.old} -> {args.new}: no change a caller would notice\n")
+        return EXIT_OK
+    out.write(f"{args.old} -> {args.new}: {len(lines)} change{'s' if len(lines) != 1 else ''} for callers\n")
+    out.writelines(line + "\n" for line in lines)
+    return 1
+
+
+def _add_diff(sub: Any) -> None:
+    p = sub.add_parser(
+        "diff", help="what a change to a flow does to callers (keys, routes, prompts, states, longer paths)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare two versions of a flow: keys and edges added, removed or re-routed, states added "
+                    "or removed, prompts changed, states callers now need more steps to reach.",
+        epilog="example:\n  git show main:flows/bank.yaml > /tmp/old.yaml && ivrkit diff /tmp/old.yaml flows/bank.yaml\n\n"
+               "exit codes (as diff(1)): 0 no change for callers, 1 changes listed, 2 a flow is missing or\n"
+               "broken (printed as by ivrkit check)")
+    p.add_argument("old", metavar="OLD", help="the flow as it was")
+    p.add_argument("new", metavar="NEW", help="the flow as it is now")
+    p.set_defaults(args_type=DiffArgs, handler=run_diff, convert={})
 
 
 def run_schema(args: SchemaArgs, out: TextIO | None = None) -> int:
@@ -60,13 +137,146 @@ def run_schema(args: SchemaArgs, out: TextIO | None = None) -> int:
     return 0
 
 
+def load_checked(path: str, err: TextIO | None = None, *, check_hooks: bool = False) -> Flow | None:
+    """The flow at `path`, or None after printing its problems exactly as `ivrkit check` does
+    (file:line:col, caret, note). Commands that read a flow use this, so a missing or broken
+    file looks the same everywhere; their exit code is then `EXIT_FLOW`."""
+    err = err or sys.stderr
+    result = check_flow(path, check_hooks=check_hooks)
+    if result.flow is None or result.errors:
+        err.write(format_issues(result.issues) + "\n")
+        return None
+    return result.flow
+
+
+@dataclass(frozen=True, slots=True)
+class GraphArgs:
+    flow: str
+    output: str | None = None
+    format: str | None = None
+    coverage: str | None = None
+
+
+def run_graph(args: GraphArgs, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Draw the flow: Mermaid to stdout, or the format `-o FILE`'s extension names."""
+    from ivrkit.graph.model import build_graph
+    from ivrkit.graph.render import FORMATS, draw
+
+    out, err = out or sys.stdout, err or sys.stderr
+    fmt = args.format
+    if fmt is None and args.output is not None:
+        fmt = FORMATS.get(Path(args.output).suffix.lower())
+        if fmt is None:
+            err.write(f"ivrkit graph: cannot tell the format of {args.output}: use .mmd, .dot, .svg or .png, or --format\n")
+            return EXIT_USAGE
+    if fmt == "png" and args.output in (None, "-"):
+        err.write("ivrkit graph: PNG is binary: write it to a file with -o FILE.png\n")
+        return EXIT_USAGE
+    flow = load_checked(args.flow, err)
+    if flow is None:
+        return EXIT_FLOW
+    graph = build_graph(flow)
+    untested = None
+    if args.coverage is not None:
+        from ivrkit.coverage.data import CoverageData
+
+        try:
+            untested = CoverageData.read(args.coverage).untested(flow, graph, args.coverage)
+        except CoverageDataError as exc:
+            err.write(f"ivrkit graph: {exc}\n")
+            return EXIT_USAGE
+    try:
+        data = draw(graph, fmt or "mermaid", untested)
+    except GraphvizError as exc:  # GraphvizMissing too: its message says how to install it
+        err.write(f"ivrkit graph: {exc}\n")
+        return EXIT_TOOL
+    if args.output is None or args.output == "-":
+        out.write(data.decode())
+        return EXIT_OK
+    Path(args.output).write_bytes(data)
+    err.write(f"ivrkit graph: wrote {args.output} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)\n")
+    return EXIT_OK
+
+
+def _add_graph(sub: Any) -> None:
+    p = sub.add_parser(
+        "graph", help="draw a flow: Mermaid, DOT, SVG or PNG (states, every labelled edge, untested edges)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Draw a flow: states shaped by kind, every edge labelled with what takes it.",
+        epilog="examples:\n"
+               "  ivrkit graph flows/bank.yaml                 # Mermaid text on stdout\n"
+               "  ivrkit graph flows/bank.yaml -o bank.svg     # through Graphviz's dot\n"
+               "  pytest --ivr-cov && ivrkit graph flows/bank.yaml --coverage .ivrkit-coverage.json -o bank.png\n\n"
+               "exit codes: 0 drawn, 1 the flow has errors (printed as by ivrkit check), 2 bad options or\n"
+               "coverage file, 3 Graphviz is missing (SVG/PNG only; the message says how to get it) or failed")
+    p.add_argument("flow", metavar="FLOW", help="flow YAML file")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here; .mmd, .dot, .svg or .png picks the format (default: Mermaid on stdout)")
+    p.add_argument("--format", choices=("mermaid", "dot", "svg", "png"), help="the format, whatever FILE is called")
+    p.add_argument("--coverage", metavar="FILE",
+                   help="coverage data written by `pytest --ivr-cov` (.ivrkit-coverage.json): untested edges in red, marked ✗")
+    p.set_defaults(args_type=GraphArgs, handler=run_graph, convert={})
+
+
+@dataclass(frozen=True, slots=True)
+class NewArgs:
+    name: str
+    directory: str = "."
+
+
+def run_new(args: NewArgs, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Scaffold a flow, its hooks and its tests; print the three commands to try them."""
+    from ivrkit import scaffold
+
+    out, err = out or sys.stdout, err or sys.stderr
+    base = Path(args.directory)
+    try:
+        files = scaffold.write(args.name, base)
+    except ValueError as exc:
+        err.write(f"ivrkit new: {exc}\n")
+        return EXIT_USAGE
+    except FileExistsError as exc:
+        err.write(f"ivrkit new: {exc}; choose another name or --dir\n")
+        return EXIT_FLOW
+    shown = [str(base / p) if args.directory != "." else str(p) for p in (*files.paths, files.ini) if p is not None]
+    flow, _, test = shown[:3]
+    commands = [(f"ivrkit console {flow}", "call it from the terminal"),
+                (f"pytest {test} --ivr-cov", "its tests, and which edges of the flow they take (all)"),
+                (f"ivrkit graph {flow} -o {args.name}.svg", "a picture of it")]
+    width = max(len(c) for c, _ in commands)
+    out.write(f"created {', '.join(shown)}\n\n")
+    out.writelines(f"  {c:<{width}}  # {why}\n" for c, why in commands)
+    return EXIT_OK
+
+
+def _add_new(sub: Any) -> None:
+    p = sub.add_parser(
+        "new", help="scaffold a flow, its hooks and tests that take every edge",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write flows/NAME.yaml, hooks/NAME_hooks.py and tests/test_NAME.py: a menu, a validated "
+                    "entry, a transfer, an error state, and FlowTester tests with 100% flow edge coverage.",
+        epilog="example:\n  ivrkit new pizza-orders && pytest tests/test_pizza_orders.py --ivr-cov\n\n"
+               "exit codes: 0 written, 1 a file exists (nothing written), 2 a bad name")
+    p.add_argument("name", metavar="NAME", help="the flow's name: lower-case letters, digits, - and _")
+    p.add_argument("--dir", dest="directory", default=".", help="the project folder to write into (default: here)")
+    p.set_defaults(args_type=NewArgs, handler=run_new, convert={})
+
+
 def _add_check(sub: Any) -> None:
-    p = sub.add_parser("check", help="check flow files and print every problem",
-                       description="Load and check flow files; exit 1 if any has an error.")
+    p = sub.add_parser("check", help="check flow files and print every problem (--report: a reviewer's report)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Load and check flow files; exit 1 if any has an error.",
+                       epilog="examples:\n  ivrkit check flows/*.yaml\n"
+                              "  ivrkit check --report flows/bank.yaml --coverage .ivrkit-coverage.json\n\n"
+                              "exit codes: 0 no errors (warnings allowed), 1 errors, 2 an unreadable coverage file")
     p.add_argument("files", nargs="+", metavar="FILE", help="flow YAML file(s)")
     p.add_argument("--json", action="store_true", help="print the issues as JSON (for editors and CI)")
     p.add_argument("--no-hooks", dest="check_hooks", action="store_false",
                    help="do not import hooks (when their dependencies are not installed here)")
+    p.add_argument("--report", action="store_true",
+                   help="also print a reviewer's report: size, deepest paths to a person and to a hang-up, crowded "
+                        "menus, missing retry prompts, where sensitive input flows")
+    p.add_argument("--coverage", metavar="FILE",
+                   help="with --report (implied): the states and edges no test reaches, from `pytest --ivr-cov` data")
     p.set_defaults(args_type=CheckArgs, handler=run_check, convert={"files": tuple})
 
 
@@ -212,7 +422,7 @@ def _add_dialpad(sub: Any) -> None:
 
 
 COMMANDS: list[Callable[[Any], None]] = [
-    add_console_parser, _add_check, _add_schema, _add_prompts, _add_worker, _add_dialpad,
+    add_console_parser, _add_new, _add_check, _add_graph, _add_diff, _add_schema, _add_prompts, _add_worker, _add_dialpad,
 ]
 
 

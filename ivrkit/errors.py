@@ -14,6 +14,9 @@ The tree (a dotted name is a class kept in an adapter, by its module under `ivrk
     ├── HookTimeout                       work under `hooks.run_limited` ran past its limit
     ├── SpeechError                       the offline voice could not be loaded or failed
     ├── AudioFileError                    an audio file cannot be read or written
+    ├── CoverageDataError                 a flow coverage file is unreadable or lacks the flow
+    ├── GraphvizError                     Graphviz's `dot` failed to draw a flow (ivrkit graph)
+    │   └── GraphvizMissing               `dot` is not installed (the message says how to get it)
     ├── livekit.settings.SettingsError    a worker setting is missing or malformed (exit 2)
     ├── livekit.routing.RoutingError      a route or the default flow cannot work (exit 2)
     ├── livekit.flows.FlowSetError        the worker's flow files cannot all be used (exit 1)
@@ -237,3 +240,17 @@ class AudioFileError(IvrkitError):
     Raised by `ivrkit.audio` (`read_wav`, `write_wav`) for a missing, unreadable or non-PCM
     prompt file, and by the prompt cache when its folder cannot be created.
     """
+
+
+class GraphvizError(IvrkitError):
+    """Graphviz's `dot` ran and failed, or took too long, drawing a flow (`ivrkit graph`)."""
+
+
+class GraphvizMissing(GraphvizError):
+    """Graphviz's `dot` is not on PATH; the message says how to install it (SVG/PNG need it,
+    Mermaid and DOT text do not)."""
+
+
+class CoverageDataError(IvrkitError):
+    """A flow coverage file (`pytest --ivr-cov`) cannot be read, is not ivrkit's, or has no
+    entry for the flow asked about; the message names the file and what to do."""

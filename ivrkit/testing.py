@@ -37,6 +37,11 @@ from ivrkit.trace import Trace
 
 if TYPE_CHECKING:
     from ivrkit.call import CallResult
+    from ivrkit.flow.model import Flow
+
+#: Called with (flow, trace) when a `FlowTester` call has finished — how `pytest --ivr-cov`
+#: (`ivrkit.coverage.plugin`) sees every call without the tester knowing about coverage.
+FINISHED_CALLS: list[Callable[[Flow, Trace], None]] = []
 
 # --- the virtual clock ---------------------------------------------------------------------------
 
@@ -319,6 +324,8 @@ class FlowTester:
         if not self._task.done():  # something refused to end: do not leak it
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        for listener in list(FINISHED_CALLS):
+            listener(self.machine.flow, self.call.trace)
         if exc_type is None:
             self._task.result()  # surface an engine crash
             if self.clock.pending():

@@ -17,7 +17,9 @@ Kinds (`TraceEvent.kind`) and their `data`:
   timeout     {what[, hook, limit]}           no_input / a collect timer / a hook's limit
   collect     {into, digits, reason}          a collect ended (digits masked when sensitive)
   no_input / no_match {count, retries}
-  transition  {from, to, why}
+  transition  {from, to, why}                 why: start, key 1, back, collected, re-enter,
+                                              goto 2 (the arm), next, send_dtmf, dial, error,
+                                              max retries (no_input|no_match), hook mod:fn
   dtmf_sent   {digit}
   transfer / dial {to}                        the channel was asked to transfer / dial out
   transfer_done {ok}

@@ -12,7 +12,7 @@ import pytest
 from ivrkit.channel import CallerInfo
 from ivrkit.flow.loader import check_flow, load_flow
 from ivrkit.machine import FlowMachine
-from ivrkit.testing import FlowTester
+from ivrkit.testing import FakeChannel, FlowTester, VirtualClock
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
@@ -222,3 +222,223 @@ async def test_appointment_back_key_returns_to_the_date(clinic: FlowMachine) -> 
         await t.press("*")
         t.expect_state("date")
         t.expect_prompt("Please enter the date")
+
+
+# --- every edge of every example flow (`pytest --ivr-cov` reaches 100 %) -------------------------
+
+
+async def test_bank_star_repeats_the_menu_and_a_wrong_key_is_a_no_match(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.until_input()
+        await t.press("*")
+        t.expect_prompt("Welcome to Acme Bank")
+        t.expect_prompt("Welcome to Acme Bank")  # played again, not a retry
+        await t.until_input()
+        await t.press("5")
+        t.expect_prompt("That is not a valid choice.")
+        assert [e.data["count"] for e in t.trace.of_kind("no_match")] == [1]
+        t.expect_state("main")
+
+
+async def test_bank_star_in_the_account_number_goes_back_to_the_menu(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.press("1")
+        t.expect_prompt("eight digit account number")
+        await t.press("*")
+        t.expect_state("main")
+        t.expect_prompt("Welcome to Acme Bank")
+
+
+async def test_bank_account_number_silence_then_too_short_then_back_to_the_menu(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.press("1")
+        await t.until_input()
+        await t.advance(5)
+        assert t.trace.of_kind("no_input")[-1].state == "account"
+        t.expect_prompt("eight digit account number")  # asked again
+        await t.until_input()
+        await t.press("123#")
+        t.expect_prompt("That account number is not valid.")
+        await t.until_input()
+        await t.press("123#")
+        await t.until_input()
+        await t.press("123#")  # the third no-match: on_max_retries is the main menu
+        t.expect_state("main")
+        t.expect_prompt("Welcome to Acme Bank")
+
+
+async def test_bank_pin_silence_then_too_short_is_asked_again(bank: FlowMachine) -> None:
+    async with FlowTester(bank) as t:
+        await t.press("1")
+        await t.press("87654321")
+        await t.until_input()
+        await t.advance(5)
+        assert t.trace.of_kind("no_input")[-1].state == "pin"
+        await t.until_input()
+        await t.press("12#")
+        t.expect_prompt("That PIN is not correct.")
+        assert "12" not in [e.data["digit"] for e in t.trace.keys()][-3:]  # masked
+        await t.until_input()
+        await t.press("1111")
+        t.expect_prompt("Your balance is 50.00 dollars.")
+
+
+async def test_bank_after_blocking_a_card_the_caller_is_back_in_the_menu(bank: FlowMachine) -> None:
+    async with FlowTester(bank, caller=CallerInfo(number="+15550100")) as t:
+        await t.press("2")
+        t.expect_prompt("Your card is now blocked")
+        await t.until_input()
+        t.expect_state("main")
+        t.expect_prompt("Welcome to Acme Bank")
+
+
+async def test_bank_a_failed_transfer_takes_the_error_state(bank: FlowMachine) -> None:
+    clock = VirtualClock()
+    async with FlowTester(bank, channel=FakeChannel(clock, fail_transfer=True)) as t:
+        await t.press("0")
+        await t.until_input()
+        t.expect_prompt("technical difficulties")
+        await t.advance(30)
+        t.expect_ended("hangup")
+        assert t.trace.of_kind("error")[0].state == "agent"
+
+
+async def test_support_billing_is_transferred(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-25T10:00:00"}) as t:
+        await t.press("2")
+        t.expect_prompt("Connecting you to billing.")
+        await t.advance(30)
+        assert t.channel.transfers == ["sip:billing@pbx.example.com"]
+        t.expect_ended("transfer")
+
+
+async def test_support_a_failed_transfer_apologises(support: FlowMachine) -> None:
+    channel = FakeChannel(VirtualClock(), fail_transfer=True)
+    async with FlowTester(support, channel=channel, variables={"now": "2026-11-25T10:00:00"}) as t:
+        await t.press("2")
+        await t.advance(30)
+        t.expect_prompt("Sorry, something went wrong on our side.")
+        t.expect_ended("hangup")
+
+
+async def test_support_menu_repeat_no_match_then_silence_queues_for_a_technician(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-25T10:00:00", "queue_length": 0}) as t:
+        await t.until_input()
+        await t.until_input()
+        await t.press("*")
+        t.expect_prompt("For technical support")
+        await t.until_input()
+        await t.press("9")
+        t.expect_prompt("Sorry, that is not an option.")
+        await t.until_input()
+        await t.advance(6)
+        t.expect_prompt("Please choose an option.")
+        await t.until_input()
+        await t.advance(6)  # retries: 2, so the second silence leaves for the queue
+        t.expect_prompt("You are number 1 in the queue.")
+
+
+async def test_support_call_back_offer_keep_waiting(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-25T10:00:00", "queue_length": 9}) as t:
+        await t.press("1")
+        await t.until_input()
+        t.expect_prompt("To get a call back")
+        await t.until_input()
+        await t.press("2")
+        t.expect_prompt("Connecting you to a technician.")
+
+
+async def test_support_call_back_offer_silence_and_wrong_keys_end_with_a_technician(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-25T10:00:00", "queue_length": 9}) as t:
+        await t.press("1")
+        await t.until_input()
+        await t.until_input()
+        await t.advance(6)
+        t.expect_state("callback_offer")
+        await t.until_input()
+        await t.press("7")
+        t.expect_state("callback_offer")
+        await t.until_input()
+        await t.press("8")  # the second no-match: on_max_retries
+        t.expect_prompt("Connecting you to a technician.")
+        await t.advance(30)
+        assert t.channel.transfers == ["sip:tech@pbx.example.com"]
+
+
+async def test_support_ticket_reentered_then_status_then_the_menu(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-25T10:00:00"}) as t:
+        await t.press("3")
+        await t.press("20261125#")  # a ticket that exists, but not the one the caller meant
+        t.expect_prompt("You entered 2 0 2 6 1 1 2 5")
+        await t.press("2")  # re-enter
+        t.expect_prompt("enter your ticket number")
+        await t.press("123456#")
+        await t.press("1")
+        t.expect_prompt("Your ticket is being worked on.")
+        await t.until_input()
+        t.expect_state("main")
+
+
+async def test_support_ticket_silence_then_too_short_returns_to_the_menu(support: FlowMachine) -> None:
+    async with FlowTester(support, variables={"now": "2026-11-25T10:00:00"}) as t:
+        await t.press("3")
+        await t.until_input()
+        await t.advance(6)
+        t.expect_state("ticket")
+        await t.until_input()
+        await t.press("12#")
+        t.expect_prompt("We could not find that ticket.")
+        await t.until_input()
+        await t.press("12#")  # the second no-match: back to the menu
+        t.expect_state("main")
+
+
+async def test_appointment_morning_slot_is_booked(clinic: FlowMachine) -> None:
+    async with FlowTester(clinic, variables={"today": "2026-11-25"}) as t:
+        await t.press("1201")
+        await t.press("1")
+        await t.press("1")
+        t.expect_prompt("You are booked at 09:30 on Tuesday December 1. Your reference is 1 2 0 1 0 9")
+
+
+async def test_appointment_silence_and_impossible_dates_end_in_an_apology(clinic: FlowMachine) -> None:
+    async with FlowTester(clinic, variables={"today": "2026-11-25"}) as t:
+        await t.until_input()
+        await t.until_input()
+        await t.advance(6)
+        t.expect_prompt("Please enter four digits for the date.")
+        await t.until_input()
+        await t.press("1340")  # no 13th month: the pattern refuses it
+        t.expect_prompt("That date cannot be booked.")
+        await t.until_input()
+        await t.press("1399")
+        t.expect_prompt("Please choose a weekday in the next ninety days.")  # the second no_match prompt
+        await t.until_input()
+        await t.press("0000")  # the third no-match (no-input is counted apart): on_max_retries
+        t.expect_prompt("Sorry, we could not book your appointment.")
+        await t.advance(30)
+        t.expect_ended("hangup")
+
+
+async def test_appointment_slot_menu_silence_and_wrong_keys_end_in_an_apology(clinic: FlowMachine) -> None:
+    async with FlowTester(clinic, variables={"today": "2026-11-25"}) as t:
+        await t.press("1201")
+        await t.press("1")
+        await t.until_input()
+        await t.advance(6)
+        t.expect_state("slot")
+        await t.until_input()
+        await t.press("5")
+        t.expect_prompt("Please press 1 or 2.")
+        await t.until_input()
+        await t.press("6")
+        await t.until_input()
+        await t.press("7")  # the third no-match: on_max_retries
+        t.expect_prompt("Sorry, we could not book your appointment.")
+
+
+async def test_appointment_a_failing_hook_takes_the_error_state(clinic: FlowMachine) -> None:
+    async with FlowTester(clinic, variables={"today": "not a date"}) as t:  # the validate hook raises
+        await t.press("1201")
+        t.expect_prompt("Sorry, we could not book your appointment.")
+        assert "ValueError" in t.trace.of_kind("error")[0].data["message"]

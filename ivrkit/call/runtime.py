@@ -300,9 +300,9 @@ class Call:
         return Move(state.next, "next")
 
     def _goto(self, state: State) -> Move | None:
-        for branch in state.goto:
+        for arm, branch in enumerate(state.goto, 1):
             if branch.condition is None:
-                return Move(branch.target, "goto")
+                return Move(branch.target, f"goto {arm}")  # which arm: coverage and readers of the trace
             try:
                 ok, problem = branch.condition.evaluate_detailed(self.variables)
             except Exception as exc:
@@ -314,7 +314,7 @@ class Call:
                             self.flow.name, state.name, where, message)
                 self._record("condition_error", {"message": message, "where": where})
             if ok:
-                return Move(branch.target, "goto")
+                return Move(branch.target, f"goto {arm}")
         if state.next:
             return Move(state.next, "goto: no branch matched")
         return self._fail(CallError(f"{state.where}: no goto branch matched and there is no next"))

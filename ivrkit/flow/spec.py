@@ -25,38 +25,47 @@ ValueType = Literal[
 
 @dataclass(frozen=True, slots=True)
 class Key:
+    """One key. `default` / `example`: text for the generated reference in docs/flows.md, only
+    where `ivrkit.flow.reference` cannot derive them (from the model's defaults, the type)."""
+
     name: str
     type: ValueType
     doc: str
     required: bool = False
+    default: str | None = None
+    example: str | None = None
 
 
-_SETTINGS_TYPES: dict[str, tuple[ValueType, str]] = {
-    "timeout": ("duration", "first-digit (no-input) timeout, from the end of the prompt"),
-    "inter_digit_timeout": ("duration", "time allowed between two keys of a collect"),
-    "retries": ("int", "no-input/no-match attempts before on_max_retries"),
-    "terminator": ("dtmf_key", "key that ends a collect early; null for none"),
-    "barge_in": ("bool", "a key stops the playing prompt (switch off for disclaimers)"),
-    "voice": ("string", "TTS voice"),
-    "language": ("string", "prompt language"),
-    "hook_timeout": ("duration", "time limit for hooks run in this state"),
-    "dtmf_pace": ("duration", "gap between keys sent by send_dtmf"),
+_SETTINGS_TYPES: dict[str, tuple[ValueType, str, str]] = {  # name -> (type, meaning, example)
+    "timeout": ("duration", "first-digit (no-input) timeout, from the end of the prompt", "8s"),
+    "inter_digit_timeout": ("duration", "time allowed between two keys of a collect", "4s"),
+    "retries": ("int", "no-input/no-match attempts before on_max_retries", "2"),
+    "terminator": ("dtmf_key", "key that ends a collect early; null for none", "null"),
+    "barge_in": ("bool", "a key stops the playing prompt (switch off for disclaimers)", "false"),
+    "voice": ("string", "TTS voice", "en-us"),
+    "language": ("string", "prompt language", "en"),
+    "hook_timeout": ("duration", "time limit for hooks run in this state", "2s"),
+    "dtmf_pace": ("duration", "gap between keys sent by send_dtmf", "300ms"),
 }
 SETTINGS_KEYS: tuple[Key, ...] = tuple(
-    Key(f.name, *_SETTINGS_TYPES[f.name]) for f in fields(Settings)
+    Key(f.name, _SETTINGS_TYPES[f.name][0], _SETTINGS_TYPES[f.name][1], example=_SETTINGS_TYPES[f.name][2])
+    for f in fields(Settings)
 )  # KeyError here at import = a Settings field was added without a type: add it above.
 
 TOP_KEYS: tuple[Key, ...] = (
-    Key("flow", "string", "name of the flow (default: the file name)"),
+    Key("flow", "string", "name of the flow (default: the file name)", default="the file name", example="acme-bank"),
     Key("start", "state", "the state every call begins in", required=True),
-    Key("python_path", "string_list", "folders (relative to this file) that hooks are imported from"),
-    Key("include", "string_list", "other files (relative to this file) whose states and prompts merge in"),
+    Key("python_path", "string_list", "folders (relative to this file) that hooks are imported from", example="[../hooks]"),
+    Key("include", "string_list", "other files (relative to this file) whose states and prompts merge in",
+        example="[common.yaml]"),
     Key("defaults", "settings", "settings for every state; a state may override each"),
-    Key("error", "state", "state entered when a hook fails (default: apology and hang-up)"),
-    Key("prompts", "prompt_table", "reusable prompts; refer to one as \"@name\""),
+    Key("error", "state", "state entered when a hook fails (default: apology and hang-up)",
+        default="built-in apology, hang up", example="sorry"),
+    Key("prompts", "prompt_table", "reusable prompts; refer to one as \"@name\"", example='{goodbye: "Goodbye."}'),
     Key("hooks", "hooks", "hooks run at call start and end"),
     Key("tts", "hook", "module:factory returning a livekit-agents TTS for this flow's prompts "
-        "(default: the worker's --tts, else the offline eSpeak NG voice)"),
+        "(default: the worker's --tts, else the offline eSpeak NG voice)",
+        default="the worker's --tts, else eSpeak NG", example="livekit.plugins.cartesia:TTS"),
     Key("states", "states", "the states, by name", required=True),
 )
 INCLUDE_KEYS: tuple[Key, ...] = tuple(k for k in TOP_KEYS if k.name in ("python_path", "include", "prompts", "states"))
@@ -67,10 +76,11 @@ HOOKS_KEYS: tuple[Key, ...] = (
 ACTION_KEYS: tuple[Key, ...] = (
     Key("menu", "menu", "single key choice"),
     Key("collect", "collect", "several digits into a variable"),
-    Key("goto", "goto", "a state name, or a list of {if: condition, then: state} ending in {else: state}"),
-    Key("transfer", "transfer", "transfer the call (SIP URI or tel:)"),
-    Key("send_dtmf", "send_dtmf", "send keys to the other side, e.g. to drive a legacy IVR"),
-    Key("dial", "dial", "dial out"),
+    Key("goto", "goto", "a state name, or a list of {if: condition, then: state} ending in {else: state}",
+        example="[{if: \"open\", then: main}, {else: closed}]"),
+    Key("transfer", "transfer", "transfer the call (SIP URI or tel:)", example='"sip:agents@pbx.example.com"'),
+    Key("send_dtmf", "send_dtmf", "send keys to the other side, e.g. to drive a legacy IVR", example='"ww1234#"'),
+    Key("dial", "dial", "dial out", example='"+15550100"'),
 )
 STATE_KEYS: tuple[Key, ...] = (
     Key("run", "hook_spec", "a hook run on entry: module:function or {hook, sets, timeout}"),
@@ -78,62 +88,63 @@ STATE_KEYS: tuple[Key, ...] = (
     *ACTION_KEYS,
     Key("hangup", "bool", "hang up after say/run (or after send_dtmf/dial)"),
     Key("next", "state", "the state that follows"),
-    Key("on_error", "state", "where to go when this state's hook fails (overrides `error`)"),
+    Key("on_error", "state", "where to go when this state's hook fails (overrides `error`)", default="the flow's `error`"),
     *SETTINGS_KEYS,
 )
 MENU_KEYS: tuple[Key, ...] = (
     Key("prompt", "prompt", "what the caller hears", required=True),
-    Key("options", "options", "DTMF key (quoted!) -> state", required=True),
+    Key("options", "options", "DTMF key (quoted!) -> state", required=True, example='{"1": balance, "0": agent}'),
     Key("repeat_key", "dtmf_key", "key that replays the menu"),
     Key("back_key", "dtmf_key", "key that goes back to the previous menu"),
     Key("no_input", "prompts", "prompt(s) after a timeout; a list escalates"),
     Key("no_match", "prompts", "prompt(s) after a key with no option; a list escalates"),
-    Key("on_max_retries", "state", "where to go after `retries` failures"),
+    Key("on_max_retries", "state", "where to go after `retries` failures", default="the error path"),
 )
 COLLECT_KEYS: tuple[Key, ...] = (
     Key("prompt", "prompt", "what the caller hears", required=True),
-    Key("into", "identifier", "variable the digits are stored in", required=True),
+    Key("into", "identifier", "variable the digits are stored in", required=True, example="account"),
     Key("min_digits", "int", "fewest digits accepted"),
     Key("max_digits", "int", "most digits; reaching it ends input at once"),
     Key("sensitive", "bool", "mask the digits in every log and trace"),
-    Key("pattern", "regex", "regular expression the whole input must match"),
+    Key("pattern", "regex", "regular expression the whole input must match", example='"\\\\d{4}"'),
     Key("validate", "hook", "hook(ctx, digits) -> bool"),
-    Key("confirm", "prompt", "read back and ask 1 to confirm, 2 to re-enter"),
+    Key("confirm", "prompt", "read back and ask 1 to confirm, 2 to re-enter",
+        example='["You entered", {digits: "{pin}"}, ". Press 1 to confirm, 2 to re-enter."]'),
     Key("clear_key", "dtmf_key", "key that clears the digits typed so far"),
     Key("back_key", "dtmf_key", "key that goes back to the previous menu"),
     Key("no_input", "prompts", "prompt(s) after a timeout; a list escalates"),
     Key("no_match", "prompts", "prompt(s) after too-short or invalid input"),
-    Key("on_max_retries", "state", "where to go after `retries` failures"),
+    Key("on_max_retries", "state", "where to go after `retries` failures", default="the error path"),
 )
 RUN_KEYS: tuple[Key, ...] = (
     Key("hook", "hook", "module:function", required=True),
-    Key("sets", "string_list", "variables the hook may set (for template checks)"),
-    Key("timeout", "duration", "time limit (default: hook_timeout)"),
+    Key("sets", "string_list", "variables the hook may set (for template checks)", example="[balance, tier]"),
+    Key("timeout", "duration", "time limit (default: hook_timeout)", default="`hook_timeout`", example="2s"),
 )
 TRANSFER_KEYS: tuple[Key, ...] = (
-    Key("to", "string", "SIP URI or tel: number; may hold {templates}", required=True),
+    Key("to", "string", "SIP URI or tel: number; may hold {templates}", required=True, example='"sip:agents@pbx.example.com"'),
     Key("announce", "prompt", "played to the caller before the transfer"),
     Key("play_dialtone", "bool", "play a dial tone while transferring"),
 )
 SEND_DTMF_KEYS: tuple[Key, ...] = (
-    Key("digits", "string", "0-9 * # A-D, w = 0.5 s pause; may hold {templates}", required=True),
-    Key("pace", "duration", "gap between keys (default: dtmf_pace)"),
+    Key("digits", "string", "0-9 * # A-D, w = 0.5 s pause; may hold {templates}", required=True, example='"ww{account}#"'),
+    Key("pace", "duration", "gap between keys (default: dtmf_pace)", default="`dtmf_pace`", example="300ms"),
 )
 DIAL_KEYS: tuple[Key, ...] = (
-    Key("to", "string", "number or SIP URI to dial", required=True),
-    Key("trunk", "string", "outbound trunk id"),
-    Key("timeout", "duration", "how long to ring"),
+    Key("to", "string", "number or SIP URI to dial", required=True, example='"+15550100"'),
+    Key("trunk", "string", "outbound trunk id", example="ST_xxx"),
+    Key("timeout", "duration", "how long to ring", example="45s"),
 )
 GOTO_ARM_KEYS: tuple[Key, ...] = (
-    Key("if", "condition", "a condition on variables"),
+    Key("if", "condition", "a condition on variables", example='"balance > 100 and tier == \'gold\'"'),
     Key("then", "state", "state to go to when it holds"),
     Key("else", "state", "state to go to otherwise (the last arm)"),
 )
 PROMPT_PART_KEYS: tuple[Key, ...] = (
-    Key("text", "string", "text to speak (literal: no @ reference); may hold {templates}"),
-    Key("audio", "string", "audio file, relative to the flow file"),
-    Key("digits", "string", "digits spoken one by one; may hold {templates}"),
-    Key("silence", "duration", "a pause"),
+    Key("text", "string", "text to speak (literal: no @ reference); may hold {templates}", example='"Your balance is {balance}."'),
+    Key("audio", "string", "audio file, relative to the flow file", example="audio/welcome.wav"),
+    Key("digits", "string", "digits spoken one by one; may hold {templates}", example='"{reference}"'),
+    Key("silence", "duration", "a pause", example="500ms"),
 )
 
 SECTIONS: dict[str, tuple[Key, ...]] = {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what ivrkit's real-stack tests (tests/e2e) need, idempotently:
-#   - Debian packages: iproute2 (`ip netns`), only when missing, only as root;
+#   - Debian packages: iproute2 (`ip netns`) and graphviz (`dot`, for `ivrkit graph` SVG/PNG and
+#     tests/graph/test_render.py), only when missing, only as root;
 #   - livekit-server, built from the Go module proxy at a pinned tag;
 #   - the Go test caller tests/e2e/goclient.
 # Binaries go to ${IVRKIT_STACK_CACHE:-$HOME/.cache/ivrkit-stack}/bin and are rebuilt only when
@@ -23,9 +24,10 @@ say() { echo "ivrkit-stack: $*"; }
 # --- Debian packages ------------------------------------------------------------------------
 need_pkgs=()
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+command -v dot >/dev/null 2>&1 || need_pkgs+=(graphviz)
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
-        say "skipping Debian packages (${need_pkgs[*]}): not root; e2e tests will skip (they need root for network namespaces)"
+        say "skipping Debian packages (${need_pkgs[*]}): not root; e2e tests will skip (they need root for network namespaces), so will the Graphviz drawing tests"
     elif ! command -v apt-get >/dev/null 2>&1; then
         say "skipping Debian packages (${need_pkgs[*]}): no apt-get on this machine"
     else
