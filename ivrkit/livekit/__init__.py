@@ -6,6 +6,8 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
 - `worker`        `ivrkit start` / `ivrkit dev`: settings and flows checked, then livekit-agents'
                   `AgentServer` runs with one entrypoint
 - `settings`      `WorkerOptions` and the LIVEKIT_* / IVRKIT_* environment
+- `guard`         `ivrkit start`'s parent process: a dead worker's callers are hung up at once
+- `admission`     which calls the worker takes, decided exactly at dispatch (serve, busy, refuse)
 - `routing`       which flow a call gets when one worker serves a folder of flows
 - `flows`         the worker's flows: loaded and checked once, compiled once per process
 - `job`           one call = one job: find the caller, pick the flow, run the `Call`, end the job
@@ -17,5 +19,5 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
 - `attributes`    the call's state shown to the room as participant attributes
 - `trace`         one JSON-lines trace file per call (`--trace-dir`)
 - `reload`        `ivrkit dev`: the worker in a child process, restarted when files change
-- `dev_child`     how `ivrkit dev` passes its options to those child processes
+- `dev_child`     how `ivrkit dev` and the guard pass their options to the worker child
 """
