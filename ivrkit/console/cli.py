@@ -210,14 +210,14 @@ def _isatty(stream: Any) -> bool:
 
 
 def console_hooks(view: ConsoleView) -> Hooks:
-    """Observers that show the call's own (masked) records: states entered, collect results,
-    keys the call did not use."""
+    """Observers that show the call from its own (masked) records, in order: states, prompts,
+    keys and what the call did with each, entries, waits, no-input and no-match."""
 
     async def show(event: TraceEvent) -> None:
         view.observe(event.kind, event.state, event.data)
 
-    view.track_call_keys()
-    return Hooks(state_enter=[show], digits=[show])
+    view.follow_call()
+    return Hooks(state_enter=[show], digits=[show], prompt=[show])
 
 
 def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow: Flow) -> tuple[

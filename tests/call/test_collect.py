@@ -159,3 +159,33 @@ async def test_a_terminator_right_after_the_entry_is_kept_when_the_next_menu_tak
         await t.press("1234#", gap=0.2)
         t.expect_prompt("Done.")
         assert t.trace.keys()[-1].data == {"digit": "#", "arrived": t.trace.keys()[-1].data["arrived"], "consumed": "main"}
+
+
+async def test_key_records_say_what_each_key_did_to_the_entry_and_whether_it_is_masked() -> None:
+    """What an observer (the console phone) renders from: the call's decision, not a copy of it."""
+    async with FlowTester(bank()) as t:
+        await t.until_input()
+        await t.press("1")
+        await t.until_input()
+        await t.press("43#")  # too short: a no-match
+        await t.until_input()
+        await t.press("4321#")
+        t.expect_variable("pin", "4321")
+    keys = [(r.data["digit"], r.data.get("entry"), r.data.get("masked")) for r in key_records(t)]
+    assert keys == [("1", None, None), *[("*", "digit", True)] * 2, ("*", "terminator", True),
+                    *[("*", "digit", True)] * 4, ("*", "terminator", True)]
+    waits = [(w.state, dict(w.data)) for w in t.trace.of_kind("wait")]
+    assert waits[0] == ("main", {"for": "menu", "timeout": 5.0, "no_input": 0, "no_match": 0, "retries": 3})
+    assert waits[1:] == [
+        ("pin", {"for": "collect", "timeout": 5.0, "inter_digit_timeout": 3.0, "terminator": "#",
+                 "no_input": 0, "no_match": n, "retries": 3}) for n in (0, 1)
+    ]
+
+
+async def test_masked_discards_say_so() -> None:
+    async with FlowTester(bank()) as t:
+        await t.press("1")
+        await t.until_input()
+        await t.press("4321")
+        await t.hangup()
+    assert all(r.data.get("masked") is True for r in key_records(t) if r.data["digit"] in ("*", "?"))
