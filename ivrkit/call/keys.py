@@ -388,6 +388,8 @@ class Keys:
                 return Move(spec.on_max_retries, f"max retries ({what})")
             return Fail(CallError(f"{state.where}: '{state.name}' reached {count} {what} and has no on_max_retries"))
         prompts = spec.no_input if what == "no_input" else spec.no_match
+        if self.confirming and state.collect is not None:  # the confirm question has its own, if given
+            prompts = (state.collect.confirm_no_input if what == "no_input" else state.collect.confirm_no_match) or prompts
         return Reprompt(prompts[min(count, len(prompts)) - 1] if prompts else None)
 
     def _record_collect(self, result: CollectResult) -> None:

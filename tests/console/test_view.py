@@ -84,7 +84,7 @@ async def test_the_first_entry_after_a_stray_terminator_shows_its_progress() -> 
     assert _keys(view) == ["key 1", "key #   entered: (nothing)",
                            *[f"key {m}   entered: {m * n}" for n in range(1, 5)], f"key #   entered: {m * 4}"]
     lines = _lines(view)
-    assert lines.index("no match 1/2") < lines.index("prompt: A PIN has four to eight digits.")
+    assert lines.index("no match 1/3") < lines.index("prompt: A PIN has four to eight digits.")
 
 
 async def test_keys_typed_ahead_into_the_pin_are_masked_and_say_when_they_were_typed() -> None:
@@ -109,11 +109,11 @@ async def test_waits_show_their_timers_and_the_retries_used() -> None:
         await t.press("1")
         await t.until_input()
     lines = _lines(view)
-    assert "waiting for a choice: a key within 5 s (no input 0/2, no match 0/2)" in lines
-    assert "no input 1/2" in lines
-    assert "waiting for a choice: a key within 5 s (no input 1/2, no match 0/2)" in lines
-    assert "waiting for a choice: a key within 5 s (no input 1/2, no match 1/2)" in lines
-    assert ("waiting for digits: first key within 5 s, then 3 s between keys; # ends (no input 0/2, no match 0/2)"
+    assert "waiting for a choice: a key within 5 s (no input 0/3, no match 0/3)" in lines
+    assert "no input 1/3" in lines
+    assert "waiting for a choice: a key within 5 s (no input 1/3, no match 0/3)" in lines
+    assert "waiting for a choice: a key within 5 s (no input 1/3, no match 1/3)" in lines
+    assert ("waiting for digits: first key within 5 s, then 3 s between keys; # ends (no input 0/3, no match 0/3)"
             in lines)
 
 

@@ -659,3 +659,45 @@ def test_reserved_state_names_and_digit_edit_keys() -> None:
     assert "reserved by ivrkit" in at(one(r, "reserved-state"), 3, 3).message
     warning = at(one(r, "key-clash"), 4, 50)
     assert warning.severity == "warning" and "callers cannot enter 0" in warning.message
+
+
+def test_retry_prompts_that_can_never_play_are_a_warning_at_the_first_one() -> None:
+    result = check("""\
+        start: main
+        defaults: {retries: 2}
+        states:
+          main:
+            menu:
+              prompt: "Press 1."
+              options: {"1": bye}
+              no_input: ["Sorry?", "Please press a key now."]
+              no_match: "Not a choice."
+              on_max_retries: bye
+          bye: {say: "Bye.", hangup: true}
+        """)
+    issue = at(one(result, "unplayable-prompt"), 8, 28)
+    assert issue.severity == "warning" and result.flow is not None
+    assert "no_input has 2 prompts but only 1 can play: with retries: 2 the 2nd no-input leaves the state" in issue.message
+    assert issue.hint is not None and "retries: 3" in issue.hint
+    with_three = check(textwrap.dedent('''\
+        start: main
+        defaults: {retries: 3}
+        states:
+          main:
+            menu: {prompt: "Press 1.", options: {"1": bye}, no_input: ["Sorry?", "Press a key."], on_max_retries: bye}
+          bye: {say: "Bye.", hangup: true}
+        '''))
+    assert with_three.issues == ()
+
+
+def test_confirm_retry_prompts_need_a_confirm() -> None:
+    result = check("""\
+        start: pin
+        states:
+          pin:
+            collect: {prompt: "PIN?", into: pin, confirm_no_input: "Press 1 to confirm."}
+            next: bye
+          bye: {say: "Bye.", hangup: true}
+        """)
+    issue = one(result, "unused-key")
+    assert issue.severity == "warning" and "no confirm" in issue.message
