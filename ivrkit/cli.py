@@ -167,7 +167,7 @@ def _add_worker(sub: Any) -> None:
     dev = sub.add_parser("dev", help="run the LiveKit worker, reloading on flow/hook changes, with the browser dial pad",
                          description="Development worker: restarts when a flow, audio file or hook changes, "
                                      "and serves the browser dial pad to call your flow without a phone line.")
-    add_worker_arguments(dev)
+    add_worker_arguments(dev, dev=True)
     dev.add_argument("--dialpad-port", type=int, default=None, help="dial pad port (default 8765; 0 = any free port)")
     dev.add_argument("--no-dialpad", action="store_true", help="do not serve the browser dial pad")
     dev.set_defaults(func=_run_dev)
