@@ -70,8 +70,10 @@ class StateBuilder:
         fields: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         setting_items: list[tuple[str, yaml.Node, yaml.Node]] = []
         errors_before = len(self.report.issues)
+        unknown = False
         for key, key_node, value in mapping_items(node, reader.source, loc, self.report):
             if key not in allowed:
+                unknown = True
                 self.report.add(reader.pos(key_node), loc_join(loc, key), "unknown-key", f"unknown key '{key}' in state '{name}'",
                                 did_you_mean(key, allowed) or f"state keys are: {', '.join(allowed)}")
                 continue
@@ -112,7 +114,8 @@ class StateBuilder:
         for key in ("next", "on_error"):
             if key in fields and not reader.is_null(fields[key][1]):
                 kwargs[key] = self.ctx.state_ref(fields[key][1], reader, loc_join(loc, key), key)
-        self._continuation(name, action, hangup, fields, reader, loc, node)
+        if not unknown:  # a misspelled key may be its action, next: or hangup:, already reported once
+            self._continuation(name, action, hangup, fields, reader, loc, node)
         if any(i.severity == "error" for i in self.report.issues[errors_before:]):
             return None
         return State(name=name, where=where, settings=settings, hangup=hangup, **kwargs)  # type: ignore[arg-type]

@@ -701,3 +701,26 @@ def test_confirm_retry_prompts_need_a_confirm() -> None:
         """)
     issue = one(result, "unused-key")
     assert issue.severity == "warning" and "no confirm" in issue.message
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("meun", "menu"), ("nxet", "next"), ("hangpu", "hangup")])
+def test_a_misspelled_state_key_is_one_error_with_a_suggestion_and_no_cascade(typo: str, meant: str) -> None:
+    """The misspelled key may be the state's action, next: or hangup:, and the states behind it
+    cannot be followed: no 'does not say what comes next', no 'cannot be reached' after it."""
+    states = {
+        "meun": 'meun: {prompt: "1 or 2", options: {"1": a, "2": b}}',
+        "nxet": 'say: "Hello."\n            nxet: a',
+        "hangpu": 'say: "Hello."\n            hangpu: true',
+    }
+    result = check(f"""\
+        start: main
+        states:
+          main:
+            {states[typo]}
+          a: {{say: "A.", next: b}}
+          b: {{say: "B.", next: c}}
+          c: {{say: "C.", hangup: true}}
+        """)
+    assert [i.code for i in result.issues] == ["unknown-key"], [i.format() for i in result.issues]
+    (issue,) = result.issues
+    assert issue.message == f"unknown key '{typo}' in state 'main'" and issue.hint == f"did you mean '{meant}'?"
