@@ -28,6 +28,7 @@ from ivrkit.clock import LoopClock
 from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
 from ivrkit.hooks import Hooks
+from ivrkit.livekit.attributes import sensitive_states
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.flows import FlowSet, flow_set
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
@@ -186,7 +187,7 @@ async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
     channel = LiveKitChannel(
         room, caller, api=ctx.api, clock=clock,
         synthesize=functools.partial(loaded.audio.synthesize, plugin=plugin, plugin_key=spec),
-        sip_trunk=opts.sip_trunk,
+        sip_trunk=opts.sip_trunk, sensitive_states=sensitive_states(loaded.flow),
     )
     logger.info(
         "call in room '%s': caller '%s' (%s) -> flow '%s' (%s)",

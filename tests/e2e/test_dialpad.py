@@ -273,8 +273,17 @@ states:
   main:
     menu:
       prompt: "Main menu. For sales, press 1. For tones, press 2. To hang up, press 0."
-      options: {"1": sales, "2": tones, "0": bye}
+      options: {"1": sales, "2": tones, "0": bye, "3": pin}
       on_max_retries: bye
+  pin:
+    collect:
+      prompt: "Enter your PIN, then press pound."
+      into: pin
+      min_digits: 4
+      max_digits: 8
+      sensitive: true
+      on_max_retries: bye
+    next: main
   sales:
     menu:
       prompt: "Sales. To go back to the main menu, press 9."
@@ -446,3 +455,28 @@ def test_page_shows_the_agent_state_and_prompt(
     browser.request("press", keys="9", via="keyboard")
     page = browser.request("wait_state", state="main", timeout_ms=15000, timeout=25.0)
     assert "Main menu" in page["prompt"]
+
+
+def test_keys_sent_during_a_pin_entry_are_masked_and_the_prompt_is_shown_once(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser
+) -> None:
+    """The page lists the keys it sends; while the agent publishes ivrkit.sensitive=true (a
+    sensitive collect) they are masked everywhere on the page, and only then."""
+    _call_flow(stack, room_name, worker, browser)
+    page = browser.request("wait_state", state="main", timeout_ms=10000, timeout=20.0)
+    assert page["sensitive"] == "false"
+    assert "ivrkit.prompt" not in page["attributes"] and "Main menu" not in page["attributes"]  # the panel has it
+    page = browser.request("press", keys="3", via="click")
+    assert [(s["digit"], s["masked"]) for s in page["sent"]] == [("3", False)]
+    page = browser.request("wait_state", state="pin", timeout_ms=15000, timeout=25.0)
+    assert page["sensitive"] == "true"
+    page = browser.request("press", keys="4321#", via="keyboard")
+    pin_items = page["sent"][1:]
+    assert [(s["masked"], s.get("digit"), s["ok"]) for s in pin_items] == [(True, None, True)] * 5, page["sent"]
+    assert all(s["text"].startswith("•") for s in pin_items)
+    assert "4321" not in page["page_text"] and "4 3 2 1" not in page["page_text"]
+    worker.process.wait_for_log(r"prompt \d+ \[pin\][\s\S]*prompt \d+ \[main\]", timeout=15.0)  # collected
+    page = browser.request("wait_state", state="main", timeout_ms=15000, timeout=25.0)
+    assert page["sensitive"] == "false"
+    page = browser.request("press", keys="1", via="click")
+    assert (page["sent"][-1]["digit"], page["sent"][-1]["masked"]) == ("1", False)  # clear again
