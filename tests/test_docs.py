@@ -48,7 +48,8 @@ NOT_RUN: dict[str, str] = {
     ".venv/bin/pytest tests/e2e": "the e2e tests need root and the built livekit-server",
     "export LIVEKIT_URL": "credentials of your LiveKit server",
     "ivrkit start": "registers with a LiveKit server",
-    "ivrkit dev": "registers with a LiveKit server",
+    "ivrkit dev": "runs a worker (and with --local-server a livekit-server) until stopped; "
+                  "tests/e2e/test_dialpad.py runs it",
     "ivrkit dialpad": "serves the dial pad for a LiveKit server",
     "FROM": "Dockerfile instruction (the RUN lines' ivrkit commands are run)",
     "WORKDIR": "Dockerfile instruction",

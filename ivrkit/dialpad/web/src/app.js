@@ -276,6 +276,22 @@ function wireRoom(r) {
   });
 }
 
+/**
+ * A join error, with what to do about it when the cause is known. "could not establish pc
+ * connection": the server answered (token, websocket) but no WebRTC media path came up — almost
+ * always a server that advertises only 127.0.0.1, which browsers never send media to.
+ */
+function explainJoinError(message) {
+  if (!/pc connection|peer ?connection|\bice\b/i.test(message)) return message;
+  return (
+    `${message}. The LiveKit server answered, but the browser could not open a media (WebRTC) ` +
+    'connection to it. Browsers never send media to 127.0.0.1: the server must advertise an address ' +
+    'of this machine that is not loopback (livekit-server: rtc.node_ip, rtc.use_external_ip: false). ' +
+    '`ivrkit dev FLOWS --local-server` starts a server set up that way; see docs/testing.md, ' +
+    '"Try a flow in the browser".'
+  );
+}
+
 async function startCall() {
   const roomName = ui.room.value.trim();
   const identity = ui.identity.value.trim();
@@ -301,8 +317,9 @@ async function startCall() {
     renderAgent();
     statsTimer = setInterval(() => updateAudioStats().catch(() => undefined), STATS_INTERVAL_MS);
   } catch (err) {
-    setStatus(`error: ${err?.message ?? err}`, 'error');
-    log(`could not join: ${err?.message ?? err}`);
+    const why = explainJoinError(String(err?.message ?? err));
+    setStatus(`error: ${why}`, 'error');
+    log(`could not join: ${why}`);
     await room?.disconnect();
     endCall();
     ui.call.disabled = false;
