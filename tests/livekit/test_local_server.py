@@ -5,6 +5,7 @@ tests/e2e/test_dialpad.py, inside the harness's namespace)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -131,12 +132,13 @@ from pathlib import Path
 from ivrkit.livekit.local_server import LocalServer, LocalServerOptions
 server = LocalServer(LocalServerOptions(media_ip="10.213.0.1", port={_free_port()}), Path({str(fake)!r}))
 server.start(timeout=20)
-print(server.process.pid, flush=True)
+print(server.process.pid, server.folder, flush=True)
 os._exit(9)  # no clean-up at all, as after a SIGKILL
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
-    pid = int(done.stdout.split()[0])
+    pid, folder = int(done.stdout.split()[0]), Path(done.stdout.split()[1])
+    shutil.rmtree(folder)  # what the dead parent could not remove
     for _ in range(100):
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
