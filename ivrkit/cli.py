@@ -8,6 +8,7 @@ that registers the parser and its `args_type`/`handler`; then list `_add_x` in `
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -377,9 +378,19 @@ def _add_worker(sub: Any) -> None:
     dev = sub.add_parser("dev", help="run the LiveKit worker, reloading on flow/hook changes, with the browser dial pad",
                          description="Development worker: restarts when a flow, audio file or hook changes, "
                                      "and serves the browser dial pad to call your flow without a phone line.")
-    add_worker_arguments(dev)
+    add_worker_arguments(dev, dev=True)
     dev.add_argument("--dialpad-port", type=int, default=None, help="dial pad port (default 8765; 0 = any free port)")
     dev.add_argument("--no-dialpad", action="store_true", help="do not serve the browser dial pad")
+    dev.add_argument("--local-server", action="store_true",
+                     help="start a livekit-server of its own for this session (signalling on 127.0.0.1, media on "
+                          "--local-server-ip); LIVEKIT_URL/API_KEY/API_SECRET are then not needed")
+    dev.add_argument("--local-server-ip", metavar="ADDR", default=os.environ.get("IVRKIT_LOCAL_SERVER_IP"),
+                     help="non-loopback address of this machine the browser's media goes to (env "
+                          "IVRKIT_LOCAL_SERVER_IP; default: the address of the default route's interface)")
+    dev.add_argument("--local-server-port", type=int, default=7880, metavar="PORT",
+                     help="its port on 127.0.0.1 (default 7880; ICE/TCP uses PORT+1)")
+    dev.add_argument("--local-server-udp", type=_port_range, default=(50000, 50099), metavar="FIRST-LAST",
+                     help="its UDP ports for media (default 50000-50099)")
     dev.set_defaults(func=_run_dev)
 
 
@@ -391,6 +402,46 @@ def _run_start(ns: argparse.Namespace) -> int:
 
 
 def _run_dev(ns: argparse.Namespace) -> int:
+    from ivrkit.livekit.local_server import LocalServer, LocalServerError
+
+    local: LocalServer | None = None
+    if ns.local_server:
+        try:
+            local = _start_local_server(ns)
+        except LocalServerError as exc:
+            print(f"ivrkit dev: {exc}", file=sys.stderr, flush=True)
+            return 2
+    try:
+        return _run_dev_worker(ns)
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    first, sep, last = text.partition("-")
+    if not (sep and first.isdigit() and last.isdigit() and 0 < int(first) <= int(last) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r}: write FIRST-LAST, e.g. 50000-50099")
+    return int(first), int(last)
+
+
+def _start_local_server(ns: argparse.Namespace) -> Any:
+    """Start `--local-server` and point the worker and the dial pad at it (the flags win over
+    any LIVEKIT_* in the environment: this session's server is the one meant)."""
+    from ivrkit.livekit.local_server import API_KEY, LocalServer, LocalServerOptions, find_binary, media_address
+
+    opts = LocalServerOptions(media_ip=media_address(ns.local_server_ip), port=ns.local_server_port,
+                              tcp_port=ns.local_server_port + 1, udp_range=ns.local_server_udp)
+    server = LocalServer(opts, find_binary())
+    server.start()
+    print(f"ivrkit dev: local livekit-server at {opts.url} (media on {opts.media_ip}, UDP "
+          f"{opts.udp_range[0]}-{opts.udp_range[1]}, TCP {opts.tcp_port}; api key {API_KEY}); "
+          f"log {server.log_path}", file=sys.stderr, flush=True)
+    ns.url, ns.api_key, ns.api_secret = opts.url, API_KEY, opts.api_secret
+    return server
+
+
+def _run_dev_worker(ns: argparse.Namespace) -> int:
     from ivrkit.dialpad.server import DEFAULT_PORT, BackgroundDevServer, DevServerError, DevServerOptions
     from ivrkit.livekit.worker import options_from_args, run_worker
 

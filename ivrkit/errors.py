@@ -21,8 +21,10 @@ The tree (a dotted name is a class kept in an adapter, by its module under `ivrk
     ├── livekit.routing.RoutingError      a route or the default flow cannot work (exit 2)
     ├── livekit.flows.FlowSetError        the worker's flow files cannot all be used (exit 1)
     ├── livekit.dtmf.DtmfRejected         an incoming key event is not RFC 4733 (also a ValueError)
+    ├── livekit.local_server.LocalServerError  `ivrkit dev --local-server` cannot start its server (also a RuntimeError)
     ├── console.script.KeyScriptError     a console key script item cannot be understood
     ├── console.audio.AudioUnavailable    no sound card output (the console goes on with text)
+    ├── dialpad.bundle.BundleError        the page's JS bundle is missing and cannot be built (also a RuntimeError)
     └── dialpad.server.DevServerError     the dial pad server cannot start (also a RuntimeError)
 
 Where each class lives: an error the engine raises is defined here, so it stays put when the

@@ -121,7 +121,7 @@ async def invoke(fn: Callable[..., Any], *args: Any, on_thread: Callable[[asynci
 # --- observer hook points ------------------------------------------------------------------------
 
 Observer = Callable[[TraceEvent], Awaitable[None]]
-HOOK_POINTS = ("call_start", "state_enter", "digits", "transition", "call_end")
+HOOK_POINTS = ("call_start", "state_enter", "digits", "prompt", "transition", "call_end")
 
 
 @dataclass(slots=True)
@@ -129,8 +129,12 @@ class Hooks:
     """Named observer hook points, each a list of async callables (like httpx `event_hooks`).
 
     Each observer receives the (already masked) `TraceEvent` of its point: `call_start`,
-    `state_enter` (a state was entered), `digits` (a key was consumed or discarded, and each
-    collect result), `transition`, `call_end`. Observers watch; they cannot change the flow. One
+    `state_enter` (a state was entered), `digits` (the caller's input: a key consumed or
+    discarded, each collect result, each wait for input with its timers and retries so far,
+    each no-input and no-match), `prompt` (a prompt started, ended or was skipped),
+    `transition`, `call_end`. Records reach observers in trace order, so an observer can
+    render the whole call from them (the console phone does). Observers watch; they cannot
+    change the flow. One
     that raises or runs past `timeout` is logged and traced (`observer_error`), and the call goes
     on. Example::
 
@@ -143,6 +147,7 @@ class Hooks:
     call_start: list[Observer] = field(default_factory=list)
     state_enter: list[Observer] = field(default_factory=list)
     digits: list[Observer] = field(default_factory=list)
+    prompt: list[Observer] = field(default_factory=list)
     transition: list[Observer] = field(default_factory=list)
     call_end: list[Observer] = field(default_factory=list)
     timeout: float = 1.0

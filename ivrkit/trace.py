@@ -3,8 +3,8 @@
 Why a trace and not just logs: a test (or a person reading a bug report) needs the *sequence*
 — state entered, prompt played, key pressed, timeout, transition — as data, in order, with the
 virtual or real time of each step. Every record is already safe to show: prompts appear only as
-their masked `log_text`, keys consumed by a sensitive collect as `*`, sensitive variable values
-as `****`. The call runtime is the only writer; it masks before recording.
+their masked `log_text`, keys consumed by a sensitive collect as `*` (with `masked`), sensitive
+variable values as `****`. The call runtime is the only writer; it masks before recording.
 
 Kinds (`TraceEvent.kind`) and their `data`:
   call_start  {caller_number, called_number, call_id}
@@ -13,7 +13,12 @@ Kinds (`TraceEvent.kind`) and their `data`:
   prompt      {id, text, barge_in}            a prompt started playing (masked text)
   prompt_end  {id, interrupted[, by]}
   prompt_skip {text, reason}                  not played: keys were already typed ahead
-  key         {digit, arrived, consumed|discarded}  exactly one record per key the caller pressed
+  key         {digit, arrived, consumed|discarded[, entry][, masked]}  exactly one record per key
+                                              the caller pressed; `entry` (digit, terminator,
+                                              cleared) for keys of a collect; `masked: true`
+                                              when `digit` is hidden (`*` or `?`)
+  wait        {for, timeout[, inter_digit_timeout, terminator], no_input, no_match, retries}
+                                              the call waits for the caller (menu, collect, confirm)
   timeout     {what[, hook, limit]}           no_input / a collect timer / a hook's limit
   collect     {into, digits, reason}          a collect ended (digits masked when sensitive)
   no_input / no_match {count, retries}

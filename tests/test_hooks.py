@@ -149,7 +149,7 @@ def test_hook_points_are_fixed_names() -> None:
         return None
 
     hooks = Hooks(digits=[obs])
-    assert HOOK_POINTS == ("call_start", "state_enter", "digits", "transition", "call_end")
+    assert HOOK_POINTS == ("call_start", "state_enter", "digits", "prompt", "transition", "call_end")
     assert hooks.for_point("digits") == [obs] and hooks.for_point("call_end") == []
     with pytest.raises(ValueError, match="unknown hook point 'keys'"):
         hooks.for_point("keys")

@@ -187,7 +187,10 @@ class Keys:
             return
         log.debug("flow %s state %s: key discarded (%s)", self._recorder.label, self._recorder.state, reason)
         masked = self.sensitive_now or (pending and bool(self._sensitive))
-        self._recorder.record("key", {"digit": "?" if masked else key.digit, "arrived": key.at, "discarded": reason})
+        data: dict[str, Any] = {"digit": "?" if masked else key.digit, "arrived": key.at, "discarded": reason}
+        if masked:
+            data["masked"] = True  # said outright: "?" alone could be read as a key
+        self._recorder.record("key", data)
 
     def _not_dtmf(self, key: Key) -> str:
         """The reason for a key that is not a DTMF key; it names the key unless input is sensitive."""
@@ -239,9 +242,20 @@ class Keys:
         return self.prompts.pop(0) if self.prompts else None
 
     def listen(self) -> bool:
-        """Input starts (prompts done, type-ahead used). True: the collector times it; False:
-        the call's no-input timer must."""
-        if self.collector is not None and not self.confirming:
+        """Input starts (prompts done, type-ahead used), recorded as `wait` with its timers and
+        the retries used so far (what a console or a log shows while the caller thinks). True:
+        the collector times it; False: the call's no-input timer must."""
+        state = self.state
+        assert state is not None
+        s = state.settings
+        timed = self.collector is not None and not self.confirming
+        data: dict[str, Any] = {"for": "confirm" if self.confirming else state.kind, "timeout": s.timeout}
+        if timed:
+            data.update(inter_digit_timeout=s.inter_digit_timeout, terminator=s.terminator)
+        data.update(no_input=self.no_input, no_match=self.no_match, retries=s.retries)
+        self._recorder.record("wait", data)
+        if timed:
+            assert self.collector is not None
             self.collector.start()
             return True
         return False
@@ -268,19 +282,26 @@ class Keys:
             self._record_collect(self.collector.cancel())
             self.collector = None
             return self._go_back(state)
-        self._consume(key, masked=c.sensitive)
         outcome = self.collector.press(key.digit)
         if outcome is KeyOutcome.REJECTED:  # cannot happen: a done collector leaves the input phase
             raise CallError("collector rejected a key in the input phase")
+        self._consume(key, masked=c.sensitive, entry=outcome)
         if self.collector.result is not None:
             self._last_digit = key.at
             return self.collected(self.collector.result)
         return None
 
-    def _consume(self, key: Key, masked: bool = False) -> None:
+    def _consume(self, key: Key, masked: bool = False, entry: KeyOutcome | None = None) -> None:
+        """Record a used key. Keys of a collect say what they did to the entry (`entry`: digit,
+        terminator, cleared); in a sensitive one they are all recorded as `*` with `masked`."""
         digit = "*" if masked else key.digit
         log.debug("flow %s state %s: key %s", self._recorder.label, self._recorder.state, digit)
-        self._recorder.record("key", {"digit": digit, "arrived": key.at, "consumed": self._recorder.state})
+        data: dict[str, Any] = {"digit": digit, "arrived": key.at, "consumed": self._recorder.state}
+        if entry is not None:
+            data["entry"] = entry.value
+        if masked:
+            data["masked"] = True
+        self._recorder.record("key", data)
 
     def _menu_key(self, state: State, menu: Menu, digit: str) -> Decision:
         target = menu.options.get(digit)
@@ -392,6 +413,8 @@ class Keys:
                 return Move(spec.on_max_retries, f"max retries ({what})")
             return Fail(CallError(f"{state.where}: '{state.name}' reached {count} {what} and has no on_max_retries"))
         prompts = spec.no_input if what == "no_input" else spec.no_match
+        if self.confirming and state.collect is not None:  # the confirm question has its own, if given
+            prompts = (state.collect.confirm_no_input if what == "no_input" else state.collect.confirm_no_match) or prompts
         return Reprompt(prompts[min(count, len(prompts)) - 1] if prompts else None)
 
     def _record_collect(self, result: CollectResult) -> None:

@@ -24,6 +24,8 @@ log = logging.getLogger("ivrkit.call")
 
 #: Trace kinds that observers watch, and the hook point each belongs to.
 POINTS = {"call_start": "call_start", "state": "state_enter", "key": "digits", "collect": "digits",
+          "wait": "digits", "no_input": "digits", "no_match": "digits",
+          "prompt": "prompt", "prompt_end": "prompt", "prompt_skip": "prompt",
           "transition": "transition", "call_end": "call_end"}
 NO_HOOKS = Hooks()
 

@@ -149,7 +149,7 @@ class ConsoleChannel(Channel):
                 self.recorder.play(pcm, self.clock.now(), bleep=MASK in prompt.log_text)
         else:
             duration = simulated_duration(prompt, self.seconds_per_char)
-        self.view.prompt(prompt.log_text, barge_in=prompt.barge_in, duration=duration)
+        self.view.prompt(prompt.log_text, barge_in=prompt.barge_in, duration=duration, id=prompt.id)
         self._playing = prompt
         self._timer = self.clock.call_later(duration, lambda: self._finished(prompt.id))
 

@@ -44,7 +44,7 @@ from ivrkit.machine import BUILTIN_ERROR
 from ivrkit.trace import TraceEvent
 from ivrkit.voice.audio import write_wav
 
-__all__ = ["ConsoleOptions", "add_console_parser", "console_hooks", "main", "options_from_args", "run_console"]
+__all__ = ["ConsoleOptions", "add_console_parser", "banner", "console_hooks", "main", "options_from_args", "run_console"]
 
 DEMO_FLOW = "defaults/demo.yaml"
 
@@ -83,9 +83,22 @@ def add_console_parser(subparsers: Any) -> None:
             "Call a flow from the terminal. Keys 0-9 * # A-D are DTMF, q / Ctrl-C / Ctrl-D hang up. "
             "Without FLOW, calls the built-in demo line."
         ),
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_arguments(p)
     p.set_defaults(args_type=ConsoleOptions, handler=run_console, convert=_CONVERT)
+
+
+_EXAMPLES = """\
+examples:
+  ivrkit console                                  the built-in demo
+  ivrkit console --fast                           prompts take no time (timeouts stay real)
+  ivrkit console --keys "1,wait 1s,4321#,1"       a scripted caller (CI, bug reports)
+  ivrkit console flows/support.yaml --set now=2026-12-07T10:00
+                                                  a call variable set first: here the time the
+                                                  business-hours hook reads (open on a weekday)
+"""
 
 
 def _variable(item: str) -> tuple[str, str]:
@@ -210,14 +223,29 @@ def _isatty(stream: Any) -> bool:
 
 
 def console_hooks(view: ConsoleView) -> Hooks:
-    """Observers that show the call's own (masked) records: states entered, collect results,
-    keys the call did not use."""
+    """Observers that show the call from its own (masked) records, in order: states, prompts,
+    keys and what the call did with each, entries, waits, no-input and no-match."""
 
     async def show(event: TraceEvent) -> None:
         view.observe(event.kind, event.state, event.data)
 
-    view.track_call_keys()
-    return Hooks(state_enter=[show], digits=[show])
+    view.follow_call()
+    return Hooks(state_enter=[show], digits=[show], prompt=[show])
+
+
+def banner(opts: ConsoleOptions, flow_name: str, *, interactive: bool) -> list[str]:
+    """The first lines of a call. At a keyboard they also name the options a first-time user
+    needs and would not find otherwise: the demo's prompts take their spoken time, and a flow
+    whose hooks read a variable (support.yaml's business hours read `now`) is tried with --set."""
+    source = "the built-in demo" if opts.flow is None else opts.flow
+    lines = [f"calling {flow_name} ({source}); keys 0-9 * # A-D, q hangs up"]
+    if interactive:
+        tips = [] if opts.fast else ["--fast makes prompts instant"]
+        if not opts.variables:
+            tips.append("--set NAME=VALUE sets a call variable first (e.g. --set now=2026-12-07T10:00)")
+        if tips:
+            lines.append("tip: " + "; ".join(tips) + "; ivrkit console --help for more")
+    return lines
 
 
 def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow: Flow) -> tuple[
@@ -258,8 +286,8 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
     clock = LoopClock(loop)
     out: TextIO = sys.stderr if opts.trace == "-" else sys.stdout  # keep a piped trace clean
     view = ConsoleView(out, clock, flow=flow, typewriter=_isatty(out) and not opts.fast)
-    source = "the built-in demo" if opts.flow is None else opts.flow
-    view.notice(f"calling {flow.name} ({source}); keys 0-9 * # A-D, q hangs up")
+    for text in banner(opts, flow.name, interactive=_isatty(sys.stdin)):
+        view.notice(text)
     synthesizer, speaker, recorder = _audio(opts, view, clock, flow)
     caller = dataclasses.replace(
         CONSOLE_CALLER,
@@ -357,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ivrkit console",
         description="Call a flow from the terminal (keys 0-9 * # A-D are DTMF; q, Ctrl-C, Ctrl-D hang up).",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_arguments(parser)
     return run_console(options_from_args(parser.parse_args(argv)))

@@ -3,101 +3,37 @@
 Why line-oriented and not a full-screen UI: the same output must read well in a terminal, in a
 CI log and in a test assertion, and be greppable. Times are seconds since the call started.
 
-Masking. A key is printed when it is pressed, before the call has decided which state consumes
-it — and type-ahead means a key typed during a menu may land in the PIN entry that follows
-("1" then "4321#"). So the view masks conservatively, from the flow's shape:
-- in a sensitive collect, every key is masked;
-- in a menu, the first key is shown (the menu takes exactly one key) and the rest are masked
-  until the next state starts, when the flow has any sensitive collect;
-- in a plain collect, keys are shown until its terminator or max_digits, then masked until the
-  next state starts (same condition);
-- in a state that takes no keys (say, goto...), keys are type-ahead for the input states it
-  leads to: the rules above apply as if in them (any sensitive one: all masked; a hook that
-  may pick any state: masked when the flow has a sensitive collect).
-The collected value itself is shown only as the call reports it, masked when sensitive.
+Why the call's own records, not the keyboard. A key is pressed before the call has decided
+what it is — type-ahead means a key typed during a menu may land in the PIN entry that follows
+("1" then "4321#"), a `*` may replay a menu, a `#` may end an entry or be a habit. Only the call
+knows, and it says so in its (masked) trace records, which it hands to observers in order
+(`console_hooks` wires this view to them). So once `follow_call()` is on, the view prints the
+call from those records alone — states, prompts, keys, entries, waits with their timers,
+no-input and no-match with the retries used — and copies no rule of the call's: a key shows as
+`•` exactly when its record says `masked`. The channel only tells the view what the records
+cannot: how long a prompt plays (for the typewriter) and what it did itself (audio, hang-up,
+transfer notices, keys that are not phone keys).
+
+Without `follow_call()` (a ConsoleChannel driven with no observers), prompts are printed as the
+channel plays them and keys are never shown in clear: nothing has said where they went.
+
+Lines that arrive while a prompt is being typed out are held until its line is finished, so a
+prompt is never split by an event line.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ivrkit.clock import Clock, TimerHandle
 from ivrkit.flow.model import Flow
 from ivrkit.machine import BUILTIN_ERROR
 
-__all__ = ["ConsoleView", "StateInfo"]
+__all__ = ["ConsoleView"]
 
-
-@dataclass(frozen=True, slots=True)
-class StateInfo:
-    """What the view needs to know about one state to mask keys."""
-
-    kind: str
-    sensitive: bool = False
-    terminator: str | None = None
-    max_digits: int | None = None
-    clear_key: str | None = None
-    confirm: bool = False
-
-
-def _state_infos(flow: Flow | None) -> dict[str, StateInfo]:
-    if flow is None:
-        return {}
-    infos: dict[str, StateInfo] = {}
-    for name, state in flow.states.items():
-        c = state.collect
-        if c is not None:
-            infos[name] = StateInfo(
-                "collect", c.sensitive, state.settings.terminator, c.max_digits, c.clear_key, c.confirm is not None
-            )
-        else:
-            infos[name] = StateInfo(state.kind)
-    return infos
-
-
-def _ahead_infos(flow: Flow | None, infos: dict[str, StateInfo]) -> dict[str, StateInfo | None]:
-    """For each state that takes no keys itself (say, goto, hook...): how keys typed during it
-    must be treated, merged over the input states it can lead to before waiting for the
-    caller. None when a hook may pick any next state (treated as sensitive when the flow has a
-    sensitive collect)."""
-    if flow is None:
-        return {}
-    ahead: dict[str, StateInfo | None] = {}
-    for name in flow.states:
-        if infos[name].kind in ("menu", "collect"):
-            continue
-        targets: list[StateInfo] | None = []
-        seen: set[str] = set()
-        todo = [name]
-        while todo and targets is not None:
-            current = todo.pop()
-            if current in seen or current not in flow.states:
-                continue
-            seen.add(current)
-            state = flow.states[current]
-            if current != name and infos[current].kind in ("menu", "collect"):
-                targets.append(infos[current])
-            elif state.run is not None:
-                targets = None  # a hook may return any state
-            else:
-                todo.extend(state.targets())
-        ahead[name] = None if targets is None else _merge(targets)
-    return ahead
-
-
-def _merge(targets: list[StateInfo]) -> StateInfo:
-    if not targets:
-        return StateInfo("none")  # no input state follows: typed keys go nowhere
-    if any(t.sensitive for t in targets):
-        return StateInfo("collect", sensitive=True)
-    if all(t.kind == "menu" for t in targets):
-        return StateInfo("menu")
-    terminators = {t.terminator for t in targets if t.kind == "collect"}
-    most = [t.max_digits or 1 if t.kind == "collect" else 1 for t in targets]
-    return StateInfo("collect", terminator=terminators.pop() if len(terminators) == 1 else None, max_digits=min(most))
+#: A key is noted as typed ahead when the call used it this long after it was pressed.
+TYPED_AHEAD_NOTE = 0.05
 
 
 class ConsoleView:
@@ -116,22 +52,21 @@ class ConsoleView:
         self.typewriter = typewriter  # print a prompt word by word over its playing time
         self.clock = clock
         self.start = clock.now() if start is None else start
-        self._states = _state_infos(flow)
-        self._ahead = _ahead_infos(flow, self._states)
-        self._start = flow.start if flow is not None else None
-        self._any_sensitive = any(s.sensitive for s in self._states.values())
+        self.flow = flow
         self.mask_char = "•" if _can_encode(out, "•") else "x"
         self.state: str | None = None
-        self._digits = 0  # digits in the current entry (a clear key resets it)
-        self._done_in_state = False  # the state has taken what it needs: later keys are type-ahead
-        self._entered = ""  # what the caller has typed into the current collect, as shown
-        # Keys pressed that the call has not reported (consumed or discarded) yet: they land in
-        # the next state first. Used once `track_call_keys()` says the call reports them.
-        self._pressed: deque[tuple[str, bool]] = deque()  # (digit, masked when printed)
-        self._tracking = False
+        self._follow = False  # the call's records drive the view (see the module docstring)
+        self._durations: dict[int, float] = {}  # prompt id -> playing time, told by the channel
+        self._entered = ""  # the current entry, as shown
         self._words: list[str] = []  # typewriter: words of the playing prompt not printed yet
+        self._typing: int | None = None  # typewriter: id of the prompt being typed
         self._open = False  # typewriter: a prompt line is open (no newline yet)
+        self._held: list[str] = []  # lines that arrived while a prompt was being typed
         self._tick: TimerHandle | None = None
+
+    def follow_call(self) -> None:
+        """From now on the call's records (`observe`) drive what is printed."""
+        self._follow = True
 
     # --- output helpers ---------------------------------------------------------------------
 
@@ -146,66 +81,170 @@ class ConsoleView:
             pass
 
     def line(self, text: str) -> None:
-        if self._open:  # a prompt is being typed: end its line, it resumes on a new one
-            self._write("\n")
-            self._open = False
-        self._write(f"{self._stamp()} {text}\n")
+        """One timestamped line; held while a prompt is being typed out."""
+        stamped = f"{self._stamp()} {text}\n"
+        if self._open or self._words:
+            self._held.append(stamped)
+            return
+        self._write(stamped)
 
-    # --- events -----------------------------------------------------------------------------
+    def _time(self, at: float) -> str:
+        return f"{at - self.start:.2f}"
+
+    # --- from the channel -------------------------------------------------------------------
+
+    def prompt_for(self, state: str) -> None:
+        """The channel is about to play a prompt of `state` (shown as entered when unfollowed)."""
+        if not self._follow and state != self.state:
+            self.enter_state(state)
+
+    def prompt(self, log_text: str, *, barge_in: bool, duration: float = 0.0, id: int | None = None) -> None:
+        """A prompt starts playing for `duration` seconds. Followed, it is printed when the call's
+        `prompt` record arrives (in order with the rest); unfollowed, at once."""
+        if self._follow and id is not None:
+            self._durations[id] = duration
+            return
+        self._show_prompt(log_text, barge_in, duration, id)
+
+    def prompt_done(self) -> None:
+        """The prompt played to its end: whatever is left of it is printed."""
+        if not self._follow:
+            self._stop_typing(rest=True)
+
+    def prompt_cut(self) -> None:
+        if not self._follow:
+            self._stop_typing(mark=" —")
+            self.line("prompt stopped (barge-in)")
+
+    def prompt_abort(self) -> None:
+        """The call ended while a prompt played."""
+        self._stop_typing(mark=" —")
+
+    def key(self, digit: str) -> None:
+        """The caller pressed a phone key. Followed, the call's record shows it; otherwise it is
+        shown masked — nothing has said whether it was part of sensitive input."""
+        if not self._follow:
+            self.line(f"key {self.mask_char}")
+
+    def invalid_key(self, text: str) -> None:
+        self.line(f"{text!r} is not a phone key (not sent): press 0-9, *, #, A-D; q hangs up")
+
+    def notice(self, text: str) -> None:
+        self.line(text)
+
+    # --- from the call's records ------------------------------------------------------------
+
+    def observe(self, kind: str, state: str | None, data: Mapping[str, Any]) -> None:
+        """A (masked) trace record from the call runtime, in trace order."""
+        match kind:
+            case "state" if state is not None:
+                self.enter_state(state)
+            case "prompt":
+                pid = data.get("id")
+                duration = self._durations.pop(pid, 0.0) if isinstance(pid, int) else 0.0
+                self._show_prompt(str(data.get("text", "")), bool(data.get("barge_in", True)), duration, pid)
+            case "prompt_end":
+                self._prompt_ended(data)
+            case "prompt_skip":
+                self.line(f"prompt skipped (keys typed ahead): {data.get('text')}")
+            case "key":
+                self._key(state, data)
+            case "collect":
+                self._collected(data)
+            case "wait":
+                self._wait(data)
+            case "no_input" | "no_match":
+                self._retry(kind, data)
 
     def enter_state(self, name: str) -> None:
-        """A state started (from the call's hook, or the first prompt of a new state)."""
-        if name == self.state:
-            return
+        """A state started (again, when the call re-enters it)."""
         self.state = name
-        self._restart_entry()
+        self._entered = ""
         if name == BUILTIN_ERROR:
             self.line("state (the built-in error path: apology, then hang-up)")
             return
-        info = self._states.get(name)
-        kind = f" ({info.kind}{', sensitive' if info.sensitive else ''})" if info else ""
-        self.line(f"state {name}{kind}")
-
-    def prompt_for(self, state: str) -> None:
-        """A prompt of `state` starts: a new state, or a re-prompt of the current one.
-
-        After a menu's re-prompt (no-match, no-input, repeat) the next key is again the menu's
-        choice, and after a collect's the next keys are again its entry (the call discards keys
-        buffered before a re-prompt) — so what is shown restarts. Not for a collect with
-        `confirm`: its confirm prompt is followed by one key, then possibly by type-ahead for
-        a sensitive state, and a prompt does not say which kind it is."""
-        if state != self.state:
-            self.enter_state(state)
+        s = self.flow.states.get(name) if self.flow is not None else None
+        if s is None:
+            self.line(f"state {name}")
             return
-        info = self._states.get(state)
-        if info is not None and (info.kind == "menu" or (info.kind == "collect" and not info.confirm)):
-            self._restart_entry()
+        sensitive = ", sensitive" if s.collect is not None and s.collect.sensitive else ""
+        self.line(f"state {name} ({s.kind}{sensitive})")
 
-    def track_call_keys(self) -> None:
-        """The call reports every key it consumes or discards (through `observe`): from now
-        on keys typed ahead and not yet used count against the state they will land in."""
-        self._tracking = True
+    def _prompt_ended(self, data: Mapping[str, Any]) -> None:
+        if data.get("id") == self._typing:
+            self._stop_typing(mark=" —") if data.get("interrupted") else self._stop_typing(rest=True)
+        if data.get("interrupted"):
+            by = data.get("by")
+            self.line("prompt stopped (barge-in)" if by == "key" else f"prompt stopped ({by or 'the state was left'})")
 
-    def _restart_entry(self) -> None:
-        self._digits = 0  # digits in the current entry (a clear key resets it)
-        self._done_in_state = False
+    def _key(self, state: str | None, data: Mapping[str, Any]) -> None:
+        masked = bool(data.get("masked"))
+        shown = self.mask_char if masked else str(data.get("digit"))
+        arrived = data.get("arrived")
+        late = ""
+        if isinstance(arrived, (int, float)) and self.clock.now() - arrived > TYPED_AHEAD_NOTE:
+            late = f"   (typed ahead at {self._time(arrived)})"
+        if "discarded" in data:
+            self.line(f"key {shown}   not used: {data['discarded']}{late}")
+            return
+        entry = data.get("entry")
+        if entry == "digit":
+            self._entered += shown
+            self.line(f"key {shown}   entered: {self._entered}{late}")
+        elif entry == "cleared":
+            self._entered = ""
+            self.line(f"key {self._setting(state, 'clear_key', shown)}   entry cleared{late}")
+        elif entry == "terminator":
+            self.line(f"key {self._setting(state, 'terminator', shown)}   entered: {self._entered or '(nothing)'}{late}")
+        else:
+            self.line(f"key {shown}{late}")
+
+    def _setting(self, state: str | None, which: str, default: str) -> str:
+        """The key a collect uses as its terminator / clear key: not a secret, only a control
+        key, named by the flow (its record carries `*` when the entry is sensitive)."""
+        s = self.flow.states.get(state or "") if self.flow is not None else None
+        if s is None:
+            return default
+        value = s.settings.terminator if which == "terminator" else (s.collect.clear_key if s.collect else None)
+        return value or default
+
+    def _collected(self, data: Mapping[str, Any]) -> None:
         self._entered = ""
-        if self._tracking:
-            info = self._mask_info()
-            for digit, _masked in self._pressed:  # typed ahead, not used yet: they come first here
-                self._count(digit, info)
+        result = data.get("result")
+        extra = f", {result}" if result not in (None, "", "ok") else ""
+        self.line(f"collected {data.get('into')} = {data.get('digits') or '(nothing)'} ({data.get('reason')}{extra})")
 
-    def prompt(self, log_text: str, *, barge_in: bool, duration: float = 0.0) -> None:
-        """A prompt starts. With `typewriter`, its words appear over `duration`, as it is
+    def _wait(self, data: Mapping[str, Any]) -> None:
+        what = data.get("for")
+        if what == "collect":
+            ends = f"; {data['terminator']} ends" if data.get("terminator") else ""
+            timers = f"first key within {data.get('timeout'):g} s, then {data.get('inter_digit_timeout'):g} s between keys{ends}"
+        else:
+            timers = f"a key within {data.get('timeout'):g} s"
+        retries = data.get("retries")
+        what = {"menu": "a choice", "collect": "digits", "confirm": "the confirm key"}.get(str(what), str(what))
+        self.line(f"waiting for {what}: {timers} (no input {data.get('no_input')}/{retries}, "
+                  f"no match {data.get('no_match')}/{retries})")
+
+    def _retry(self, kind: str, data: Mapping[str, Any]) -> None:
+        count, retries = data.get("count"), data.get("retries")
+        words = kind.replace("_", " ")
+        used_up = isinstance(count, int) and isinstance(retries, int) and count >= retries
+        self.line(f"{words} {count}/{retries}" + (": retries used up, leaving the state" if used_up else ""))
+
+    # --- the typewriter ---------------------------------------------------------------------
+
+    def _show_prompt(self, log_text: str, barge_in: bool, duration: float, pid: object) -> None:
+        """Print a prompt: with `typewriter`, its words appear over `duration`, as it is
         spoken, so a barge-in visibly cuts it; otherwise the whole line at once."""
         self._stop_typing()
-        label = "prompt" if barge_in else "prompt [no barge-in]"
         words = log_text.split()
         if not self.typewriter or duration <= 0 or len(words) < 2:
             self.line(f"prompt: {log_text}" + ("" if barge_in else "  [no barge-in]"))
             return
-        self.line(f"{label}:")
+        self.line("prompt:" if barge_in else "prompt [no barge-in]:")
         self._words = words
+        self._typing = pid if isinstance(pid, int) else None
         self._type(duration / len(words))
 
     def _type(self, step: float) -> None:
@@ -228,99 +267,13 @@ class ConsoleView:
             self._write(" " + " ".join(self._words))
             self._open = True
         self._words = []
+        self._typing = None
         if self._open:
             self._write(mark + "\n")
             self._open = False
-
-    def prompt_done(self) -> None:
-        """The prompt played to its end: whatever is left of it is printed."""
-        self._stop_typing(rest=True)
-
-    def prompt_cut(self) -> None:
-        self._stop_typing(mark=" —")
-        self.line("prompt stopped (barge-in)")
-
-    def prompt_abort(self) -> None:
-        """The call ended while a prompt played."""
-        self._stop_typing(mark=" —")
-
-    def _mask_info(self) -> StateInfo | None:
-        """The rules keys follow now: the current input state's, or for a state that takes no
-        keys, those of the input states it leads to (typed-ahead keys land there)."""
-        name = self.state or self._start
-        info = self._states.get(name or "")
-        if info is None or info.kind in ("menu", "collect"):
-            return info
-        return self._ahead.get(name or "")
-
-    def should_mask(self, digit: str) -> bool:
-        """Decide, and record, whether this key is shown. Call once per key, in order."""
-        info = self._mask_info()
-        if info is None:
-            mask = self._any_sensitive  # unknown where it lands (a hook decides, error path)
-        elif info.sensitive:
-            mask = True
-        elif self._done_in_state:
-            mask = self._any_sensitive
-        else:
-            mask = False
-        self._count(digit, info)
-        if self._tracking:
-            self._pressed.append((digit, mask))
-        return mask
-
-    def _count(self, digit: str, info: StateInfo | None) -> None:
-        """Advance the current entry by one key under `info`'s rules."""
-        if info is not None:
-            if info.kind == "menu":
-                self._done_in_state = True
-            elif info.kind == "collect":
-                if digit == info.clear_key:
-                    self._digits = 0
-                elif digit == info.terminator:
-                    self._done_in_state = True
-                else:
-                    self._digits += 1
-                    if info.max_digits is not None and self._digits >= info.max_digits:
-                        self._done_in_state = True
-
-    def key(self, digit: str) -> None:
-        info = self._states.get(self.state or "")
-        in_entry = info is not None and info.kind == "collect" and not self._done_in_state
-        shown = self.mask_char if self.should_mask(digit) else digit
-        if not in_entry or info is None:
-            self.line(f"key {shown}")
-            return
-        if digit == info.clear_key:
-            self._entered = ""
-            self.line(f"key {shown}   entry cleared")
-            return
-        if digit != info.terminator:
-            self._entered += shown
-        self.line(f"key {shown}   entered: {self._entered}")
-
-    def observe(self, kind: str, state: str | None, data: Mapping[str, Any]) -> None:
-        """A (masked) trace record from the call runtime: the authoritative view of what the
-        call did with the keys."""
-        masked = self._any_sensitive  # without tracking: as masked as any key could be
-        if kind == "key" and self._pressed:
-            _digit, masked = self._pressed.popleft()  # one record per key pressed, in order
-        if kind == "state" and state is not None:
-            self.enter_state(state)
-        elif kind == "collect":
-            result = data.get("result")
-            extra = f", {result}" if result not in (None, "", "ok") else ""
-            self.line(f"collected {data.get('into')} = {data.get('digits') or '(nothing)'} ({data.get('reason')}{extra})")
-        elif kind == "key" and "discarded" in data:
-            # Shown as it was shown when pressed: a key masked then stays masked now.
-            shown = self.mask_char if masked else data.get("digit")
-            self.line(f"unused key {shown}: {data.get('discarded')}")
-
-    def invalid_key(self, text: str) -> None:
-        self.line(f"{text!r} is not a phone key (not sent): press 0-9, *, #, A-D; q hangs up")
-
-    def notice(self, text: str) -> None:
-        self.line(text)
+        held, self._held = self._held, []
+        for text in held:
+            self._write(text)
 
 
 def _can_encode(out: TextIO, text: str) -> bool:

@@ -30,7 +30,7 @@ import re
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,10 @@ from typing import Any
 from aiohttp import web
 from livekit import api
 
+from ivrkit.dialpad.bundle import BUNDLE, BundleError, page_dir
 from ivrkit.errors import IvrkitError
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
-BUNDLE = Path("dist") / "app.js"
 DEFAULT_PORT = 8765
 DEFAULT_ROOM = "ivrkit-dialpad"
 TOKEN_TTL = timedelta(hours=1)
@@ -124,8 +124,18 @@ def check_bundle(web_dir: Path) -> None:
         raise DevServerError(
             f"dial pad bundle not built: {web_dir / BUNDLE} is missing. Build it with "
             f"`npm ci && npm run build` in {web_dir} (needs Node.js), "
-            "or run `bash tests/stack/install_web.sh` from a checkout."
+            "or run `bash tests/stack/install_web.sh` from a checkout "
+            "(`ivrkit dialpad` and `ivrkit dev` build it once into your cache when npm is on PATH)."
         )
+
+
+def with_page(opts: DevServerOptions) -> DevServerOptions:
+    """`opts` serving the page from where its bundle is, built once when needed
+    (`ivrkit.dialpad.bundle.page_dir`); a bundle that cannot be had is a `DevServerError`."""
+    try:
+        return replace(opts, web_dir=page_dir(opts.web_dir))
+    except BundleError as exc:
+        raise DevServerError(str(exc)) from exc
 
 
 def make_app(opts: DevServerOptions) -> web.Application:
@@ -252,6 +262,8 @@ class BackgroundDevServer:
         self._thread = threading.Thread(target=self._loop.run_forever, name="ivrkit-dialpad", daemon=True)
 
     def start(self) -> str:
+        # Before the thread: a first build of the page (npm) may take longer than a start.
+        self.opts = with_page(self.opts)
         self._thread.start()
         try:
             self._running = asyncio.run_coroutine_threadsafe(start_devserver(self.opts), self._loop).result(30)
@@ -309,6 +321,7 @@ def run_devserver(opts: DevServerOptions) -> int:
             await running.aclose()
 
     try:
+        opts = with_page(opts)
         asyncio.run(main())
     except DevServerError as exc:
         print(f"ivrkit dialpad: error: {exc}", file=sys.stderr)

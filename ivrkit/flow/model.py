@@ -84,6 +84,11 @@ class Collect:
     no_input: tuple[Prompt, ...] = ()
     no_match: tuple[Prompt, ...] = ()  # played when input is too short or fails validation
     on_max_retries: str | None = None
+    # The confirm step is another question ("press 1 to confirm"): its own retry prompts, so
+    # that silence there is not answered with the entry's "please type your PIN" (empty: the
+    # entry's no_input / no_match, as before these existed).
+    confirm_no_input: tuple[Prompt, ...] = ()
+    confirm_no_match: tuple[Prompt, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +171,8 @@ class State:
                 yield from action.no_match
         if self.collect is not None and self.collect.confirm is not None:
             yield self.collect.confirm
+            yield from self.collect.confirm_no_input
+            yield from self.collect.confirm_no_match
         if self.transfer is not None and self.transfer.announce is not None:
             yield self.transfer.announce
 

@@ -110,6 +110,8 @@ COLLECT_KEYS: tuple[Key, ...] = (
     Key("validate", "hook", "hook(ctx, digits) -> bool"),
     Key("confirm", "prompt", "read back and ask 1 to confirm, 2 to re-enter",
         example='["You entered", {digits: "{pin}"}, ". Press 1 to confirm, 2 to re-enter."]'),
+    Key("confirm_no_input", "prompts", "prompt(s) after silence at the confirm prompt (default: no_input)"),
+    Key("confirm_no_match", "prompts", "prompt(s) after a key other than 1 or 2 at the confirm prompt (default: no_match)"),
     Key("clear_key", "dtmf_key", "key that clears the digits typed so far"),
     Key("back_key", "dtmf_key", "key that goes back to the previous menu"),
     Key("no_input", "prompts", "prompt(s) after a timeout; a list escalates"),

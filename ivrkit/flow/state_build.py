@@ -70,8 +70,10 @@ class StateBuilder:
         fields: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         setting_items: list[tuple[str, yaml.Node, yaml.Node]] = []
         errors_before = len(self.report.issues)
+        unknown = False
         for key, key_node, value in mapping_items(node, reader.source, loc, self.report):
             if key not in allowed:
+                unknown = True
                 self.report.add(reader.pos(key_node), loc_join(loc, key), "unknown-key", f"unknown key '{key}' in state '{name}'",
                                 did_you_mean(key, allowed) or f"state keys are: {', '.join(allowed)}")
                 continue
@@ -112,7 +114,8 @@ class StateBuilder:
         for key in ("next", "on_error"):
             if key in fields and not reader.is_null(fields[key][1]):
                 kwargs[key] = self.ctx.state_ref(fields[key][1], reader, loc_join(loc, key), key)
-        self._continuation(name, action, hangup, fields, reader, loc, node)
+        if not unknown:  # a misspelled key may be its action, next: or hangup:, already reported once
+            self._continuation(name, action, hangup, fields, reader, loc, node)
         if any(i.severity == "error" for i in self.report.issues[errors_before:]):
             return None
         return State(name=name, where=where, settings=settings, hangup=hangup, **kwargs)  # type: ignore[arg-type]
@@ -161,14 +164,31 @@ class StateBuilder:
         timeout = reader.duration(f["timeout"][1], loc_join(loc, "timeout"), "timeout") if "timeout" in f else None
         return self.ctx.hook(f["hook"][1], reader, loc_join(loc, "hook"), "hook", sets, timeout)
 
-    def _retry_prompts(self, f: dict[str, tuple[yaml.Node, yaml.Node]], reader: Reader, loc: str) -> dict[str, object]:
+    def _retry_prompts(self, f: dict[str, tuple[yaml.Node, yaml.Node]], reader: Reader, loc: str,
+                       settings: Settings, keys: tuple[str, ...] = ("no_input", "no_match")) -> dict[str, object]:
         out: dict[str, object] = {}
-        for key in ("no_input", "no_match"):
+        for key in keys:
             if key in f:
-                out[key] = self.prompts.prompt_list(f[key][1], reader, loc_join(loc, key)) or ()
-        if "on_max_retries" in f and not reader.is_null(f["on_max_retries"][1]):
+                prompts = self.prompts.prompt_list(f[key][1], reader, loc_join(loc, key)) or ()
+                out[key] = prompts
+                self._unplayable(f[key][1], key, len(prompts), settings.retries, reader, loc)
+        if keys[0] == "no_input" and "on_max_retries" in f and not reader.is_null(f["on_max_retries"][1]):
             out["on_max_retries"] = self.ctx.state_ref(f["on_max_retries"][1], reader, loc_join(loc, "on_max_retries"), "on_max_retries")
         return out
+
+    def _unplayable(self, node: yaml.Node, key: str, count: int, retries: int, reader: Reader, loc: str) -> None:
+        """The n-th failure plays the n-th prompt only while n < retries: the `retries`-th one
+        leaves the state at once. Prompts past that can never play — say so."""
+        playable = max(retries - 1, 0)
+        if count <= playable:
+            return
+        at = node.value[playable] if isinstance(node, yaml.SequenceNode) and len(node.value) > playable else node
+        what = key.removeprefix("confirm_").replace("_", "-")
+        self.report.add(reader.pos(at), loc_join(loc, key), "unplayable-prompt",
+                        f"{key} has {count} prompt{'s' if count > 1 else ''} but only {playable} can play: with retries: "
+                        f"{retries} the {_ordinal(retries)} {what} leaves the state (on_max_retries) without a prompt",
+                        f"set retries: {count + 1} on this state or in defaults, or drop the prompts that cannot play",
+                        "warning")
 
     def menu(self, name: str, node: yaml.Node, reader: Reader, loc: str, settings: Settings) -> Menu | None:
         f = self._section(node, reader, loc, "menu", "menu")
@@ -192,7 +212,7 @@ class StateBuilder:
                             "set terminator: null (or another key) on this state or in defaults, or use another option key")
         if prompt is None:
             return None
-        return Menu(prompt=prompt, options=MappingProxyType(options), **keys, **self._retry_prompts(f, reader, loc))  # type: ignore[arg-type]
+        return Menu(prompt=prompt, options=MappingProxyType(options), **keys, **self._retry_prompts(f, reader, loc, settings))  # type: ignore[arg-type]
 
     def options(self, key_node: yaml.Node, node: yaml.Node, reader: Reader, loc: str) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -294,7 +314,14 @@ class StateBuilder:
                                     'use * or a letter key (A-D) for it', "warning")
         if kw.get("clear_key") is not None and kw.get("clear_key") == kw.get("back_key"):
             self.report.add(reader.pos(f["back_key"][1]), loc_join(loc, "back_key"), "key-clash", "back_key and clear_key are the same key")
-        kw.update(self._retry_prompts(f, reader, loc))
+        kw.update(self._retry_prompts(f, reader, loc, settings))
+        kw.update(self._retry_prompts(f, reader, loc, settings, ("confirm_no_input", "confirm_no_match")))
+        for key in ("confirm_no_input", "confirm_no_match"):
+            if key in f:
+                if "confirm" not in f:
+                    self.report.add(reader.pos(f[key][0]), loc_join(loc, key), "unused-key",
+                                    f"{key} is never played: this collect has no confirm", "add confirm:, or remove it",
+                                    "warning")
         if prompt is None or into is None:
             return None
         return Collect(prompt=prompt, into=into, **kw)  # type: ignore[arg-type]
@@ -417,3 +444,7 @@ class StateBuilder:
         if to is None:
             return None
         return Dial(to, trunk, 30.0 if timeout is None else timeout)
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"

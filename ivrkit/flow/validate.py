@@ -2,7 +2,8 @@
 
 - every state reference (options, next, goto arms, on_max_retries, on_error, error, start)
   names a state — else an error with a did-you-mean hint;
-- every state is reachable from `start` (or the error state) — else a warning;
+- every state is reachable from `start` (or the error state) — else a warning (not checked
+  while a state has errors: where it leads is unknown);
 - no cycle of states that never wait for the caller (it would spin forever) — error;
 - every `{variable}` and condition name can be set by something — else a warning;
 - every hook imports and is callable (switchable: `check_hooks=False` for editors/CI without
@@ -54,6 +55,10 @@ def _suggest(name: str, defined: Mapping[str, object]) -> str | None:
 
 def _unreachable(flow: Flow, info: BuildInfo, report: Reporter) -> None:
     if flow.start not in flow.states:
+        return
+    if set(info.state_defs) - set(flow.states):
+        # A state with errors was not built, so where it leads is unknown: every state behind
+        # it would be reported unreachable, a cascade of one typo. Its errors come first.
         return
     roots = [flow.start]
     if flow.error_state is not None and flow.error_state in flow.states:

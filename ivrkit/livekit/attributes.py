@@ -3,7 +3,9 @@
 Why: a web dial pad, a supervisor's dashboard or a test client can then see the call's state and
 the prompt it is hearing without reading the worker's logs. `ivrkit.state` is the state the
 call is in; `ivrkit.prompt` the (masked) text of the prompt last started — the same `log_text`
-logs carry, so a sensitive value never reaches the room.
+logs carry, so a sensitive value never reaches the room; `ivrkit.sensitive` is "true" while the
+state is a sensitive collect (a PIN entry), always published together with `ivrkit.state`, so a
+client that shows the keys it sends (the dial pad) can mask them exactly then.
 
 Publishing is a round trip to the server; the call loop never waits for it. Updates made while
 one is in flight coalesce (latest value wins) and go out with the next request, from one task
@@ -15,15 +17,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
-__all__ = ["PROMPT_ATTRIBUTE", "STATE_ATTRIBUTE", "AttributePublisher"]
+from ivrkit.flow.model import Flow
+
+__all__ = ["PROMPT_ATTRIBUTE", "SENSITIVE_ATTRIBUTE", "STATE_ATTRIBUTE", "AttributePublisher", "sensitive_states",
+           "state_attributes"]
 
 STATE_ATTRIBUTE = "ivrkit.state"
 PROMPT_ATTRIBUTE = "ivrkit.prompt"
+SENSITIVE_ATTRIBUTE = "ivrkit.sensitive"
 #: One publish waits at most this long for the server; a slower answer is logged and dropped
 #: (the next update carries the latest values anyway).
 PUBLISH_LIMIT = 2.0
+
+
+def sensitive_states(flow: Flow) -> frozenset[str]:
+    """The states whose keys the call masks: its sensitive collects."""
+    return frozenset(name for name, s in flow.states.items() if s.collect is not None and s.collect.sensitive)
+
+
+def state_attributes(state: str, sensitive: Collection[str]) -> dict[str, str]:
+    """`ivrkit.state` with its `ivrkit.sensitive`, to be published in one update."""
+    return {STATE_ATTRIBUTE: state, SENSITIVE_ATTRIBUTE: "true" if state in sensitive else "false"}
 
 
 class AttributePublisher:

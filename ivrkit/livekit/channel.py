@@ -35,7 +35,7 @@ from livekit import api, rtc
 from ivrkit.channel import CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
 from ivrkit.clock import Clock
 from ivrkit.errors import ChannelError
-from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, STATE_ATTRIBUTE, AttributePublisher
+from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, state_attributes
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
@@ -122,6 +122,7 @@ class LiveKitChannel(Channel):
         synthesize: Callable[[FilledPrompt], Awaitable[Pcm]],
         sip_trunk: str | None = None,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] = logger,
+        sensitive_states: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(clock=clock, caller=caller_info(caller))
         self.room = room
@@ -145,6 +146,7 @@ class LiveKitChannel(Channel):
         self._audio_on_line_until = 0.0
         self._dialled: list[str] = []  # identities of answered dial legs: they end with the call
         self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
+        self.sensitive_states = sensitive_states  # published as ivrkit.sensitive with the state
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -271,12 +273,12 @@ class LiveKitChannel(Channel):
             return
         self.log.info("prompt %d [%s]: %s", prompt.id, prompt.state, prompt.log_text)
         self.player.play(prompt)
-        self.attributes.update({STATE_ATTRIBUTE: prompt.state, PROMPT_ATTRIBUTE: prompt.log_text})
+        self.attributes.update({**state_attributes(prompt.state, self.sensitive_states), PROMPT_ATTRIBUTE: prompt.log_text})
 
     def show_state(self, state: str) -> None:
-        """Publish the state the call entered (`ivrkit.state`), prompt or not."""
+        """Publish the state the call entered (`ivrkit.state`, `ivrkit.sensitive`), prompt or not."""
         if self.ended is None:
-            self.attributes.update({STATE_ATTRIBUTE: state})
+            self.attributes.update(state_attributes(state, self.sensitive_states))
 
     def stop(self) -> None:
         self.player.stop()

@@ -29,6 +29,7 @@ from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
 from ivrkit.hooks import Hooks
 from ivrkit.livekit.admission import ADMISSION
+from ivrkit.livekit.attributes import sensitive_states
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set
 from ivrkit.livekit.guard import CallRegistry
@@ -216,7 +217,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     channel = LiveKitChannel(
         room, caller, api=ctx.api, clock=clock,
         synthesize=functools.partial(loaded.audio.synthesize, plugin=plugin, plugin_key=spec),
-        sip_trunk=opts.sip_trunk,
+        sip_trunk=opts.sip_trunk, sensitive_states=sensitive_states(loaded.flow),
     )
     logger.info(
         "call in room '%s': caller '%s' (%s) -> flow '%s' (%s)",

@@ -228,8 +228,9 @@ def run_worker(opts: WorkerOptions) -> None:
 # --- command line (used by ivrkit.cli, and by `python -m ivrkit.livekit.worker` in tests) -------
 
 
-def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `ivrkit start` and `ivrkit dev` (PATH plus flags; env vars fill the rest)."""
+def add_worker_arguments(parser: argparse.ArgumentParser, *, dev: bool = False) -> None:
+    """The options of `ivrkit start` and `ivrkit dev` (PATH plus flags; env vars fill the rest).
+    `dev`: the help says dev's defaults where they differ (health port and address)."""
     parser.add_argument("path", type=Path, help="a flow file, or a folder of flow files")
     parser.add_argument("--agent-name", help="agent name for explicit dispatch (env LIVEKIT_AGENT_NAME, default ivrkit)")
     parser.add_argument("--url", help="LiveKit server URL (env LIVEKIT_URL)")
@@ -255,9 +256,13 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
                              "(env IVRKIT_BUSY_CALLS; default half of --max-calls; 0: refuse them)")
     parser.add_argument("--max-retry", type=int,
                         help="connection attempts before giving up (default 16, ~2 min with backoff)")
-    parser.add_argument("--http-port", type=int, help="health check port (default 8081; 0 = any free port)")
-    parser.add_argument("--http-host", help="health check address (env IVRKIT_HTTP_HOST; default: all interfaces "
-                                            "in start, for container probes; 127.0.0.1 in dev)")
+    if dev:  # several dev workers (and test runs) on one machine must not fight over 8081
+        parser.add_argument("--http-port", type=int, help="health check port (default: any free port; 8081 in start)")
+        parser.add_argument("--http-host", help="health check address (env IVRKIT_HTTP_HOST; default 127.0.0.1)")
+    else:
+        parser.add_argument("--http-port", type=int, help="health check port (default 8081; 0 = any free port)")
+        parser.add_argument("--http-host", help="health check address (env IVRKIT_HTTP_HOST; default: all interfaces, "
+                                                "for container probes)")
     parser.add_argument("--no-reload", action="store_true", help="dev: do not restart on file changes")
     parser.add_argument("--no-guard", action="store_true",
                         help="start: run the worker in this process, without the guard that hangs up a dead "
@@ -318,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ivrkit.livekit.worker", description="Run the ivrkit LiveKit worker.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("start", "production worker"), ("dev", "development worker (reload on change)")):
-        add_worker_arguments(sub.add_parser(name, help=text))
+        add_worker_arguments(sub.add_parser(name, help=text), dev=name == "dev")
     args = parser.parse_args(argv)
     run_worker(options_from_args(args, dev=args.command == "dev"))
 

@@ -268,3 +268,31 @@ async def test_a_bare_terminator_is_a_no_match_when_digits_are_required() -> Non
         await t.until_input()
         await t.press("#")
         assert len(t.trace.of_kind("no_match")) == 1 and "acct" not in t.variables
+async def test_key_records_say_what_each_key_did_to_the_entry_and_whether_it_is_masked() -> None:
+    """What an observer (the console phone) renders from: the call's decision, not a copy of it."""
+    async with FlowTester(bank()) as t:
+        await t.until_input()
+        await t.press("1")
+        await t.until_input()
+        await t.press("43#")  # too short: a no-match
+        await t.until_input()
+        await t.press("4321#")
+        t.expect_variable("pin", "4321")
+    keys = [(r.data["digit"], r.data.get("entry"), r.data.get("masked")) for r in key_records(t)]
+    assert keys == [("1", None, None), *[("*", "digit", True)] * 2, ("*", "terminator", True),
+                    *[("*", "digit", True)] * 4, ("*", "terminator", True)]
+    waits = [(w.state, dict(w.data)) for w in t.trace.of_kind("wait")]
+    assert waits[0] == ("main", {"for": "menu", "timeout": 5.0, "no_input": 0, "no_match": 0, "retries": 3})
+    assert waits[1:] == [
+        ("pin", {"for": "collect", "timeout": 5.0, "inter_digit_timeout": 3.0, "terminator": "#",
+                 "no_input": 0, "no_match": n, "retries": 3}) for n in (0, 1)
+    ]
+
+
+async def test_masked_discards_say_so() -> None:
+    async with FlowTester(bank()) as t:
+        await t.press("1")
+        await t.until_input()
+        await t.press("4321")
+        await t.hangup()
+    assert all(r.data.get("masked") is True for r in key_records(t) if r.data["digit"] in ("*", "?"))

@@ -37,3 +37,21 @@ async def test_confirm_silence_and_wrong_key_count_as_retries() -> None:
         await t.press("1")
         t.expect_state("done")
         t.expect_variable("acct", "1234")
+
+
+async def test_the_confirm_step_has_its_own_retry_prompts() -> None:
+    """Silence at "press 1 to confirm" is not answered with the entry's "type your PIN"."""
+    flow = collect_flow(confirm=P("Press 1 to confirm."), no_input=(P("Type your number now."),),
+                        no_match=(P("Too short."),), confirm_no_input=(P("Please press 1 or 2."),),
+                        confirm_no_match=(P("Only 1 or 2."),))
+    async with FlowTester(flow) as t:
+        await t.press("1234#")
+        await t.until_input()
+        await t.advance(5)
+        t.expect_prompt("Please press 1 or 2.")
+        await t.until_input()
+        await t.press("7")
+        t.expect_prompt("Only 1 or 2.")
+        assert "Type your number now." not in t.prompts and "Too short." not in t.prompts
+        await t.press("1")
+        t.expect_state("done")

@@ -143,7 +143,7 @@ def test_only_the_first_key_after_the_entry_can_be_its_habitual_terminator() -> 
 def test_a_non_dtmf_key_in_a_sensitive_collect_is_not_named_in_its_record() -> None:
     keys, recorder, _, _, _ = make("pin")
     assert keys.press(Key("x", 0.1)) is None
-    assert recorder.trace.keys()[-1].data == {"digit": "?", "arrived": 0.1, "discarded": "not a DTMF key"}
+    assert recorder.trace.keys()[-1].data == {"digit": "?", "arrived": 0.1, "discarded": "not a DTMF key", "masked": True}
 
 
 def test_the_back_key_returns_to_the_previous_input_state() -> None:

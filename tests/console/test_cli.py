@@ -202,3 +202,42 @@ def test_the_console_needs_no_livekit_and_no_sound_library_to_start() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+async def test_the_demo_says_why_it_leaves_a_menu_and_plays_every_retry_prompt() -> None:
+    """retries: 3 with two no_input prompts: both play; the third failure is explained."""
+    from ivrkit.flow.loader import load_flow
+    from ivrkit.testing import FlowTester
+
+    async with FlowTester(load_flow(ROOT / "ivrkit" / "defaults" / "demo.yaml")) as t:
+        for _ in range(3):
+            await t.until_input()
+            await t.advance(5)
+        t.expect_prompt("Sorry, I didn't hear a choice.")
+        t.expect_prompt("Please press a key on your keyboard now.")
+        t.expect_prompt("Sorry, I did not get a choice.")
+        await t.advance(10)
+        t.expect_ended("hangup")
+    async with FlowTester(load_flow(ROOT / "ivrkit" / "defaults" / "demo.yaml")) as t:
+        await t.press("1")
+        await t.press("4321#")
+        await t.until_input()
+        await t.advance(5)  # no answer to "press 1 to confirm"
+        t.expect_prompt("Please press 1 to confirm your PIN, or 2 to enter it again.")
+        assert "Please type your PIN now, then press pound." not in t.prompts
+
+
+def test_the_banner_names_fast_and_set_at_a_keyboard_only() -> None:
+    from ivrkit.console.cli import ConsoleOptions, banner
+
+    assert banner(ConsoleOptions(), "demo", interactive=False) == ["calling demo (the built-in demo); keys 0-9 * # A-D, q hangs up"]
+    first, tip = banner(ConsoleOptions(flow="flows/support.yaml"), "support", interactive=True)
+    assert first.startswith("calling support (flows/support.yaml)")
+    assert "--fast makes prompts instant" in tip and "--set NAME=VALUE" in tip and "--help" in tip
+    assert banner(ConsoleOptions(fast=True, variables={"now": "x"}), "demo", interactive=True)[1:] == []
+
+
+def test_console_help_shows_fast_and_set_examples() -> None:
+    proc = _console("--help")
+    assert proc.returncode == 0
+    assert "--set now=2026-12-07T10:00" in proc.stdout and "ivrkit console --fast" in proc.stdout

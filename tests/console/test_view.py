@@ -1,207 +1,176 @@
-"""ConsoleView: what the screen shows, the typewriter, and masking of keys that land in a sensitive
-entry (with a property test: such a key is never printed in clear)."""
+"""ConsoleView: the call shown from its own records — keys as the call used them (masked exactly
+when the record says so), entries, waits with their timers and retries, prompts typed out
+without event lines inside them — and, with a property test, a key that lands in a sensitive
+entry is never printed in clear."""
 
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
-import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from ivrkit.channel import ChannelEvent, Key, PromptEnded
+from ivrkit.channel import ChannelEvent, Key
 from ivrkit.console.channel import ConsoleChannel
+from ivrkit.console.cli import console_hooks
 from ivrkit.console.view import ConsoleView
+from ivrkit.flow.loader import load_flow, load_flow_text
 from ivrkit.flow.model import Flow
-from ivrkit.testing import VirtualClock
-from tests.console.helpers import DEMO, ROOT, make_prompt
+from ivrkit.testing import FlowTester, VirtualClock
+from tests.console.helpers import DEMO, make_prompt
 
 
-def test_sensitive_keys_are_masked_on_screen() -> None:
-    from ivrkit.flow.loader import load_flow
-
-    flow = load_flow(DEMO)
+def _console(flow: Flow, *, typewriter: bool = False, seconds_per_char: float = 0.06) -> tuple[FlowTester, ConsoleView]:
+    """A FlowTester whose phone is the console, wired as `ivrkit console` wires it."""
     clock = VirtualClock()
     out = io.StringIO()
-    view = ConsoleView(out, clock, flow=flow)
-    channel = ConsoleChannel(clock=clock, out=out, view=view)
-    events: list[ChannelEvent] = []
-    channel.connect(events.append)
-    view.enter_state("main")
-    # Type-ahead: "1" picks the PIN entry, "4321#" is typed before the state changes.
-    for ch in "14321#":
-        channel.press(ch)
-    view.enter_state("pin")
-    for ch in "9876#":
-        channel.press(ch)
-    shown = [line.split("] key ")[1].split()[0] for line in out.getvalue().splitlines() if "] key " in line]
-    assert shown[0] == "1"
-    assert all(s in ("•", "x") for s in shown[1:]) and len(shown) == 11
-    assert "4321" not in out.getvalue() and "9876" not in out.getvalue()
-    assert "entered: ••••" in out.getvalue() or "entered: xxxx" in out.getvalue()
-    assert "".join(e.digit for e in events if isinstance(e, Key)) == "14321#9876#"  # sent in clear
+    view = ConsoleView(out, clock, flow=flow, typewriter=typewriter)
+    channel = ConsoleChannel(clock=clock, out=out, view=view, seconds_per_char=seconds_per_char)
+    return FlowTester(flow, channel=channel, hooks=console_hooks(view)), view
 
 
-def test_typewriter_prints_the_prompt_as_it_plays_and_a_key_cuts_it() -> None:
-    clock = VirtualClock()
-    out = io.StringIO()
-    view = ConsoleView(out, clock, typewriter=True)
-    phone = ConsoleChannel(clock=clock, out=out, view=view, seconds_per_char=0.1)
-    events: list[ChannelEvent] = []
-    phone.connect(events.append)
-    phone.play(make_prompt("For sales press one", id=1))  # 19 chars: 1.9 s, 4 words: one per 0.475 s
-    clock.advance(0.5)
-    assert out.getvalue().endswith("    For sales")
-    phone.press("1")
-    phone.stop()
-    assert out.getvalue().splitlines()[-4:] == [
-        "[   0.00] prompt:",
-        "    For sales",  # the key's line ends it; the rest of the prompt is never printed
-        "[   0.50] key 1",
-        "[   0.50] prompt stopped (barge-in)",
-    ]
-    assert "press one" not in out.getvalue()
-    phone.play(make_prompt("Goodbye and thanks", id=2))
-    clock.advance(5)
-    assert "    Goodbye and thanks\n" in out.getvalue()
-    assert clock.pending() == 0
-    assert [e.interrupted for e in events if isinstance(e, PromptEnded)] == [True, False]
+def _lines(view: ConsoleView) -> list[str]:
+    out = view.out
+    assert isinstance(out, io.StringIO)
+    return [line.split("] ", 1)[1] if line.startswith("[") else line for line in out.getvalue().splitlines()]
 
 
-def test_plain_entry_is_shown_and_type_ahead_after_it_is_masked() -> None:
-    from ivrkit.flow.loader import load_flow_text
+def _keys(view: ConsoleView) -> list[str]:
+    return [line for line in _lines(view) if line.startswith("key ")]
 
-    flow = load_flow_text(
-        """\
-start: account
-states:
-  account:
-    collect: {prompt: "Account number?", into: account, min_digits: 4, max_digits: 4, clear_key: "*"}
-    next: pin
-  pin:
-    collect: {prompt: "PIN?", into: pin, min_digits: 4, max_digits: 4, sensitive: true}
-    next: bye
-  bye: {say: "Bye.", hangup: true}
-""",
-        "t.yaml",
-    )
-    clock = VirtualClock()
-    out = io.StringIO()
-    view = ConsoleView(out, clock, flow=flow)
-    channel = ConsoleChannel(clock=clock, out=out, view=view)
-    channel.connect(lambda e: None)
-    view.enter_state("account")
-    for ch in "12*12349876":  # 2 digits, clear, the 4 digits, then the PIN typed ahead
-        channel.press(ch)
-    lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()[1:]]
+
+async def test_after_star_repeats_the_menu_the_next_choice_is_shown() -> None:
+    t, view = _console(load_flow(DEMO))
+    async with t:
+        await t.until_input()
+        await t.press("*")
+        await t.until_input()
+        await t.press("1")
+        t.expect_state("pin")
+    assert _keys(view) == ["key *", "key 1"]
+
+
+async def test_pin_digits_are_masked_and_its_terminator_and_clear_key_are_not() -> None:
+    t, view = _console(load_flow(DEMO))
+    async with t:
+        await t.press("1")
+        await t.until_input()
+        await t.press("12*4321#")
+        t.expect_variable("pin", "4321")
     m = view.mask_char
-    assert lines == [
-        "key 1   entered: 1",
-        "key 2   entered: 12",
+    assert _keys(view) == [
+        "key 1",
+        f"key {m}   entered: {m}",
+        f"key {m}   entered: {m * 2}",
         "key *   entry cleared",
-        "key 1   entered: 1",
-        "key 2   entered: 12",
-        "key 3   entered: 123",
-        "key 4   entered: 1234",
-        *[f"key {m}"] * 4,
+        *[f"key {m}   entered: {m * n}" for n in range(1, 5)],
+        f"key #   entered: {m * 4}",
     ]
+    text = "\n".join(_lines(view))
+    assert "collected pin = **** (terminator)" in text and "4321" not in text
 
 
-@pytest.mark.parametrize(
-    ("start", "typed", "shown"),
-    [
-        # welcome (say) -> main (menu): the menu choice is shown, the PIN typed after it is not
-        ("welcome", "14321#", "1•••••"),
-        # weak_pin (say) -> main as well
-        ("weak_pin", "2", "2"),
-    ],
-)
-def test_keys_typed_during_a_say_follow_the_rules_of_the_state_it_leads_to(start: str, typed: str, shown: str) -> None:
-    from ivrkit.flow.loader import load_flow
+async def test_the_first_entry_after_a_stray_terminator_shows_its_progress() -> None:
+    t, view = _console(load_flow(DEMO))
+    async with t:
+        await t.press("1")
+        await t.until_input()
+        await t.press("#")  # nothing typed yet: a no-match, the PIN is asked again
+        await t.until_input()
+        await t.press("4321#")
+    m = view.mask_char
+    assert _keys(view) == ["key 1", "key #   entered: (nothing)",
+                           *[f"key {m}   entered: {m * n}" for n in range(1, 5)], f"key #   entered: {m * 4}"]
+    lines = _lines(view)
+    assert lines.index("no match 1/3") < lines.index("prompt: A PIN has four to eight digits.")
 
-    flow = load_flow(DEMO)
-    _check_masking(flow, start, typed, shown)
+
+async def test_keys_typed_ahead_into_the_pin_are_masked_and_say_when_they_were_typed() -> None:
+    t, view = _console(load_flow(DEMO))
+    async with t:
+        await t.advance(0.5)  # the welcome is playing
+        await t.press("14321#")
+        t.expect_variable("pin", "4321")
+    m = view.mask_char
+    assert _keys(view) == ["key 1", *[f"key {m}   entered: {m * n}" for n in range(1, 5)], f"key #   entered: {m * 4}"]
+    assert "4321" not in view.out.getvalue()  # type: ignore[attr-defined]
 
 
-def test_keys_before_a_sensitive_entry_or_a_hook_are_masked() -> None:
-    from ivrkit.flow.loader import load_flow_text
+async def test_waits_show_their_timers_and_the_retries_used() -> None:
+    t, view = _console(load_flow(DEMO))
+    async with t:
+        await t.until_input()
+        await t.advance(5)
+        await t.until_input()
+        await t.press("7")
+        await t.until_input()
+        await t.press("1")
+        await t.until_input()
+    lines = _lines(view)
+    assert "waiting for a choice: a key within 5 s (no input 0/3, no match 0/3)" in lines
+    assert "no input 1/3" in lines
+    assert "waiting for a choice: a key within 5 s (no input 1/3, no match 0/3)" in lines
+    assert "waiting for a choice: a key within 5 s (no input 1/3, no match 1/3)" in lines
+    assert ("waiting for digits: first key within 5 s, then 3 s between keys; # ends (no input 0/3, no match 0/3)"
+            in lines)
 
-    flow = load_flow_text(
-        """\
-start: hello
-python_path: [examples]
+
+async def test_a_key_held_by_a_prompt_without_barge_in_says_when_it_was_typed() -> None:
+    flow = load_flow_text("""\
+start: notice
 states:
-  hello: {say: "Hello.", next: pin}
-  pin:
-    collect: {prompt: "PIN?", into: pin, min_digits: 4, max_digits: 4, sensitive: true}
-    next: lookup
-  lookup: {run: {hook: acme_bank:lookup_balance, sets: [balance]}, say: "{balance}", next: menu}
-  menu:
-    menu: {prompt: "1 or 2", options: {"1": bye, "2": hello}}
+  notice: {say: "Calls are recorded for quality.", barge_in: false, next: main}
+  main:
+    menu: {prompt: "Press 1.", options: {"1": bye}}
   bye: {say: "Bye.", hangup: true}
-""",
-        str(ROOT / "t.yaml"),
-    )
-    _check_masking(flow, None, "4321", "••••")  # before any prompt: the start state's rules
-    _check_masking(flow, "hello", "4321", "••••")
-    _check_masking(flow, "lookup", "1", "•")  # a hook may send the call anywhere
-    _check_masking(flow, "menu", "12", "1•")
+""", "t.yaml")
+    t, view = _console(flow, seconds_per_char=0.1)  # the notice plays 3.1 s
+    async with t:
+        await t.advance(1.0)
+        await t.press("1")
+        await t.advance(3)
+        t.expect_state("bye")
+    assert _keys(view) == ["key 1   (typed ahead at 1.00)"]
 
 
-def _check_masking(flow: Flow, state: str | None, typed: str, shown: str) -> None:
+async def test_a_typed_prompt_is_never_split_by_an_event_line() -> None:
+    t, view = _console(load_flow(DEMO), typewriter=True, seconds_per_char=0.1)
+    async with t:
+        await t.advance(1.0)  # "Welcome to the ivrkit demo line." is being typed
+        view.notice("a notice from the channel")
+        assert view.out.getvalue().endswith("    Welcome to")  # type: ignore[attr-defined]
+        await t.advance(3)  # the welcome ends, the menu starts
+        await t.press("9")  # cuts the menu being typed
+        await t.advance(5)
+    out = view.out.getvalue()  # type: ignore[attr-defined]
+    assert "    Welcome to the ivrkit demo line.\n[   1.00] a notice from the channel\n" in out
+    assert re.search(r"\n    To try[^\n]* —\n\[\s*[\d.]+\] prompt stopped \(barge-in\)\n"
+                     r"\[\s*[\d.]+\] key 9\n", out), out
+
+
+async def test_sent_keys_stay_clear_on_the_wire() -> None:
+    t, view = _console(load_flow(DEMO))
+    events: list[ChannelEvent] = []
+    async with t:
+        real = t.channel._emit
+        t.channel._emit = lambda e: (events.append(e), real(e))
+        await t.press("14321#")
+    assert "".join(e.digit for e in events if isinstance(e, Key)) == "14321#"
+
+
+def test_without_the_call_records_a_key_is_never_shown_in_clear() -> None:
     clock = VirtualClock()
     out = io.StringIO()
-    view = ConsoleView(out, clock, flow=flow)
+    view = ConsoleView(out, clock, flow=load_flow(DEMO))
     channel = ConsoleChannel(clock=clock, out=out, view=view)
-    channel.connect(lambda e: None)
-    if state is not None:
-        view.enter_state(state)
-    for ch in typed:
-        channel.press(ch)
-    keys = "".join(line.split("] key ")[1][0] for line in out.getvalue().splitlines() if "] key " in line)
-    assert keys == shown.replace("•", view.mask_char)
-
-
-def test_keys_not_yet_used_by_the_call_count_against_the_state_they_land_in() -> None:
-    """The view can lag the call by a few keys: "1" typed during the welcome is still in the
-    call's buffer when the menu starts, so the menu has its choice and the next key is masked."""
-    from ivrkit.flow.loader import load_flow
-
-    flow = load_flow(DEMO)
-    for tracking, expected in ((False, ["1", "4"]), (True, ["1", "•"])):
-        clock = VirtualClock()
-        out = io.StringIO()
-        view = ConsoleView(out, clock, flow=flow)
-        if tracking:
-            view.track_call_keys()
-        view.enter_state("welcome")
-        view.key("1")
-        view.observe("state", "main", {"where": "demo.yaml:16:3"})  # the call's record, "1" not used yet
-        view.key("4")
-        keys = [line.split("] key ")[1] for line in out.getvalue().splitlines() if "] key " in line]
-        assert keys == [k.replace("•", view.mask_char) for k in expected]
-    # Once the call reports "1" as used, only "4" is still ahead of the call.
-    view.observe("key", "main", {"digit": "1", "consumed": "main"})
-    assert list(view._pressed) == [("4", True)]
-
-
-def test_after_a_menu_re_prompt_the_next_choice_is_shown_again() -> None:
-    from ivrkit.flow.loader import load_flow
-
-    flow = load_flow(DEMO)
-    clock = VirtualClock()
-    out = io.StringIO()
-    view = ConsoleView(out, clock, flow=flow)
-    channel = ConsoleChannel(clock=clock, out=out, view=view, seconds_per_char=0.0)
     channel.connect(lambda e: None)
     channel.play(make_prompt("To try a PIN entry, press 1.", id=1, state="main"))
-    channel.press("7")  # no such option
-    channel.press("8")  # typed ahead: might be for anything next, masked
-    channel.play(make_prompt("That is not one of the choices.", id=2, state="main"))  # re-prompt
-    channel.press("2")
-    keys = [line.split("] key ")[1] for line in out.getvalue().splitlines() if "] key " in line]
-    assert keys == ["7", view.mask_char, "2"]
+    for ch in "14321#":
+        channel.press(ch)
+    assert [line.split("] ", 1)[1] for line in out.getvalue().splitlines() if "] key " in line] == [
+        f"key {view.mask_char}"] * 6
 
 
 _DIRECT_PIN = """\
@@ -242,8 +211,6 @@ _KEYS = "11112345#*90"
 async def test_keys_landing_in_a_sensitive_entry_are_never_shown(
     which: str, to_pin: bool, actions: list[tuple[str, Any]]
 ) -> None:
-    from ivrkit.console.cli import console_hooks
-    from ivrkit.flow.loader import load_flow, load_flow_text
     from ivrkit.hooks import Hooks
     from ivrkit.testing import FlowTester
     from ivrkit.trace import TraceEvent
@@ -265,7 +232,7 @@ async def test_keys_landing_in_a_sensitive_entry_are_never_shown(
             channel.press(midway.pop(0))
 
     hooks = console_hooks(view)
-    hooks = Hooks(state_enter=[*hooks.state_enter, type_midway], digits=hooks.digits)
+    hooks = Hooks(state_enter=[*hooks.state_enter, type_midway], digits=hooks.digits, prompt=hooks.prompt)
     if to_pin and which == "demo":  # half the runs go straight for the PIN entry (menu 1)
         actions = [("press", "1"), *actions]
     async with FlowTester(flow, channel=channel, hooks=hooks) as t:
@@ -284,12 +251,15 @@ async def test_keys_landing_in_a_sensitive_entry_are_never_shown(
                 midway.extend(arg)
             else:
                 await t.advance(arg)
-    shown = [line.split("] key ")[1].split()[0] for line in out.getvalue().splitlines() if "] key " in line]
+    key_lines = [line.split("] key ")[1] for line in out.getvalue().splitlines() if "] key " in line]
+    shown = [line.split()[0] for line in key_lines]
     records = t.trace.keys()
-    unused = [line.split("] unused key ")[1][0] for line in out.getvalue().splitlines() if "] unused key " in line]
+    unused = [line for line in key_lines if "   not used: " in line]
     assert len(unused) == sum("discarded" in r.data for r in records)
     assert len(shown) == len(records)  # one printed line per key, in the order pressed
     event(f"{which}: keys consumed by the PIN entry: {min(sum(r.data.get('consumed') == 'pin' for r in records), 5)}+")
     for printed, record in zip(shown, records, strict=True):
-        if record.data.get("consumed") == "pin":
+        if record.data.get("consumed") == "pin" and record.data.get("entry") == "digit":
             assert printed == view.mask_char, t.trace.tail(40)
+        elif not record.data.get("masked"):
+            assert printed == record.data["digit"], t.trace.tail(40)  # what the call did not hide is shown

@@ -273,8 +273,17 @@ states:
   main:
     menu:
       prompt: "Main menu. For sales, press 1. For tones, press 2. To hang up, press 0."
-      options: {"1": sales, "2": tones, "0": bye}
+      options: {"1": sales, "2": tones, "0": bye, "3": pin}
       on_max_retries: bye
+  pin:
+    collect:
+      prompt: "Enter your PIN, then press pound."
+      into: pin
+      min_digits: 4
+      max_digits: 8
+      sensitive: true
+      on_max_retries: bye
+    next: main
   sales:
     menu:
       prompt: "Sales. To go back to the main menu, press 9."
@@ -446,3 +455,64 @@ def test_page_shows_the_agent_state_and_prompt(
     browser.request("press", keys="9", via="keyboard")
     page = browser.request("wait_state", state="main", timeout_ms=15000, timeout=25.0)
     assert "Main menu" in page["prompt"]
+
+
+def test_keys_sent_during_a_pin_entry_are_masked_and_the_prompt_is_shown_once(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser
+) -> None:
+    """The page lists the keys it sends; while the agent publishes ivrkit.sensitive=true (a
+    sensitive collect) they are masked everywhere on the page, and only then."""
+    _call_flow(stack, room_name, worker, browser)
+    page = browser.request("wait_state", state="main", timeout_ms=10000, timeout=20.0)
+    assert page["sensitive"] == "false"
+    assert "ivrkit.prompt" not in page["attributes"] and "Main menu" not in page["attributes"]  # the panel has it
+    page = browser.request("press", keys="3", via="click")
+    assert [(s["digit"], s["masked"]) for s in page["sent"]] == [("3", False)]
+    page = browser.request("wait_state", state="pin", timeout_ms=15000, timeout=25.0)
+    assert page["sensitive"] == "true"
+    page = browser.request("press", keys="4321#", via="keyboard")
+    pin_items = page["sent"][1:]
+    assert [(s["masked"], s.get("digit"), s["ok"]) for s in pin_items] == [(True, None, True)] * 5, page["sent"]
+    assert all(s["text"].startswith("•") for s in pin_items)
+    assert "4321" not in page["page_text"] and "4 3 2 1" not in page["page_text"]
+    worker.process.wait_for_log(r"prompt \d+ \[pin\][\s\S]*prompt \d+ \[main\]", timeout=15.0)  # collected
+    page = browser.request("wait_state", state="main", timeout_ms=15000, timeout=25.0)
+    assert page["sensitive"] == "false"
+    page = browser.request("press", keys="1", via="click")
+    assert (page["sent"][-1]["digit"], page["sent"][-1]["masked"]) == ("1", False)  # clear again
+
+
+def test_ivrkit_dev_local_server_is_one_command_for_a_browser_call(
+    stack: Stack, room_name: str, browser_ready: None, browser: Browser, tmp_path: Path
+) -> None:
+    """A newcomer's command: `ivrkit dev FLOWS --local-server` starts its own livekit-server
+    (signalling on 127.0.0.1, media on a non-loopback address: here the namespace's, on a laptop
+    its LAN address), the worker and the dial pad; a browser call hears the menu and its keys
+    work. No LIVEKIT_* variables. Its ports differ from the harness's server in the same
+    namespace (7880, UDP 50000-50199)."""
+    from stack.server import server_binary
+
+    flows = _write_flows(tmp_path / "flows")
+    agent = f"local-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
+    env = {k: v for k, v in _worker_env(stack).items() if not k.startswith("LIVEKIT_") or k.startswith("LIVEKIT_AGENTS")}
+    env["IVRKIT_LIVEKIT_SERVER"] = str(server_binary())
+    ivrkit = Path(sys.executable).with_name("ivrkit")
+    proc = stack.start(
+        [str(ivrkit), "dev", str(flows), "--local-server", "--local-server-ip", stack.address,
+         "--local-server-port", "7890", "--local-server-udp", "50300-50399",
+         "--no-reload", "--agent-name", agent, "--default-flow", "dialpad-e2e", "--http-port", "0",
+         "--dialpad-port", "0"],
+        name="ivrkit-dev-local", cwd=REPO, env=env,
+    )
+    proc.wait_for_log(rf"local livekit-server at ws://127\.0\.0\.1:7890 \(media on {stack.address}", timeout=40.0)
+    url = proc.wait_for_log(r"dial pad at (http://127\.0\.0\.1:\d+/)", timeout=60.0).group(1)
+    proc.wait_for_log(r"ivrkit worker registered", timeout=90.0)
+    page = browser.request("open", url=f"{url}?room={room_name}&identity={PAGE_IDENTITY}")
+    assert page["status"] == "connected", page["status_text"]
+    browser.request("wait_audio", min_packets=25, min_energy=1e-4, timeout_ms=30000, timeout=40.0)
+    proc.wait_for_log(r"prompt 1 \[main\]", timeout=5.0)
+    browser.request("press", keys="1", via="click")
+    proc.wait_for_log(r"prompt \d+ \[sales\]", timeout=15.0)
+    browser.request("hangup")
+    proc.stop(timeout=15.0)
+    assert "livekit-server" not in stack.run(["pgrep", "-fa", "ivrkit-local-server-"]).stdout  # stopped with dev

@@ -33,7 +33,7 @@ GOOD_FLOW = textwrap.dedent("""\
                   pattern: "\\\\d{4}", validate: ivrkit.prompts:template_names,
                   confirm: "You entered {pin}. Press 1 to confirm, 2 to re-enter.", clear_key: "*",
                   back_key: "B", no_input: "Please enter your PIN.", no_match: ["Wrong.", "Still wrong."],
-                  on_max_retries: main}
+                  on_max_retries: main, confirm_no_input: "Press 1 to confirm.", confirm_no_match: ["Press 1 or 2."]}
         next: balance
         on_error: sorry
       balance:

@@ -694,3 +694,66 @@ def test_plain_decimal_numbers_and_durations_are_accepted() -> None:
           bye: {say: Bye, hangup: true}
         """)
     assert not [i for i in r.issues if i.severity == "error"], [i.format() for i in r.issues]
+def test_retry_prompts_that_can_never_play_are_a_warning_at_the_first_one() -> None:
+    result = check("""\
+        start: main
+        defaults: {retries: 2}
+        states:
+          main:
+            menu:
+              prompt: "Press 1."
+              options: {"1": bye}
+              no_input: ["Sorry?", "Please press a key now."]
+              no_match: "Not a choice."
+              on_max_retries: bye
+          bye: {say: "Bye.", hangup: true}
+        """)
+    issue = at(one(result, "unplayable-prompt"), 8, 28)
+    assert issue.severity == "warning" and result.flow is not None
+    assert "no_input has 2 prompts but only 1 can play: with retries: 2 the 2nd no-input leaves the state" in issue.message
+    assert issue.hint is not None and "retries: 3" in issue.hint
+    with_three = check(textwrap.dedent('''\
+        start: main
+        defaults: {retries: 3}
+        states:
+          main:
+            menu: {prompt: "Press 1.", options: {"1": bye}, no_input: ["Sorry?", "Press a key."], on_max_retries: bye}
+          bye: {say: "Bye.", hangup: true}
+        '''))
+    assert with_three.issues == ()
+
+
+def test_confirm_retry_prompts_need_a_confirm() -> None:
+    result = check("""\
+        start: pin
+        states:
+          pin:
+            collect: {prompt: "PIN?", into: pin, confirm_no_input: "Press 1 to confirm."}
+            next: bye
+          bye: {say: "Bye.", hangup: true}
+        """)
+    issue = one(result, "unused-key")
+    assert issue.severity == "warning" and "no confirm" in issue.message
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("meun", "menu"), ("nxet", "next"), ("hangpu", "hangup")])
+def test_a_misspelled_state_key_is_one_error_with_a_suggestion_and_no_cascade(typo: str, meant: str) -> None:
+    """The misspelled key may be the state's action, next: or hangup:, and the states behind it
+    cannot be followed: no 'does not say what comes next', no 'cannot be reached' after it."""
+    states = {
+        "meun": 'meun: {prompt: "1 or 2", options: {"1": a, "2": b}}',
+        "nxet": 'say: "Hello."\n            nxet: a',
+        "hangpu": 'say: "Hello."\n            hangpu: true',
+    }
+    result = check(f"""\
+        start: main
+        states:
+          main:
+            {states[typo]}
+          a: {{say: "A.", next: b}}
+          b: {{say: "B.", next: c}}
+          c: {{say: "C.", hangup: true}}
+        """)
+    assert [i.code for i in result.issues] == ["unknown-key"], [i.format() for i in result.issues]
+    (issue,) = result.issues
+    assert issue.message == f"unknown key '{typo}' in state 'main'" and issue.hint == f"did you mean '{meant}'?"

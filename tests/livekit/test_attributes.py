@@ -83,3 +83,27 @@ async def test_aclose_ends_a_publish_in_flight_and_ignores_later_updates() -> No
     pub.update({"ivrkit.state": "late"})
     assert pub._task is None
     assert server.received == [{"ivrkit.state": "main"}]
+
+
+def test_the_state_is_published_with_whether_its_keys_are_sensitive() -> None:
+    """The dial pad masks the keys it lists exactly while `ivrkit.sensitive` is "true"."""
+    from ivrkit.flow.loader import load_flow_text
+    from ivrkit.livekit.attributes import sensitive_states, state_attributes
+
+    flow = load_flow_text("""\
+start: main
+states:
+  main:
+    menu: {prompt: "1 for the PIN, 2 for the account.", options: {"1": pin, "2": account}}
+  pin:
+    collect: {prompt: "PIN?", into: pin, min_digits: 4, max_digits: 4, sensitive: true}
+    next: main
+  account:
+    collect: {prompt: "Account?", into: account, max_digits: 8}
+    next: main
+""", "t.yaml")
+    sensitive = sensitive_states(flow)
+    assert sensitive == {"pin"}
+    assert state_attributes("pin", sensitive) == {"ivrkit.state": "pin", "ivrkit.sensitive": "true"}
+    assert state_attributes("account", sensitive) == {"ivrkit.state": "account", "ivrkit.sensitive": "false"}
+    assert state_attributes("main", sensitive)["ivrkit.sensitive"] == "false"

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 FLOW = REPO / "flows" / "bank.yaml"
 
@@ -92,3 +94,24 @@ def test_dev_mode_ends_when_its_worker_gives_up_instead_of_waiting_silently(tmp_
     assert f"could not reach the LiveKit server at ws://127.0.0.1:{port}" in proc.stderr
     assert "failed to connect to livekit, retrying in 0s" in out and "Traceback" not in out
     assert "HTTP server listening on 127.0.0.1:" in out  # dev keeps its health check local
+
+
+def test_the_help_of_start_and_dev_says_the_health_port_each_really_uses(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ivrkit dev --help` said 8081 while dev picks a free port: the help follows the options."""
+    from ivrkit.cli import build_parser
+    from ivrkit.livekit.worker import options_from_args
+
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
+        monkeypatch.setenv(name, "x")
+    helps = {}
+    for command in ("start", "dev"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--help"])
+        helps[command] = " ".join(capsys.readouterr().out.split())
+        opts = options_from_args(build_parser().parse_args([command, str(FLOW)]), dev=command == "dev")
+        assert opts.http_port == (0 if command == "dev" else None)  # None: livekit-agents' 8081
+    assert "health check port (default 8081; 0 = any free port)" in helps["start"]
+    assert "health check port (default: any free port; 8081 in start)" in helps["dev"]
+    assert "8081;" not in helps["dev"]

@@ -84,6 +84,7 @@ async function snapshot() {
         code: Number(li.dataset.code),
         from: li.dataset.from ?? null,
         ok: li.dataset.ok === undefined ? null : li.dataset.ok === 'true',
+        masked: li.dataset.masked === 'true',
         text: li.textContent,
       }));
     const audio = document.getElementById('audio').dataset;
@@ -94,6 +95,13 @@ async function snapshot() {
       state: document.getElementById('agent-state').dataset.state,
       prompt: document.getElementById('agent-prompt').textContent,
       attributes: document.getElementById('attributes').innerText,
+      page_text: document.body.innerText,
+      sensitive: (() => {
+        const agent = window.ivrkitDialpad?.room
+          ? [...window.ivrkitDialpad.room.remoteParticipants.values()].find((p) => 'ivrkit.state' in (p.attributes ?? {}))
+          : undefined;
+        return agent?.attributes?.['ivrkit.sensitive'] ?? null;
+      })(),
       sent: items('sent'),
       received: items('received'),
       audio: {

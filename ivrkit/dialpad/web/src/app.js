@@ -5,6 +5,9 @@
 // sends back and the agent's state as the ivrkit worker publishes it in its participant
 // attributes (`ivrkit.state`, `ivrkit.prompt`; every other attribute is shown too).
 //
+// Keys sent while the agent says `ivrkit.sensitive` = "true" (a PIN entry) are listed masked:
+// no digit or code in the text, the log or the DOM — the page shows what the worker's logs show.
+//
 // The DOM is the interface for people and for the end-to-end test alike: each list item carries
 // data-* attributes with the exact code and digit, so the test asserts on what a person sees.
 
@@ -13,6 +16,10 @@ import { KEYPAD_ROWS, dtmfForKey, labelForDtmf } from './dtmf.js';
 
 const STATE_ATTR = 'ivrkit.state';
 const PROMPT_ATTR = 'ivrkit.prompt';
+const SENSITIVE_ATTR = 'ivrkit.sensitive';
+/** Shown in the agent panel above; the table of everyone's attributes leaves them out for it. */
+const SHOWN_ATTRS = new Set([STATE_ATTR, PROMPT_ATTR, SENSITIVE_ATTR]);
+const MASK = '•';
 const STATS_INTERVAL_MS = 250;
 
 const $ = (id) => document.getElementById(id);
@@ -56,13 +63,19 @@ function log(line) {
   ui.log.scrollTop = ui.log.scrollHeight;
 }
 
-function addDtmfItem(list, { code, digit, from, ok, error }) {
+function addDtmfItem(list, { code, digit, from, ok, error, masked }) {
   const li = document.createElement('li');
-  li.dataset.code = String(code);
-  li.dataset.digit = digit;
+  if (masked) {
+    li.dataset.masked = 'true'; // no code or digit anywhere: the code alone gives the digit away
+  } else {
+    li.dataset.code = String(code);
+    li.dataset.digit = digit;
+  }
   if (from !== undefined) li.dataset.from = from;
   if (ok !== undefined) li.dataset.ok = String(ok);
-  li.textContent = `${labelForDtmf(code, digit)}  (code ${code}${from ? `, from ${from}` : ''})`;
+  li.textContent = masked
+    ? `${MASK}  (sensitive entry)`
+    : `${labelForDtmf(code, digit)}  (code ${code}${from ? `, from ${from}` : ''})`;
   if (error) {
     li.classList.add('error');
     li.title = error;
@@ -108,15 +121,18 @@ function pressKey(key) {
     return Promise.resolve();
   }
   const current = room;
+  // Decided when the key is pressed: the state it is pressed in is the one that takes it.
+  const masked = agentIsInSensitiveEntry();
+  const shown = masked ? MASK : `${labelForDtmf(dtmf.code, dtmf.digit)} (code ${dtmf.code})`;
   flashKey(key.toUpperCase());
   sendChain = sendChain.then(async () => {
     try {
       await current.localParticipant.publishDtmf(dtmf.code, dtmf.digit);
-      addDtmfItem(ui.sent, { ...dtmf, ok: true });
-      log(`sent DTMF ${labelForDtmf(dtmf.code, dtmf.digit)} (code ${dtmf.code})`);
+      addDtmfItem(ui.sent, { ...dtmf, ok: true, masked });
+      log(`sent DTMF ${shown}`);
     } catch (err) {
-      addDtmfItem(ui.sent, { ...dtmf, ok: false, error: String(err?.message ?? err) });
-      log(`DTMF ${dtmf.digit} failed: ${err?.message ?? err}`);
+      addDtmfItem(ui.sent, { ...dtmf, ok: false, error: String(err?.message ?? err), masked });
+      log(`DTMF ${shown} failed: ${err?.message ?? err}`);
     }
   });
   return sendChain;
@@ -144,6 +160,11 @@ function pickAgent() {
   );
 }
 
+/** The worker says the call is in a sensitive collect (a PIN entry): keys sent are masked. */
+function agentIsInSensitiveEntry() {
+  return pickAgent()?.attributes?.[SENSITIVE_ATTR] === 'true';
+}
+
 function renderAgent() {
   const agent = pickAgent();
   const attrs = agent?.attributes ?? {};
@@ -155,7 +176,8 @@ function renderAgent() {
   ui.attributes.replaceChildren();
   if (!room) return;
   for (const p of room.remoteParticipants.values()) {
-    const entries = Object.entries(p.attributes ?? {});
+    // The agent's state and prompt are in the panel above: not a second time here.
+    const entries = Object.entries(p.attributes ?? {}).filter(([k]) => p !== agent || !SHOWN_ATTRS.has(k));
     const tr = document.createElement('tr');
     const who = document.createElement('th');
     who.textContent = `${p.identity}${p.isAgent ? ' (agent)' : ''}`;
@@ -218,7 +240,10 @@ function wireRoom(r) {
   });
   r.on(RoomEvent.ParticipantAttributesChanged, (changed, participant) => {
     if (participant === r.localParticipant) return;
-    for (const [key, value] of Object.entries(changed)) log(`${participant.identity}: ${key} = ${value}`);
+    for (const [key, value] of Object.entries(changed)) {
+      if (key === PROMPT_ATTR) log(`${participant.identity} plays: ${value}`);
+      else if (key !== SENSITIVE_ATTR) log(`${participant.identity}: ${key} = ${value}`);
+    }
     renderAgent();
   });
   r.on(RoomEvent.ParticipantConnected, (p) => {
@@ -251,6 +276,22 @@ function wireRoom(r) {
   });
 }
 
+/**
+ * A join error, with what to do about it when the cause is known. "could not establish pc
+ * connection": the server answered (token, websocket) but no WebRTC media path came up — almost
+ * always a server that advertises only 127.0.0.1, which browsers never send media to.
+ */
+function explainJoinError(message) {
+  if (!/pc connection|peer ?connection|\bice\b/i.test(message)) return message;
+  return (
+    `${message}. The LiveKit server answered, but the browser could not open a media (WebRTC) ` +
+    'connection to it. Browsers never send media to 127.0.0.1: the server must advertise an address ' +
+    'of this machine that is not loopback (livekit-server: rtc.node_ip, rtc.use_external_ip: false). ' +
+    '`ivrkit dev FLOWS --local-server` starts a server set up that way; see docs/testing.md, ' +
+    '"Try a flow in the browser".'
+  );
+}
+
 async function startCall() {
   const roomName = ui.room.value.trim();
   const identity = ui.identity.value.trim();
@@ -276,8 +317,9 @@ async function startCall() {
     renderAgent();
     statsTimer = setInterval(() => updateAudioStats().catch(() => undefined), STATS_INTERVAL_MS);
   } catch (err) {
-    setStatus(`error: ${err?.message ?? err}`, 'error');
-    log(`could not join: ${err?.message ?? err}`);
+    const why = explainJoinError(String(err?.message ?? err));
+    setStatus(`error: ${why}`, 'error');
+    log(`could not join: ${why}`);
     await room?.disconnect();
     endCall();
     ui.call.disabled = false;
