@@ -353,6 +353,55 @@ def test_past_max_calls_callers_hear_busy_then_are_refused(stack: Stack, tmp_pat
         fw.process.stop(timeout=15)
 
 
+#: A flow that takes any key for ever: 20-key entries, each followed by the next.
+FLOOD_FLOW = """\
+flow: e2e-flood
+start: keys
+defaults: {timeout: 20s, inter_digit_timeout: 10s, retries: 3, terminator: null}
+states:
+  keys:
+    collect:
+      prompt: {audio: tones/pin.wav}
+      into: keys
+      max_digits: 20
+      pattern: "[0-9*#]+"
+    next: keys
+"""
+
+
+def test_a_flood_of_keys_is_accounted_for_key_by_key(stack: Stack, tmp_path: Path, room_name: str) -> None:
+    """One caller pressing about 100 keys a second for ten seconds: every key reaches the call,
+    exactly once, in the order pressed (the worker's trace file), none lost, none invented."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "flood.yaml").write_text(FLOOD_FLOW)
+    flows = tone_flows([tmp_path / "src" / "flood.yaml"], tmp_path / "flows", TONES, RATE)
+    agent = f"{AGENT}-flood"
+    argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", agent,
+            "--http-port", "0", "--trace-dir", str(tmp_path / "traces"), "--default-flow", "e2e-flood"]
+    proc = stack.start(argv, name="worker-flood", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
+    fw = Worker(proc, tmp_path / "traces", agent)
+    try:
+        proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-flood", 60)
+        caller = stack.caller(room_name, "caller", agent_name=agent)
+        caller.wait_for_tone(hz("pin"), 20)
+        keys = ("1234567890*#" * 100)[:1000]
+        started = time.monotonic()
+        caller.press(keys, interval=0.008)
+        rate = len(keys) / (time.monotonic() - started)
+        print(f"flood: {len(keys)} keys at {rate:.0f} keys/s")
+        time.sleep(1.0)
+        caller.leave()
+        trace = fw.trace(room_name)
+        recorded = "".join(r["digit"] for r in events(trace, "key"))
+        assert recorded == keys, (f"{len(keys)} keys sent, {len(recorded)} recorded; "
+                                  f"first difference at {next((i for i, (a, b) in enumerate(zip(keys, recorded)) if a != b), min(len(keys), len(recorded)))}")
+        assert rate > 60, f"the caller sent only {rate:.0f} keys/s"
+        collects = events(trace, "collect")
+        assert "".join(c["digits"] for c in collects if c["reason"] == "max_digits") == keys[: 20 * (len(keys) // 20)]
+    finally:
+        proc.stop(timeout=15)
+
+
 def _heard_speech_then(caller: CallerProcess, freq: float) -> None:
     """Speech (the offline voice), then the tone `freq`. Speech is told from a test tone by its
     shape: several segments, some not pure or at different pitches. (A sustained eSpeak vowel
