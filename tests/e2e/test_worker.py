@@ -353,6 +353,32 @@ def test_past_max_calls_callers_hear_busy_then_are_refused(stack: Stack, tmp_pat
         fw.process.stop(timeout=15)
 
 
+def test_sigterm_drains_the_call_in_progress_then_the_worker_exits(stack: Stack, tmp_path: Path, room_name: str) -> None:
+    """SIGTERM to `ivrkit start` (its guard) mid-call: the call goes on to its own end, no new
+    call is taken meanwhile, then the worker and its guard exit 0."""
+    (tmp_path / "flows").mkdir()
+    agent = f"{AGENT}-drain"
+    dw = _start_worker(stack, tmp_path, "thread", agent)
+    caller = stack.caller(room_name, "caller", agent_name=agent)
+    caller.wait_for_tone(hz("main"), 30)
+    os.kill(dw.process.pid, signal.SIGTERM)
+    dw.process.wait_for_log(r"draining worker", 10)
+    late = stack.caller(room_name + "-late", "late", agent_name=agent)
+    caller.dtmf("1")
+    caller.wait_for_tone(hz("pin"), 10)
+    caller.press("4321#", interval=0.1)
+    caller.wait_for_tone(hz("ok"), 10, ended=True)
+    caller.wait_for("disconnected", 10)  # the call ended the way its flow says
+    deadline = time.monotonic() + 20
+    while dw.process.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not dw.process.alive(), "the worker did not exit after its last call"
+    assert dw.process.returncode == 0, dw.process.log_tail()
+    assert not late.events("participant_joined"), "a draining worker took a new call"
+    assert "ended" in dw.job_end(room_name)
+    late.leave()
+
+
 #: A flow that takes any key for ever: 20-key entries, each followed by the next.
 FLOOD_FLOW = """\
 flow: e2e-flood
