@@ -11,6 +11,14 @@ than `--max-calls`, or fewer. An IVR call is cheap and even, so the count is the
   instead of waiting in silence — LiveKit does not offer a call that no worker accepted again;
 - past that, the worker **refuses** it, and LiveKit offers it to another worker.
 
+The load this worker reports is what makes LiveKit offer it calls at all: livekit-server
+(v1.13.5, `AgentHandler.JobRequestAffinity`) sends a job request only to workers whose load is
+below its target load, 0.7 by default (`agents.target_load`). So the worker reports
+`SERVER_TARGET_LOAD x taken / (max_calls + busy_calls)`: it is offered calls until every served
+and busy place is taken. (Reporting served / max_calls, as before, made the server stop offering
+calls at 70 % of `--max-calls`: with `--max-calls 10`, the 8th caller and later never got an
+agent.)
+
 Counting: jobs running (`server.active_jobs`, each tagged with its verdict in its agent
 participant's attributes) plus jobs accepted whose assignment has not arrived yet (forgotten
 when they start running, or after `ASSIGN_GRACE` seconds if they never do). The request
@@ -30,6 +38,9 @@ __all__ = ["ADMISSION", "Admission", "Verdict"]
 ADMISSION = "ivrkit.admission"
 #: An accepted job not running after this long is forgotten (livekit-agents gives up at 7.5 s).
 ASSIGN_GRACE = 15.0
+#: livekit-server offers a worker a job only while the worker's load is below this (its
+#: `agents.target_load`, default 0.7 in v1.13.5).
+SERVER_TARGET_LOAD = 0.7
 
 Verdict = Literal["serve", "busy", "refuse"]
 
@@ -69,10 +80,10 @@ class Admission:
         return verdict
 
     def load(self, server: Any = None) -> float:
-        """Served calls / max_calls, for LiveKit to prefer the emptier workers."""
-        served = sum(1 for _, v in self._running() if v == "serve")
-        served += sum(1 for v, _ in self._pending.values() if v == "serve")
-        return min(served / self.max_calls, 1.0)
+        """The load to report: reaches the server's target load when every place is taken."""
+        running = {rid for rid, v in self._running() if v in ("serve", "busy")}
+        taken = len(running) + sum(1 for pid in self._pending if pid not in running)
+        return SERVER_TARGET_LOAD * min(taken / (self.max_calls + self.busy_calls), 1.0)
 
     def _running(self) -> list[tuple[str, Verdict]]:
         jobs = self.server.active_jobs if self.server is not None else []

@@ -395,20 +395,27 @@ states:
 """
 
 
-def test_a_flood_of_keys_is_accounted_for_key_by_key(stack: Stack, tmp_path: Path, room_name: str) -> None:
-    """One caller pressing about 100 keys a second for ten seconds: every key reaches the call,
-    exactly once, in the order pressed (the worker's trace file), none lost, none invented."""
+def _flood_worker(stack: Stack, tmp_path: Path, agent: str, *extra: str) -> Worker:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "flood.yaml").write_text(FLOOD_FLOW)
     flows = tone_flows([tmp_path / "src" / "flood.yaml"], tmp_path / "flows", TONES, RATE)
-    agent = f"{AGENT}-flood"
     argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", agent,
-            "--http-port", "0", "--trace-dir", str(tmp_path / "traces"), "--default-flow", "e2e-flood"]
-    proc = stack.start(argv, name="worker-flood", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
-    fw = Worker(proc, tmp_path / "traces", agent)
+            "--http-port", "0", "--trace-dir", str(tmp_path / "traces"), "--default-flow", "e2e-flood", *extra]
+    proc = stack.start(argv, name=f"worker-{agent}", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
+    proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-flood", 60)
+    return Worker(proc, tmp_path / "traces", agent)
+
+
+def _keys_recorded(worker: Worker, room: str) -> str:
+    return "".join(r["digit"] for r in events(worker.trace(room), "key"))
+
+
+def test_a_flood_of_keys_is_accounted_for_key_by_key(stack: Stack, tmp_path: Path, room_name: str) -> None:
+    """One caller pressing about 100 keys a second for ten seconds: every key reaches the call,
+    exactly once, in the order pressed (the worker's trace file), none lost, none invented."""
+    fw = _flood_worker(stack, tmp_path, f"{AGENT}-flood")
     try:
-        proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-flood", 60)
-        caller = stack.caller(room_name, "caller", agent_name=agent)
+        caller = stack.caller(room_name, "caller", agent_name=fw.agent_name)
         caller.wait_for_tone(hz("pin"), 20)
         keys = ("1234567890*#" * 100)[:1000]
         started = time.monotonic()
@@ -417,15 +424,48 @@ def test_a_flood_of_keys_is_accounted_for_key_by_key(stack: Stack, tmp_path: Pat
         print(f"flood: {len(keys)} keys at {rate:.0f} keys/s")
         time.sleep(1.0)
         caller.leave()
-        trace = fw.trace(room_name)
-        recorded = "".join(r["digit"] for r in events(trace, "key"))
+        recorded = _keys_recorded(fw, room_name)
         assert recorded == keys, (f"{len(keys)} keys sent, {len(recorded)} recorded; "
                                   f"first difference at {next((i for i, (a, b) in enumerate(zip(keys, recorded)) if a != b), min(len(keys), len(recorded)))}")
         assert rate > 60, f"the caller sent only {rate:.0f} keys/s"
-        collects = events(trace, "collect")
+        collects = events(fw.trace(room_name), "collect")
         assert "".join(c["digits"] for c in collects if c["reason"] == "max_digits") == keys[: 20 * (len(keys) // 20)]
     finally:
-        proc.stop(timeout=15)
+        fw.process.stop(timeout=15)
+
+
+def test_callers_at_capacity_pressing_at_once_lose_no_key(stack: Stack, tmp_path: Path, room_name: str) -> None:
+    """As many callers as the worker takes (--max-calls 10), all pressing keys at once (10 keys/s
+    each, 100 keys): every caller's keys reach its own call, exactly once, in order."""
+    import threading
+
+    fw = _flood_worker(stack, tmp_path, f"{AGENT}-crowd", "--max-calls", "10", "--busy-calls", "0")
+    try:
+        callers = [stack.caller(f"{room_name}-{i}", f"caller{i}", agent_name=fw.agent_name) for i in range(10)]
+        for c in callers:
+            c.wait_for_tone(hz("pin"), 30)
+        keys = [("0123456789*#"[i:] + "0123456789*#"[:i]) * 9 for i in range(10)]  # 108 keys, each caller its own order
+        errors: list[BaseException] = []
+
+        def press(c: CallerProcess, k: str) -> None:
+            try:
+                c.press(k, interval=0.1)
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=press, args=(c, k)) for c, k in zip(callers, keys)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        time.sleep(1.0)
+        for c in callers:
+            c.leave()
+        lost = {i: (len(keys[i]), len(got)) for i in range(10) if (got := _keys_recorded(fw, f"{room_name}-{i}")) != keys[i]}
+        assert not lost, f"caller: (sent, recorded) where they differ: {lost}"
+    finally:
+        fw.process.stop(timeout=15)
 
 
 def _heard_speech_then(caller: CallerProcess, freq: float) -> None:

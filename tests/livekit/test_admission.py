@@ -7,7 +7,15 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivrkit.livekit.admission import ADMISSION, ASSIGN_GRACE, Admission, Verdict
+import pytest
+
+from ivrkit.livekit.admission import (
+    ADMISSION,
+    ASSIGN_GRACE,
+    SERVER_TARGET_LOAD,
+    Admission,
+    Verdict,
+)
 
 
 class Clock:
@@ -90,10 +98,14 @@ def test_the_request_callback_tags_the_verdict_and_refuses_so_another_worker_may
     asyncio.run(adm(refused))
     assert busy.answers == [("accept", {"attributes": {ADMISSION: "busy"}})]
     assert refused.answers == [("reject", False)]  # terminate=False: LiveKit tries other workers
-    assert adm.load() == 1.0
+    assert adm.load() == SERVER_TARGET_LOAD  # every place taken: the server offers no more
 
 
-def test_load_is_served_calls_over_capacity() -> None:
+def test_load_reaches_the_servers_target_only_when_every_place_is_taken() -> None:
     server = _Server([_Running(_Job("J0"), _Args(None)), _Running(_Job("J1"), _Args({ADMISSION: "busy"}))])
     adm = Admission(max_calls=4, busy_calls=2, clock=Clock(), server=server)
-    assert adm.load() == 0.25  # a job without the attribute (none set) counts as served
+    assert adm.load() == pytest.approx(SERVER_TARGET_LOAD * 2 / 6)  # a job without the attribute counts as served
+    assert adm.decide("J2", adm._running()) == "serve"
+    assert adm.load() == pytest.approx(SERVER_TARGET_LOAD * 3 / 6)  # accepted, not yet running: counted
+    server.active_jobs.append(_Running(_Job("J2"), _Args({ADMISSION: "serve"})))
+    assert adm.load() == pytest.approx(SERVER_TARGET_LOAD * 3 / 6)  # now running: still counted once
