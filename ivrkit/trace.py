@@ -87,7 +87,12 @@ class Trace:
     def record(self, t: float, kind: str, state: str | None, data: Mapping[str, Any]) -> TraceEvent:
         """Append a record, or count it as dropped past the cap (see the module docstring). The
         record is returned either way: observers still see it."""
-        keep = kind in ALWAYS_KEPT or len(self.events) < MAX_EVENTS
+        events = self.events
+        if not self.dropped and len(events) < MAX_EVENTS:  # the common case: every record kept
+            event = TraceEvent(len(events) + 1, t, kind, state, data)
+            events.append(event)
+            return event
+        keep = kind in ALWAYS_KEPT or len(events) < MAX_EVENTS
         if not keep and not self.dropped:
             self.events.append(TraceEvent(self._next_seq(), t, "truncated", state, {"limit": MAX_EVENTS}))
         if kind == "call_end" and self.dropped:
