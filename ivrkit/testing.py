@@ -332,14 +332,17 @@ class FlowTester:
 
     @classmethod
     async def replay(cls, trace: Any, flow_or_path: Any, /, *, keys_for: Mapping[str, str] | None = None,
-                     seconds_per_char: float = 0.06, horizon: float | None = None, **secrets: str) -> ReplayResult:
+                     sets: Mapping[str, str] | None = None, seconds_per_char: float = 0.06,
+                     horizon: float | None = None, **secrets: str) -> ReplayResult:
         """Replay a recorded call against a flow; `.diverged` / `.report()` say how it went.
 
         `trace`: a trace file (the worker's, or `ivrkit console --trace`), a `Trace`, or its
         records. Sensitive keys are masked in a trace and never unmasked: give them as
         `secrets` — `pin="4321"` fills each masked entry into `pin` — or as `keys_for`
         (`{"pin": "4321#"}`: every masked key of a state, in order); any other secret is a
-        call variable to start with. See docs/testing.md, "Replay a real call".
+        call variable to start with; `sets` is the same as a mapping (what `--set` gives).
+        `horizon`: virtual seconds the call may go on after the last recorded input (300).
+        See docs/testing.md, "Replay a real call".
 
             result = await FlowTester.replay("calls/lost-card.jsonl", "flows/bank.yaml", pin="4321")
             assert not result.diverged, result.report()
@@ -348,7 +351,7 @@ class FlowTester:
 
         machine = _machine(flow_or_path)
         recording = read_recording(trace)
-        todo = plan(recording, machine.flow, secrets, keys_for or {})
+        todo = plan(recording, machine.flow, {**(sets or {}), **secrets}, keys_for or {})
         channel = FakeChannel(VirtualClock(), recording.caller, seconds_per_char=seconds_per_char,
                               prompt_seconds=todo.prompt_times)
         notes = list(todo.notes)
