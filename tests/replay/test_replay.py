@@ -256,3 +256,30 @@ async def test_a_flow_that_no_longer_ends_is_hung_up_after_the_horizon(tmp_path:
                  ("retries: 3", "retries: 100"))
     result = await FlowTester.replay(recorded, waits, horizon=30)
     assert result.divergence is not None and "the replay hung up" in result.notes[-1]
+
+
+def _docs_section() -> str:
+    text = (ROOT / "docs" / "testing.md").read_text()
+    return text[text.index("### Replay a real call"):text.index("## 2. Against a real livekit-server")]
+
+
+async def test_the_docs_pytest_example_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/testing.md "Replay a real call": its pytest example passes as written."""
+    code = _docs_section().split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/testing.md", "exec"), namespace)
+    tests = [v for k, v in namespace.items() if k.startswith("test_")]
+    assert len(tests) == 1
+    await tests[0]()
+
+
+def test_the_docs_command_prints_what_the_docs_show(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from ivrkit.cli import main
+
+    shown = _docs_section().split("```\n$ ivrkit replay ", 1)[1].split("\n", 1)
+    command, output = shown[0].split(), shown[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    assert main(["replay", *command]) == 0
+    assert capsys.readouterr().out == output
