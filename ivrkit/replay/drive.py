@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ivrkit.replay.recording import Rec
-from ivrkit.replay.timing import Anchor, Timed, anchors
+from ivrkit.replay.timing import ROUNDING, Anchor, Timed, anchors
 from ivrkit.trace import Trace
 
 #: Virtual seconds a replay's call may run on after the last recorded input before the replay
@@ -74,7 +74,8 @@ async def feed(driver: Driver, inputs: Sequence[Timed], recorded: Sequence[Rec],
 async def _moment(driver: Driver, item: Timed, known: dict[Anchor, float]) -> float:
     """When `item` goes in: its anchor's replay time plus its delay. Until the anchor has
     happened, time moves on timer by timer; if it never comes (the flow changed), the item goes
-    in at its recorded time, shifted as much as the last anchor both calls share."""
+    in at its recorded time, shifted as much as the last anchor both calls share (a timer due
+    within `ROUNDING` of that still fires first: the anchor may be that timer)."""
     while True:
         seen = {a: t for a, t, _ in anchors(driver.trace.events)}
         if item.anchor in seen:
@@ -83,6 +84,6 @@ async def _moment(driver: Driver, item: Timed, known: dict[Anchor, float]) -> fl
         shift = max(shared, key=lambda at: at[1], default=(None, 0.0))
         fallback = item.at + (shift[1] - known[shift[0]] if shift[0] is not None else 0.0)
         due = driver.clock.next_due()
-        if not driver.running or due is None or due > fallback:
+        if not driver.running or due is None or due > fallback + ROUNDING:
             return fallback
         await driver.advance(due - driver.clock.now())

@@ -30,6 +30,10 @@ from ivrkit.trace import TraceEvent
 ANCHORS = ("call_start", "prompt", "prompt_end")
 #: A prompt cut short when recorded plays at least this much longer than it was heard.
 CUT_MARGIN = 0.5
+#: How much later than an input an anchor may be recorded and still count as before it: a
+#: worker file rounds `t` to 0.1 ms, so a key pressed as a prompt ended (and handled after its
+#: end) could otherwise look 50 µs early — and cut a prompt the caller had heard to its end.
+ROUNDING = 1e-3
 
 Anchor = tuple[str, int]  # (kind, ordinal among the records of that kind)
 
@@ -66,9 +70,18 @@ def timed(records: tuple[Rec, ...], digit: str | None, at: float, index: int, *,
     for anchor, t, i in anchors(records):
         if i >= index:
             break
-        if t <= at:
+        if t <= at + ROUNDING and not _stopped_by(records, i, index):
             best = (anchor, t)
     return Timed(digit, at, best[0], max(0.0, at - best[1]), placeholder)
+
+
+def _stopped_by(records: tuple[Rec, ...], i: int, index: int) -> bool:
+    """The record at `i` is a prompt cut short by the input recorded at `index` (a barge-in's
+    prompt end is recorded just before its key, a hang-up's just before the call's end, at the
+    same time): what the input did, not what the caller heard before it."""
+    r = records[i]
+    return (r.kind == "prompt_end" and bool(r.data.get("interrupted"))
+            and not any(records[j].kind == "key" for j in range(i + 1, index)))
 
 
 class PromptTimes:

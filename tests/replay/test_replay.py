@@ -240,6 +240,27 @@ async def test_a_worker_trace_with_a_real_voice_replays(tmp_path: Path) -> None:
     assert not old.diverged and "key times are estimated" in old.notes[0]
 
 
+async def test_keys_at_the_edges_of_prompts_in_a_worker_file(tmp_path: Path) -> None:
+    """The worker file rounds times to 0.1 ms and a barge-in's prompt end is recorded at its
+    key's time: a key that cut a prompt cuts it again, a key pressed as a prompt ended waits
+    for the end, and a hang-up during a prompt cuts it as it did."""
+    async with FlowTester(BANK, channel=FakeChannel(VirtualClock(1000.37), CALLER, seconds_per_char=0.1)) as t:
+        await t.advance(1.3)
+        await t.press("9")  # cuts the menu
+        await t.until_input()  # the retry prompt and the whole menu again
+        await t.press("1")  # the instant the menu ended
+        await t.advance(1.0)
+        await t.hangup()  # in the middle of the account prompt
+        recorded = t.trace
+    ends = [(e.data["id"], e.data["interrupted"]) for e in recorded.of_kind("prompt_end")]
+    assert ends == [(1, True), (2, False), (3, False), (4, True)]
+    rows = [json.loads(line) for line in worker_file(tmp_path, recorded, start=999.91).read_text().splitlines()]
+    one = next(r for r in rows if r["event"] == "key" and r["digit"] == "1")
+    one["arrived"] -= 0.00004  # as the file's rounding of `t` can make it look: before the menu's end
+    result = await FlowTester.replay(rows, BANK)
+    assert not result.diverged, result.report()
+
+
 async def test_a_recording_on_another_flow_is_named(tmp_path: Path) -> None:
     async with FlowTester(BANK, caller=CALLER) as t:
         await t.hangup()
