@@ -15,6 +15,7 @@ The tree (a dotted name is a class kept in an adapter, by its module under `ivrk
     ├── SpeechError                       the offline voice could not be loaded or failed
     ├── AudioFileError                    an audio file cannot be read or written
     ├── CoverageDataError                 a flow coverage file is unreadable or lacks the flow
+    ├── ReplayError                       a recorded call cannot be replayed (unreadable, masked keys)
     ├── GraphvizError                     Graphviz's `dot` failed to draw a flow (ivrkit graph)
     │   └── GraphvizMissing               `dot` is not installed (the message says how to get it)
     ├── livekit.settings.SettingsError    a worker setting is missing or malformed (exit 2)
@@ -251,6 +252,12 @@ class GraphvizError(IvrkitError):
 class GraphvizMissing(GraphvizError):
     """Graphviz's `dot` is not on PATH; the message says how to install it (SVG/PNG need it,
     Mermaid and DOT text do not)."""
+
+
+class ReplayError(IvrkitError):
+    """A recorded call cannot be replayed: its trace is unreadable or not a whole call, or it
+    holds masked keys of sensitive input and their digits were not given; the message says
+    which state and how to give them (`--set NAME=DIGITS`, `--keys-for STATE=DIGITS`)."""
 
 
 class CoverageDataError(IvrkitError):

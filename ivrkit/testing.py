@@ -38,6 +38,8 @@ from ivrkit.trace import Trace
 if TYPE_CHECKING:
     from ivrkit.call import CallResult
     from ivrkit.flow.model import Flow
+    from ivrkit.machine import FlowMachine
+    from ivrkit.replay import ReplayResult
 
 #: Called with (flow, trace) when a `FlowTester` call has finished — how `pytest --ivr-cov`
 #: (`ivrkit.coverage.plugin`) sees every call without the tester knowing about coverage.
@@ -154,7 +156,9 @@ class SentDtmf:
 
 
 class FakeChannel(Channel):
-    """The testing adapter. `fail_transfer`/`fail_dial`/`fail_dtmf`: raise `ChannelError`."""
+    """The testing adapter. `fail_transfer`/`fail_dial`/`fail_dtmf`: raise `ChannelError`.
+    A prompt plays `seconds_per_char` per character (plus its pauses and audio files), or as
+    long as `prompt_seconds(prompt, that estimate)` says."""
 
     def __init__(
         self,
@@ -166,6 +170,7 @@ class FakeChannel(Channel):
         fail_transfer: bool = False,
         fail_dial: bool = False,
         fail_dtmf: bool = False,
+        prompt_seconds: Callable[[FilledPrompt, float], float] | None = None,
     ) -> None:
         self.vclock = clock or VirtualClock()
         super().__init__(clock=self.vclock, caller=caller or CallerInfo())
@@ -174,6 +179,8 @@ class FakeChannel(Channel):
         self.fail_transfer = fail_transfer
         self.fail_dial = fail_dial
         self.fail_dtmf = fail_dtmf
+        #: (prompt, estimate) -> how long it plays; a replay passes the recorded call's durations
+        self.prompt_seconds = prompt_seconds
         self.played: list[PlayedPrompt] = []
         self.sent: list[SentDtmf] = []
         self.transfers: list[str] = []
@@ -190,7 +197,7 @@ class FakeChannel(Channel):
                 total += float(part.value)
             elif part.kind == "audio":
                 total += self.audio_seconds
-        return total
+        return total if self.prompt_seconds is None else self.prompt_seconds(prompt, total)
 
     # --- the port ----------------------------------------------------------------------------
 
@@ -287,16 +294,8 @@ class FlowTester:
         thread_wait: float = 10.0,
     ) -> None:
         from ivrkit.call import Call
-        from ivrkit.machine import FlowMachine
 
-        if isinstance(flow_or_path, FlowMachine):
-            machine = flow_or_path
-        elif isinstance(flow_or_path, (str, Path)):
-            from ivrkit.flow.loader import load_flow
-
-            machine = FlowMachine(load_flow(flow_or_path))
-        else:
-            machine = FlowMachine(flow_or_path)
+        machine = _machine(flow_or_path)
         self.machine = machine
         if channel is not None and not isinstance(channel.clock, VirtualClock):
             raise TypeError("FlowTester needs a channel on a VirtualClock (no real time in tests)")
@@ -330,6 +329,44 @@ class FlowTester:
             self._task.result()  # surface an engine crash
             if self.clock.pending():
                 raise AssertionError(f"the call left {self.clock.pending()} timer(s) behind\n{self._recent()}")
+
+    @classmethod
+    async def replay(cls, trace: Any, flow_or_path: Any, /, *, keys_for: Mapping[str, str] | None = None,
+                     sets: Mapping[str, str] | None = None, seconds_per_char: float = 0.06,
+                     horizon: float | None = None, **secrets: str) -> ReplayResult:
+        """Replay a recorded call against a flow; `.diverged` / `.report()` say how it went.
+
+        `trace`: a trace file (the worker's, or `ivrkit console --trace`), a `Trace`, or its
+        records. Sensitive keys are masked in a trace and never unmasked: give them as
+        `secrets` — `pin="4321"` fills each masked entry into `pin` — or as `keys_for`
+        (`{"pin": "4321#"}`: every masked key of a state, in order); any other secret is a
+        call variable to start with; `sets` is the same as a mapping (what `--set` gives).
+        `horizon`: virtual seconds the call may go on after the last recorded input (300).
+        See docs/testing.md, "Replay a real call".
+
+            result = await FlowTester.replay("calls/lost-card.jsonl", "flows/bank.yaml", pin="4321")
+            assert not result.diverged, result.report()
+        """
+        from ivrkit.replay import HORIZON, compare, feed, plan, read_recording
+
+        machine = _machine(flow_or_path)
+        recording = read_recording(trace)
+        todo = plan(recording, machine.flow, {**(sets or {}), **secrets}, keys_for or {})
+        channel = FakeChannel(VirtualClock(), recording.caller, seconds_per_char=seconds_per_char,
+                              prompt_seconds=todo.prompt_times)
+        notes = list(todo.notes)
+        async with cls(machine, channel=channel, variables=todo.variables) as t:
+            limit = HORIZON if horizon is None else horizon
+            if not await feed(t, todo.inputs, recording.records, limit):
+                notes.append(f"the replayed call had not ended {limit:g} s after the caller's last input: "
+                             "the replay hung up")
+        name = flow_or_path if isinstance(flow_or_path, (str, Path)) else (machine.flow.file or machine.flow.name)
+        return compare(recording, str(name), read_recording(t.trace).records, notes)
+
+    @property
+    def running(self) -> bool:
+        """The call has started and not yet ended."""
+        return self._task is not None and not self._task.done()
 
     # --- the caller --------------------------------------------------------------------------
 
@@ -483,3 +520,16 @@ class FlowTester:
 
 
 _MISSING = object()
+
+
+def _machine(flow_or_path: Any) -> FlowMachine:
+    """A `FlowMachine` from a machine, a `Flow`, or a flow file's path."""
+    from ivrkit.machine import FlowMachine
+
+    if isinstance(flow_or_path, FlowMachine):
+        return flow_or_path
+    if isinstance(flow_or_path, (str, Path)):
+        from ivrkit.flow.loader import load_flow
+
+        return FlowMachine(load_flow(flow_or_path))
+    return FlowMachine(flow_or_path)

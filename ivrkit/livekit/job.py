@@ -229,7 +229,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     copier: TraceCopier | None = None
     if trace is not None:
         trace.write(
-            "call", at=clock.now(), room=room.name, caller=caller.identity, sip=channel.caller_is_sip,
+            "call", at=clock.now(), clock=trace.start, room=room.name, caller=caller.identity, sip=channel.caller_is_sip,
             flow=decision.flow, route=decision.reason, caller_info={
                 "number": channel.caller.number, "called_number": channel.caller.called_number,
                 "call_id": channel.caller.call_id,

@@ -2,7 +2,10 @@
 
 Why: "what did caller X hear and press?" is the first question on any IVR incident, and the
 e2e tests ask it too. Each line is one event with the wall-clock time (`ts`, ISO 8601 UTC) and
-the call's own monotonic time (`t`, seconds since the call began). Sensitive digits never reach
+the call's own monotonic time (`t`, seconds since the call began). The first record, `call`,
+says who called and which flow answered; its `clock` is the call clock's reading at t=0, so a
+key's `arrived` (the call clock's time the key came in, as the call traced it) converts to the
+file's `t` as `arrived - clock` (what `ivrkit replay` does). Sensitive digits never reach
 this file: keys collected into a sensitive variable are masked by the call runtime before they
 are traced, prompts are traced by their masked `log_text`.
 
@@ -14,11 +17,11 @@ key record however long the call, one `truncated` record where the cap began, an
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import json
 import logging
-import asyncio
 import re
 from pathlib import Path
 from typing import IO, Any

@@ -110,6 +110,42 @@ def test_menu_choice_and_pin_with_pound(stack: Stack, worker: Worker, room_name:
     assert "ended" in worker.job_end(room_name)
 
 
+def test_a_worker_trace_replays_against_its_flow(stack: Stack, worker: Worker, room_name: str) -> None:
+    """`ivrkit replay`'s promise on a real call: the worker's trace file, replayed against the
+    same flow on the virtual clock, matches — barge-in, a no-match, the PIN (given, since the
+    trace masks it) — with prompts as long as the real audio was; a changed flow diverges."""
+    import asyncio
+
+    from ivrkit.testing import FlowTester
+
+    caller = dial(stack, worker, room_name)
+    caller.wait_for_tone(hz("main"), 20)
+    time.sleep(1.0)
+    caller.dtmf("9")  # barges in: no such choice
+    caller.wait_for_tone(hz("no_match"), 10, ended=True)
+    caller.wait_for_tone(hz("main"), 10, ended=True)
+    caller.dtmf("1")
+    caller.wait_for_tone(hz("pin"), 10, ended=True)
+    caller.press("4321#", interval=0.15)
+    caller.wait_for_tone(hz("ok"), 10, ended=True)
+    caller.wait_for("disconnected", 10)
+    trace = worker.trace(room_name)
+    flow = worker.trace_dir.parent / "flows" / "worker.yaml" if worker.trace_dir else None
+    assert flow is not None and flow.exists()
+
+    result = asyncio.run(FlowTester.replay(trace, flow, pin="4321"))
+    assert not result.diverged, result.report()
+    assert "matches" in result.report() and "4321" not in result.report()
+    changed = flow.with_name("worker-changed.yaml")  # beside it: its audio files are relative
+    changed.write_text(flow.read_text().replace('options: {"1": pin,', 'options: {"1": desk,'))
+    try:
+        result = asyncio.run(FlowTester.replay(trace, changed, pin="4321"))
+    finally:
+        changed.unlink()
+    assert result.divergence is not None and result.divergence.now is not None, result.report()
+    assert result.divergence.now.text == "entered state 'desk'", result.report()
+
+
 def test_a_slow_caller_hears_the_greeting_from_its_start(stack: Stack, worker: Worker, room_name: str) -> None:
     """A caller whose media takes 1.5 s to come up (it subscribes to the agent's audio late):
     the first prompt waits for its subscription instead of playing into nobody's ears."""
