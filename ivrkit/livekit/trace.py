@@ -14,11 +14,11 @@ key record however long the call, one `truncated` record where the cap began, an
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import json
 import logging
-import asyncio
 import re
 from pathlib import Path
 from typing import IO, Any
