@@ -5,8 +5,11 @@
 // Why the page only lights elements: the server's SVG names each node and edge by the flow
 // graph's ids and answers with the maps `nodes` (state -> element id) and `edges` (edge id ->
 // element id), so the page needs no layout code and no knowledge of how ids are spelled. The
-// worker publishes `ivrkit.flow`, `ivrkit.state` and `ivrkit.edge` (ivrkit/livekit/attributes.py);
-// attribute updates coalesce, so the path is every (state, edge) the page saw, not a trace.
+// worker publishes `ivrkit.flow`, and each state with the edge that led to it (`ivrkit.state`,
+// `ivrkit.edge`, ivrkit/livekit/attributes.py) — the state also a moment earlier with its prompt,
+// so for one round trip a new state may show beside the previous edge. The path grows when the
+// state changes: updates coalesce, so a state passed through quickly may be missing from it, and
+// re-entering the same state (a self-loop) is marked on the picture but not repeated on the path.
 //
 // The container's data-* attributes (flow, state, edge, lit, taken) are what the e2e test reads.
 
@@ -46,11 +49,11 @@ export class FlowPicture {
     }
     const state = attrs['ivrkit.state'] ?? '';
     const edge = attrs[EDGE_ATTR] ?? '';
-    if (state && (this.last?.state !== state || this.last?.edge !== edge)) {
-      this.last = { state, edge };
+    if (state && state !== this.last?.state) {
       this.path.push(state);
       this.showPath();
     }
+    if (state) this.last = { state, edge };
     this.light();
   }
 
