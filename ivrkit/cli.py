@@ -525,7 +525,7 @@ def _run_dev_worker(ns: argparse.Namespace) -> int:
         try:
             dialpad = BackgroundDevServer(DevServerOptions(
                 livekit_url=opts.url, api_key=opts.api_key, api_secret=opts.api_secret, port=port,
-                agent_name=opts.agent_name or None,
+                agent_name=opts.agent_name or None, flows=opts.path,
             ))
             print(f"ivrkit dev: dial pad at {dialpad.start()}", file=sys.stderr, flush=True)
         except DevServerError as exc:

@@ -69,6 +69,7 @@ class ConsoleOptions:
     variables: dict[str, str] = field(default_factory=dict)
     caller: str | None = None
     called: str | None = None
+    no_path: bool = False
 
 
 def add_console_parser(subparsers: Any) -> None:
@@ -124,6 +125,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", metavar="WAV", help="write everything the caller heard to this WAV file")
     p.add_argument("--trace", metavar="FILE", help="write the call trace as JSON lines ('-' = stdout)")
     p.add_argument("--no-audio", action="store_true", help="do not play prompts on the sound card")
+    p.add_argument("--no-path", action="store_true",
+                   help="do not print the path of states after each move (path: main → pin → balance)")
     p.add_argument("--fast", action="store_true", help="prompts take no time (timeouts stay real)")
     p.add_argument(
         "--char-seconds", type=float, default=0.06, metavar="S", dest="seconds_per_char",
@@ -224,13 +227,14 @@ def _isatty(stream: Any) -> bool:
 
 def console_hooks(view: ConsoleView) -> Hooks:
     """Observers that show the call from its own (masked) records, in order: states, prompts,
-    keys and what the call did with each, entries, waits, no-input and no-match."""
+    keys and what the call did with each, entries, waits, no-input and no-match, and the moves
+    (the path line)."""
 
     async def show(event: TraceEvent) -> None:
         view.observe(event.kind, event.state, event.data)
 
     view.follow_call()
-    return Hooks(state_enter=[show], digits=[show], prompt=[show])
+    return Hooks(state_enter=[show], digits=[show], prompt=[show], transition=[show])
 
 
 def banner(opts: ConsoleOptions, flow_name: str, *, interactive: bool) -> list[str]:
@@ -285,7 +289,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
     loop = asyncio.get_running_loop()
     clock = LoopClock(loop)
     out: TextIO = sys.stderr if opts.trace == "-" else sys.stdout  # keep a piped trace clean
-    view = ConsoleView(out, clock, flow=flow, typewriter=_isatty(out) and not opts.fast)
+    view = ConsoleView(out, clock, flow=flow, typewriter=_isatty(out) and not opts.fast, path=not opts.no_path)
     for text in banner(opts, flow.name, interactive=_isatty(sys.stdin)):
         view.notice(text)
     synthesizer, speaker, recorder = _audio(opts, view, clock, flow)

@@ -19,10 +19,16 @@ channel plays them and keys are never shown in clear: nothing has said where the
 
 Lines that arrive while a prompt is being typed out are held until its line is finished, so a
 prompt is never split by an event line.
+
+With `path`, each state line is followed by the way the call came, from its transition records:
+`path: welcome → main → pin  (key 1)` — the states entered (the last `PATH_SHOWN`) and, in
+brackets, why the last move was made (the trace's `why`, which never holds a collected value).
+The console's text for the picture the dial pad draws.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -34,6 +40,8 @@ __all__ = ["ConsoleView"]
 
 #: A key is noted as typed ahead when the call used it this long after it was pressed.
 TYPED_AHEAD_NOTE = 0.05
+#: States shown on a path line; older ones become "…".
+PATH_SHOWN = 12
 
 
 class ConsoleView:
@@ -47,9 +55,14 @@ class ConsoleView:
         flow: Flow | None = None,
         start: float | None = None,
         typewriter: bool = False,
+        path: bool = False,
     ) -> None:
         self.out = out
         self.typewriter = typewriter  # print a prompt word by word over its playing time
+        self.show_path = path  # after each state line, the path of states that led there
+        self._path: deque[str] = deque(maxlen=PATH_SHOWN)
+        self._moves = 0
+        self._why: str | None = None  # why the move the next state record ends was made
         self.clock = clock
         self.start = clock.now() if start is None else start
         self.flow = flow
@@ -139,6 +152,9 @@ class ConsoleView:
         match kind:
             case "state" if state is not None:
                 self.enter_state(state)
+                self._show_path(state)
+            case "transition":
+                self._why = str(data.get("why", ""))
             case "prompt":
                 pid = data.get("id")
                 duration = self._durations.pop(pid, 0.0) if isinstance(pid, int) else 0.0
@@ -169,6 +185,16 @@ class ConsoleView:
             return
         sensitive = ", sensitive" if s.collect is not None and s.collect.sensitive else ""
         self.line(f"state {name} ({s.kind}{sensitive})")
+
+    def _show_path(self, state: str) -> None:
+        """After the state line: the path, when a move (its transition record) led here."""
+        why, self._why = self._why, None
+        if not self.show_path or why is None:
+            return
+        self._path.append("(error)" if state == BUILTIN_ERROR else state)
+        self._moves += 1
+        more = "… → " if self._moves > PATH_SHOWN else ""
+        self.line(f"path: {more}{' → '.join(self._path)}  ({why})")
 
     def _prompt_ended(self, data: Mapping[str, Any]) -> None:
         if data.get("id") == self._typing:

@@ -18,6 +18,9 @@ from ivrkit.flow.model import Flow
 from ivrkit.graph.model import ANY_ERROR, START
 from ivrkit.trace import TraceEvent
 
+#: How a transition's `why` starts when retries ran out ("max retries (no_input)").
+MAX_RETRIES = "max retries"
+
 
 def taken(flow: Flow, events: Iterable[TraceEvent]) -> tuple[Counter[str], Counter[str]]:
     """(edge ids taken, states entered) by the call whose trace is `events`, with counts.
@@ -32,8 +35,9 @@ def taken(flow: Flow, events: Iterable[TraceEvent]) -> tuple[Counter[str], Count
         if e.kind == "state" and state in flow.states:
             states[state] += 1
         elif e.kind == "transition":
-            edge = _move(flow, str(e.data.get("from")), str(e.data.get("to")), str(e.data.get("why", "")))
-            if edge:
+            why = str(e.data.get("why", ""))
+            edge = move_edge(flow, str(e.data.get("from")), str(e.data.get("to")), why)
+            if edge and not why.startswith(MAX_RETRIES):  # counted from its no_input / no_match record
                 edges[edge] += 1
         elif e.kind in ("no_input", "no_match") and state in flow.states:
             edges[_retry(e, last_in.get(state))] += 1
@@ -46,7 +50,12 @@ def taken(flow: Flow, events: Iterable[TraceEvent]) -> tuple[Counter[str], Count
     return edges, states
 
 
-def _move(flow: Flow, source: str, dest: str, why: str) -> str | None:
+def move_edge(flow: Flow, source: str, dest: str, why: str) -> str | None:
+    """The id of the edge a move took, from its transition record (`from`, `to`, `why`); None
+    when no edge of the graph stands for it (a `goto` no arm matched, a flow changed since).
+    The worker publishes it live (`ivrkit.edge`), so the dial pad marks the edge just taken."""
+    if why.startswith(MAX_RETRIES):
+        return f"{source}:max_retries"
     if why == "start":
         return f"{START}:start"
     if why.startswith("key "):
@@ -65,7 +74,7 @@ def _move(flow: Flow, source: str, dest: str, why: str) -> str | None:
             return f"{source}:on_error"
         if dest == flow.error_state:
             return f"{ANY_ERROR}:error"
-    return None  # "max retries (…)" is read from its no_input / no_match record
+    return None
 
 
 def _retry(e: TraceEvent, before: TraceEvent | None) -> str:

@@ -12,6 +12,8 @@ Routes:
   GET /               the page (ivrkit/dialpad/web/index.html), and its static files
   GET /api/config     {"room", "flow", "livekit_url", "agent_name"} (defaults for the form)
   GET /api/token      ?room=R&identity=I[&flow=F] -> {"url", "token", "room", "identity"}
+  GET /api/graph      ?flow=F -> the flow's picture: {"flow", "svg" | null, "message", "nodes",
+                      "edges"} (ivrkit/dialpad/picture.py), drawn from the flows in `--flows`
 
 When `agent_name` is set, each token carries a room configuration that dispatches that agent
 to the room when the room is created (LiveKit's explicit dispatch), so the worker answers the
@@ -39,7 +41,8 @@ from aiohttp import web
 from livekit import api
 
 from ivrkit.dialpad.bundle import BUNDLE, BundleError, page_dir
-from ivrkit.errors import IvrkitError
+from ivrkit.dialpad.picture import FlowNotFound, find_flow, flow_picture
+from ivrkit.errors import GraphvizError, IvrkitError
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 DEFAULT_PORT = 8765
@@ -73,6 +76,7 @@ class DevServerOptions:
     agent_name: str | None = None
     agent_metadata: str = ""
     flow: str | None = None  # default flow asked of the worker (dispatch metadata)
+    flows: Path | None = None  # the worker's flow file or folder, for the pictures (/api/graph)
     web_dir: Path = WEB_DIR
 
 
@@ -177,12 +181,27 @@ def make_app(opts: DevServerOptions) -> web.Application:
             headers={"Cache-Control": "no-store"},
         )
 
+    async def graph(request: web.Request) -> web.Response:
+        name = request.query.get("flow", "")
+        try:
+            picture = await asyncio.to_thread(_picture, opts.flows, name)  # reads files, runs Graphviz
+        except FlowNotFound as exc:
+            return web.json_response({"error": str(exc)}, status=404)
+        except GraphvizError as exc:
+            return web.json_response({"error": f"drawing flow {name!r} failed: {exc}"}, status=500)
+        return web.json_response(picture, headers={"Cache-Control": "no-store"})
+
     app = web.Application(middlewares=[_host_guard(opts.host)])
     app.router.add_get("/", index)
     app.router.add_get("/api/config", config)
     app.router.add_get("/api/token", token)
+    app.router.add_get("/api/graph", graph)
     app.router.add_get("/{path:.+}", static)
     return app
+
+
+def _picture(flows: Path | None, name: str) -> dict[str, Any]:
+    return flow_picture(find_flow(flows, name))
 
 
 def _host_allowed(host_header: str, bound_host: str) -> bool:
@@ -307,6 +326,7 @@ def run_devserver(opts: DevServerOptions) -> int:
         _warn_if_exposed(opts.host)
         agent = f", dispatching agent '{opts.agent_name}'" if opts.agent_name else ""
         agent += f" for flow '{opts.flow}'" if opts.flow else ""
+        agent += f", drawing flows from {opts.flows}" if opts.flows else ""
         print(
             f"ivrkit dialpad: serving {running.url} (room '{opts.room}', LiveKit {opts.livekit_url}{agent})",
             flush=True,
@@ -346,6 +366,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--flow", default=None, help="flow the page asks the worker for by default (dispatch metadata {\"flow\": ...})"
     )
+    parser.add_argument(
+        "--flows", default=None, type=Path, metavar="PATH",
+        help="the worker's flow file or folder: the page draws the flow of the call (needs Graphviz for the picture)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> DevServerOptions:
@@ -362,6 +386,8 @@ def options_from_args(args: argparse.Namespace) -> DevServerOptions:
         raise DevServerError(f"missing {', '.join(missing)}: say where your LiveKit server is and its API key")
     if args.flow and not args.agent_name:
         raise DevServerError("--flow needs --agent-name: the flow is asked of the agent the token dispatches")
+    if args.flows is not None and not args.flows.exists():
+        raise DevServerError(f"--flows {args.flows}: no such flow file or folder")
     if not (0 <= args.port <= 65535):
         raise DevServerError(f"--port {args.port} is not a port number (0-65535)")
     return DevServerOptions(
@@ -374,6 +400,7 @@ def options_from_args(args: argparse.Namespace) -> DevServerOptions:
         agent_name=args.agent_name,
         agent_metadata=args.agent_metadata,
         flow=args.flow,
+        flows=args.flows,
     )
 
 

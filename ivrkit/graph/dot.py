@@ -8,6 +8,11 @@ dot labelled "start"; "any error" is red plain text. A hook's "any state" and a 
 invalid, repeat, re-enter) one loop with a line each — so no marker edge is flung across the
 picture and no loop labels overlap. With `untested` (edge ids) those edges and lines are red,
 marked ✗, and a legend under the graph counts them.
+
+With `ids` (what SVG and PNG are drawn from), every node and arrow carries an `id` that Graphviz
+copies onto its SVG element: `node:<node id>`, `edge:<edge id>`, `loop:<node id>` for a state's
+merged self-loops. `drawn_as` says which element draws each edge (an inline line is drawn by its
+state's node), so a page can light the state a call is in and the edge it just took.
 """
 
 from __future__ import annotations
@@ -69,21 +74,47 @@ def _label(graph: FlowGraph, node: Node, untested: Collection[str] | None) -> st
     return "<" + "<BR/>".join(rows) + ">"
 
 
-def _node(graph: FlowGraph, node: Node, untested: Collection[str] | None) -> str:
+def node_element(node_id: str) -> str:
+    """The id of the SVG element that draws node `node_id` (see `to_dot(ids=True)`)."""
+    return f"node:{node_id}"
+
+
+def drawn_as(graph: FlowGraph) -> dict[str, str]:
+    """Every edge id of `graph` → the id of the SVG element that draws it: its arrow, its
+    state's merged self-loop, or (a line inside the state) its state's node."""
+    arrows = {e.id for e in graph.drawn_edges()}
+    out: dict[str, str] = {}
+    for edge in graph.edges:
+        if edge.id in arrows:
+            out[edge.id] = f"edge:{edge.id}"
+        elif edge.source == edge.target:
+            out[edge.id] = f"loop:{edge.source}"
+        else:
+            out[edge.id] = node_element(edge.source)
+    return out
+
+
+def _id(element: str, ids: bool) -> str:
+    return f" id={_q(element)}" if ids else ""
+
+
+def _node(graph: FlowGraph, node: Node, untested: Collection[str] | None, ids: bool) -> str:
     extra = ' color="#cc0000" penwidth=3' if node.sensitive else ""
+    extra += _id(node_element(node.id), ids)
     return f"{_q(node.id)} [label={_label(graph, node, untested)} {_STYLE[node.kind]}{extra}]"
 
 
-def _loop(graph: FlowGraph, node: Node, untested: Collection[str] | None) -> str | None:
+def _loop(graph: FlowGraph, node: Node, untested: Collection[str] | None, ids: bool) -> str | None:
     """Every self-loop of `node` as one loop, a line per edge (red when untested)."""
     loops = graph.loops(node.id)
     if not loops:
         return None
     rows = "<BR ALIGN=\"LEFT\"/>".join(_line(e, untested, _SELF_LOOPS.get(e.kind, "#666666")) for e in loops)
-    return f'{_q(node.id)} -> {_q(node.id)} [label=<{rows}<BR ALIGN="LEFT"/>> color="#888888" dir=back arrowtail=normal]'
+    return (f'{_q(node.id)} -> {_q(node.id)} [label=<{rows}<BR ALIGN="LEFT"/>> color="#888888" dir=back '
+            f'arrowtail=normal{_id(f"loop:{node.id}", ids)}]')
 
 
-def _edge(edge: Edge, untested: Collection[str] | None) -> str:
+def _edge(edge: Edge, untested: Collection[str] | None, ids: bool) -> str:
     attrs = [f"label={_q(edge.label)}"]
     if edge.kind in _DASHED:
         attrs.append("style=dashed")
@@ -96,11 +127,14 @@ def _edge(edge: Edge, untested: Collection[str] | None) -> str:
     if untested is not None and edge.counted and edge.id in untested:
         attrs.append(f'color="{UNTESTED}" fontcolor="{UNTESTED}" penwidth=3')
         attrs[0] = f"label={_q('✗ ' + edge.label)}"
+    if ids:
+        attrs.append(f"id={_q('edge:' + edge.id)}")
     return f"{_q(edge.source)} -> {_q(edge.target)} [{' '.join(attrs)}]"
 
 
-def to_dot(graph: FlowGraph, untested: Collection[str] | None = None) -> str:
-    """The DOT text. `untested`: edge ids to draw red (None: no coverage data)."""
+def to_dot(graph: FlowGraph, untested: Collection[str] | None = None, *, ids: bool = False) -> str:
+    """The DOT text. `untested`: edge ids to draw red (None: no coverage data); `ids`: give
+    each node and arrow an element id (see the module docstring)."""
     lines = [
         f"// {graph.flow} ({Path(graph.file).name}): ivrkit graph",
         f"digraph {_q(graph.flow)} {{",
@@ -111,15 +145,15 @@ def to_dot(graph: FlowGraph, untested: Collection[str] | None = None) -> str:
     grouped: dict[str | None, list[Node]] = {}
     for node in graph.drawn_nodes():
         grouped.setdefault(node.group, []).append(node)
-    lines.extend("  " + _node(graph, n, untested) for n in grouped.get(None, []))
+    lines.extend("  " + _node(graph, n, untested, ids) for n in grouped.get(None, []))
     for i, (gid, title) in enumerate(graph.groups):
         lines.append(f"  subgraph cluster_{i} {{")
         lines.append(f'    label={_q(title)} style="rounded,dashed" color="#999999" fontcolor="#555555"')
-        lines.extend("    " + _node(graph, n, untested) for n in grouped.get(gid, []))
+        lines.extend("    " + _node(graph, n, untested, ids) for n in grouped.get(gid, []))
         lines.append("  }")
     lines.append(f'  {{ rank=source; {_q(graph.nodes[0].id)} }}')
-    lines.extend("  " + _edge(e, untested) for e in graph.drawn_edges())
-    lines.extend("  " + loop for n in graph.drawn_nodes() if (loop := _loop(graph, n, untested)))
+    lines.extend("  " + _edge(e, untested, ids) for e in graph.drawn_edges())
+    lines.extend("  " + loop for n in graph.drawn_nodes() if (loop := _loop(graph, n, untested, ids)))
     if untested is not None:
         counted = graph.counted_edges()
         missing = sum(1 for e in counted if e.id in untested)

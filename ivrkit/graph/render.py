@@ -40,10 +40,10 @@ FORMATS: dict[str, str] = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "do
 
 
 def draw(graph: FlowGraph, fmt: str, untested: Collection[str] | None = None) -> bytes:
-    """`graph` as `fmt` ("mermaid", "dot", "svg", "png"); SVG/PNG run Graphviz (see `render`)."""
+    """`graph` as `fmt` ("mermaid", "dot", "svg", "png"); SVG/PNG run Graphviz (see `render`),
+    and an SVG's elements carry the graph's ids (`ivrkit.graph.dot.drawn_as`)."""
     if fmt == "mermaid":
         return to_mermaid(graph, untested).encode()
-    text = to_dot(graph, untested)
     if fmt == "dot":
-        return text.encode()
-    return render(text, fmt)
+        return to_dot(graph, untested).encode()
+    return render(to_dot(graph, untested, ids=True), fmt)  # SVG elements named: a page can light them

@@ -16,7 +16,8 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
 - `player`        prompt playout on the agent's own audio track; barge-in drops queued audio
 - `prompt_audio`  a filled prompt → one PCM buffer (prompt cache, offline voice or a TTS plugin)
 - `tts`           the offline voice as a livekit-agents TTS; Pcm → `rtc.AudioFrame` helpers
-- `attributes`    the call's state shown to the room as participant attributes
+- `attributes`    where the call is (flow, state, prompt, the edge just taken) shown to the room as
+                  participant attributes
 - `trace`         one JSON-lines trace file per call (`--trace-dir`)
 - `reload`        `ivrkit dev`: the worker in a child process, restarted when files change
 - `dev_child`     how `ivrkit dev` and the guard pass their options to the worker child

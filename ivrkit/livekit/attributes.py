@@ -5,7 +5,12 @@ the prompt it is hearing without reading the worker's logs. `ivrkit.state` is th
 call is in; `ivrkit.prompt` the (masked) text of the prompt last started — the same `log_text`
 logs carry, so a sensitive value never reaches the room; `ivrkit.sensitive` is "true" while the
 state is a sensitive collect (a PIN entry), always published together with `ivrkit.state`, so a
-client that shows the keys it sends (the dial pad) can mask them exactly then.
+client that shows the keys it sends (the dial pad) can mask them exactly then. `ivrkit.flow`
+names the flow (the dial pad fetches its picture by that name) and `ivrkit.edge` is the id of
+the graph edge the last move took (`ivrkit.graph`: `main:key:1`, `pin:collected`,
+`welcome:goto:2`; empty when no edge stands for the move), so the picture marks it. An edge id
+holds state names, kinds and the flow's own menu keys or arm numbers — never what a caller
+typed into a collect.
 
 Publishing is a round trip to the server; the call loop never waits for it. Updates made while
 one is in flight coalesce (latest value wins) and go out with the next request, from one task
@@ -19,14 +24,19 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 
+from ivrkit.coverage.taken import move_edge
 from ivrkit.flow.model import Flow
+from ivrkit.hooks import Hooks
+from ivrkit.trace import TraceEvent
 
-__all__ = ["PROMPT_ATTRIBUTE", "SENSITIVE_ATTRIBUTE", "STATE_ATTRIBUTE", "AttributePublisher", "sensitive_states",
-           "state_attributes"]
+__all__ = ["EDGE_ATTRIBUTE", "FLOW_ATTRIBUTE", "PROMPT_ATTRIBUTE", "SENSITIVE_ATTRIBUTE", "STATE_ATTRIBUTE",
+           "AttributePublisher", "progress_hooks", "sensitive_states", "state_attributes"]
 
 STATE_ATTRIBUTE = "ivrkit.state"
 PROMPT_ATTRIBUTE = "ivrkit.prompt"
 SENSITIVE_ATTRIBUTE = "ivrkit.sensitive"
+FLOW_ATTRIBUTE = "ivrkit.flow"
+EDGE_ATTRIBUTE = "ivrkit.edge"
 #: One publish waits at most this long for the server; a slower answer is logged and dropped
 #: (the next update carries the latest values anyway).
 PUBLISH_LIMIT = 2.0
@@ -79,3 +89,22 @@ class AttributePublisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+
+
+def progress_hooks(flow: Flow, show: Callable[[dict[str, str]], None]) -> Hooks:
+    """Observers that `show` (publish) where the call is: the flow's name when the call starts,
+    then after each move the state entered and the edge that led there, in one update so the
+    picture lights both together (`ivrkit.sensitive` with the state, as always). They see the
+    call's masked trace records, as every observer."""
+    sensitive = sensitive_states(flow)
+
+    async def started(_: TraceEvent) -> None:
+        show({FLOW_ATTRIBUTE: flow.name})
+
+    async def moved(event: TraceEvent) -> None:
+        data = event.data
+        to = str(data.get("to"))
+        edge = move_edge(flow, str(data.get("from")), to, str(data.get("why", "")))
+        show({**state_attributes(to, sensitive), EDGE_ATTRIBUTE: edge or ""})
+
+    return Hooks(call_start=[started], transition=[moved])

@@ -275,10 +275,10 @@ class LiveKitChannel(Channel):
         self.player.play(prompt)
         self.attributes.update({**state_attributes(prompt.state, self.sensitive_states), PROMPT_ATTRIBUTE: prompt.log_text})
 
-    def show_state(self, state: str) -> None:
-        """Publish the state the call entered (`ivrkit.state`, `ivrkit.sensitive`), prompt or not."""
+    def show(self, attributes: dict[str, str]) -> None:
+        """Publish where the call is (`ivrkit.livekit.attributes.progress_hooks`), prompt or not."""
         if self.ended is None:
-            self.attributes.update(state_attributes(state, self.sensitive_states))
+            self.attributes.update(attributes)
 
     def stop(self) -> None:
         self.player.stop()

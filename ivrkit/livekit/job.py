@@ -27,16 +27,14 @@ from ivrkit.call import Call
 from ivrkit.clock import LoopClock
 from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
-from ivrkit.hooks import Hooks
 from ivrkit.livekit.admission import ADMISSION
-from ivrkit.livekit.attributes import sensitive_states
+from ivrkit.livekit.attributes import progress_hooks, sensitive_states
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set
 from ivrkit.livekit.guard import CallRegistry
 from ivrkit.livekit.routing import RouteDecision
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
 from ivrkit.livekit.trace import TraceCopier, TraceWriter
-from ivrkit.trace import TraceEvent
 
 __all__ = ["entrypoint", "prewarm", "wait_for_caller"]
 
@@ -238,11 +236,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
         channel.record.listener = lambda kind, at, fields: trace.write(kind, at=at, **fields)
     try:
         await channel.start()
-        async def show_state(event: TraceEvent) -> None:
-            if event.state is not None:
-                channel.show_state(event.state)
-
-        call = Call(loaded.machine, channel, hooks=Hooks(state_enter=[show_state]))
+        call = Call(loaded.machine, channel, hooks=progress_hooks(loaded.flow, channel.show))
         if trace is not None:
             copier = TraceCopier(trace, call.trace)
             flusher = asyncio.get_running_loop().create_task(copier.run(), name="ivrkit-trace")

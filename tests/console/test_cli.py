@@ -82,6 +82,18 @@ def test_subprocess_demo_call_with_key_script_and_trace(tmp_path: Path) -> None:
     assert states[:3] == ["welcome", "main", "pin"] and states[-1] == "goodbye"
 
 
+def test_subprocess_prints_the_path_of_states_unless_told_not_to() -> None:
+    keys = "1,wait 50ms,4321#,wait 50ms,1,wait 50ms,9"
+    proc = _console("--fast", "--no-audio", "--keys", keys)
+    assert proc.returncode == 0, proc.stderr
+    paths = [line.split("] ", 1)[1] for line in proc.stdout.splitlines() if "] path: " in line]
+    assert paths[2] == "path: welcome → main → pin  (key 1)"
+    assert paths[-1] == "path: welcome → main → pin → check_pin → pin_ok → main → goodbye  (key 9)"
+    assert "4321" not in proc.stdout
+    quiet = _console("--fast", "--no-audio", "--no-path", "--keys", keys)
+    assert quiet.returncode == 0 and "path:" not in quiet.stdout and "state goodbye" in quiet.stdout
+
+
 def test_subprocess_keys_from_stdin_lines_and_invalid_input() -> None:
     proc = _console("--fast", "--no-audio", stdin="2\nwait 100ms\nx\n")
     assert proc.returncode == 2

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from ivrkit.channel import ChannelEvent, Key
 from ivrkit.console.channel import ConsoleChannel
 from ivrkit.console.cli import console_hooks
-from ivrkit.console.view import ConsoleView
+from ivrkit.console.view import PATH_SHOWN, ConsoleView
 from ivrkit.flow.loader import load_flow, load_flow_text
 from ivrkit.flow.model import Flow
+from ivrkit.machine import BUILTIN_ERROR
 from ivrkit.testing import FlowTester, VirtualClock
 from tests.console.helpers import DEMO, make_prompt
 
@@ -263,3 +264,46 @@ async def test_keys_landing_in_a_sensitive_entry_are_never_shown(
             assert printed == view.mask_char, t.trace.tail(40)
         elif not record.data.get("masked"):
             assert printed == record.data["digit"], t.trace.tail(40)  # what the call did not hide is shown
+
+
+def _moves(view: ConsoleView, *moves: tuple[str, str]) -> None:
+    """The call's records of each move, as it hands them to observers: transition, then state."""
+    for to, why in moves:
+        view.observe("transition", None, {"to": to, "why": why})
+        view.observe("state", to, {"where": "x.yaml:1:1"})
+
+
+def _texts(out: io.StringIO) -> list[str]:
+    return [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+
+
+def test_path_line_after_each_state_line_with_why_the_move_was_made() -> None:
+    out = io.StringIO()
+    view = ConsoleView(out, VirtualClock(), flow=load_flow(DEMO), path=True)
+    view.follow_call()
+    _moves(view, ("welcome", "start"), ("main", "next"), ("pin", "key 1"))
+    assert _texts(out) == [
+        "state welcome (say)",
+        "path: welcome  (start)",
+        "state main (menu)",
+        "path: welcome → main  (next)",
+        "state pin (collect, sensitive)",
+        "path: welcome → main → pin  (key 1)",
+    ]
+
+
+def test_a_long_path_shows_its_last_states_and_the_error_path_by_name() -> None:
+    out = io.StringIO()
+    view = ConsoleView(out, VirtualClock(), path=True)
+    view.follow_call()
+    _moves(view, *((f"s{i}", "next") for i in range(PATH_SHOWN + 2)), (BUILTIN_ERROR, "error"))
+    shown = [f"s{i}" for i in range(3, PATH_SHOWN + 2)] + ["(error)"]
+    assert _texts(out)[-1] == f"path: … → {' → '.join(shown)}  (error)"
+
+
+def test_without_path_a_move_prints_only_its_state() -> None:
+    out = io.StringIO()
+    view = ConsoleView(out, VirtualClock())
+    view.follow_call()
+    _moves(view, ("main", "start"))
+    assert _texts(out) == ["state main"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivrkit.coverage.taken import taken
+from ivrkit.coverage.taken import move_edge, taken
 from ivrkit.flow.loader import load_flow_text
 from ivrkit.graph.model import build_graph
 from ivrkit.machine import FlowMachine
@@ -88,3 +88,21 @@ states:
 
 def to_b(ctx: object) -> str:
     return "b"
+
+
+async def test_move_edge_names_the_edge_each_move_took_exhaustion_too(machine: FlowMachine) -> None:
+    async with FlowTester(machine) as t:
+        await t.press("*")
+        await t.until_input()
+        await t.advance(5.0)
+        await t.press("9")
+        await t.until_input()
+        await t.advance(5.0)
+        await t.advance(60)
+    moves = [move_edge(FLOW, str(e.data["from"]), str(e.data["to"]), str(e.data["why"]))
+             for e in t.trace if e.kind == "transition"]
+    assert moves == ["_ivrkit_start:start", "main:max_retries"]  # the picture marks the exhaustion edge
+    edges, _ = taken(FLOW, t.trace)
+    assert edges["main:max_retries"] == 1  # counted once: from its no_input record, not again from the move
+    assert move_edge(FLOW, "main", "pin", "key 1") == "main:key:1"
+    assert move_edge(FLOW, "route", "agent", "goto: no branch matched") is None

@@ -2,7 +2,7 @@
 
 The browser side (the page joining a real livekit-server) is tests/e2e/test_dialpad.py; here we
 check what that test cannot show cheaply: the grants inside a token, agent dispatch, bad input,
-and that nothing but the page's own files is served.
+that nothing but the page's own files is served, and the flow's picture (/api/graph).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ivrkit.dialpad.server import (
     options_from_args,
     start_devserver,
 )
+from tests.graph.test_render import ROOT, _need_dot
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
@@ -192,3 +193,31 @@ def test_background_server_reports_a_busy_port(web_dir: Path) -> None:
             BackgroundDevServer(_opts(web_dir, port=port)).start()
     finally:
         first.stop()
+
+
+async def test_http_graph_draws_the_flow_of_a_call_by_name(web_dir: Path) -> None:
+    _need_dot()
+    opts = _opts(web_dir, flows=ROOT / "flows")
+    async with TestClient(TestServer(make_app(opts), host="127.0.0.1")) as client:
+        resp = await client.get("/api/graph", params={"flow": "acme-bank"})
+        assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+        body = await resp.json()
+        assert body["flow"] == "acme-bank" and body["svg"].lstrip().startswith("<?xml")
+        assert 'id="node:main"' in body["svg"] and body["edges"]["main:key:1"] == "edge:main:key:1"
+        resp = await client.get("/api/graph", params={"flow": "nope"})
+        assert resp.status == 404 and "no flow named 'nope'" in (await resp.json())["error"]
+
+
+async def test_http_graph_without_flows_says_to_give_them(client: TestClient) -> None:  # type: ignore[type-arg]
+    resp = await client.get("/api/graph", params={"flow": "acme-bank"})
+    assert resp.status == 404 and "--flows PATH" in (await resp.json())["error"]
+
+
+def test_cli_flows_must_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_dialpad_parser(parser.add_subparsers())
+    for name, value in (("LIVEKIT_URL", "ws://env:7880"), ("LIVEKIT_API_KEY", "k"), ("LIVEKIT_API_SECRET", "s")):
+        monkeypatch.setenv(name, value)
+    assert options_from_args(parser.parse_args(["dialpad", "--flows", str(ROOT / "flows")])).flows == ROOT / "flows"
+    with pytest.raises(DevServerError, match="--flows .*nope: no such flow file or folder"):
+        options_from_args(parser.parse_args(["dialpad", "--flows", str(tmp_path / "nope")]))

@@ -160,11 +160,14 @@ class DevServer:
     url: str
 
 
-def start_dialpad_server(stack: Stack, room: str, agent_name: str | None = None) -> DevServer:
+def start_dialpad_server(stack: Stack, room: str, agent_name: str | None = None,
+                         flows: Path | None = None) -> DevServer:
     """`python -m ivrkit.dialpad` (= `ivrkit dialpad`) in the namespace, on its 127.0.0.1."""
     argv = [sys.executable, "-m", "ivrkit.dialpad", "--host", "127.0.0.1", "--port", "0", "--room", room]
     if agent_name:
         argv += ["--agent-name", agent_name]
+    if flows is not None:
+        argv += ["--flows", str(flows)]  # the worker's flows: the page draws the call's
     proc = stack.start(argv, name="dialpad-devserver", env=stack.env(), cwd=REPO)  # secret via env, not argv
     match = proc.wait_for_log(r"serving (http://127\.0\.0\.1:\d+/)", timeout=20.0)
     return DevServer(process=proc, url=match.group(1))
@@ -343,9 +346,10 @@ def worker(stack: Stack, tmp_path: Path) -> Iterator[Worker]:
         proc.stop(timeout=10.0)
 
 
-def _call_flow(stack: Stack, room_name: str, worker: Worker, browser: Browser, flow: str = "") -> dict[str, Any]:
+def _call_flow(stack: Stack, room_name: str, worker: Worker, browser: Browser, flow: str = "",
+               flows: Path | None = None) -> dict[str, Any]:
     """Open the page with a token that dispatches `worker`; return the page once it hears sound."""
-    server = start_dialpad_server(stack, room_name, agent_name=worker.agent_name)
+    server = start_dialpad_server(stack, room_name, agent_name=worker.agent_name, flows=flows)
     query = f"room={room_name}&identity={PAGE_IDENTITY}" + (f"&flow={flow}" if flow else "")
     page = browser.request("open", url=f"{server.url}?{query}")
     assert page["status"] == "connected", page["status_text"]
@@ -440,6 +444,14 @@ def test_ivrkit_dev_serves_the_dial_pad_next_to_the_worker(
     proc.wait_for_log(r"prompt 1 \[main\]", timeout=5.0)
     browser.request("press", keys="1", via="click")
     proc.wait_for_log(r"prompt \d+ \[sales\]", timeout=15.0)
+    # `ivrkit dev` hands its flows to the dial pad: the page draws the call's flow (or, without
+    # Graphviz, says how to get it) and follows the call.
+    picture = browser.request("wait_picture", state="sales", edge="main:key:1", timeout_ms=15000, timeout=25.0)["picture"]
+    assert picture["flow"] == "dialpad-e2e" and picture["path"] == "path: main → sales"
+    if shutil.which("dot"):
+        assert picture["lit_elements"] == ["node:sales"] and picture["taken_elements"] == ["edge:main:key:1"]
+    else:
+        assert picture["message"].startswith("no picture: Graphviz's `dot` is not on PATH")
 
 
 def test_page_shows_the_agent_state_and_prompt(
@@ -516,3 +528,37 @@ def test_ivrkit_dev_local_server_is_one_command_for_a_browser_call(
     browser.request("hangup")
     proc.stop(timeout=15.0)
     assert "livekit-server" not in stack.run(["pgrep", "-fa", "ivrkit-local-server-"]).stdout  # stopped with dev
+
+
+#: Where the test below leaves its screenshot of the lit picture, for a person to look at.
+PICTURE_SHOT = Path("/tmp/ivrkit-dialpad-picture.png")
+
+
+def test_page_draws_the_flow_and_lights_the_state_and_edge_after_a_key(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser, tmp_path: Path
+) -> None:
+    if shutil.which("dot") is None:
+        unavailable("Graphviz's dot is missing (apt-get install graphviz; tests/stack/install.sh installs it)")
+    # The worker fixture's flows (tmp_path is shared with it): the dial pad draws from the same files.
+    _call_flow(stack, room_name, worker, browser, flows=tmp_path / "flows")
+    page = browser.request("wait_picture", state="main", edge="_ivrkit_start:start", timeout_ms=15000, timeout=25.0)
+    picture = page["picture"]
+    assert picture["flow"] == "dialpad-e2e" and picture["svg"], picture
+    assert picture["lit_elements"] == ["node:main"] and picture["taken_elements"] == ["edge:_ivrkit_start:start"]
+
+    # A key on the pad: the worker publishes the move, the picture follows it.
+    browser.request("press", keys="1", via="click")
+    page = browser.request("wait_picture", state="sales", edge="main:key:1", timeout_ms=15000, timeout=25.0)
+    picture = page["picture"]
+    assert picture["lit_elements"] == ["node:sales"], picture  # one state lit: the one the call is in
+    assert picture["taken_elements"] == ["edge:main:key:1"]
+    assert picture["path"] == "path: main → sales"
+    assert page["state"] == "sales"  # the agent panel agrees
+    shot = browser.request("screenshot", name="picture", path=str(PICTURE_SHOT))
+    assert PICTURE_SHOT.is_file() and PICTURE_SHOT.stat().st_size > 10_000, shot
+
+    # And back: the edge out of sales is marked, the path grows.
+    browser.request("press", keys="9", via="keyboard")
+    picture = browser.request("wait_picture", state="main", edge="sales:key:9", timeout_ms=15000, timeout=25.0)["picture"]
+    assert picture["lit_elements"] == ["node:main"] and picture["taken_elements"] == ["edge:sales:key:9"]
+    assert picture["path"] == "path: main → sales → main"

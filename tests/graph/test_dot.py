@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ivrkit.flow.loader import load_flow_text
-from ivrkit.graph.dot import to_dot
+from ivrkit.graph.dot import drawn_as, to_dot
 from ivrkit.graph.model import build_graph
 from tests.graph.helpers import EVERY_EDGE
 
@@ -58,3 +58,18 @@ states:
     text = to_dot(build_graph(flow))
     assert '[label="if x == \\"<1>\\""]' in text
     assert "sip:a&amp;b@x" in _node("b", text)
+
+
+def test_with_ids_every_node_and_arrow_is_named_and_drawn_as_names_each_edges_element() -> None:
+    text = to_dot(GRAPH, ids=True)
+    assert 'id="node:main"' in _node("main", text) and "id=" not in _node("main")
+    assert re.search(r'^  "main" -> "pin" \[label="1" id="edge:main:key:1"\]$', text, re.M)
+    assert re.search(r'^  "pin" -> "pin" \[.* id="loop:pin"\]$', text, re.M)
+    drawn = drawn_as(GRAPH)
+    assert set(drawn) == {e.id for e in GRAPH.edges}
+    assert drawn["main:key:1"] == "edge:main:key:1"
+    assert drawn["pin:invalid"] == drawn["pin:reenter"] == "loop:pin"  # self-loops share one loop
+    assert drawn["lookup:hook"] == "node:lookup" and drawn["pin:back"] == "node:pin"  # lines inside the state
+    named = set(re.findall(r'id="([^"]+)"', text))
+    assert set(drawn.values()) <= named
+    assert {f"node:{n.id}" for n in GRAPH.drawn_nodes()} <= named

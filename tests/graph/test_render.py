@@ -11,6 +11,7 @@ import pytest
 
 from ivrkit.errors import GraphvizError, GraphvizMissing
 from ivrkit.flow.loader import load_flow
+from ivrkit.graph.dot import drawn_as, node_element
 from ivrkit.graph.model import build_graph
 from ivrkit.graph.render import INSTALL_HINT, draw, render
 
@@ -37,6 +38,16 @@ def test_real_dot_draws_every_state_and_edge_label_as_svg() -> None:
     assert {"1", "✗ 2", "0", "max retries", "collected", "any error", "SENSITIVE", "invalid (check_pin)"} <= texts
     red = [g.findtext(f"{SVG}title") for g in edges if any(p.get("stroke") == "#dd0000" for p in g.iter(f"{SVG}path"))]
     assert red == ["main->lost_card"]
+
+
+def test_svg_elements_carry_the_graph_ids_a_page_lights() -> None:
+    _need_dot()
+    graph = build_graph(load_flow(ROOT / "flows" / "bank.yaml"))
+    root = ET.fromstring(draw(graph, "svg"))
+    named = {g.get("id"): g.get("class") for g in root.iter(f"{SVG}g")}
+    assert {node_element(n.id) for n in graph.drawn_nodes()} <= {i for i, c in named.items() if c == "node"}
+    assert set(drawn_as(graph).values()) <= set(named)
+    assert named["edge:main:key:1"] == named["loop:main"] == "edge"
 
 
 def test_png_is_a_png() -> None:

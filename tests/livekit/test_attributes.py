@@ -1,4 +1,5 @@
-"""The agent's participant attributes: latest value wins, the call never waits, nothing leaks.
+"""The agent's participant attributes: latest value wins, the call never waits, nothing leaks;
+what the worker shows of a call's progress (flow, state, the edge just taken).
 
 The real `set_attributes` round trip is covered end to end by tests/e2e/test_dialpad.py (the
 page shows the state and prompt the worker publishes); here the publish function is ours.
@@ -11,7 +12,19 @@ import logging
 
 import pytest
 
-from ivrkit.livekit.attributes import AttributePublisher
+from ivrkit.flow.loader import load_flow_text
+from ivrkit.graph.model import build_graph
+from ivrkit.livekit.attributes import (
+    EDGE_ATTRIBUTE,
+    FLOW_ATTRIBUTE,
+    SENSITIVE_ATTRIBUTE,
+    STATE_ATTRIBUTE,
+    AttributePublisher,
+    progress_hooks,
+)
+from ivrkit.machine import BUILTIN_ERROR, FlowMachine
+from ivrkit.testing import FlowTester
+from tests.graph.helpers import EVERY_EDGE
 
 
 class Server:
@@ -107,3 +120,38 @@ states:
     assert state_attributes("pin", sensitive) == {"ivrkit.state": "pin", "ivrkit.sensitive": "true"}
     assert state_attributes("account", sensitive) == {"ivrkit.state": "account", "ivrkit.sensitive": "false"}
     assert state_attributes("main", sensitive)["ivrkit.sensitive"] == "false"
+
+
+async def test_progress_hooks_show_the_flow_then_each_state_with_the_edge_that_led_there() -> None:
+    """A real call on the VirtualClock: what the worker publishes, update by update."""
+    flow = load_flow_text(EVERY_EDGE, "every.yaml")
+    shown: list[dict[str, str]] = []
+    async with FlowTester(FlowMachine(flow), hooks=progress_hooks(flow, shown.append)) as t:
+        await t.press("1")
+        await t.press("1234")  # the sensitive PIN
+        await t.press("1")  # confirm
+        await t.advance(30)
+    assert shown[0] == {FLOW_ATTRIBUTE: "every-edge"}
+    moves = [(s[STATE_ATTRIBUTE], s[EDGE_ATTRIBUTE]) for s in shown[1:]]
+    assert moves[:5] == [
+        ("main", "_ivrkit_start:start"), ("pin", "main:key:1"), ("lookup", "pin:collected"),
+        ("route", "lookup:next"), ("agent", "route:goto:1"),
+    ]
+    graph = build_graph(flow)
+    assert {edge for _, edge in moves} <= {e.id for e in graph.edges}  # every id names an edge of the picture
+    assert all(set(s) == {STATE_ATTRIBUTE, SENSITIVE_ATTRIBUTE, EDGE_ATTRIBUTE} for s in shown[1:])
+    assert [s[SENSITIVE_ATTRIBUTE] for s in shown[1:3]] == ["false", "true"]  # the PIN entry masks keys
+    assert not any("1234" in value for s in shown for value in s.values())  # the PIN never reaches the room
+
+
+async def test_a_move_no_edge_stands_for_publishes_an_empty_edge() -> None:
+    flow = load_flow_text("""
+start: a
+states:
+  a: {run: {hook: tests.graph.hooks:lookup, sets: [balance]}, say: "B {balance}.", hangup: true}
+""")
+    shown: list[dict[str, str]] = []
+    async with FlowTester(FlowMachine(flow), hooks=progress_hooks(flow, shown.append), variables={"pin": "9999"}) as t:
+        await t.advance(10)
+    # The hook failed and the flow names no error state: the built-in apology, along no drawn edge.
+    assert shown[-1] == {STATE_ATTRIBUTE: BUILTIN_ERROR, SENSITIVE_ATTRIBUTE: "false", EDGE_ATTRIBUTE: ""}

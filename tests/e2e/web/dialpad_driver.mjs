@@ -9,9 +9,12 @@
 // stdin  {"id": 1, "cmd": "open", "url": "http://127.0.0.1:8765/?room=r&identity=web"}
 //        {"cmd": "press", "keys": "12#", "via": "click" | "keyboard"}   waits until each key is sent
 //        {"cmd": "wait_received", "count": 3}    {"cmd": "wait_state", "state": "main"}
+//        {"cmd": "wait_picture", "state": "sales", "edge": "main:key:1"}   the flow's picture drawn
+//          (or its fallback line shown) with that state lit and that edge marked
 //        {"cmd": "wait_audio", "min_packets": 50, "min_energy": 0.001}   {"cmd": "wait_ended"}
 //        "open" takes "expect": "error" to check that the page refuses to join and says why
-//        {"cmd": "snapshot"}  {"cmd": "screenshot", "name": "x"}  {"cmd": "hangup"}  {"cmd": "quit"}
+//        {"cmd": "snapshot"}  {"cmd": "screenshot", "name": "x"[, "path": "/tmp/x.png"]}
+//        {"cmd": "hangup"}  {"cmd": "quit"}
 //        every wait takes "timeout_ms" (default 15000)
 // stdout {"id": 1, "ok": true, "reply": "open", "page": {...snapshot...}}
 //        {"id": 1, "ok": false, "error": "...", "page": {...}}   also {"event": "console", ...}
@@ -20,7 +23,7 @@
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 // Flags from the machine notes: without the background-networking ones Chromium keeps dialing
@@ -112,16 +115,27 @@ async function snapshot() {
         text: document.getElementById('audio').textContent,
       },
       keypad: [...document.querySelectorAll('#keypad button')].map((b) => (b.disabled ? 'disabled' : 'enabled')),
+      picture: (() => {
+        const el = document.getElementById('picture');
+        return {
+          ...el.dataset,
+          svg: el.querySelector('svg') !== null,
+          lit_elements: [...el.querySelectorAll('.lit')].map((e) => e.id),
+          taken_elements: [...el.querySelectorAll('.taken')].map((e) => e.id),
+          message: document.getElementById('picture-message').textContent,
+          path: document.getElementById('path').textContent,
+        };
+      })(),
       log: [...document.querySelectorAll('#log > li')].map((li) => li.textContent),
     };
   });
 }
 
-async function screenshot(name) {
-  if (!page || !args.artifacts) return null;
-  mkdirSync(args.artifacts, { recursive: true });
+async function screenshot(name, where = null) {
+  if (!page || !(args.artifacts || where)) return null;
   shots += 1;
-  const path = join(args.artifacts, `dialpad-${String(shots).padStart(2, '0')}-${name}.png`);
+  const path = where ?? join(args.artifacts, `dialpad-${String(shots).padStart(2, '0')}-${name}.png`);
+  mkdirSync(dirname(path), { recursive: true });
   await page.screenshot({ path, fullPage: true });
   return path;
 }
@@ -175,6 +189,20 @@ async function waitState(cmd) {
   });
 }
 
+async function waitPicture(cmd) {
+  // The picture has loaded (or said why not) and lights this state (and marks this edge).
+  await page.waitForFunction(
+    ([state, edge]) => {
+      const d = document.getElementById('picture').dataset;
+      const drawn = document.querySelector('#picture svg') !== null;
+      const lit = drawn ? d.lit !== '' && (!edge || d.taken !== '') : d.flow !== '';
+      return d.state === state && (!edge || d.edge === edge) && lit;
+    },
+    [String(cmd.state), cmd.edge ? String(cmd.edge) : ''],
+    { timeout: timeoutOf(cmd) },
+  );
+}
+
 async function waitAudio(cmd) {
   await page.waitForFunction(
     ([packets, energy]) => {
@@ -204,11 +232,12 @@ const HANDLERS = {
   press,
   wait_received: waitReceived,
   wait_state: waitState,
+  wait_picture: waitPicture,
   wait_audio: waitAudio,
   wait_ended: waitEnded,
   hangup,
   snapshot: async () => {},
-  screenshot: async (cmd) => ({ path: await screenshot(cmd.name ?? 'shot') }),
+  screenshot: async (cmd) => ({ path: await screenshot(cmd.name ?? 'shot', cmd.path ?? null) }),
 };
 
 async function shutdown(code) {

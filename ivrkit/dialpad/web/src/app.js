@@ -3,7 +3,8 @@
 // Joins a LiveKit room with a token minted by `ivrkit dialpad` (ivrkit/dialpad/server.py), plays the
 // agent's audio, sends keys as DTMF (publishDtmf with RFC 4733 codes), shows the DTMF the agent
 // sends back and the agent's state as the ivrkit worker publishes it in its participant
-// attributes (`ivrkit.state`, `ivrkit.prompt`; every other attribute is shown too).
+// attributes (`ivrkit.state`, `ivrkit.prompt`; every other attribute is shown too), and the
+// flow's picture with that state lit and the edge just taken marked (./picture.js).
 //
 // Keys sent while the agent says `ivrkit.sensitive` = "true" (a PIN entry) are listed masked:
 // no digit or code in the text, the log or the DOM — the page shows what the worker's logs show.
@@ -13,6 +14,7 @@
 
 import { Room, RoomEvent, Track, ConnectionState, DisconnectReason } from 'livekit-client';
 import { KEYPAD_ROWS, dtmfForKey, labelForDtmf } from './dtmf.js';
+import { FlowPicture } from './picture.js';
 
 const STATE_ATTR = 'ivrkit.state';
 const PROMPT_ATTR = 'ivrkit.prompt';
@@ -44,6 +46,8 @@ const ui = {
   audioSink: $('audio-sink'),
   log: $('log'),
 };
+
+const picture = new FlowPicture({ picture: $('picture'), message: $('picture-message'), path: $('path') });
 
 /** @type {Room | null} */
 let room = null;
@@ -172,6 +176,7 @@ function renderAgent() {
   ui.agentState.textContent = attrs[STATE_ATTR] ?? '-';
   ui.agentState.dataset.state = attrs[STATE_ATTR] ?? '';
   ui.agentPrompt.textContent = attrs[PROMPT_ATTR] ?? '-';
+  picture.follow(attrs, log);
 
   ui.attributes.replaceChildren();
   if (!room) return;
@@ -301,6 +306,7 @@ async function startCall() {
   }
   ui.call.disabled = true;
   setStatus('connecting', 'connecting');
+  picture.reset();
   try {
     const { url, token } = await fetchToken(roomName, identity, ui.flow.value.trim());
     const r = new Room({ adaptiveStream: false, dynacast: false });
@@ -371,6 +377,6 @@ async function init() {
 }
 
 // Exposed for the console and for tests: press keys as a person would (same code path).
-window.ivrkitDialpad = { pressKey, get room() { return room; } };
+window.ivrkitDialpad = { pressKey, picture, get room() { return room; } };
 
 init();
