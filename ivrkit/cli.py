@@ -1,14 +1,16 @@
 """The `ivrkit` command line: thin argparse subcommands, each parsed into a dataclass and
 handed to one function (the shape of LiveKit's `CliArgs` → `_run_worker`).
 
-Adding a command: write `XArgs` (a dataclass), `run_x(args) -> int`, and a `_add_x(subparsers)`
-that registers the parser and its `args_type`/`handler`; then list `_add_x` in `COMMANDS`.
+Adding a command: write `XArgs` (a dataclass), `run_x(args) -> int`, and an
+`add_x_parser(subparsers)` that registers the parser and its `args_type`/`handler` — beside the
+concept it serves (`ivrkit/graph/cli.py`, `ivrkit/replay/cli.py`, `ivrkit/review/cli.py`,
+`ivrkit/console/cli.py`), with what commands share from `ivrkit.cli_common` — then list it in
+`COMMANDS` here. Nothing imports this module.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,14 +18,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TextIO
 
+from ivrkit.cli_common import EXIT_FLOW, EXIT_OK, EXIT_USAGE
 from ivrkit.console.cli import add_console_parser
-from ivrkit.errors import CoverageDataError, GraphvizError, Issue, format_issues, issues_to_json
+from ivrkit.errors import CoverageDataError, Issue, format_issues, issues_to_json
 from ivrkit.flow.loader import check_flow
-from ivrkit.flow.model import Flow
 from ivrkit.flow.schema import schema_json
-
-#: Exit codes shared by the commands (each command's --help and the README's table list its own).
-EXIT_OK, EXIT_FLOW, EXIT_USAGE, EXIT_TOOL = 0, 1, 2, 3
+from ivrkit.graph.cli import add_graph_parser
+from ivrkit.replay.cli import add_replay_parser
+from ivrkit.review.cli import add_diff_parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,128 +97,10 @@ def _review(args: CheckArgs, out: TextIO) -> int:
     return EXIT_OK
 
 
-@dataclass(frozen=True, slots=True)
-class DiffArgs:
-    old: str
-    new: str
-
-
-def run_diff(args: DiffArgs, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """What a change to a flow does to callers. 0 nothing, 1 changes listed, 2 trouble (as diff(1))."""
-    from ivrkit.graph.model import build_graph
-    from ivrkit.review.diff import diff
-
-    out, err = out or sys.stdout, err or sys.stderr
-    old, new = load_checked(args.old, err), load_checked(args.new, err)
-    if old is None or new is None:
-        return EXIT_USAGE
-    lines = diff(old, build_graph(old), new, build_graph(new))
-    if not lines:
-        out.write(f"{args.old} -> {args.new}: no change a caller would notice\n")
-        return EXIT_OK
-    out.write(f"{args.old} -> {args.new}: {len(lines)} change{'s' if len(lines) != 1 else ''} for callers\n")
-    out.writelines(line + "\n" for line in lines)
-    return 1
-
-
-def _add_diff(sub: Any) -> None:
-    p = sub.add_parser(
-        "diff", help="what a change to a flow does to callers (keys, routes, prompts, states, longer paths)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Compare two versions of a flow: keys and edges added, removed or re-routed, states added "
-                    "or removed, prompts changed, states callers now need more steps to reach.",
-        epilog="example:\n  git show main:flows/bank.yaml > /tmp/old.yaml && ivrkit diff /tmp/old.yaml flows/bank.yaml\n\n"
-               "exit codes (as diff(1)): 0 no change for callers, 1 changes listed, 2 a flow is missing or\n"
-               "broken (printed as by ivrkit check)")
-    p.add_argument("old", metavar="OLD", help="the flow as it was")
-    p.add_argument("new", metavar="NEW", help="the flow as it is now")
-    p.set_defaults(args_type=DiffArgs, handler=run_diff, convert={})
-
-
 def run_schema(args: SchemaArgs, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     out.write(schema_json(args.indent) + "\n")
     return 0
-
-
-def load_checked(path: str, err: TextIO | None = None, *, check_hooks: bool = False) -> Flow | None:
-    """The flow at `path`, or None after printing its problems exactly as `ivrkit check` does
-    (file:line:col, caret, note). Commands that read a flow use this, so a missing or broken
-    file looks the same everywhere; their exit code is then `EXIT_FLOW`."""
-    err = err or sys.stderr
-    result = check_flow(path, check_hooks=check_hooks)
-    if result.flow is None or result.errors:
-        err.write(format_issues(result.issues) + "\n")
-        return None
-    return result.flow
-
-
-@dataclass(frozen=True, slots=True)
-class GraphArgs:
-    flow: str
-    output: str | None = None
-    format: str | None = None
-    coverage: str | None = None
-
-
-def run_graph(args: GraphArgs, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Draw the flow: Mermaid to stdout, or the format `-o FILE`'s extension names."""
-    from ivrkit.graph.model import build_graph
-    from ivrkit.graph.render import FORMATS, draw
-
-    out, err = out or sys.stdout, err or sys.stderr
-    fmt = args.format
-    if fmt is None and args.output is not None:
-        fmt = FORMATS.get(Path(args.output).suffix.lower())
-        if fmt is None:
-            err.write(f"ivrkit graph: cannot tell the format of {args.output}: use .mmd, .dot, .svg or .png, or --format\n")
-            return EXIT_USAGE
-    if fmt == "png" and args.output in (None, "-"):
-        err.write("ivrkit graph: PNG is binary: write it to a file with -o FILE.png\n")
-        return EXIT_USAGE
-    flow = load_checked(args.flow, err)
-    if flow is None:
-        return EXIT_FLOW
-    graph = build_graph(flow)
-    untested = None
-    if args.coverage is not None:
-        from ivrkit.coverage.data import CoverageData
-
-        try:
-            untested = CoverageData.read(args.coverage).untested(flow, graph, args.coverage)
-        except CoverageDataError as exc:
-            err.write(f"ivrkit graph: {exc}\n")
-            return EXIT_USAGE
-    try:
-        data = draw(graph, fmt or "mermaid", untested)
-    except GraphvizError as exc:  # GraphvizMissing too: its message says how to install it
-        err.write(f"ivrkit graph: {exc}\n")
-        return EXIT_TOOL
-    if args.output is None or args.output == "-":
-        out.write(data.decode())
-        return EXIT_OK
-    Path(args.output).write_bytes(data)
-    err.write(f"ivrkit graph: wrote {args.output} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)\n")
-    return EXIT_OK
-
-
-def _add_graph(sub: Any) -> None:
-    p = sub.add_parser(
-        "graph", help="draw a flow: Mermaid, DOT, SVG or PNG (states, every labelled edge, untested edges)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Draw a flow: states shaped by kind, every edge labelled with what takes it.",
-        epilog="examples:\n"
-               "  ivrkit graph flows/bank.yaml                 # Mermaid text on stdout\n"
-               "  ivrkit graph flows/bank.yaml -o bank.svg     # through Graphviz's dot\n"
-               "  pytest --ivr-cov && ivrkit graph flows/bank.yaml --coverage .ivrkit-coverage.json -o bank.png\n\n"
-               "exit codes: 0 drawn, 1 the flow has errors (printed as by ivrkit check), 2 bad options or\n"
-               "coverage file, 3 Graphviz is missing (SVG/PNG only; the message says how to get it) or failed")
-    p.add_argument("flow", metavar="FLOW", help="flow YAML file")
-    p.add_argument("-o", "--output", metavar="FILE", help="write here; .mmd, .dot, .svg or .png picks the format (default: Mermaid on stdout)")
-    p.add_argument("--format", choices=("mermaid", "dot", "svg", "png"), help="the format, whatever FILE is called")
-    p.add_argument("--coverage", metavar="FILE",
-                   help="coverage data written by `pytest --ivr-cov` (.ivrkit-coverage.json): untested edges in red, marked ✗")
-    p.set_defaults(args_type=GraphArgs, handler=run_graph, convert={})
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,78 +145,6 @@ def _add_new(sub: Any) -> None:
     p.add_argument("name", metavar="NAME", help="the flow's name: lower-case letters, digits, - and _")
     p.add_argument("--dir", dest="directory", default=".", help="the project folder to write into (default: here)")
     p.set_defaults(args_type=NewArgs, handler=run_new, convert={})
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayArgs:
-    trace: str
-    flow: str
-    variables: dict[str, str]
-    keys_for: dict[str, str]
-    horizon: float | None = None
-
-
-def run_replay(args: ReplayArgs, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Replay a recorded call against a flow: 0 it matches, 1 it diverged (the block says where),
-    2 the flow, the trace or an option cannot be used (masked keys without their digits too)."""
-    import asyncio
-
-    from ivrkit.errors import ReplayError
-    from ivrkit.testing import FlowTester
-
-    out, err = out or sys.stdout, err or sys.stderr
-    flow = load_checked(args.flow, err, check_hooks=True)
-    if flow is None:
-        return EXIT_USAGE
-    try:
-        result = asyncio.run(FlowTester.replay(args.trace, flow, keys_for=args.keys_for, sets=args.variables,
-                                               horizon=args.horizon))
-    except ReplayError as exc:
-        err.write(f"ivrkit replay: {exc}\n")
-        return EXIT_USAGE
-    out.write(dataclasses.replace(result, flow=args.flow).report() + "\n")
-    return 1 if result.diverged else EXIT_OK
-
-
-def _keys_for(item: str) -> tuple[str, str]:
-    from ivrkit.channel import DTMF_KEYS
-
-    state, sep, keys = item.partition("=")
-    if not sep or not state or not keys or any(k not in DTMF_KEYS for k in keys.upper()):
-        raise argparse.ArgumentTypeError(f"{item.partition('=')[0]}=...: write STATE=KEYS with keys 0-9 * # A-D, "
-                                         "e.g. --keys-for pin=4321#")
-    return state, keys.upper()
-
-
-def _add_replay(sub: Any) -> None:
-    from ivrkit.console.cli import _variable
-
-    p = sub.add_parser(
-        "replay", help="re-run a recorded call against a flow (this version or a changed one); show where it diverges",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Replay a recorded call (a worker trace from --trace-dir, or ivrkit console --trace) on a virtual "
-                    "clock: the caller's keys and hang-up go in when they did, relative to the prompt the caller "
-                    "was hearing; prompts play as long as they did. The states, prompts and outcome are compared "
-                    "with the recording; the first difference is printed with the records around it. Hooks run "
-                    "for real. Sensitive keys are masked in traces and never unmasked: give them with --set or "
-                    "--keys-for, or the replay refuses and says which.",
-        epilog="examples:\n"
-               "  ivrkit console flows/bank.yaml --keys '1,12345678#,wait 2s,4321,hangup' --trace call.jsonl\n"
-               "  ivrkit replay call.jsonl flows/bank.yaml --set pin=4321\n"
-               "  ivrkit replay traces/room-1--AJ_x.jsonl flows/bank.yaml --keys-for pin=1111#4321\n\n"
-               "exit codes: 0 the replay matches the recording, 1 it diverged (printed), 2 the flow is missing\n"
-               "or broken (printed as by ivrkit check), the trace is unreadable, or masked keys lack their digits")
-    p.add_argument("trace", metavar="TRACE", help="a call's JSON-lines trace (worker --trace-dir file, or console --trace)")
-    p.add_argument("flow", metavar="FLOW", help="the flow to replay it against")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="variables", type=_variable,
-                   help="the value of a sensitive entry into NAME (e.g. pin=4321: each masked entry into pin), or "
-                        "else a call variable to start with, as ivrkit console --set (repeatable)")
-    p.add_argument("--keys-for", action="append", default=[], metavar="STATE=KEYS", dest="keys_for", type=_keys_for,
-                   help="every masked key recorded in STATE, in order, e.g. pin=1111#4321 (repeatable)")
-    p.add_argument("--horizon", type=float, metavar="S",
-                   help="virtual seconds the call may run after the last recorded input before the replay hangs up "
-                        "(default 300)")
-    p.set_defaults(args_type=ReplayArgs, handler=run_replay, convert={"variables": dict, "keys_for": dict})
 
 
 def _add_check(sub: Any) -> None:
@@ -546,7 +358,7 @@ def _add_dialpad(sub: Any) -> None:
 
 
 COMMANDS: list[Callable[[Any], None]] = [
-    add_console_parser, _add_new, _add_check, _add_graph, _add_diff, _add_replay, _add_schema, _add_prompts, _add_worker, _add_dialpad,
+    add_console_parser, _add_new, _add_check, add_graph_parser, add_diff_parser, add_replay_parser, _add_schema, _add_prompts, _add_worker, _add_dialpad,
 ]
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ivrkit.call import CallResult
+from ivrkit.cli_common import name_value
 from ivrkit.clock import Clock, LoopClock
 from ivrkit.console.audio import AudioUnavailable, CallRecorder, PromptSynthesizer, Speaker, open_soundcard
 from ivrkit.console.channel import CONSOLE_CALLER, ConsoleChannel
@@ -102,13 +103,6 @@ examples:
 """
 
 
-def _variable(item: str) -> tuple[str, str]:
-    name, sep, value = item.partition("=")
-    if not sep or not name.isidentifier():
-        raise argparse.ArgumentTypeError(f"{item!r}: write NAME=VALUE, e.g. --set tier=gold")
-    return name, value
-
-
 _CONVERT: dict[str, Callable[[Any], Any]] = {"variables": dict}
 
 
@@ -140,7 +134,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--caller", metavar="NUMBER", help="the caller's number hooks see (default: console)")
     p.add_argument("--called", metavar="NUMBER", help="the dialled number hooks see (default: ivrkit)")
     p.add_argument(
-        "--set", action="append", default=[], metavar="NAME=VALUE", dest="variables", type=_variable,
+        "--set", action="append", default=[], metavar="NAME=VALUE", dest="variables", type=name_value,
         help="set a call variable before the call starts (repeatable)",
     )
 
