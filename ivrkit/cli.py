@@ -167,7 +167,10 @@ def _add_check(sub: Any) -> None:
 
 
 def _add_schema(sub: Any) -> None:
-    p = sub.add_parser("schema", help="print the JSON Schema of flow files (for editors)")
+    p = sub.add_parser("schema", help="print the JSON Schema of flow files (for editors)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  ivrkit schema > flow.schema.json   # then point your editor's YAML "
+                              "schema setting at it\n\nexit codes: 0")
     p.add_argument("--indent", type=int, default=2, help="JSON indentation (default 2)")
     p.set_defaults(args_type=SchemaArgs, handler=run_schema, convert={})
 
@@ -244,7 +247,10 @@ def _add_prompts(sub: Any) -> None:
     psub = p.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
     r = psub.add_parser("bake", help="synthesize every fixed prompt text of the flows into the prompt cache",
                         description="Synthesize every fixed prompt text into a cache folder keyed by text and voice; "
-                                    "start the worker with --prompt-cache DIR to play them.")
+                                    "start the worker with --prompt-cache DIR to play them.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="example:\n  ivrkit prompts bake flows/*.yaml --dir /srv/prompt-cache && "
+                               "ivrkit start flows/ --prompt-cache /srv/prompt-cache\n\nexit codes: 0 baked")
     r.add_argument("files", nargs="+", metavar="FILE", help="flow YAML file(s)")
     r.add_argument("--dir", dest="directory", default="prompt-cache", help="cache folder (default ./prompt-cache)")
     r.add_argument("--voice", help="voice for states that set none (default en-us)")
@@ -257,12 +263,23 @@ def _add_worker(sub: Any) -> None:
     from ivrkit.livekit.worker import add_worker_arguments
 
     start = sub.add_parser("start", help="run the LiveKit worker (production): LIVEKIT_URL/API_KEY/API_SECRET",
-                           description="Answer calls dispatched to this agent with the given flow(s).")
+                           description="Answer calls dispatched to this agent with the given flow(s), under a guard "
+                                       "that hangs up a dead worker's callers (docs/deploy.md).",
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog="example:\n  LIVEKIT_URL=wss://... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=... \\\n"
+                                  "    ivrkit start flows/ --route number:+15550100=acme-bank --max-calls 10\n\n"
+                                  "exit codes: 0 stopped (SIGTERM: calls drained), 1 flow errors or the server is "
+                                  "unreachable,\n2 missing or bad LiveKit settings or routes")
     add_worker_arguments(start)
     start.set_defaults(func=_run_start)
     dev = sub.add_parser("dev", help="run the LiveKit worker, reloading on flow/hook changes, with the browser dial pad",
                          description="Development worker: restarts when a flow, audio file or hook changes, "
-                                     "and serves the browser dial pad to call your flow without a phone line.")
+                                     "and serves the browser dial pad to call your flow without a phone line.",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog="examples:\n  ivrkit dev flows/ --local-server    # a livekit-server of its own; "
+                                "open the dial pad address it prints\n"
+                                "  LIVEKIT_URL=ws://127.0.0.1:7880 LIVEKIT_API_KEY=devkey LIVEKIT_API_SECRET=secret "
+                                "ivrkit dev flows/\n\nexit codes: as start")
     add_worker_arguments(dev, dev=True)
     dev.add_argument("--dialpad-port", type=int, default=None, help="dial pad port (default 8765; 0 = any free port)")
     dev.add_argument("--no-dialpad", action="store_true", help="do not serve the browser dial pad")

@@ -420,6 +420,10 @@ def add_dialpad_parser(subparsers: Any) -> argparse.ArgumentParser:
         "dialpad",
         help="serve the browser dial pad: call a flow from a browser, no phone line needed",
         description="Serve the ivrkit dial pad page and mint LiveKit join tokens for it (development only).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  LIVEKIT_URL=ws://127.0.0.1:7880 LIVEKIT_API_KEY=devkey LIVEKIT_API_SECRET=secret \\\n"
+               "    ivrkit dialpad --agent-name ivrkit --flows flows/   # then open the address it prints\n\n"
+               "exit codes: 0 stopped, 2 cannot start (settings, port)",
     )
     _add_arguments(parser)
     parser.set_defaults(func=_run_from_args)
