@@ -4,8 +4,8 @@ The call never awaits user code or a channel action in its consumer (a key or a 
 handled the moment it is read), so such work runs as a task whose outcome comes back as a
 `TaskDone` event, in queue order. Each start bumps a generation: the outcome of a task that was
 cancelled (the caller moved on or hung up) is recognised as stale and ignored. What to do with
-the outcome is given at start as `then`, so the call's decision stays visible where the task is
-started.
+the result is given at start as `then` (an error takes the call's error path), so the call's
+decision stays visible where the task is started.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from ivrkit.call.events import Event, TaskDone
 
 T = TypeVar("T")
-Then = Callable[[TaskDone], T]
+#: What the call does with a task's result (its error takes the call's error path instead).
+Then = Callable[[Any], T]
 
 
 class Background:
@@ -33,7 +34,7 @@ class Background:
         self._thread: asyncio.Future[Any] | None = None  # a sync hook's thread, for test idling
 
     def start(self, job: Callable[[], Awaitable[Any]], then: Then[Any]) -> None:
-        """Run `job()`; its outcome is posted as `TaskDone` and handed to `then` by `finish`."""
+        """Run `job()`; its outcome is posted as `TaskDone`, and `finish` hands back `then`."""
         self._gen += 1
         gen = self._gen
         self._then = then

@@ -99,7 +99,7 @@ class Call:
         self._recorder = Recorder(self.clock, hooks or NO_HOOKS, self._secrets, self.flow.name)
         self._keys = Keys(self._recorder, self.variables, machine.sensitive, self.clock,
                          queued_schedule(self.clock, self._post))
-        self._player = Player(channel, self.flow.name)
+        self._player = Player(channel, self._recorder)
         self._timer = Timer(self.clock, self._post)
         self._task = Background(self._post)
         self._jobs = Jobs(machine, channel, self.variables, self._recorder, self._task.on_thread)
@@ -165,7 +165,9 @@ class Call:
                 return self._collect_timed_out(result) if result is not None else None
             case TaskDone():
                 then = self._task.finish(event)
-                return then(event) if then is not None else None
+                if then is None:
+                    return None  # a task the call already left behind
+                return self._fail(event.error) if event.error is not None else then(event.result)
             case Hangup():
                 self._caller_hung_up()
         return None
@@ -192,10 +194,8 @@ class Call:
             return None
         return Move(self.flow.start, "start")
 
-    def _call_start_done(self, done: TaskDone) -> Move | None:
-        if done.error is not None:
-            return self._fail(done.error)
-        for ref, result in zip(self.flow.call_start, done.result):
+    def _call_start_done(self, results: list[Any]) -> Move | None:
+        for ref, result in zip(self.flow.call_start, results):
             if isinstance(result, Mapping):
                 self._jobs.merge(str(ref), result)
             elif result is not None:
@@ -221,7 +221,7 @@ class Call:
     def _leave_state(self) -> None:
         self._timer.cancel()
         self._keys.leave()
-        self._stop_prompt()
+        self._player.stop()
         self._task.cancel()
 
     def _current(self) -> State:
@@ -247,16 +247,14 @@ class Call:
         if state.run is not None:
             self._phase = Phase.HOOK
             run = state.run
-            self._task.start(lambda: self._jobs.hook(run, state), lambda done: self._hook_done(state, done))
+            self._task.start(lambda: self._jobs.hook(run, state), lambda result: self._hook_done(state, result))
             return None
         return self._after_hook(state)
 
-    def _hook_done(self, state: State, done: TaskDone) -> Move | None:
+    def _hook_done(self, state: State, result: Any) -> Move | None:
         assert state.run is not None
         try:
-            if done.error is not None:
-                raise done.error
-            outcome = hook_outcome(done.result, state.run, state, self.flow.states)
+            outcome = hook_outcome(result, state.run, state, self.flow.states)
         except Exception as exc:
             return self._fail(exc)
         if isinstance(outcome, str):
@@ -321,11 +319,9 @@ class Call:
 
     def _start_action(self, state: State) -> None:
         self._phase = Phase.ACTION
-        self._task.start(lambda: self._jobs.action(state), lambda done: self._action_done(state, done))
+        self._task.start(lambda: self._jobs.action(state), lambda _: self._action_done(state))
 
-    def _action_done(self, state: State, done: TaskDone) -> Move | None:
-        if done.error is not None:
-            return self._fail(done.error)
+    def _action_done(self, state: State) -> Move | None:
         self._hops = 0
         if state.transfer is not None:
             self._record("transfer_done", {"ok": True})
@@ -343,7 +339,6 @@ class Call:
         filled = fill(prompt, self.variables, id=self._player.next_id(), state=state.name,
                           sensitive=self.machine.sensitive, barge_in=barge_in,
                           voice=state.settings.voice, language=state.settings.language)
-        self._record("prompt", {"id": filled.id, "text": filled.log_text, "barge_in": barge_in})
         try:
             self._player.play(filled)
         except Exception as exc:
@@ -354,15 +349,9 @@ class Call:
             return self._fail(exc)
         return None
 
-    def _stop_prompt(self, reason: str = "") -> None:
-        pid = self._player.stop()
-        if pid is not None:
-            self._record("prompt_end", {"id": pid, "interrupted": True, **({"by": reason} if reason else {})})
-
     def _on_prompt_ended(self, event: PromptEnded) -> Move | None:
         if not self._player.ended(event):
             return None  # a prompt we already stopped (barge-in) or left behind
-        self._record("prompt_end", {"id": event.id, "interrupted": event.interrupted})
         return self._prompt_done()
 
     def _prompt_done(self) -> Move | None:
@@ -388,7 +377,7 @@ class Call:
             return self._input(key)
         if (arrival is Arrival.TYPED_AHEAD and key.digit in DTMF_KEYS and self._player.interruptible
                 and self._phase in _BARGEABLE):
-            self._stop_prompt("key")  # barge-in: the key waits in the buffer for the input state
+            self._player.stop("key")  # barge-in: the key waits in the buffer for the input state
             return self._prompt_done()
         return None
 
@@ -411,7 +400,7 @@ class Call:
                 self._phase = Phase.VALIDATE
                 state = self._current()
                 self._task.start(lambda: self._jobs.hook(ref, state, digits),
-                                 lambda done: self._validated(digits, done))
+                                 lambda ok: self._validated(digits, ok))
                 return None
             case Fail(error=error):
                 return self._fail(error)
@@ -463,10 +452,8 @@ class Call:
             self._record("timeout", {"what": result.reason.value})
         return self._decide(self._keys.collected(result))
 
-    def _validated(self, digits: str, done: TaskDone) -> Move | None:
-        if done.error is not None:
-            return self._fail(done.error)
-        return self._decide(self._keys.validated(done.result, digits))
+    def _validated(self, digits: str, ok: Any) -> Move | None:
+        return self._decide(self._keys.validated(ok, digits))
 
     # --- errors and the end --------------------------------------------------------------------
 
@@ -498,7 +485,7 @@ class Call:
         ended_by = self._ended_by or "cancelled"
         self._keys.end_entry(EndReason.HANGUP if ended_by == "caller_hangup" else EndReason.CANCELLED)
         self._timer.cancel()
-        self._stop_prompt("call ended")
+        self._player.stop("call ended")
         task = self._task.cancel()
         self._phase = Phase.ENDED
         if task is not None:
