@@ -9,9 +9,10 @@ LiveKit Cloud's observability, and the OTel SDK configures exporters from `OTEL_
   LiveKit Cloud): ivrkit's spans go through it, with its exporters and processors.
 - Else, when `OTEL_TRACES_EXPORTER` (`otlp`, `console`, comma-separated) or an OTLP endpoint
   (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set: a provider of
-  ivrkit's own, with a batch processor per exporter. The OTLP exporter is the HTTP/protobuf one
-  livekit-agents ships (it reads the other `OTEL_EXPORTER_OTLP_*` variables itself: headers,
-  timeout, compression); `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` name the service
+  ivrkit's own, with a batch processor per exporter. The OTLP exporters are the ones
+  livekit-agents ships (opentelemetry-exporter-otlp): HTTP/protobuf, or gRPC when
+  `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=grpc`; each reads the other `OTEL_EXPORTER_OTLP_*`
+  variables itself (headers, timeout, compression); `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` name the service
   (`ivrkit` by default).
 - Otherwise: no spans, and nothing is imported or built.
 """
@@ -45,7 +46,8 @@ def tracer_from_env(environ: Mapping[str, str]) -> otel.Tracer | None:
         return installed.get_tracer("ivrkit")
     if not names and any(environ.get(v) for v in _ENDPOINTS):
         names = ["otlp"]
-    exporters = [e for e in (_exporter(n) for n in names) if e is not None]
+    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+    exporters = [e for e in (_exporter(n, protocol) for n in names) if e is not None]
     if not exporters:
         return None
     attrs = {} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "ivrkit"}
@@ -62,7 +64,11 @@ def worker_tracer() -> otel.Tracer | None:
     return tracer_from_env(os.environ)
 
 
-def _exporter(name: str) -> SpanExporter | None:
+def _exporter(name: str, protocol: str) -> SpanExporter | None:
+    if name == "otlp" and protocol.strip().lower() == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter()
     if name == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

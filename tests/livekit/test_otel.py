@@ -71,3 +71,10 @@ async def test_the_worker_exports_a_finished_call_with_its_room_and_job(monkeypa
     call = exporter.get_finished_spans()[-1]
     assert call.name == "ivr.call t" and call.start_time is not None and call.start_time >= 5 * 10**18
     assert call.attributes is not None and (call.attributes["ivr.room"], call.attributes["ivr.job"]) == ("call-1", "AJ_1")
+
+
+def test_otlp_over_grpc_when_the_protocol_says_so() -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+    tracer = tracer_from_env({**ENDPOINT, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    assert [type(e) for e in _exporters(tracer)] == [GrpcExporter]
