@@ -7,7 +7,9 @@ runs and need no new observer points (hook records are not observer events).
 
 The tree: one `ivr.call` span; under it one `ivr.state` span per state entered (from its
 `state` record to the next one, or to `call_end`); under a state, one `ivr.hook` span per flow
-hook that returned, timed out or failed there (call_start hooks sit under the call span). Every
+hook that returned or ran past its limit there (call_start hooks sit under the call span); a
+hook that raised has no `hook` record, so it shows as its state's `error` event, whose masked
+message names the hook. Every
 other record of a state becomes an event of its span, named by its kind, with the record's
 fields as attributes — keys as recorded (`*` in sensitive input), prompts' masked text,
 no_input / no_match, collects (digits masked), transitions, errors (which also mark the span
