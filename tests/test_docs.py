@@ -47,6 +47,7 @@ NOT_RUN: dict[str, str] = {
     "pip install": "installs from PyPI (network)",
     ".venv/bin/pytest tests/e2e": "the e2e tests need root and the built livekit-server",
     "export LIVEKIT_URL": "credentials of your LiveKit server",
+    "export OTEL_": "the address of your OpenTelemetry collector",
     "ivrkit start": "registers with a LiveKit server",
     "ivrkit dev": "runs a worker (and with --local-server a livekit-server) until stopped; "
                   "tests/e2e/test_dialpad.py runs it",

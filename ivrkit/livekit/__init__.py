@@ -19,6 +19,7 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
 - `attributes`    where the call is (flow, state, prompt, the edge just taken) shown to the room as
                   participant attributes
 - `trace`         one JSON-lines trace file per call (`--trace-dir`)
+- `otel`          the OpenTelemetry tracer the standard `OTEL_*` environment asks for, if any
 - `reload`        `ivrkit dev`: the worker in a child process, restarted when files change
 - `dev_child`     how `ivrkit dev` and the guard pass their options to the worker child
 """

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import importlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,9 +33,11 @@ from ivrkit.livekit.attributes import progress_hooks, sensitive_states
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set
 from ivrkit.livekit.guard import CallRegistry
+from ivrkit.livekit.otel import worker_tracer
 from ivrkit.livekit.routing import RouteDecision
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
 from ivrkit.livekit.trace import TraceCopier, TraceWriter
+from ivrkit.telemetry import export_call
 
 __all__ = ["entrypoint", "prewarm", "wait_for_caller"]
 
@@ -234,6 +237,8 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
             },
         )
         channel.record.listener = lambda kind, at, fields: trace.write(kind, at=at, **fields)
+    epoch_offset_ns = time.time_ns() - round(clock.now() * 1e9)  # the wall time of loop time 0, for spans
+    call: Call | None = None
     try:
         await channel.start()
         call = Call(loaded.machine, channel, hooks=progress_hooks(loaded.flow, channel.show))
@@ -253,3 +258,18 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
                 copier.copy()
             trace.write("job_end", at=clock.now(), reason=channel.ended)
             trace.close()
+        if call is not None:
+            _export_spans(call, loaded.flow, epoch_offset_ns, room=room.name, job=ctx.job.id)
+
+
+def _export_spans(call: Call, flow: Flow, epoch_offset_ns: int, *, room: str, job: str) -> None:
+    """The call's spans, when the `OTEL_*` environment asks for them (`ivrkit.livekit.otel`);
+    handed to the provider's batch processor, so exporting never holds up the job's end."""
+    tracer = worker_tracer()
+    if tracer is None:
+        return
+    try:
+        export_call(call.trace, tracer, flow, epoch_offset_ns=epoch_offset_ns,
+                    attributes={"ivr.room": room, "ivr.job": job})
+    except Exception as e:  # telemetry must not turn a finished call into a failed job
+        logger.error("room '%s': could not record the call's spans (%s: %s)", room, type(e).__name__, e)
