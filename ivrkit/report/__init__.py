@@ -1,0 +1,1 @@
+"""`ivrkit report`: where callers give up, read from the worker's per-call trace files."""
