@@ -35,7 +35,7 @@ def flow_text(f: FlowFigures) -> str:
         lines.append("  median time to the end:")
         for by, state in sorted(f.terminal_times):
             n = sum(f.terminal_times[(by, state)].values())
-            lines.append(f"    {by} in {state:<16} {f.median_time(by, state):7.1f} s  ({n} calls)")
+            lines.append(f"    {by + ' in ' + state:<32} {f.median_time(by, state):7.1f} s  ({n} calls)")
     return "\n".join(lines)
 
 
