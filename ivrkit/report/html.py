@@ -33,6 +33,7 @@ th{background:#f5f5f5} td:first-child,th:first-child{text-align:left}
 .bar{display:inline-block;height:10px;background:#d9534f;vertical-align:middle;margin-left:6px}
 .picture svg{max-width:100%;height:auto;border:1px solid #eee}
 .note{color:#777}
+.l2 td:nth-child(2),.l2 th:nth-child(2),.l3 td:nth-child(-n+3),.l3 th:nth-child(-n+3){text-align:left}
 """
 
 
@@ -64,7 +65,7 @@ def _flow(f: FlowFigures, flow: Flow | None) -> str:
                    f"<td>{pct(f.hung_up_in[s], f.reached[s])}<span class=bar style='width:{share * 120:.0f}px'></span></td></tr>")
     out.append("</table>")
     if f.asked():
-        out.append("<h3>No input and no match</h3><table><tr><th>state</th><th>asks for</th><th>entries</th>"
+        out.append("<h3>No input and no match</h3><table class=l2><tr><th>state</th><th>asks for</th><th>entries</th>"
                    "<th>no input</th><th>rate</th><th>no match</th><th>rate</th></tr>")
         for s in f.asked():
             n = f.entries[s]
@@ -72,11 +73,11 @@ def _flow(f: FlowFigures, flow: Flow | None) -> str:
                        f"<td>{pct(f.no_input[s], n)}</td><td>{f.no_match[s]}</td><td>{pct(f.no_match[s], n)}</td></tr>")
         out.append("</table>")
     if f.invalid_keys:
-        out.append("<h3>Most-pressed invalid keys</h3><table><tr><th>menu</th><th>key</th><th>times</th></tr>")
+        out.append("<h3>Most-pressed invalid keys</h3><table class=l2><tr><th>menu</th><th>key</th><th>times</th></tr>")
         out += [f"<tr><td>{escape(s)}</td><td>{escape(k)}</td><td>{n}</td></tr>" for (s, k), n in f.invalid_keys.most_common(TOP_KEYS)]
         out.append("</table>")
     if f.terminal_times:
-        out.append("<h3>Median time to the end</h3><table><tr><th>ended by</th><th>in state</th><th>median</th><th>calls</th></tr>")
+        out.append("<h3>Median time to the end</h3><table class=l2><tr><th>ended by</th><th>in state</th><th>median</th><th>calls</th></tr>")
         for by, s in sorted(f.terminal_times):
             out.append(f"<tr><td>{escape(by)}</td><td>{escape(s)}</td><td>{f.median_time(by, s):.1f} s</td>"
                        f"<td>{sum(f.terminal_times[(by, s)].values())}</td></tr>")
@@ -96,7 +97,7 @@ def _picture(f: FlowFigures, flow: Flow | None) -> str:
     rows = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td><td>{escape(why_)}</td><td>{n}</td></tr>"
                    for (a, b, why_), n in f.moves.most_common())
     return (f"<h3>Moves</h3><p class=note>No picture: {escape(why)}.</p>"
-            f"<table><tr><th>from</th><th>to</th><th>why</th><th>calls</th></tr>{rows}</table>")
+            f"<table class=l3><tr><th>from</th><th>to</th><th>why</th><th>calls</th></tr>{rows}</table>")
 
 
 def traffic_svg(f: FlowFigures, flow: Flow) -> str:
