@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ivrkit.cli_common import EXIT_OK, EXIT_USAGE
+from ivrkit.cli_common import EXIT_OK, EXIT_USAGE, load_checked
+from ivrkit.flow.model import Flow
 
 #: No trace file was found under the paths given (or none of the files was a call trace).
 EXIT_NO_TRACE = 1
@@ -31,15 +32,12 @@ def run_report(args: ReportArgs, out: TextIO | None = None, err: TextIO | None =
     if missing:
         err.write(f"ivrkit report: no such file or folder: {', '.join(missing)}\n")
         return EXIT_USAGE
-    flows: dict[str, Any] = {}
+    flows: dict[str, Flow] = {}
     if args.flows is not None:
-        from ivrkit.livekit.flows import FlowSetError, load_checked
-
-        try:
-            flows = load_checked(Path(args.flows))[0]
-        except FlowSetError as e:  # the worker's own check: the same message it would stop with
-            err.write(f"ivrkit report: --flows {args.flows}: {e}\n")
+        loaded = _flows(Path(args.flows), err)
+        if loaded is None:
             return EXIT_USAGE
+        flows = loaded
     report = aggregate(args.paths, flows)
     if not report.flows:
         if report.skipped_count:
@@ -53,6 +51,24 @@ def run_report(args: ReportArgs, out: TextIO | None = None, err: TextIO | None =
         Path(args.html).write_text(report_html(report, flows), encoding="utf-8")
         err.write(f"ivrkit report: wrote {args.html}\n")
     return EXIT_OK
+
+
+def _flows(path: Path, err: TextIO) -> dict[str, Flow] | None:
+    """The flows by name behind `--flows` (a file, or a folder's top-level YAML files, as the
+    worker takes them), or None after printing why not: a missing path, or a flow's problems as
+    `ivrkit check` prints them. A broken flow stops the report rather than drawing half of it."""
+    files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+    if not path.exists() or not files:
+        err.write(f"ivrkit report: --flows {path}: no flow file or folder of flows there\n")
+        return None
+    flows: dict[str, Flow] = {}
+    for file in files:
+        flow = load_checked(str(file), err)
+        if flow is None:
+            err.write(f"ivrkit report: --flows {path}: {file} has errors (above)\n")
+            return None
+        flows[flow.name] = flow
+    return flows
 
 
 def add_report_parser(sub: Any) -> None:

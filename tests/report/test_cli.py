@@ -36,7 +36,8 @@ async def test_exit_codes(tmp_path: Path) -> None:
     broken.write_text("flow: x\nstart: nowhere\nstates: {}\n")
     await write_calls(tmp_path / "t")
     code, out, err = _run(ReportArgs([str(tmp_path / "t")], flows=str(broken)))
-    assert (code, out) == (2, "") and err.startswith(f"ivrkit report: --flows {broken}:")
+    assert (code, out) == (2, "") and "unknown-state" in err and err.endswith(f"{broken} has errors (above)\n")
+    assert _run(ReportArgs([str(tmp_path / "t")], flows=str(tmp_path / "nowhere")))[0] == 2
 
 
 def test_help_names_an_example_and_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
