@@ -20,7 +20,7 @@ from _report import RESULTS, table
 
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency"]
+ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report"]
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -106,6 +106,13 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                 parts.append(s)
         rows.append(["6 concurrency, one worker, 2 cores", "; ".join(parts), "; ".join(base) or "-", "-",
                      "find N where p99 > 250 ms or calls fail", "-", _cmd(d, root=True)])
+    if "report" in data:
+        d = data["report"]
+        r = d["results"][0]
+        rows.append([f"7 ivrkit report, {r['calls']:,} call traces ({r['mb']:.0f} MB)",
+                     f"{r['report_s_median']:.1f} s ({r['calls_per_s']:,} calls/s, peak RSS {r['peak_rss_mb']:.0f} MB)",
+                     f"json.loads loop {r['json_loads_s_median']:.1f} s", f"{r['ratio_vs_json_loads']:.1f}x",
+                     "10,000 calls in seconds", _met(r.get("target_met")), _cmd(d)])
     return rows
 
 

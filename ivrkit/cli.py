@@ -25,6 +25,7 @@ from ivrkit.flow.loader import check_flow
 from ivrkit.flow.schema import schema_json
 from ivrkit.graph.cli import add_graph_parser
 from ivrkit.replay.cli import add_replay_parser
+from ivrkit.report.cli import add_report_parser
 from ivrkit.review.cli import add_diff_parser
 
 
@@ -375,7 +376,7 @@ def _add_dialpad(sub: Any) -> None:
 
 
 COMMANDS: list[Callable[[Any], None]] = [
-    add_console_parser, _add_new, _add_check, add_graph_parser, add_diff_parser, add_replay_parser, _add_schema, _add_prompts, _add_worker, _add_dialpad,
+    add_console_parser, _add_new, _add_check, add_graph_parser, add_diff_parser, add_replay_parser, add_report_parser, _add_schema, _add_prompts, _add_worker, _add_dialpad,
 ]
 
 

@@ -29,6 +29,7 @@ SCRIPTS = [
     ("load.py", False, 120),
     ("memory.py", False, 180),
     ("completion.py", False, 120),
+    ("report.py", False, 120),
     ("server_latency.py", True, 300),
     ("concurrency.py", True, 400),
 ]

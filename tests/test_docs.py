@@ -46,6 +46,7 @@ NOT_RUN: dict[str, str] = {
     ".venv/bin/pip install": "installs from PyPI (network)",
     "pip install": "installs from PyPI (network)",
     ".venv/bin/pytest tests/e2e": "the e2e tests need root and the built livekit-server",
+    "ivrkit report /var/log/ivrkit/traces": "reads a worker's --trace-dir; tests/report/test_cli.py runs it on real traces",
     "export LIVEKIT_URL": "credentials of your LiveKit server",
     "export OTEL_": "the address of your OpenTelemetry collector",
     "ivrkit start": "registers with a LiveKit server",

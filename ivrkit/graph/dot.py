@@ -17,7 +17,7 @@ state's node), so a page can light the state a call is in and the edge it just t
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,8 +114,10 @@ def _loop(graph: FlowGraph, node: Node, untested: Collection[str] | None, ids: b
             f'arrowtail=normal{_id(f"loop:{node.id}", ids)}]')
 
 
-def _edge(edge: Edge, untested: Collection[str] | None, ids: bool) -> str:
+def _edge(edge: Edge, untested: Collection[str] | None, ids: bool, widths: Mapping[str, float] | None = None) -> str:
     attrs = [f"label={_q(edge.label)}"]
+    if widths is not None:
+        attrs.append(f"penwidth={widths.get(edge.id, 0.3):.2f}")
     if edge.kind in _DASHED:
         attrs.append("style=dashed")
     if edge.kind in ("on_error", "error", "max_retries") and edge.target != edge.source:
@@ -132,9 +134,11 @@ def _edge(edge: Edge, untested: Collection[str] | None, ids: bool) -> str:
     return f"{_q(edge.source)} -> {_q(edge.target)} [{' '.join(attrs)}]"
 
 
-def to_dot(graph: FlowGraph, untested: Collection[str] | None = None, *, ids: bool = False) -> str:
+def to_dot(graph: FlowGraph, untested: Collection[str] | None = None, *, ids: bool = False,
+           widths: Mapping[str, float] | None = None) -> str:
     """The DOT text. `untested`: edge ids to draw red (None: no coverage data); `ids`: give
-    each node and arrow an element id (see the module docstring)."""
+    each node and arrow an element id (see the module docstring); `widths`: each arrow's line
+    width by edge id (`ivrkit report` draws traffic; an arrow not named is drawn hairline)."""
     lines = [
         f"// {graph.flow} ({Path(graph.file).name}): ivrkit graph",
         f"digraph {_q(graph.flow)} {{",
@@ -152,7 +156,7 @@ def to_dot(graph: FlowGraph, untested: Collection[str] | None = None, *, ids: bo
         lines.extend("    " + _node(graph, n, untested, ids) for n in grouped.get(gid, []))
         lines.append("  }")
     lines.append(f'  {{ rank=source; {_q(graph.nodes[0].id)} }}')
-    lines.extend("  " + _edge(e, untested, ids) for e in graph.drawn_edges())
+    lines.extend("  " + _edge(e, untested, ids, widths) for e in graph.drawn_edges())
     lines.extend("  " + loop for n in graph.drawn_nodes() if (loop := _loop(graph, n, untested, ids)))
     if untested is not None:
         counted = graph.counted_edges()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from ivrkit.flow.loader import load_flow_text
+from ivrkit.flow.loader import load_flow, load_flow_text
 from ivrkit.graph.dot import drawn_as, to_dot
 from ivrkit.graph.model import build_graph
 from tests.graph.helpers import EVERY_EDGE
@@ -73,3 +74,12 @@ def test_with_ids_every_node_and_arrow_is_named_and_drawn_as_names_each_edges_el
     named = set(re.findall(r'id="([^"]+)"', text))
     assert set(drawn.values()) <= named
     assert {f"node:{n.id}" for n in GRAPH.drawn_nodes()} <= named
+
+
+def test_widths_draw_each_named_arrow_that_wide_and_the_rest_hairline() -> None:
+    graph = build_graph(load_flow(Path(__file__).resolve().parents[2] / "flows" / "bank.yaml"))
+    text = to_dot(graph, widths={"main:key:0": 7.0})
+    arrow = next(line for line in text.splitlines() if '"main" -> "agent"' in line)
+    other = next(line for line in text.splitlines() if '"main" -> "account"' in line)
+    assert "penwidth=7.00" in arrow and "penwidth=0.30" in other
+    assert "penwidth=0.30" not in to_dot(graph)  # no widths: drawn as before
