@@ -31,6 +31,7 @@ SCRIPTS = [
     ("completion.py", False, 120),
     ("server_latency.py", True, 300),
     ("concurrency.py", True, 400),
+    ("soak.py", True, 300),
 ]
 
 
