@@ -223,3 +223,15 @@ def test_hang_up_in_state_ends_the_job_cleanly(hangups: Hangups, flow: str, stat
     assert not {p for p in (PIN, WRONG_PIN) if p in log_text(log)}, "a PIN reached the worker log"
     last = [r["state"] for r in events(trace, "state")][-1]
     print(f"{flow}/{state}: hung up in {last!r} after {outcome.seconds:.1f} s; ended: {trace[-1]['reason']}")
+
+
+def test_every_state_of_every_example_flow_has_a_case() -> None:
+    """A state added to an example flow (or a flow added to flows/) must get a key path here, or a
+    written reason why no caller can reach it. Needs no stack."""
+    from ivrkit.flow.loader import load_flow
+
+    loaded = [load_flow(p, check_hooks=False) for p in sorted((REPO / "flows").glob("*.yaml"))]
+    flows = {f.name: set(f.states) for f in loaded}
+    assert set(flows) == set(PATHS), sorted(flows)
+    for name, states in flows.items():
+        assert {s for f, s in CASES if f == name} == states, name
