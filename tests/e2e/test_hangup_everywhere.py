@@ -110,6 +110,7 @@ class Outcome:
     trace: list[Record] = field(default_factory=list)
     problem: str | None = None
     seconds: float = 0.0
+    join_failed: bool = False
 
 
 Hangups = tuple[Worker, dict[tuple[str, str], Outcome]]
@@ -153,7 +154,7 @@ def _drive(stack: Stack, worker: Worker, flow: str, state: str, room: str) -> Ou
                 if (flow, state) == ("support", "closed") and _shows(trace, "main"):
                     out.skipped = f"the support line is open now, so no caller reaches `closed` ({HOURS})"
                     break
-                if time.monotonic() > deadline or events(trace, "call_end"):
+                if time.monotonic() > deadline or events(trace, "call_end") or caller.events("disconnected"):
                     out.problem = f"never saw {until!r} on the way to {state!r}: {[r['event'] for r in trace][-12:]}"
                     break
                 time.sleep(0.1)
@@ -165,6 +166,9 @@ def _drive(stack: Stack, worker: Worker, flow: str, state: str, room: str) -> Ou
             out.reached = True
     finally:
         caller.leave()
+    if f"joining room '{room}' was not answered" in worker.process.log_text():
+        out.join_failed = True  # livekit's FFI left the agent's join unanswered (see `hangups`)
+        return out
     try:
         out.trace = worker.trace(room, timeout=20)
     except AssertionError as e:  # this case fails with it; the other calls' cases still report
@@ -177,7 +181,7 @@ def _drive(stack: Stack, worker: Worker, flow: str, state: str, room: str) -> Ou
 def hangups(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hangups]:
     trace_dir = tmp_path_factory.mktemp("hangup") / "traces"
     argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(REPO / "flows"), "--agent-name", AGENT,
-            "--http-port", "0", "--max-calls", str(BATCH + 2), "--trace-dir", str(trace_dir),
+            "--http-port", "0", "--max-calls", "30", "--trace-dir", str(trace_dir),
             "--default-flow", "acme-bank", "--log-level", "DEBUG"]
     proc = stack.start(argv, name="worker-hangup", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
     worker = Worker(proc, trace_dir, AGENT, trace_timeout=20)
@@ -189,6 +193,15 @@ def hangups(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             futures = {case: pool.submit(_drive, stack, worker, *case, f"hangup-{case[0]}-{case[1]}-{stamp}")
                        for case in todo}
             results = {case: f.result() for case, f in futures.items()}
+        # Under load livekit's native client sometimes never answers the agent's room join ("FFI
+        # Panic: ... timed out waiting for ReadyForRoomEventRequest after ConnectCallback", seen
+        # in 1 of 24 calls): the worker fails that call after its join limit and deletes the room,
+        # so the caller is hung up (ivrkit.livekit.job.CONNECT_LIMIT). That is not what this
+        # module tests; such a case is dialled again, once, on its own.
+        for case in [c for c, r in results.items() if r.join_failed]:
+            print(f"{case[0]}/{case[1]}: the agent's room join was never answered (livekit FFI); "
+                  f"the caller was hung up; dialling again")
+            results[case] = _drive(stack, worker, *case, f"hangup-{case[0]}-{case[1]}-{stamp}-again")
         time.sleep(1.0)  # anything a job leaks shows up in the log as it is torn down
         yield worker, results
     finally:
