@@ -32,6 +32,7 @@ SCRIPTS = [
     ("report.py", False, 120),
     ("server_latency.py", True, 300),
     ("concurrency.py", True, 400),
+    ("soak.py", True, 300),
 ]
 
 

@@ -64,6 +64,10 @@ UNPUBLISH_LIMIT = 1.0
 #: (callers were measured taking 0.5-1.8 s; audio sent before that is lost to them, so they
 #: missed the start of the greeting). A caller that never subscribes gets the call anyway.
 SUBSCRIBE_LIMIT = 5.0
+#: Publishing the prompt track waits at most this long. Under load livekit's native client was
+#: seen never answering (bench/soak.py: jobs stuck for good after their trace's first record,
+#: their callers in silence); a call that cannot publish its prompts cannot go on.
+PUBLISH_LIMIT = 20.0
 #: Why a malformed key was dropped, as logged and traced while the call takes sensitive input.
 SENSITIVE_REJECT = "not a valid RFC 4733 key (code and digit withheld: sensitive input)"
 
@@ -150,7 +154,7 @@ class LiveKitChannel(Channel):
 
     # --- wiring -----------------------------------------------------------------------------
 
-    async def start(self, subscribe_limit: float = SUBSCRIBE_LIMIT) -> None:
+    async def start(self, subscribe_limit: float = SUBSCRIBE_LIMIT, publish_limit: float = PUBLISH_LIMIT) -> None:
         """Publish the prompt track (a SIP call is answered only once the agent publishes audio),
         start listening for keys and for the caller leaving, and return once the caller hears
         the track (it subscribed) — or after `subscribe_limit` seconds, or when it left."""
@@ -163,9 +167,13 @@ class LiveKitChannel(Channel):
         self.room.on("local_track_subscribed", on_subscribed)
         self._track = rtc.LocalAudioTrack.create_audio_track("ivrkit-prompts", self.source)
         try:
-            await self.room.local_participant.publish_track(
-                self._track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-            )
+            try:
+                await asyncio.wait_for(self.room.local_participant.publish_track(
+                    self._track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+                ), publish_limit)
+            except asyncio.TimeoutError:
+                raise ChannelError(f"publishing the prompt track was not answered within {publish_limit:g} s "
+                                   "(livekit's native client)") from None
             self.room.on("sip_dtmf_received", self._on_dtmf)
             self.room.on("participant_disconnected", self._on_participant_disconnected)
             self.room.on("disconnected", self._on_room_disconnected)

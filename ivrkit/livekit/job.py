@@ -26,6 +26,7 @@ from livekit.agents import AutoSubscribe, JobContext, JobProcess, tts
 
 from ivrkit.call import Call
 from ivrkit.clock import LoopClock
+from ivrkit.errors import ChannelError
 from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
 from ivrkit.livekit.admission import ADMISSION
@@ -166,9 +167,20 @@ async def _hang_up_after_failure(ctx: JobContext) -> None:
         logger.error("room '%s': could not hang up after the failure (%s: %s)", ctx.room.name, type(e).__name__, e)
 
 
-async def run_call(opts: WorkerOptions, ctx: JobContext) -> str:
+#: Joining the call's room waits at most this long. Under load livekit's native client was seen
+#: never answering ("timed out waiting for ReadyForRoomEventRequest after ConnectCallback"): the
+#: job then waited for good and its caller sat in silence; now it fails, and the room is deleted.
+CONNECT_LIMIT = 20.0
+
+
+async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | None = None) -> str:
     fs: FlowSet = flow_set(opts)
-    await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)  # an IVR never listens to audio
+    connect_limit = CONNECT_LIMIT if connect_limit is None else connect_limit
+    try:  # an IVR never listens to audio
+        await asyncio.wait_for(ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE), connect_limit)
+    except asyncio.TimeoutError:
+        raise ChannelError(f"joining room '{ctx.room.name}' was not answered within {connect_limit:g} s "
+                           "(livekit's native client)") from None
     room = ctx.room
     caller = await wait_for_caller(room, opts.caller_timeout)
     if caller is None:

@@ -4,6 +4,9 @@ Fixtures:
 - `stack` (session): a `stack.Stack` (tests/stack/stack.py): namespace + running server.
 - `room_name` (function): a room name unique to the test.
 - `go_caller_built` (session): skips (or fails, see below) when the Go caller was not built.
+- `_no_pin_in_any_output` (session, autouse): after the last test, every log and trace the
+  session wrote (`testenv.output_dirs()`) is searched for every PIN the suite types
+  (`testenv.TYPED_PINS`); a PIN found fails the run with its file and line.
 
 The harness lives in tests/stack and is imported as the top-level package `stack`: this file
 puts tests/ on sys.path (tests/e2e is not a package, so pytest imports these modules by their
@@ -30,7 +33,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stack.stack import Stack, go_caller_binary, missing_prerequisites  # noqa: E402
-from stack.testenv import log_dir, unavailable  # noqa: E402
+from stack.testenv import TYPED_PINS, log_dir, output_dirs, pins_in_output, unavailable  # noqa: E402
 
 _STARTED = pytest.StashKey[float]()
 _active: list[Stack] = []
@@ -41,6 +44,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_pin_in_any_output() -> Iterator[None]:
+    """Set up first, so torn down last: after every worker, caller and server has stopped and
+    written its last line. The per-test checks look at one call; this one also sees what a
+    test did not think to check (a server log, a guard's log, a trace nobody read)."""
+    yield
+    dirs = output_dirs()
+    found = pins_in_output(dirs)
+    print(f"\nPIN sweep: {len(TYPED_PINS)} PINs searched for in {len(dirs)} folders of logs and traces: "
+          f"{len(found)} found")
+    if found:
+        pytest.fail("a PIN the suite typed is in a log or trace:\n" + "\n".join(found[:50]), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from .testenv import note_output
+
 #: Log lines of a worker that mean a task or resource leaked, whatever their level.
 LEAK = re.compile(r"Task was destroyed but it is pending|Task exception was never retrieved|"
                   r"was never awaited|Unclosed|unclosed|leak|ran past its time limit", re.I)
@@ -61,6 +63,7 @@ class NsProcess:
         that name exists already, so a second "worker" keeps the first one's log.
         """
         log_dir.mkdir(parents=True, exist_ok=True)
+        note_output(log_dir)
         log_path = log_dir / f"{name}.log"
         n = 1
         while log_path.exists():

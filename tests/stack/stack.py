@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,6 +175,17 @@ class Stack:
             caller.leave(timeout=1.0)
             raise
         return caller
+
+    def restart_server(self) -> tuple[float, float]:
+        """Stop livekit-server and start it again in the same namespace, at the same address
+        (all room state is lost: it keeps rooms in memory); the Stack goes on with the new
+        process, so later tests see no difference. Returns (seconds to stop, seconds until the
+        new one answered)."""
+        began = time.monotonic()
+        self.server.stop()
+        stopped = time.monotonic() - began
+        self.server = LiveKitServer.start(self.ns, self.log_dir)
+        return stopped, self.server.ready_after
 
     def failure_report(self, since: float = 0.0, lines: int = 40) -> list[tuple[str, str]]:
         """(title, log tail) of the server and of every process started after `since`."""

@@ -4,8 +4,9 @@ never find one by chance in a time, an id or a measurement."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.stack.testenv import MEASURED, log_text, trace_text
+from tests.stack.testenv import MEASURED, log_text, pins_in, pins_in_output, trace_text
 
 PIN = "4321"
 
@@ -34,3 +35,24 @@ def test_a_log_keeps_a_leaked_pin_and_drops_times_ids_and_measurements() -> None
     assert PIN not in log_text("\n".join(lines))
     assert PIN in log_text(json.dumps({"level": "ERROR", "message": "bad pin 4321"}))
     assert PIN in log_text("plain line: bad pin 4321.")  # the end of a sentence is no measurement
+
+
+def test_the_pin_sweep_finds_whole_tokens_only(tmp_path: Path) -> None:
+    assert pins_in("bad pin 4321.") == ["4321"]
+    assert pins_in('{"message": "pin=4321"}') == ["4321"]
+    for by_chance in ("room test-30246-4321", "job AJ_4321x", "number 143210", "worker pid=4321 started",
+                      "port 4321", "took 14.321 ms"):
+        assert pins_in(log_text(by_chance)) == [], by_chance
+
+
+def test_the_pin_sweep_names_file_and_line_and_skips_times(tmp_path: Path) -> None:
+    trace = tmp_path / "traces" / "room--AJ_1.jsonl"
+    trace.parent.mkdir()
+    trace.write_text("\n".join(json.dumps(r) for r in [
+        {"ts": "2026-12-04T16:44:47.796+00:00", "t": 4.1111, "event": "key", "digit": "*", "arrived": 3333.4},
+        {"event": "prompt", "text": "Your PIN is 4321"},
+    ]) + "\n")
+    (tmp_path / "worker.log").write_text(json.dumps({"timestamp": "2026-12-04 00:00:05,678", "message": "ok"}) + "\n"
+                                         + "plain line with 9876 in it\n")
+    (tmp_path / "notes.txt").write_text("4321\n")  # neither a log nor a trace
+    assert pins_in_output([tmp_path]) == [f"{trace}:2: 4321", f"{tmp_path / 'worker.log'}:2: 9876"]

@@ -42,6 +42,7 @@ def log_dir(suffix: str = "", keep: int = 10) -> Path:
     path = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}{'-' + suffix if suffix else ''}"
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir()
+    note_output(path)
     return path
 
 
@@ -107,3 +108,63 @@ def log_text(text: str) -> str:
         out.append(json.dumps({k: without_measurements(v) for k, v in record.items()
                                if isinstance(v, str) and k not in TIME_AND_IDS and k not in ("timestamp", "job_id")}))
     return "\n".join(out)
+
+
+#: Every PIN the e2e suite types into a sensitive collect, in one place: the session-end sweep
+#: (tests/e2e/conftest.py) looks for each in every log and trace the session wrote. Typed by
+#: test_worker.py (4321, 5678, and 1111 and 3333 by the concurrent callers), test_sip_calls.py
+#: (4321, 9876), test_dialpad.py (4321) and test_hangup_everywhere.py (4321, 9876). Only PINs of
+#: four digits or more: a shorter one is an ordinary number (test_worker.py's too-short "12").
+TYPED_PINS = frozenset({"4321", "5678", "1111", "3333", "9876"})
+#: A PIN as a whole token: not part of a longer run of letters, digits, `_` or `-` (an id, a
+#: room name like `test-30246-4321`, a longer number).
+_TOKEN = re.compile(r"(?<![\w-])(\d{4,})(?![\w-])")
+#: Numbers that are process ids or ports, written inside messages ("worker pid=4321 started").
+_ID_NUMBER = re.compile(r"\b(?:pid|ppid|port)\b[=: ]\s*\d+", re.I)
+#: Directories the session's processes wrote logs or traces to (`note_output`).
+_OUTPUT_DIRS: set[Path] = set()
+
+
+def note_output(directory: Path) -> None:
+    """Remember a folder of logs or traces for the session-end PIN sweep (`pins_in_output`)."""
+    _OUTPUT_DIRS.add(directory.resolve())
+
+
+def output_dirs() -> list[Path]:
+    """The folders noted so far, outermost first, none inside another."""
+    out: list[Path] = []
+    for d in sorted(_OUTPUT_DIRS, key=lambda p: len(p.parts)):
+        if not any(parent in out for parent in d.parents):
+            out.append(d)
+    return out
+
+
+def pins_in(text: str, pins: Iterable[str] = TYPED_PINS) -> list[str]:
+    """The `pins` that occur in `text` (already through `log_text`/`trace_text`) as whole tokens,
+    outside process ids and ports."""
+    wanted = set(pins)
+    return sorted({m.group(1) for m in _TOKEN.finditer(_ID_NUMBER.sub("", text)) if m.group(1) in wanted})
+
+
+def pins_in_file(path: Path, pins: Iterable[str] = TYPED_PINS) -> list[tuple[int, str]]:
+    """(line number, PIN) for each line of a log (`*.log`) or trace (`*.jsonl`) holding a PIN,
+    with the same filtering as the per-test checks: times, ids and measurements left out."""
+    from .worker import json_object
+
+    hits = []
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        record = json_object(line) if path.suffix == ".jsonl" else None
+        text = trace_text([record]) if record is not None else log_text(line)
+        hits.extend((n, pin) for pin in pins_in(text, pins))
+    return hits
+
+
+def pins_in_output(dirs: Iterable[Path], pins: Iterable[str] = TYPED_PINS) -> list[str]:
+    """`file:line: PIN` for every PIN found in every `*.log` and `*.jsonl` under `dirs`."""
+    found = []
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for path in sorted(p for p in d.rglob("*") if p.suffix in (".log", ".jsonl") and p.is_file()):
+            found.extend(f"{path}:{n}: {pin}" for n, pin in pins_in_file(path, pins))
+    return found

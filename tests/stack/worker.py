@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .process import NsProcess
+from .testenv import note_output
 
 Record = dict[str, Any]
 
@@ -65,6 +66,10 @@ class Worker:
     trace_dir: Path | None = None
     agent_name: str = ""
     trace_timeout: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.trace_dir is not None:
+            note_output(self.trace_dir)  # the session-end PIN sweep reads it
 
     def records(self) -> list[Record]:
         """The worker's log records so far (plain lines become {"message": line})."""

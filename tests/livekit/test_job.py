@@ -1,0 +1,58 @@
+"""The job's own limits on LiveKit: a room join livekit's native client never answers must end
+the call (logged, room deleted) instead of holding the job and its caller for good."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivrkit.errors import ChannelError
+from ivrkit.livekit import job
+from ivrkit.livekit.settings import WorkerOptions
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class StandInContext:
+    """What `run_call` and `entrypoint` use of a JobContext; `connect` is never answered, as
+    when livekit's FFI times out "waiting for ReadyForRoomEventRequest after ConnectCallback"."""
+
+    def __init__(self) -> None:
+        self.room = types.SimpleNamespace(name="r1")
+        self.job = types.SimpleNamespace(id="AJ_1")
+        self.deleted: list[str] = []
+        self.shutdown_reason: str | None = None
+
+        async def delete_room(request: Any) -> None:
+            self.deleted.append(request.room)
+
+        self.api = types.SimpleNamespace(room=types.SimpleNamespace(delete_room=delete_room))
+
+    async def connect(self, **kwargs: Any) -> None:
+        await asyncio.get_running_loop().create_future()  # never answered
+
+    def shutdown(self, reason: str) -> None:
+        self.shutdown_reason = reason
+
+
+async def test_a_join_never_answered_fails_the_call_within_the_limit() -> None:
+    ctx = StandInContext()
+    with pytest.raises(ChannelError, match=r"joining room 'r1' was not answered within 0 s"):
+        await job.run_call(WorkerOptions(path=REPO / "flows", default_flow="acme-bank"), ctx, connect_limit=0)  # type: ignore[arg-type]
+
+
+async def test_the_failed_join_is_logged_and_the_room_deleted(monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    ctx = StandInContext()
+    monkeypatch.setattr(job, "CONNECT_LIMIT", 0.0)
+    with caplog.at_level(logging.INFO, logger="ivrkit.livekit"):
+        await job.entrypoint(WorkerOptions(path=REPO / "flows", default_flow="acme-bank"), ctx)  # type: ignore[arg-type]
+    assert ctx.deleted == ["r1"], "the caller was not hung up"
+    assert ctx.shutdown_reason == "call failed (see the error above)"
+    assert any("joining room 'r1' was not answered" in r.getMessage() or
+               (r.exc_info and "joining room 'r1'" in str(r.exc_info[1])) for r in caplog.records)
