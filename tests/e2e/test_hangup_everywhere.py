@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.process import LEAK
+from stack.process import LEAK, NsProcess
 from stack.stack import CALLER_PY, Stack
 from stack.testenv import TYPED_PINS, log_text, trace_text
 from stack.worker import Record, Worker, events, json_object
@@ -177,6 +177,17 @@ def _drive(stack: Stack, worker: Worker, flow: str, state: str, room: str) -> Ou
     return out
 
 
+def _wait_until_serving(proc: NsProcess, timeout: float = 60.0) -> None:
+    """Until the worker registered after its last drain (the guard's new worker is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = proc.log_text()
+        if log.rfind("ivrkit worker registered agent_name=") > log.rfind('"draining worker"'):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no worker registered again within {timeout:g} s after the drain:\n{proc.log_tail()}")
+
+
 @pytest.fixture(scope="module")
 def hangups(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hangups]:
     trace_dir = tmp_path_factory.mktemp("hangup") / "traces"
@@ -198,9 +209,17 @@ def hangups(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         # in 1 of 24 calls): the worker fails that call after its join limit and deletes the room,
         # so the caller is hung up (ivrkit.livekit.job.CONNECT_LIMIT). That is not what this
         # module tests; such a case is dialled again, once, on its own.
-        for case in [c for c, r in results.items() if r.join_failed]:
-            print(f"{case[0]}/{case[1]}: the agent's room join was never answered (livekit FFI); "
-                  f"the caller was hung up; dialling again")
+        # After such a panic livekit-agents also drains the whole worker and it exits; its guard
+        # starts a new one (docs/deploy.md), and a call dispatched meanwhile finds no agent. So
+        # the cases that failed while the worker drained are dialled again too, once the new
+        # worker has registered.
+        drained = '"draining worker"' in proc.log_text()
+        again = [c for c, r in results.items() if r.join_failed or (drained and r.problem and not r.trace)]
+        if again and drained:
+            _wait_until_serving(proc)
+        for case in again:
+            print(f"{case[0]}/{case[1]}: the agent's room join was never answered, or the worker was draining "
+                  f"after a livekit FFI panic; dialling again")
             results[case] = _drive(stack, worker, *case, f"hangup-{case[0]}-{case[1]}-{stamp}-again")
         time.sleep(1.0)  # anything a job leaks shows up in the log as it is torn down
         yield worker, results
