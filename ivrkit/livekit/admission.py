@@ -80,9 +80,13 @@ class Admission:
         return verdict
 
     def load(self, server: Any = None) -> float:
-        """The load to report: reaches the server's target load when every place is taken."""
+        """The load to report: reaches the server's target load when every place is taken.
+
+        livekit-agents calls this on an executor thread while `decide` changes the pending jobs
+        on the event loop: it reads a copy (taken in one step under the GIL), never the dict."""
         running = {rid for rid, v in self._running() if v in ("serve", "busy")}
-        taken = len(running) + sum(1 for pid in self._pending if pid not in running)
+        pending = tuple(self._pending)
+        taken = len(running) + sum(1 for pid in pending if pid not in running)
         return SERVER_TARGET_LOAD * min(taken / (self.max_calls + self.busy_calls), 1.0)
 
     def _running(self) -> list[tuple[str, Verdict]]:
