@@ -214,9 +214,17 @@ class LiveKitChannel(Channel):
     # --- events in --------------------------------------------------------------------------
 
     def _on_dtmf(self, ev: rtc.SipDTMF) -> None:
-        if self.ended is not None:
-            return
         sender = ev.participant
+        if self.ended is not None:
+            # LiveKit sends keys (data packets) and "participant left" (signalling) on separate
+            # paths: a key pressed just before a hang-up can arrive after it. Nothing can act on
+            # it any more, but it is accounted for, never dropped unsaid (no digit: it may be a PIN's).
+            late: dict[str, object] = {"from": None if sender is None else sender.identity,
+                                       "why": f"arrived after the call ended ({self.ended})"}
+            self.log.info("DTMF %s: ignored", late["why"])
+            self.record.ignored_dtmf.append(late)
+            self.record.add("dtmf_ignored", self.clock.now(), late)
+            return
         if sender is None or sender.identity != self.caller_identity:
             who = "a server-side sender (no participant)" if sender is None else f"participant '{sender.identity}'"
             self.log.warning("DTMF from %s, not the caller '%s': ignored", who, self.caller_identity)

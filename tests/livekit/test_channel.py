@@ -38,3 +38,17 @@ def test_a_malformed_key_names_its_digit_only_outside_sensitive_input(
         assert {r.getMessage() for r in caplog.records} == {f"DTMF from the caller dropped: {SENSITIVE_REJECT}"}
     else:
         assert "digit '4'" in whys[0] and "digit '4'" in caplog.records[0].getMessage()
+
+
+def test_a_key_arriving_after_the_caller_left_is_recorded_without_its_digit(caplog: pytest.LogCaptureFixture) -> None:
+    """Keys and "participant left" travel separately in LiveKit: a late key is accounted for."""
+    channel = stand_in(sensitive=True)
+    channel.ended = "caller left"
+    emitted: list[object] = []
+    channel._emit = emitted.append
+    with caplog.at_level(logging.INFO, logger="ivrkit.livekit"):
+        LiveKitChannel._on_dtmf(channel, types.SimpleNamespace(  # type: ignore[arg-type]
+            participant=types.SimpleNamespace(identity="caller"), code=7, digit="7"))
+    assert emitted == []
+    assert channel.record.ignored_dtmf == [{"from": "caller", "why": "arrived after the call ended (caller left)"}]
+    assert [r.getMessage() for r in caplog.records] == ["DTMF arrived after the call ended (caller left): ignored"]
