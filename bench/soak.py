@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -102,6 +103,16 @@ def recorded_keys(trace_dir: Path, room: str, timeout: float) -> str | None:
         time.sleep(0.2)
 
 
+def keep_traces(trace_dir: Path, room: str, log_dir: Path) -> list[str]:
+    """Copies of a mismatched call's traces beside the run's logs (the trace folder is temporary):
+    what the worker recorded is the first thing to read about a lost key."""
+    kept = []
+    for path in trace_dir.glob(f"{room}--*.jsonl"):
+        shutil.copy(path, log_dir / path.name)
+        kept.append(str(log_dir / path.name))
+    return kept
+
+
 def run_batch(st: Any, rooms: list[str], keys: list[str], timeout: float) -> list[dict[str, Any]]:
     tokens = [st.token(f"caller-{i}", room, agent_name=AGENT) for i, room in enumerate(rooms)]
     done = st.run([sys.executable, str(SOAK_CALLER), "--url", st.url], timeout=timeout,
@@ -172,8 +183,11 @@ def main() -> int:
                         lost += len(res["sent"])
                     else:
                         lost += edit_distance(res["sent"], got)
-                    if got != res["sent"] and len(mismatches) < 5:
-                        mismatches.append({"room": room, "sent": res["sent"], "recorded": got, "error": res["error"]})
+                    if got != res["sent"]:
+                        kept = keep_traces(trace_dir, room, st.log_dir)
+                        if len(mismatches) < 5:
+                            mismatches.append({"room": room, "sent": res["sent"], "recorded": got,
+                                               "error": res["error"], "traces": kept})
                 pids = tree(worker.pid)
                 checkpoints.append({"calls": start + n, "pss_mb": pss_bytes(pids) / 2**20,
                                     "rss_mb": rss_bytes(pids) / 2**20, "threads": threads(pids),
