@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ivrkit.prompts import Prompt
+from ivrkit.voice.amd import AmdSettings
 
 if TYPE_CHECKING:
     from ivrkit.flow.conditions import Condition
@@ -114,10 +115,23 @@ class SendDtmf:
 
 
 @dataclass(frozen=True, slots=True)
+class Amd:
+    """Answering-machine detection on a dial's answer (`ivrkit.voice.amd`). The outcome goes
+    into `into` (human | machine | silence | unsure), its cause into `<into>_cause`; with
+    `wait_for_beep` (seconds), a machine's beep is awaited that long and `<into>_beep` says
+    whether it came, so the next state speaks after it."""
+
+    settings: AmdSettings = field(default_factory=AmdSettings)
+    into: str = "amd"
+    wait_for_beep: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Dial:
     to: str
     trunk: str | None = None
     timeout: float = 30.0
+    amd: Amd | None = None
 
 
 @dataclass(frozen=True, slots=True)

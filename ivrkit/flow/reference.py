@@ -39,6 +39,7 @@ _SECTIONS: tuple[tuple[str, str, str, type | None], ...] = (
     ("transfer", "transfer (the mapping form)", "a state's `transfer:`", Transfer),
     ("send_dtmf", "send_dtmf (the mapping form)", "a state's `send_dtmf:`", SendDtmf),
     ("dial", "dial (the mapping form)", "a state's `dial:`", Dial),
+    ("amd", "amd (answering-machine detection)", "a `dial:` mapping's `amd:`; times as durations", None),
     ("prompt_part", "Prompt parts", "a prompt item that is a mapping (one key each)", None),
 )
 
@@ -63,6 +64,7 @@ _TYPES: dict[ValueType, tuple[str, str]] = {  # type -> (how the table names it,
     "transfer": ("SIP URI / tel:, or a mapping", '"sip:agents@pbx.example.com"'),
     "send_dtmf": ("digits, or a mapping", '"1234#"'),
     "dial": ("number / SIP URI, or a mapping", '"+15550100"'),
+    "amd": ("true / false, or a mapping (below)", "true"),
     "menu": ("mapping (below)", "{prompt: …, options: …}"),
     "collect": ("mapping (below)", "{prompt: …, into: pin}"),
     "states": ("name → state", "{main: {…}}"),

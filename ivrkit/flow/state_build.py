@@ -10,17 +10,19 @@ from __future__ import annotations
 import re
 import string
 from types import MappingProxyType
+from typing import Literal
 
 import yaml
 
 from ivrkit.errors import ConditionSyntaxError
 from ivrkit.flow.build_context import BuildContext, Document
 from ivrkit.flow.conditions import Condition
-from ivrkit.flow.model import Branch, Collect, Dial, HookRef, Menu, SendDtmf, Settings, State, Transfer
+from ivrkit.flow.model import Amd, Branch, Collect, Dial, HookRef, Menu, SendDtmf, Settings, State, Transfer
 from ivrkit.flow.prompt_build import VarUse
 from ivrkit.flow.source import Pos, Reporter, did_you_mean, loc_join, mapping_items
 from ivrkit.flow.spec import ACTIONS, DTMF_KEYS, SECTIONS, SETTING_NAMES, key_names
 from ivrkit.flow.values import Reader, kind_of
+from ivrkit.voice.amd import AmdSettings
 
 _COMMENT_KEY = re.compile(r"^\s*#\s*:")
 _FORMATTER = string.Formatter()
@@ -441,9 +443,54 @@ class StateBuilder:
         to = self._templated(f["to"][1], reader, loc_join(loc, "to"), "to")
         trunk = reader.text(f["trunk"][1], loc_join(loc, "trunk"), "trunk") if "trunk" in f else None
         timeout = reader.duration(f["timeout"][1], loc_join(loc, "timeout"), "timeout") if "timeout" in f else None
-        if to is None:
+        amd = self.amd(f["amd"][1], reader, loc_join(loc, "amd")) if "amd" in f else None
+        if to is None or amd is False:
             return None
-        return Dial(to, trunk, 30.0 if timeout is None else timeout)
+        return Dial(to, trunk, 30.0 if timeout is None else timeout, amd if isinstance(amd, Amd) else None)
+
+    def amd(self, node: yaml.Node, reader: Reader, loc: str) -> Amd | None | Literal[False]:
+        """`amd: true` (Asterisk's defaults), `false`, or a mapping of settings (AMD_KEYS).
+        False: a problem was reported."""
+        if reader.is_null(node):
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            on = reader.boolean(node, loc, "amd")
+            if on is None:
+                return False
+            if on:
+                self.ctx.info.settable.update(("amd", "amd_cause"))
+            return Amd() if on else None
+        f = self._section(node, reader, loc, "amd", "amd")
+        if f is None:
+            return False
+        into = reader.identifier(f["into"][1], loc_join(loc, "into"), "into") if "into" in f else "amd"
+        values: dict[str, int] = {}
+        wait = None
+        for key in key_names("amd"):
+            if key not in f or key == "into":
+                continue
+            sub = loc_join(loc, key)
+            value_node = f[key][1]
+            if key == "wait_for_beep":
+                wait = None if reader.is_null(value_node) else reader.duration(value_node, sub, key)
+            elif key in ("maximum_number_of_words", "silence_threshold"):
+                number = reader.integer(value_node, sub, key, minimum=1)
+                if number is not None:
+                    values[key] = number
+            elif isinstance(value_node, yaml.ScalarNode) and value_node.tag != "tag:yaml.org,2002:str":
+                # Asterisk's amd.conf gives these in milliseconds; a bare number here is seconds
+                reader.bad(value_node, sub, f"amd {key} needs a unit: {value_node.value} would be read as seconds",
+                           f"write {key}: {value_node.value}ms (amd.conf's unit) or a duration in s", "bad-value")
+            else:
+                seconds = reader.duration(value_node, sub, key)
+                if seconds is not None and round(seconds * 1000) < 20:
+                    reader.bad(value_node, sub, f"amd {key} must be at least 20ms (one audio frame)", code="bad-value")
+                elif seconds is not None:
+                    values[key] = round(seconds * 1000)
+        if into is None or len(values) < sum(1 for k in f if k not in ("into", "wait_for_beep")):
+            return False
+        self.ctx.info.settable.update((into, f"{into}_cause") + ((f"{into}_beep",) if wait is not None else ()))
+        return Amd(AmdSettings(**values), into, wait)
 
 
 def _ordinal(n: int) -> str:
