@@ -15,7 +15,9 @@ Shipped in the package (as Starlette ships `testclient.py`) so teams unit-test t
   order they were scheduled — deterministic, so a 5 s timeout costs microseconds.
 - `FakeChannel` is the scripted phone: it records what was played (each prompt lasts
   `seconds_per_char` per character of its text on the virtual clock), sent DTMF, transfers,
-  dials and hang-ups, and emits `PromptEnded` when playout would have finished.
+  dials and hang-ups, and emits `PromptEnded` when playout would have finished. A dial is
+  answered at once; `far_end` is the audio the answering party plays (e.g. `far_end_speech(
+  "Hello?")`), heard in 20 ms frames in virtual time by a dial with `amd:`.
 - `FlowTester` drives one `Call` over both, and after every `press`/`advance` waits until the
   call is idle (no runnable task, no queued event, no hook thread running) — no real sleeps.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from ivrkit.flow.model import Flow
     from ivrkit.machine import FlowMachine
     from ivrkit.replay import ReplayResult
+    from ivrkit.voice.audio import Pcm
 
 #: Called with (flow, trace) when a `FlowTester` call has finished — how `pytest --ivr-cov`
 #: (`ivrkit.coverage.plugin`) sees every call without the tester knowing about coverage.
@@ -171,6 +174,8 @@ class FakeChannel(Channel):
         fail_dial: bool = False,
         fail_dtmf: bool = False,
         prompt_seconds: Callable[[FilledPrompt, float], float] | None = None,
+        far_end: Pcm | None = None,
+        far_end_hangs_up: bool = False,
     ) -> None:
         self.vclock = clock or VirtualClock()
         super().__init__(clock=self.vclock, caller=caller or CallerInfo())
@@ -181,6 +186,10 @@ class FakeChannel(Channel):
         self.fail_dtmf = fail_dtmf
         #: (prompt, estimate) -> how long it plays; a replay passes the recorded call's durations
         self.prompt_seconds = prompt_seconds
+        #: what a dialled party plays once it answers; then silence, or it hangs up
+        self.far_end = far_end
+        self.far_end_hangs_up = far_end_hangs_up
+        self.listening = False  # a dialled_audio iterator is open
         self.played: list[PlayedPrompt] = []
         self.sent: list[SentDtmf] = []
         self.transfers: list[str] = []
@@ -240,6 +249,26 @@ class FakeChannel(Channel):
             raise ChannelError(f"fake channel: dialling {to} failed (fail_dial=True)")
         self.dials.append(to)
 
+    async def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
+        """`far_end` in 20 ms frames, one per 20 ms of virtual time, then silence (or the end,
+        with `far_end_hangs_up`)."""
+        from ivrkit.voice.audio import Pcm, frames
+
+        if not self.dials:
+            raise ChannelError("fake channel: nothing was dialled")
+        audio = self.far_end if self.far_end is not None else Pcm(b"", 8000)
+        quiet = Pcm(b"\0\0" * (audio.sample_rate // 50), audio.sample_rate)
+        self.listening = True
+        try:
+            for frame in frames(audio, 20):
+                await self.vclock.sleep(0.02)
+                yield frame
+            while not self.far_end_hangs_up:
+                await self.vclock.sleep(0.02)
+                yield quiet
+        finally:
+            self.listening = False
+
     async def hangup(self) -> None:
         self.hung_up = True
         self.stop()
@@ -292,6 +321,7 @@ class FlowTester:
         seconds_per_char: float = 0.06,
         channel: Channel | None = None,
         thread_wait: float = 10.0,
+        far_end: Pcm | None = None,
     ) -> None:
         from ivrkit.call import Call
 
@@ -300,7 +330,8 @@ class FlowTester:
         if channel is not None and not isinstance(channel.clock, VirtualClock):
             raise TypeError("FlowTester needs a channel on a VirtualClock (no real time in tests)")
         self.clock: VirtualClock = channel.clock if channel is not None else VirtualClock()  # type: ignore[assignment]
-        self.channel: Any = channel or FakeChannel(self.clock, caller, seconds_per_char=seconds_per_char)
+        self.channel: Any = channel or FakeChannel(self.clock, caller, seconds_per_char=seconds_per_char,
+                                                   far_end=far_end)
         self.call = Call(machine, self.channel, hooks=hooks, variables=variables)
         self.thread_wait = thread_wait
         self._task: asyncio.Task[Any] | None = None
@@ -520,6 +551,20 @@ class FlowTester:
 
 
 _MISSING = object()
+
+
+def far_end_speech(text: str, *, voice: str = "en-us", before: float = 0.4, beep_after: float | None = None,
+                   sample_rate: int = 8000) -> Pcm:
+    """Audio for a dialled party (`FlowTester(far_end=...)`): `before` seconds of silence, then
+    `text` spoken by the offline eSpeak NG voice, then (`beep_after`: seconds later) a 1 kHz,
+    0.5 s voicemail beep. "Hello?" answers as a person; a long greeting as a machine."""
+    from ivrkit.voice.audio import concat, resample, silence, tone
+    from ivrkit.voice.speech import EspeakVoice
+
+    parts = [silence(before, sample_rate=sample_rate), resample(EspeakVoice(voice).synthesize(text), sample_rate)]
+    if beep_after is not None:
+        parts += [silence(beep_after, sample_rate=sample_rate), tone(1000, 0.5, sample_rate=sample_rate, amplitude=0.3)]
+    return concat(parts, sample_rate=sample_rate)
 
 
 def _machine(flow_or_path: Any) -> FlowMachine:

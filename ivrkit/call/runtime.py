@@ -34,6 +34,7 @@ from ivrkit.call.background import Background
 from ivrkit.call.events import CollectorTimer, EndedBy, Event, Move, Phase, TaskDone, TimerFired
 from ivrkit.call.inbox import Inbox
 from ivrkit.call.keys import Arrival, Decision, End, Fail, Keys, Reprompt, Validate
+from ivrkit.call.listen import Answered
 from ivrkit.call.player import Player
 from ivrkit.call.recorder import NO_HOOKS, Recorder
 from ivrkit.call.tasks import Jobs, hook_outcome
@@ -319,10 +320,13 @@ class Call:
 
     def _start_action(self, state: State) -> None:
         self._phase = Phase.ACTION
-        self._task.start(lambda: self._jobs.action(state), lambda _: self._action_done(state))
+        self._task.start(lambda: self._jobs.action(state), lambda result: self._action_done(state, result))
 
-    def _action_done(self, state: State) -> Move | None:
+    def _action_done(self, state: State, answered: Answered | None = None) -> Move | None:
         self._hops = 0
+        if answered is not None and state.dial is not None and state.dial.amd is not None:
+            self.variables.update(answered.variables(state.dial.amd))
+            self._record("amd", answered.record())
         if state.transfer is not None:
             self._record("transfer_done", {"ok": True})
             self._end("transfer")

@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
+from ivrkit.call.listen import Answered, answered_by
 from ivrkit.call.recorder import Recorder
 from ivrkit.channel import DTMF_KEYS, Channel
 from ivrkit.errors import ChannelError, HookError, HookTimeout
@@ -69,8 +70,9 @@ class Jobs:
         start = flow.states[flow.start]
         return [await self.hook(ref, start) for ref in flow.call_start]
 
-    async def action(self, state: State) -> None:
-        """The state's channel action: transfer, dial or send_dtmf."""
+    async def action(self, state: State) -> Answered | None:
+        """The state's channel action: transfer, dial or send_dtmf; a dial with `amd:` also
+        listens to who answered (`ivrkit.call.listen`) and returns it."""
         ch = self._channel
         if state.transfer is not None:
             to = self.fill(state.transfer.to, state)
@@ -80,8 +82,11 @@ class Jobs:
             to = self.fill(state.dial.to, state)
             self._recorder.record("dial", {"to": to[1]})
             await ch.dial(to[0], trunk=state.dial.trunk, timeout=state.dial.timeout)
+            if state.dial.amd is not None:
+                return await answered_by(ch.dialled_audio(), state.dial.amd, ch.clock)
         elif state.send_dtmf is not None:
             await self._send_dtmf(state)
+        return None
 
     async def _send_dtmf(self, state: State) -> None:
         spec = state.send_dtmf
