@@ -41,6 +41,7 @@ class Answered:
 
     amd: AmdResult
     beep: Beep | None = None
+    first_audio: float | None = None  # clock seconds from listening to the first audio (None: none came)
 
     def variables(self, spec: Amd) -> dict[str, object]:
         out: dict[str, object] = {spec.into: self.amd.outcome, f"{spec.into}_cause": self.amd.cause}
@@ -53,6 +54,8 @@ class Answered:
         r = self.amd
         out: dict[str, object] = {"outcome": r.outcome, "cause": r.cause, "at_ms": r.at_ms, "words": r.words,
                                   "voice_ms": r.voice_ms}
+        if self.first_audio is not None:
+            out["first_audio_ms"] = round(self.first_audio * 1000)
         if self.beep is not None:
             out["beep"] = {"hz": round(self.beep.hz), "start_ms": self.beep.start_ms, "end_ms": self.beep.end_ms}
         return out
@@ -65,23 +68,27 @@ async def answered_by(audio: AsyncGenerator[Pcm, None], spec: Amd, clock: Clock)
 
     amd = AnsweringMachineDetector(spec.settings)
     beep = BeepDetector()
+    first: list[float] = []
     async with aclosing(audio) as frames:
         limit = spec.settings.total_analysis_time / 1000 + GRACE
         try:
-            result = await run_limited(_decide(frames, amd, beep), clock=clock, timeout=limit)
+            result = await run_limited(_decide(frames, amd, beep, clock, first), clock=clock, timeout=limit)
         except HookTimeout:
             result = amd.give_up()
-        if result.outcome != "machine" or spec.wait_for_beep is None or beep.ended is not None:
-            return Answered(result, beep.ended or beep.heard)
-        try:
-            await run_limited(_until_beep(frames, beep), clock=clock, timeout=spec.wait_for_beep)
-        except HookTimeout:
-            pass
-        return Answered(result, beep.ended or beep.heard)
+        if result.outcome == "machine" and spec.wait_for_beep is not None and beep.ended is None:
+            try:
+                await run_limited(_until_beep(frames, beep), clock=clock, timeout=spec.wait_for_beep)
+            except HookTimeout:
+                pass
+        return Answered(result, beep.ended or beep.heard, first[0] if first else None)
 
 
-async def _decide(frames: AsyncIterator[Pcm], amd: AnsweringMachineDetector, beep: BeepDetector) -> AmdResult:
+async def _decide(frames: AsyncIterator[Pcm], amd: AnsweringMachineDetector, beep: BeepDetector, clock: Clock,
+                  first: list[float]) -> AmdResult:
+    start = clock.now()
     async for pcm in frames:
+        if not first:
+            first.append(clock.now() - start)
         beep.feed(pcm.samples, pcm.sample_rate)
         if beep.heard is not None:
             return amd.decide_machine("beep")
