@@ -384,7 +384,8 @@ class FlowTester:
         recording = read_recording(trace)
         todo = plan(recording, machine.flow, {**(sets or {}), **secrets}, keys_for or {})
         channel = FakeChannel(VirtualClock(), recording.caller, seconds_per_char=seconds_per_char,
-                              prompt_seconds=todo.prompt_times)
+                              prompt_seconds=todo.prompt_times, far_end=todo.far_end,
+                              far_end_hangs_up=todo.far_end_hangs_up)
         notes = list(todo.notes)
         async with cls(machine, channel=channel, variables=todo.variables) as t:
             limit = HORIZON if horizon is None else horizon

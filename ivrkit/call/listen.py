@@ -89,12 +89,12 @@ async def _decide(frames: AsyncIterator[Pcm], amd: AnsweringMachineDetector, bee
     async for pcm in frames:
         if not first:
             first.append(clock.now() - start)
-        beep.feed(pcm.samples, pcm.sample_rate)
-        if beep.heard is not None:
-            return amd.decide_machine("beep")
+        beep.feed(pcm.samples, pcm.sample_rate)  # every frame, so its audio time stays the detector's
         result = amd.feed(pcm.samples, pcm.sample_rate)
         if result is not None:
             return result
+        if beep.heard is not None:
+            return amd.decide_machine("beep")
     return amd.hangup()
 
 

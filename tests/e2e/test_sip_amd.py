@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from stack import testenv
 from stack.callers import CallerError, CallerProcess
 from stack.rtp_analysis import detect_tones
