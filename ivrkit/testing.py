@@ -174,7 +174,7 @@ class FakeChannel(Channel):
         fail_dial: bool = False,
         fail_dtmf: bool = False,
         prompt_seconds: Callable[[FilledPrompt, float], float] | None = None,
-        far_end: Pcm | None = None,
+        far_end: Pcm | ScriptedIvr | None = None,
         far_end_hangs_up: bool = False,
     ) -> None:
         self.vclock = clock or VirtualClock()
@@ -238,6 +238,8 @@ class FakeChannel(Channel):
         if self.fail_dtmf:
             raise ChannelError("fake channel: sending DTMF failed (fail_dtmf=True)")
         self.sent.append(SentDtmf(digit, self.vclock.now()))
+        if isinstance(self.far_end, ScriptedIvr) and self.dials:
+            self.far_end.key(digit, self.vclock.now())
 
     async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
         if self.fail_transfer:
@@ -250,22 +252,35 @@ class FakeChannel(Channel):
         self.dials.append(to)
 
     async def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
-        """`far_end` in 20 ms frames, one per 20 ms of virtual time, then silence (or the end,
-        with `far_end_hangs_up`)."""
-        from ivrkit.voice.audio import Pcm, frames
+        """The dialled party's audio in 20 ms frames on the virtual clock, from the answer on:
+        `far_end` (a `Pcm`, then silence, or the end with `far_end_hangs_up`; or a `ScriptedIvr`
+        that answers keys). Frames keep their own timeline: a reader that pauses gets the frames
+        it missed at once when it reads again, as from a real media stream's buffer."""
+        from ivrkit.voice.audio import Pcm
 
         if not self.dials:
             raise ChannelError("fake channel: nothing was dialled")
-        audio = self.far_end if self.far_end is not None else Pcm(b"", 8000)
-        quiet = Pcm(b"\0\0" * (audio.sample_rate // 50), audio.sample_rate)
+        far = self.far_end
+        rate = far.sample_rate if far is not None else 8000
+        step = rate // 50
+        start = self.vclock.now()
+        if isinstance(far, ScriptedIvr):
+            far.answered(start)
         self.listening = True
         try:
-            for frame in frames(audio, 20):
-                await self.vclock.sleep(0.02)
-                yield frame
-            while not self.far_end_hangs_up:
-                await self.vclock.sleep(0.02)
-                yield quiet
+            n = 0
+            while True:
+                due = start + (n + 1) * 0.02
+                if due > self.vclock.now():
+                    await self.vclock.sleep(due - self.vclock.now())
+                if isinstance(far, ScriptedIvr):
+                    yield far.frame(start + n * 0.02)
+                else:
+                    chunk = far.samples[n * step * 2:(n + 1) * step * 2] if far is not None else b""
+                    if not chunk and self.far_end_hangs_up:
+                        return
+                    yield Pcm(chunk + b"\0" * (step * 2 - len(chunk)), rate)
+                n += 1
         finally:
             self.listening = False
 
@@ -321,7 +336,7 @@ class FlowTester:
         seconds_per_char: float = 0.06,
         channel: Channel | None = None,
         thread_wait: float = 10.0,
-        far_end: Pcm | None = None,
+        far_end: Pcm | ScriptedIvr | None = None,
     ) -> None:
         from ivrkit.call import Call
 
@@ -552,6 +567,68 @@ class FlowTester:
 
 
 _MISSING = object()
+
+
+class ScriptedIvr:
+    """A legacy IVR at the far end of a dial, for `FakeChannel(far_end=...)`: menus, each a
+    prompt (`Pcm`) and what the keys entered after it lead to. Keys accumulate until they
+    spell an entry of the menu ("1", or "4321#"); then the next menu's prompt plays
+    `reply_after` seconds later. A sequence no entry starts with plays `invalid` (if given) and
+    the menu's prompt again. `keys` records every key: (digit, time, menu, prompt still playing).
+
+        ivr = ScriptedIvr({"main": (far_end_speech("For billing press 1."), {"1": "billing"}),
+                           "billing": (far_end_speech("Enter your account number."), {})}, "main")
+    """
+
+    def __init__(self, menus: Mapping[str, tuple[Pcm, Mapping[str, str]]], start: str, *,
+                 invalid: Pcm | None = None, reply_after: float = 0.3) -> None:
+        if start not in menus:
+            raise ValueError(f"no menu {start!r}")
+        for name, (_, entries) in menus.items():
+            for target in entries.values():
+                if target not in menus:
+                    raise ValueError(f"menu {name!r} leads to {target!r}, which is not a menu")
+        self.menus = menus
+        self.menu = start
+        self.invalid = invalid
+        self.reply_after = reply_after
+        self.sample_rate = menus[start][0].sample_rate
+        self.keys: list[tuple[str, float, str, bool]] = []
+        self._plays: list[tuple[float, Pcm]] = []  # (start time, audio), in time order
+        self._typed = ""
+
+    def answered(self, at: float) -> None:
+        self._plays = [(at, self.menus[self.menu][0])]
+
+    def playing(self, at: float) -> bool:
+        return any(start <= at < start + pcm.duration for start, pcm in self._plays)
+
+    def key(self, digit: str, at: float) -> None:
+        self.keys.append((digit, at, self.menu, self.playing(at)))
+        self._typed += digit
+        entries = self.menus[self.menu][1]
+        if self._typed in entries:
+            self.menu, self._typed = entries[self._typed], ""
+            self._plays.append((at + self.reply_after, self.menus[self.menu][0]))
+        elif not any(entry.startswith(self._typed) for entry in entries):
+            self._typed = ""
+            then = at + self.reply_after
+            if self.invalid is not None:
+                self._plays.append((then, self.invalid))
+                then += self.invalid.duration
+            self._plays.append((then, self.menus[self.menu][0]))
+
+    def frame(self, at: float) -> Pcm:
+        """The 20 ms of audio that starts at `at`: the latest prompt begun by then, or silence."""
+        from ivrkit.voice.audio import Pcm
+
+        step = self.sample_rate // 50
+        for start, pcm in reversed(self._plays):
+            if start <= at + 1e-9:
+                offset = round((at - start) * self.sample_rate)
+                chunk = pcm.samples[offset * 2:(offset + step) * 2]
+                return Pcm(chunk + b"\0" * (step * 2 - len(chunk)), self.sample_rate)
+        return Pcm(b"\0\0" * step, self.sample_rate)
 
 
 def far_end_speech(text: str, *, voice: str = "en-us", before: float = 0.4, beep_after: float | None = None,

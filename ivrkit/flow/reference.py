@@ -40,6 +40,8 @@ _SECTIONS: tuple[tuple[str, str, str, type | None], ...] = (
     ("send_dtmf", "send_dtmf (the mapping form)", "a state's `send_dtmf:`", SendDtmf),
     ("dial", "dial (the mapping form)", "a state's `dial:`", Dial),
     ("amd", "amd (answering-machine detection)", "a `dial:` mapping's `amd:`; times as durations", None),
+    ("navigate", "navigate", "a state's `navigate:` (after a `dial:`)", None),
+    ("nav_step", "navigate steps", "each item of `navigate: {steps: [...]}`: one of listen, send, pause, expect", None),
     ("prompt_part", "Prompt parts", "a prompt item that is a mapping (one key each)", None),
 )
 
@@ -65,6 +67,8 @@ _TYPES: dict[ValueType, tuple[str, str]] = {  # type -> (how the table names it,
     "send_dtmf": ("digits, or a mapping", '"1234#"'),
     "dial": ("number / SIP URI, or a mapping", '"+15550100"'),
     "amd": ("true / false, or a mapping (below)", "true"),
+    "navigate": ("mapping (below)", "{steps: [...], on_fail: failed}"),
+    "nav_steps": ("list of steps (below)", '[{listen: 800ms}, {send: "1"}]'),
     "menu": ("mapping (below)", "{prompt: …, options: …}"),
     "collect": ("mapping (below)", "{prompt: …, into: pin}"),
     "states": ("name → state", "{main: {…}}"),

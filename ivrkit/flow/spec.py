@@ -20,7 +20,7 @@ ValueType = Literal[
     "string", "identifier", "state", "state_or_null", "prompt", "prompts", "prompt_table",
     "duration", "int", "bool", "dtmf_key", "options", "hook", "hook_list", "hook_spec",
     "goto", "string_list", "transfer", "send_dtmf", "dial", "menu", "collect", "states",
-    "settings", "hooks", "regex", "condition", "amd",
+    "settings", "hooks", "regex", "condition", "amd", "navigate", "nav_steps",
 ]
 
 
@@ -82,6 +82,7 @@ ACTION_KEYS: tuple[Key, ...] = (
     Key("transfer", "transfer", "transfer the call (SIP URI or tel:)", example='"sip:agents@pbx.example.com"'),
     Key("send_dtmf", "send_dtmf", "send keys to the other side, e.g. to drive a legacy IVR", example='"ww1234#"'),
     Key("dial", "dial", "dial out", example='"+15550100"'),
+    Key("navigate", "navigate", "drive the dialled party's IVR: listen for its prompts, send keys (below)"),
 )
 STATE_KEYS: tuple[Key, ...] = (
     Key("run", "hook_spec", "a hook run on entry: module:function or {hook, sets, timeout}"),
@@ -158,6 +159,21 @@ AMD_KEYS: tuple[Key, ...] = (
     Key("wait_for_beep", "duration", "after `machine`, wait up to this long for the voicemail beep; <into>_beep "
         "says if it came", default="no wait", example="30s"),
 )
+NAVIGATE_KEYS: tuple[Key, ...] = (
+    Key("steps", "nav_steps", "the steps, in order (below)", required=True,
+        example='[{listen: 800ms}, {send: "1"}, {listen: 800ms}, {send: "{account}#"}]'),
+    Key("on_fail", "state", "where to go when a listen/expect step times out", default="the error path"),
+)
+NAV_STEP_KEYS: tuple[Key, ...] = (
+    Key("listen", "duration", "wait until the far end has spoken, then been silent this long (its prompt ended)",
+        example="800ms"),
+    Key("send", "string", "keys to send (0-9 * # A-D, w = 0.5 s pause); may hold {templates}",
+        example='"{account}#"'),
+    Key("pause", "duration", "wait this long", example="2s"),
+    Key("expect", "string", "wait for the far end's speech or a tone to begin: speech | tone", example="tone"),
+    Key("timeout", "duration", "listen/expect: fail (on_fail) after this long", default="10s"),
+    Key("pace", "duration", "send: gap between keys (default: dtmf_pace)", default="`dtmf_pace`", example="300ms"),
+)
 GOTO_ARM_KEYS: tuple[Key, ...] = (
     Key("if", "condition", "a condition on variables", example='"balance > 100 and tier == \'gold\'"'),
     Key("then", "state", "state to go to when it holds"),
@@ -183,6 +199,8 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
     "send_dtmf": SEND_DTMF_KEYS,
     "dial": DIAL_KEYS,
     "amd": AMD_KEYS,
+    "navigate": NAVIGATE_KEYS,
+    "nav_step": NAV_STEP_KEYS,
     "goto_arm": GOTO_ARM_KEYS,
     "prompt_part": PROMPT_PART_KEYS,
 }
