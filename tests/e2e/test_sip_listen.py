@@ -1,13 +1,18 @@
-"""Answering-machine detection on the real stack: the flow dials out through LiveKit SIP to a
-SIPp far end that answers and plays rendered audio, and the worker hears that leg:
+"""The worker listening to a dialled leg on the real stack — answering-machine detection and
+`navigate:`. The flow dials out through LiveKit SIP to a SIPp far end that answers and plays
+rendered audio, and the worker hears that leg:
 
     caller.py --room--> ivrkit worker --CreateSIPParticipant--> LiveKit SIP --INVITE--> SIPp
                              ^ subscribes to the dialled leg's audio while amd runs ----'
 
-The far end says "Hello?" (eSpeak NG, then silence) or a voicemail greeting, then a 1 kHz beep.
-The flow (tests/e2e/amd_flows/amd.yaml) plays one tone per outcome. The test checks what the
-caller heard, what the far end's recorder got (the message is spoken into the machine), and
-the worker's trace (the amd record: outcome, cause, beep).
+amd (tests/e2e/listen_flows/amd.yaml): the far end says "Hello?" (eSpeak NG, then silence) or a
+voicemail greeting, then a 1 kHz beep; the flow plays one tone per outcome. The test checks
+what the caller heard, what the far end's recorder got (the message is spoken into the
+machine), and the worker's trace (the amd record: outcome, cause, beep).
+
+navigate (listen_flows/nav.yaml): the far end plays two menu prompts 3 s apart; the flow
+listens for the end of each before keying "2", then "9#". The far end's recorder says which
+keys came, once each, in order, and when.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from stack.worker import Worker, events
 
 pytestmark = pytest.mark.sip
 
-FLOWS = Path(__file__).resolve().parent / "amd_flows"
+FLOWS = Path(__file__).resolve().parent / "listen_flows"
 AGENT = "ivrkit-amd"
 FAR_PORT = 5310
 TRUNK_NUMBER = "+15550900"
@@ -43,7 +48,10 @@ PROMPTS: dict[str, tuple[float, float]] = {
     "message": (1400, 1.2),
     "other": (770, 0.8),
     "failed": (880, 0.8),
+    "done": (660, 0.8),
 }
+MENU = "Welcome to Acme billing. For your balance, press 2."
+ACCOUNT = "Please enter your account number, followed by pound."
 GREETING = ("Hello, you have reached the voicemail of Jane Smith. I can't take your call right now, "
             "please leave your name and number after the tone.")
 
@@ -66,8 +74,8 @@ class Env:
     worker: Worker
     workdir: Path
 
-    def call(self) -> tuple[str, CallerProcess]:
-        room = f"dial-amd-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
+    def call(self, flow: str = "dial-amd") -> tuple[str, CallerProcess]:
+        room = f"{flow}-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
         return room, self.sip.stack.caller(room, agent_name=AGENT, timeout=40.0)
 
     def heard(self, caller: CallerProcess, far: SippFarEnd, room: str) -> str:
@@ -87,14 +95,15 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     reason = sip_stack_missing()
     if reason:
         unavailable(reason)
-    log_dir = testenv.log_dir("sip-amd")
+    log_dir = testenv.log_dir("sip-listen")
     sip = SipStack.up(log_dir)
     try:
         trunk = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
         flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("amd") / "flows", PROMPTS, RATE)
         trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-amd",
-                                args=["--sip-trunk", trunk])
+        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-amd,dial-nav",
+                                args=["--sip-trunk", trunk, "--route", "room:dial-amd-*=dial-amd",
+                                      "--route", "room:dial-nav-*=dial-nav"])
         yield Env(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
         proc.stop(timeout=10)
     finally:
@@ -156,4 +165,38 @@ def test_a_voicemail_greeting_is_a_machine_and_the_message_follows_the_beep(e: E
     assert [s.hz for s in segments] == [PROMPTS["message"][0]], f"the far end heard {segments}"
     moved = next(i for i, x in enumerate(trace) if x["event"] == "transition" and x.get("to") == "message")
     assert trace.index(amd) < moved, trace
+    assert events(trace, "error") == [], trace
+
+
+def test_navigate_keys_each_entry_after_the_far_prompt_ended(e: Env) -> None:
+    from ivrkit.voice.audio import concat, resample, silence
+    from ivrkit.voice.speech import EspeakVoice
+
+    speak = EspeakVoice("en-us")
+    menu, account = (resample(speak.synthesize(text), 8000) for text in (MENU, ACCOUNT))
+    lead, gap = 0.5, 3.0
+    audio = concat([silence(lead, sample_rate=8000), menu, silence(gap, sample_rate=8000), account], sample_rate=8000)
+    menu_end, account_end = lead + menu.duration, lead + menu.duration + gap + account.duration
+    far = e.sip.far_end(e.workdir / "navigate", sip_port=FAR_PORT, answer="200", hold=40.0, audio=audio.samples)
+    room, caller = e.call("dial-nav")
+    heard = e.heard(caller, far, room)
+    r = far.wait(timeout=30)
+    trace = e.worker.trace(room)
+    steps = events(trace, "navigate_step")
+    digits = r.recording.digits()
+    t0 = r.recording.packets[0].arrival  # LiveKit SIP's media starts with the answer, as the far end's audio does
+    at = [round(d.first_arrival - t0, 2) for d in digits]
+    print(f"\nnavigate: heard {heard}; steps {steps}; keys {[d.key for d in digits]} at {at} s "
+          f"(menu ends {menu_end:.2f} s, account prompt ends {account_end:.2f} s)")
+    assert heard == "done", f"the caller heard {heard!r}; steps {steps}\n{r.describe()}"
+    assert [d.key for d in digits] == ["2", "9", "#"], r.describe()
+    assert all(d.ended for d in digits), digits
+    # each entry after its prompt ended and the 800 ms of silence the flow listens for (the
+    # far end's clock starts with its answer, as LiveKit SIP's media does: about 0.3 s slack)
+    assert menu_end + 0.8 - 0.3 <= at[0] < menu_end + gap, (at, menu_end)
+    assert at[1] >= account_end + 0.8 - 0.3, (at, account_end)
+    assert [s["ok"] for s in steps] == [True, True], steps
+    # the listen steps heard the prompts: voiced audio (ms, pauses between words not counted)
+    assert 500 <= steps[0]["heard_ms"] <= menu.duration * 1000, (steps[0], menu.duration)
+    assert 500 <= steps[1]["heard_ms"] <= account.duration * 1000, (steps[1], account.duration)
     assert events(trace, "error") == [], trace
