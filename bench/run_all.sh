@@ -13,6 +13,7 @@ $py bench/load.py "${extra[@]}"
 $py bench/memory.py "${extra[@]}"
 $py bench/completion.py "${extra[@]}"
 $py bench/report.py "${extra[@]}"
+$py bench/amd.py "${extra[@]}"
 if [ "$(id -u)" = 0 ]; then
     $py bench/server_latency.py "${extra[@]}"
     $py bench/concurrency.py "${extra[@]}"

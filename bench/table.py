@@ -20,7 +20,7 @@ from _report import RESULTS, table
 
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report"]
+ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report", "amd"]
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -113,6 +113,19 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      f"{r['report_s_median']:.1f} s ({r['calls_per_s']:,} calls/s, peak RSS {r['peak_rss_mb']:.0f} MB)",
                      f"json.loads loop {r['json_loads_s_median']:.1f} s", f"{r['ratio_vs_json_loads']:.1f}x",
                      "10,000 calls in seconds", _met(r.get("target_met")), _cmd(d)])
+    if "amd" in data:
+        d = data["amd"]
+        sums = {r["summary"]: r for r in d["results"] if "summary" in r}
+
+        def share(name: str) -> str:
+            r = sums[name]
+            return f"{r['right'] / r['of']:.0%} ({r['right_quiet_lines'] / r['of_quiet_lines']:.0%})"
+
+        n = sums["ivrkit"]["of"]
+        rows.append(["8 answering-machine detection, rendered greetings",
+                     f"{share('ivrkit')} of {n:,} clips right (on lines below the silence threshold)",
+                     f"Asterisk rules alone: {share('asterisk_3_words')}; with 2 words: {share('asterisk_2_words')}",
+                     "-", "report the confusion matrix", "-", _cmd(d)])
     return rows
 
 

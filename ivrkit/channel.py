@@ -27,12 +27,16 @@ Example — the smallest useful adapter, printing prompts and never hearing a ke
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ivrkit.clock import Clock
 from ivrkit.errors import CallError, ChannelError
 from ivrkit.prompts import FilledPrompt
+
+if TYPE_CHECKING:
+    from ivrkit.voice.audio import Pcm
 
 #: RFC 4733 event codes of the sixteen DTMF keys (LiveKit uses the same table).
 DTMF_CODES: Mapping[str, int] = {
@@ -147,6 +151,13 @@ class Channel(ABC):
     async def dial(self, to: str, *, trunk: str | None = None, timeout: float = 30.0) -> None:
         """Place an outbound call to `to` and return once it is answered."""
         raise ChannelError(f"{type(self).__name__} cannot place outbound calls")
+
+    def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
+        """What the party the last `dial` reached says, from its answer on: mono 16-bit PCM in
+        chunks of any size at one sample rate, until it hangs up (the iteration ends). Closing
+        the iterator (`aclose()`) stops listening. Raises `ChannelError` when the adapter
+        cannot hear a dialled leg (for answering-machine detection)."""
+        raise ChannelError(f"{type(self).__name__} cannot hear the party it dialled (needed by amd:)")
 
     @abstractmethod
     async def hangup(self) -> None:

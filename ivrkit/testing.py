@@ -15,7 +15,9 @@ Shipped in the package (as Starlette ships `testclient.py`) so teams unit-test t
   order they were scheduled — deterministic, so a 5 s timeout costs microseconds.
 - `FakeChannel` is the scripted phone: it records what was played (each prompt lasts
   `seconds_per_char` per character of its text on the virtual clock), sent DTMF, transfers,
-  dials and hang-ups, and emits `PromptEnded` when playout would have finished.
+  dials and hang-ups, and emits `PromptEnded` when playout would have finished. A dial is
+  answered at once; `far_end` is the audio the answering party plays (e.g. `far_end_speech(
+  "Hello?")`), heard in 20 ms frames in virtual time by a dial with `amd:`.
 - `FlowTester` drives one `Call` over both, and after every `press`/`advance` waits until the
   call is idle (no runnable task, no queued event, no hook thread running) — no real sleeps.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from ivrkit.flow.model import Flow
     from ivrkit.machine import FlowMachine
     from ivrkit.replay import ReplayResult
+    from ivrkit.voice.audio import Pcm
 
 #: Called with (flow, trace) when a `FlowTester` call has finished — how `pytest --ivr-cov`
 #: (`ivrkit.coverage.plugin`) sees every call without the tester knowing about coverage.
@@ -171,6 +174,8 @@ class FakeChannel(Channel):
         fail_dial: bool = False,
         fail_dtmf: bool = False,
         prompt_seconds: Callable[[FilledPrompt, float], float] | None = None,
+        far_end: Pcm | ScriptedIvr | None = None,
+        far_end_hangs_up: bool = False,
     ) -> None:
         self.vclock = clock or VirtualClock()
         super().__init__(clock=self.vclock, caller=caller or CallerInfo())
@@ -181,6 +186,10 @@ class FakeChannel(Channel):
         self.fail_dtmf = fail_dtmf
         #: (prompt, estimate) -> how long it plays; a replay passes the recorded call's durations
         self.prompt_seconds = prompt_seconds
+        #: what a dialled party plays once it answers; then silence, or it hangs up
+        self.far_end = far_end
+        self.far_end_hangs_up = far_end_hangs_up
+        self.listening = False  # a dialled_audio iterator is open
         self.played: list[PlayedPrompt] = []
         self.sent: list[SentDtmf] = []
         self.transfers: list[str] = []
@@ -229,6 +238,8 @@ class FakeChannel(Channel):
         if self.fail_dtmf:
             raise ChannelError("fake channel: sending DTMF failed (fail_dtmf=True)")
         self.sent.append(SentDtmf(digit, self.vclock.now()))
+        if isinstance(self.far_end, ScriptedIvr) and self.dials:
+            self.far_end.key(digit, self.vclock.now())
 
     async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
         if self.fail_transfer:
@@ -239,6 +250,39 @@ class FakeChannel(Channel):
         if self.fail_dial:
             raise ChannelError(f"fake channel: dialling {to} failed (fail_dial=True)")
         self.dials.append(to)
+
+    async def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
+        """The dialled party's audio in 20 ms frames on the virtual clock, from the answer on:
+        `far_end` (a `Pcm`, then silence, or the end with `far_end_hangs_up`; or a `ScriptedIvr`
+        that answers keys). Frames keep their own timeline: a reader that pauses gets the frames
+        it missed at once when it reads again, as from a real media stream's buffer."""
+        from ivrkit.voice.audio import Pcm
+
+        if not self.dials:
+            raise ChannelError("fake channel: nothing was dialled")
+        far = self.far_end
+        rate = far.sample_rate if far is not None else 8000
+        step = rate // 50
+        start = self.vclock.now()
+        if isinstance(far, ScriptedIvr):
+            far.answered(start)
+        self.listening = True
+        try:
+            n = 0
+            while True:
+                due = start + (n + 1) * 0.02
+                if due > self.vclock.now():
+                    await self.vclock.sleep(due - self.vclock.now())
+                if isinstance(far, ScriptedIvr):
+                    yield far.frame(start + n * 0.02)
+                else:
+                    chunk = far.samples[n * step * 2:(n + 1) * step * 2] if far is not None else b""
+                    if not chunk and self.far_end_hangs_up:
+                        return
+                    yield Pcm(chunk + b"\0" * (step * 2 - len(chunk)), rate)
+                n += 1
+        finally:
+            self.listening = False
 
     async def hangup(self) -> None:
         self.hung_up = True
@@ -292,6 +336,7 @@ class FlowTester:
         seconds_per_char: float = 0.06,
         channel: Channel | None = None,
         thread_wait: float = 10.0,
+        far_end: Pcm | ScriptedIvr | None = None,
     ) -> None:
         from ivrkit.call import Call
 
@@ -300,7 +345,8 @@ class FlowTester:
         if channel is not None and not isinstance(channel.clock, VirtualClock):
             raise TypeError("FlowTester needs a channel on a VirtualClock (no real time in tests)")
         self.clock: VirtualClock = channel.clock if channel is not None else VirtualClock()  # type: ignore[assignment]
-        self.channel: Any = channel or FakeChannel(self.clock, caller, seconds_per_char=seconds_per_char)
+        self.channel: Any = channel or FakeChannel(self.clock, caller, seconds_per_char=seconds_per_char,
+                                                   far_end=far_end)
         self.call = Call(machine, self.channel, hooks=hooks, variables=variables)
         self.thread_wait = thread_wait
         self._task: asyncio.Task[Any] | None = None
@@ -353,7 +399,8 @@ class FlowTester:
         recording = read_recording(trace)
         todo = plan(recording, machine.flow, {**(sets or {}), **secrets}, keys_for or {})
         channel = FakeChannel(VirtualClock(), recording.caller, seconds_per_char=seconds_per_char,
-                              prompt_seconds=todo.prompt_times)
+                              prompt_seconds=todo.prompt_times, far_end=todo.far_end,
+                              far_end_hangs_up=todo.far_end_hangs_up)
         notes = list(todo.notes)
         async with cls(machine, channel=channel, variables=todo.variables) as t:
             limit = HORIZON if horizon is None else horizon
@@ -520,6 +567,82 @@ class FlowTester:
 
 
 _MISSING = object()
+
+
+class ScriptedIvr:
+    """A legacy IVR at the far end of a dial, for `FakeChannel(far_end=...)`: menus, each a
+    prompt (`Pcm`) and what the keys entered after it lead to. Keys accumulate until they
+    spell an entry of the menu ("1", or "4321#"); then the next menu's prompt plays
+    `reply_after` seconds later. A sequence no entry starts with plays `invalid` (if given) and
+    the menu's prompt again. `keys` records every key: (digit, time, menu, prompt still playing).
+
+        ivr = ScriptedIvr({"main": (far_end_speech("For billing press 1."), {"1": "billing"}),
+                           "billing": (far_end_speech("Enter your account number."), {})}, "main")
+    """
+
+    def __init__(self, menus: Mapping[str, tuple[Pcm, Mapping[str, str]]], start: str, *,
+                 invalid: Pcm | None = None, reply_after: float = 0.3) -> None:
+        if start not in menus:
+            raise ValueError(f"no menu {start!r}")
+        for name, (_, entries) in menus.items():
+            for target in entries.values():
+                if target not in menus:
+                    raise ValueError(f"menu {name!r} leads to {target!r}, which is not a menu")
+        self.menus = menus
+        self.menu = start
+        self.invalid = invalid
+        self.reply_after = reply_after
+        self.sample_rate = menus[start][0].sample_rate
+        self.keys: list[tuple[str, float, str, bool]] = []
+        self._plays: list[tuple[float, Pcm]] = []  # (start time, audio), in time order
+        self._typed = ""
+
+    def answered(self, at: float) -> None:
+        self._plays = [(at, self.menus[self.menu][0])]
+
+    def playing(self, at: float) -> bool:
+        return any(start <= at < start + pcm.duration for start, pcm in self._plays)
+
+    def key(self, digit: str, at: float) -> None:
+        self.keys.append((digit, at, self.menu, self.playing(at)))
+        self._typed += digit
+        entries = self.menus[self.menu][1]
+        if self._typed in entries:
+            self.menu, self._typed = entries[self._typed], ""
+            self._plays.append((at + self.reply_after, self.menus[self.menu][0]))
+        elif not any(entry.startswith(self._typed) for entry in entries):
+            self._typed = ""
+            then = at + self.reply_after
+            if self.invalid is not None:
+                self._plays.append((then, self.invalid))
+                then += self.invalid.duration
+            self._plays.append((then, self.menus[self.menu][0]))
+
+    def frame(self, at: float) -> Pcm:
+        """The 20 ms of audio that starts at `at`: the latest prompt begun by then, or silence."""
+        from ivrkit.voice.audio import Pcm
+
+        step = self.sample_rate // 50
+        for start, pcm in reversed(self._plays):
+            if start <= at + 1e-9:
+                offset = round((at - start) * self.sample_rate)
+                chunk = pcm.samples[offset * 2:(offset + step) * 2]
+                return Pcm(chunk + b"\0" * (step * 2 - len(chunk)), self.sample_rate)
+        return Pcm(b"\0\0" * step, self.sample_rate)
+
+
+def far_end_speech(text: str, *, voice: str = "en-us", before: float = 0.4, beep_after: float | None = None,
+                   sample_rate: int = 8000) -> Pcm:
+    """Audio for a dialled party (`FlowTester(far_end=...)`): `before` seconds of silence, then
+    `text` spoken by the offline eSpeak NG voice, then (`beep_after`: seconds later) a 1 kHz,
+    0.5 s voicemail beep. "Hello?" answers as a person; a long greeting as a machine."""
+    from ivrkit.voice.audio import concat, resample, silence, tone
+    from ivrkit.voice.speech import EspeakVoice
+
+    parts = [silence(before, sample_rate=sample_rate), resample(EspeakVoice(voice).synthesize(text), sample_rate)]
+    if beep_after is not None:
+        parts += [silence(beep_after, sample_rate=sample_rate), tone(1000, 0.5, sample_rate=sample_rate, amplitude=0.3)]
+    return concat(parts, sample_rate=sample_rate)
 
 
 def _machine(flow_or_path: Any) -> FlowMachine:

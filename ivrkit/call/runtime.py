@@ -34,6 +34,8 @@ from ivrkit.call.background import Background
 from ivrkit.call.events import CollectorTimer, EndedBy, Event, Move, Phase, TaskDone, TimerFired
 from ivrkit.call.inbox import Inbox
 from ivrkit.call.keys import Arrival, Decision, End, Fail, Keys, Reprompt, Validate
+from ivrkit.call.listen import Answered
+from ivrkit.call.navigate import Navigated
 from ivrkit.call.player import Player
 from ivrkit.call.recorder import NO_HOOKS, Recorder
 from ivrkit.call.tasks import Jobs, hook_outcome
@@ -286,7 +288,7 @@ class Call:
                     return self._play(state.transfer.announce, barge_in=state.settings.barge_in)
                 self._start_action(state)
                 return None
-            case "send_dtmf" | "dial":
+            case "send_dtmf" | "dial" | "navigate":
                 self._start_action(state)
                 return None
             case "hangup":
@@ -319,10 +321,19 @@ class Call:
 
     def _start_action(self, state: State) -> None:
         self._phase = Phase.ACTION
-        self._task.start(lambda: self._jobs.action(state), lambda _: self._action_done(state))
+        self._task.start(lambda: self._jobs.action(state), lambda result: self._action_done(state, result))
 
-    def _action_done(self, state: State) -> Move | None:
+    def _action_done(self, state: State, result: Answered | Navigated | None = None) -> Move | None:
         self._hops = 0
+        if isinstance(result, Answered) and state.dial is not None and state.dial.amd is not None:
+            self.variables.update(result.variables(state.dial.amd))
+            self._record("amd", result.record())
+        if isinstance(result, Navigated) and not result.ok and state.navigate is not None:
+            failed = f"step {result.failed_step}: {result.reason}"
+            self.variables["navigate_failed"] = failed
+            if state.navigate.on_fail is None:
+                return self._fail(CallError(f"{state.where}: navigate {failed}"))
+            return Move(state.navigate.on_fail, "navigate failed")
         if state.transfer is not None:
             self._record("transfer_done", {"ok": True})
             self._end("transfer")

@@ -21,10 +21,12 @@ import traceback
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
+from ivrkit.call.listen import Answered, answered_by
+from ivrkit.call.navigate import Navigated, navigate
 from ivrkit.call.recorder import Recorder
 from ivrkit.channel import DTMF_KEYS, Channel
 from ivrkit.errors import ChannelError, HookError, HookTimeout
-from ivrkit.flow.model import HookRef, State
+from ivrkit.flow.model import HookRef, NavStep, State
 from ivrkit.hooks import HookContext, invoke, run_limited
 from ivrkit.machine import FlowMachine
 from ivrkit.prompts import MASK, Prompt, fill
@@ -69,8 +71,10 @@ class Jobs:
         start = flow.states[flow.start]
         return [await self.hook(ref, start) for ref in flow.call_start]
 
-    async def action(self, state: State) -> None:
-        """The state's channel action: transfer, dial or send_dtmf."""
+    async def action(self, state: State) -> Answered | Navigated | None:
+        """The state's channel action: transfer, dial, send_dtmf or navigate; a dial with
+        `amd:` also listens to who answered (`ivrkit.call.listen`) and returns it; navigate
+        returns how its steps went (`ivrkit.call.navigate`)."""
         ch = self._channel
         if state.transfer is not None:
             to = self.fill(state.transfer.to, state)
@@ -80,8 +84,24 @@ class Jobs:
             to = self.fill(state.dial.to, state)
             self._recorder.record("dial", {"to": to[1]})
             await ch.dial(to[0], trunk=state.dial.trunk, timeout=state.dial.timeout)
+            if state.dial.amd is not None:
+                return await answered_by(ch.dialled_audio(), state.dial.amd, ch.clock)
         elif state.send_dtmf is not None:
             await self._send_dtmf(state)
+        elif state.navigate is not None:
+            return await navigate(state.navigate, ch.dialled_audio(), lambda step: self._send_step(state, step),
+                                  ch.clock, self._recorder.record)
+        return None
+
+    async def _send_step(self, state: State, step: NavStep) -> None:
+        digits, shown = self.fill(step.keys, state)
+        masked = digits != shown
+        pace = step.pace if step.pace is not None else state.settings.dtmf_pace
+        self._channel.sensitive = masked
+        try:
+            await self._send_keys(state, digits, masked, pace)
+        finally:
+            self._channel.sensitive = False
 
     async def _send_dtmf(self, state: State) -> None:
         spec = state.send_dtmf

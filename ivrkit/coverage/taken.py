@@ -65,7 +65,7 @@ def move_edge(flow: Flow, source: str, dest: str, why: str) -> str | None:
     if why.startswith("hook "):
         return f"{source}:hook"
     simple = {"back": "back", "collected": "collected", "re-enter": "reenter", "next": "next",
-              "send_dtmf": "next", "dial": "next"}
+              "send_dtmf": "next", "dial": "next", "navigate": "next", "navigate failed": "nav_fail"}
     if why in simple:
         return f"{source}:{simple[why]}"
     if why == "error":

@@ -4,7 +4,7 @@ The loader (`ivrkit.flow.loader`) builds it; everything else only reads it. Ever
 `where` (`file:line:col`), so a runtime error about a state can point at its definition.
 
 A state runs in a fixed order: `run` (a hook) → `say` (a prompt) → its action (menu, collect,
-goto, transfer, send_dtmf, dial) → `next` or `hangup`. `kind` names the action.
+goto, transfer, send_dtmf, dial, navigate) → `next` or `hangup`. `kind` names the action.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ivrkit.prompts import Prompt
+from ivrkit.voice.amd import AmdSettings
 
 if TYPE_CHECKING:
     from ivrkit.flow.conditions import Condition
 
-StateKind = Literal["menu", "collect", "goto", "transfer", "send_dtmf", "dial", "hangup", "say"]
+StateKind = Literal["menu", "collect", "goto", "transfer", "send_dtmf", "dial", "navigate", "hangup", "say"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +115,47 @@ class SendDtmf:
 
 
 @dataclass(frozen=True, slots=True)
+class Amd:
+    """Answering-machine detection on a dial's answer (`ivrkit.voice.amd`). The outcome goes
+    into `into` (human | machine | silence | unsure), its cause into `<into>_cause`; with
+    `wait_for_beep` (seconds), a machine's beep is awaited that long and `<into>_beep` says
+    whether it came, so the next state speaks after it."""
+
+    settings: AmdSettings = field(default_factory=AmdSettings)
+    into: str = "amd"
+    wait_for_beep: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Dial:
     to: str
     trunk: str | None = None
     timeout: float = 30.0
+    amd: Amd | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NavStep:
+    """One step of a `navigate:` list, driving the far end's IVR on the dialled leg:
+    `listen` waits until the far end has spoken and then been silent for `silence` seconds (the
+    end of its prompt); `send` keys its DTMF (a template, masked when filled from a sensitive
+    variable) `pace` apart; `pause` waits `seconds`; `expect` waits for `speech` or a `tone` to
+    begin. `listen` and `expect` fail after `timeout` seconds, which takes `on_fail`."""
+
+    kind: Literal["listen", "send", "pause", "expect"]
+    where: str = ""
+    silence: float = 0.8
+    timeout: float = 10.0
+    keys: str = ""
+    pace: float | None = None
+    seconds: float = 0.0
+    expect: Literal["speech", "tone"] = "speech"
+
+
+@dataclass(frozen=True, slots=True)
+class Navigate:
+    steps: tuple[NavStep, ...]
+    on_fail: str | None = None  # None: the error path
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +171,7 @@ class State:
     transfer: Transfer | None = None
     send_dtmf: SendDtmf | None = None
     dial: Dial | None = None
+    navigate: Navigate | None = None
     hangup: bool = False
     next: str | None = None
     on_error: str | None = None  # overrides the flow's error state for this state
@@ -151,6 +190,8 @@ class State:
             return "send_dtmf"
         if self.dial is not None:
             return "dial"
+        if self.navigate is not None:
+            return "navigate"
         if self.hangup:
             return "hangup"
         return "say"
@@ -158,7 +199,7 @@ class State:
     @property
     def waits_for_caller(self) -> bool:
         """True when the state can block on the caller (used by the spin-loop check)."""
-        return self.kind in ("menu", "collect", "transfer", "hangup", "dial")
+        return self.kind in ("menu", "collect", "transfer", "hangup", "dial", "navigate")
 
     def prompts(self) -> Iterator[Prompt]:
         """Every prompt this state can play (for `ivrkit prompts bake` and checks)."""
@@ -186,6 +227,8 @@ class State:
             yield self.collect.on_max_retries
         for branch in self.goto:
             yield branch.target
+        if self.navigate is not None and self.navigate.on_fail:
+            yield self.navigate.on_fail
         if self.next:
             yield self.next
         if self.on_error and errors:

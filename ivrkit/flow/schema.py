@@ -22,7 +22,8 @@ _HOOK_PATTERN = r"^\s*[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*\s*$"
 # Which section describes the mapping form of each value type.
 _OBJECT_SECTIONS: dict[str, str] = {
     "menu": "menu", "collect": "collect", "settings": "defaults", "hooks": "hooks",
-    "transfer": "transfer", "send_dtmf": "send_dtmf", "dial": "dial",
+    "transfer": "transfer", "send_dtmf": "send_dtmf", "dial": "dial", "amd": "amd",
+    "navigate": "navigate", "nav_step": "nav_step",
 }
 
 
@@ -60,7 +61,11 @@ def _value(kind: ValueType) -> dict[str, Any]:
         obj = _ref(kind)
         if kind in ("transfer", "send_dtmf", "dial"):
             return {"anyOf": [{"type": ["string", "number"]}, obj]}
+        if kind == "amd":
+            return {"anyOf": [{"type": "boolean"}, obj]}
         return obj
+    if kind == "nav_steps":
+        return {"type": "array", "minItems": 1, "items": _ref("nav_step")}
     refs = {"prompt", "prompts", "duration", "dtmf_key", "hook", "hook_list", "hook_spec", "goto",
             "string_list", "options", "states", "prompt_table"}
     if kind in refs:

@@ -14,12 +14,13 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 from ivrkit.flow.model import Settings
+from ivrkit.voice.amd import AmdSettings
 
 ValueType = Literal[
     "string", "identifier", "state", "state_or_null", "prompt", "prompts", "prompt_table",
     "duration", "int", "bool", "dtmf_key", "options", "hook", "hook_list", "hook_spec",
     "goto", "string_list", "transfer", "send_dtmf", "dial", "menu", "collect", "states",
-    "settings", "hooks", "regex", "condition",
+    "settings", "hooks", "regex", "condition", "amd", "navigate", "nav_steps",
 ]
 
 
@@ -81,6 +82,7 @@ ACTION_KEYS: tuple[Key, ...] = (
     Key("transfer", "transfer", "transfer the call (SIP URI or tel:)", example='"sip:agents@pbx.example.com"'),
     Key("send_dtmf", "send_dtmf", "send keys to the other side, e.g. to drive a legacy IVR", example='"ww1234#"'),
     Key("dial", "dial", "dial out", example='"+15550100"'),
+    Key("navigate", "navigate", "drive the dialled party's IVR: listen for its prompts, send keys (below)"),
 )
 STATE_KEYS: tuple[Key, ...] = (
     Key("run", "hook_spec", "a hook run on entry: module:function or {hook, sets, timeout}"),
@@ -136,6 +138,41 @@ DIAL_KEYS: tuple[Key, ...] = (
     Key("to", "string", "number or SIP URI to dial", required=True, example='"+15550100"'),
     Key("trunk", "string", "outbound trunk id", example="ST_xxx"),
     Key("timeout", "duration", "how long to ring", example="45s"),
+    Key("amd", "amd", "answering-machine detection on the answer: true (Asterisk's defaults) or a mapping (below)",
+        default="off", example="true"),
+)
+_AMD = AmdSettings()
+AMD_KEYS: tuple[Key, ...] = (
+    Key("into", "identifier", "variable for the outcome: human, machine, silence or unsure; its cause goes in <into>_cause",
+        default='"amd"', example="answered_by"),
+    Key("initial_silence", "duration", "silence before any word: longer is `silence`", default=f"{_AMD.initial_silence}ms"),
+    Key("greeting", "duration", "voice in the greeting: more is `machine`", default=f"{_AMD.greeting}ms"),
+    Key("after_greeting_silence", "duration", "silence after the greeting began: this much is `human`",
+        default=f"{_AMD.after_greeting_silence}ms"),
+    Key("total_analysis_time", "duration", "no decision by then is `unsure`", default=f"{_AMD.total_analysis_time}ms"),
+    Key("min_word_length", "duration", "voice in a row that counts as a word", default=f"{_AMD.min_word_length}ms"),
+    Key("between_words_silence", "duration", "silence that ends a word", default=f"{_AMD.between_words_silence}ms"),
+    Key("maximum_number_of_words", "int", "this many words is `machine`", default=str(_AMD.maximum_number_of_words)),
+    Key("maximum_word_length", "duration", "one word this long is `machine`", default=f"{_AMD.maximum_word_length}ms"),
+    Key("silence_threshold", "int", "a 20 ms frame whose mean absolute 16-bit sample is below this is silence",
+        default=str(_AMD.silence_threshold)),
+    Key("wait_for_beep", "duration", "after `machine`, wait up to this long for the voicemail beep; <into>_beep "
+        "says if it came", default="no wait", example="30s"),
+)
+NAVIGATE_KEYS: tuple[Key, ...] = (
+    Key("steps", "nav_steps", "the steps, in order (below)", required=True,
+        example='[{listen: 800ms}, {send: "1"}, {listen: 800ms}, {send: "{account}#"}]'),
+    Key("on_fail", "state", "where to go when a listen/expect step times out", default="the error path"),
+)
+NAV_STEP_KEYS: tuple[Key, ...] = (
+    Key("listen", "duration", "wait until the far end has spoken, then been silent this long (its prompt ended)",
+        example="800ms"),
+    Key("send", "string", "keys to send (0-9 * # A-D, w = 0.5 s pause); may hold {templates}",
+        example='"{account}#"'),
+    Key("pause", "duration", "wait this long", example="2s"),
+    Key("expect", "string", "wait for the far end's speech or a tone to begin: speech | tone", example="tone"),
+    Key("timeout", "duration", "listen/expect: fail (on_fail) after this long", default="10s"),
+    Key("pace", "duration", "send: gap between keys (default: dtmf_pace)", default="`dtmf_pace`", example="300ms"),
 )
 GOTO_ARM_KEYS: tuple[Key, ...] = (
     Key("if", "condition", "a condition on variables", example='"balance > 100 and tier == \'gold\'"'),
@@ -161,6 +198,9 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
     "transfer": TRANSFER_KEYS,
     "send_dtmf": SEND_DTMF_KEYS,
     "dial": DIAL_KEYS,
+    "amd": AMD_KEYS,
+    "navigate": NAVIGATE_KEYS,
+    "nav_step": NAV_STEP_KEYS,
     "goto_arm": GOTO_ARM_KEYS,
     "prompt_part": PROMPT_PART_KEYS,
 }

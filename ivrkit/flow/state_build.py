@@ -10,17 +10,32 @@ from __future__ import annotations
 import re
 import string
 from types import MappingProxyType
+from typing import Literal
 
 import yaml
 
 from ivrkit.errors import ConditionSyntaxError
 from ivrkit.flow.build_context import BuildContext, Document
 from ivrkit.flow.conditions import Condition
-from ivrkit.flow.model import Branch, Collect, Dial, HookRef, Menu, SendDtmf, Settings, State, Transfer
+from ivrkit.flow.model import (
+    Amd,
+    Branch,
+    Collect,
+    Dial,
+    HookRef,
+    Menu,
+    Navigate,
+    NavStep,
+    SendDtmf,
+    Settings,
+    State,
+    Transfer,
+)
 from ivrkit.flow.prompt_build import VarUse
 from ivrkit.flow.source import Pos, Reporter, did_you_mean, loc_join, mapping_items
 from ivrkit.flow.spec import ACTIONS, DTMF_KEYS, SECTIONS, SETTING_NAMES, key_names
 from ivrkit.flow.values import Reader, kind_of
+from ivrkit.voice.amd import AmdSettings
 
 _COMMENT_KEY = re.compile(r"^\s*#\s*:")
 _FORMATTER = string.Formatter()
@@ -111,6 +126,8 @@ class StateBuilder:
                 kwargs["send_dtmf"] = self.send_dtmf(a_node, reader, a_loc)
             elif action == "dial":
                 kwargs["dial"] = self.dial(a_node, reader, a_loc)
+            elif action == "navigate":
+                kwargs["navigate"] = self.navigate(a_node, reader, a_loc)
         for key in ("next", "on_error"):
             if key in fields and not reader.is_null(fields[key][1]):
                 kwargs[key] = self.ctx.state_ref(fields[key][1], reader, loc_join(loc, key), key)
@@ -131,8 +148,9 @@ class StateBuilder:
             why = "hangup: true ends the call" if hangup else f"'{action}' decides where to go"
             self.report.add(reader.pos(fields["next"][0]), loc_join(loc, "next"), "unused-next",
                             f"state '{name}' has next: but {why}", "remove next:")
-        if not has_next and not hangup and action in (None, "collect", "send_dtmf", "dial"):
-            what = {None: "say/run", "collect": "collect", "send_dtmf": "send_dtmf", "dial": "dial"}[action]
+        if not has_next and not hangup and action in (None, "collect", "send_dtmf", "dial", "navigate"):
+            what = {None: "say/run", "collect": "collect", "send_dtmf": "send_dtmf", "dial": "dial",
+                    "navigate": "navigate"}[action]
             self.report.add(reader.pos(node), loc, "missing-next", f"state '{name}' ({what}) does not say what comes next",
                             "add next: <state>, or hangup: true")
 
@@ -441,9 +459,117 @@ class StateBuilder:
         to = self._templated(f["to"][1], reader, loc_join(loc, "to"), "to")
         trunk = reader.text(f["trunk"][1], loc_join(loc, "trunk"), "trunk") if "trunk" in f else None
         timeout = reader.duration(f["timeout"][1], loc_join(loc, "timeout"), "timeout") if "timeout" in f else None
-        if to is None:
+        amd = self.amd(f["amd"][1], reader, loc_join(loc, "amd")) if "amd" in f else None
+        if to is None or amd is False:
             return None
-        return Dial(to, trunk, 30.0 if timeout is None else timeout)
+        return Dial(to, trunk, 30.0 if timeout is None else timeout, amd if isinstance(amd, Amd) else None)
+
+    def navigate(self, node: yaml.Node, reader: Reader, loc: str) -> Navigate | None:
+        f = self._section(node, reader, loc, "navigate", "navigate")
+        if f is None:
+            return None
+        on_fail = None
+        if "on_fail" in f and not reader.is_null(f["on_fail"][1]):
+            on_fail = self.ctx.state_ref(f["on_fail"][1], reader, loc_join(loc, "on_fail"), "on_fail")
+        steps_node = f["steps"][1]
+        if not isinstance(steps_node, yaml.SequenceNode) or not steps_node.value:
+            reader.bad(steps_node, loc_join(loc, "steps"), f"steps must be a non-empty list, not {kind_of(steps_node)}",
+                       'e.g. [{listen: 800ms}, {send: "1"}]')
+            return None
+        steps = [self.nav_step(item, reader, f"{loc}.steps[{i}]") for i, item in enumerate(steps_node.value)]
+        if any(step is None for step in steps):
+            return None
+        self.ctx.info.settable.add("navigate_failed")
+        return Navigate(tuple(step for step in steps if step is not None), on_fail)
+
+    def nav_step(self, node: yaml.Node, reader: Reader, loc: str) -> NavStep | None:
+        f = self._section(node, reader, loc, "nav_step", "navigate step")
+        if f is None:
+            return None
+        actions = [k for k in _STEP_ACTIONS if k in f]
+        if len(actions) != 1:
+            reader.bad(node, loc, "a navigate step does exactly one of listen, send, pause, expect"
+                       + (f", not {' and '.join(actions)}" if actions else ""), 'e.g. {listen: 800ms} or {send: "1#"}',
+                       "bad-step")
+            return None
+        kind = actions[0]
+        where = str(reader.pos(node))
+        extra = [k for k in f if k not in (kind, "timeout", "pace")
+                 or (k == "timeout" and kind not in ("listen", "expect")) or (k == "pace" and kind != "send")]
+        for key in extra:
+            self.report.add(reader.pos(f[key][0]), loc_join(loc, key), "unused-key", f"{key} does nothing in a {kind} step",
+                            "timeout: belongs to listen/expect, pace: to send")
+        if extra:
+            return None
+        timeout = reader.duration(f["timeout"][1], loc_join(loc, "timeout"), "timeout") if "timeout" in f else 10.0
+        if timeout is None:
+            return None
+        value = f[kind][1]
+        sub = loc_join(loc, kind)
+        if kind == "send":
+            sent = self.send_dtmf(value, reader, sub)
+            pace = reader.duration(f["pace"][1], loc_join(loc, "pace"), "pace") if "pace" in f else None
+            return NavStep("send", where, keys=sent.digits, pace=pace) if sent is not None else None
+        if kind == "expect":
+            what = reader.text(value, sub, "expect")
+            if what not in ("speech", "tone"):
+                if what is not None:
+                    reader.bad(value, sub, f"expect must be speech or tone, not {what!r}", code="bad-value")
+                return None
+            return NavStep("expect", where, timeout=timeout, expect="speech" if what == "speech" else "tone")
+        seconds = reader.duration(value, sub, kind)
+        if seconds is None:
+            return None
+        if kind == "listen":
+            return NavStep("listen", where, silence=seconds, timeout=timeout)
+        return NavStep("pause", where, seconds=seconds)
+
+    def amd(self, node: yaml.Node, reader: Reader, loc: str) -> Amd | None | Literal[False]:
+        """`amd: true` (Asterisk's defaults), `false`, or a mapping of settings (AMD_KEYS).
+        False: a problem was reported."""
+        if reader.is_null(node):
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            on = reader.boolean(node, loc, "amd")
+            if on is None:
+                return False
+            if on:
+                self.ctx.info.settable.update(("amd", "amd_cause"))
+            return Amd() if on else None
+        f = self._section(node, reader, loc, "amd", "amd")
+        if f is None:
+            return False
+        into = reader.identifier(f["into"][1], loc_join(loc, "into"), "into") if "into" in f else "amd"
+        values: dict[str, int] = {}
+        wait = None
+        for key in key_names("amd"):
+            if key not in f or key == "into":
+                continue
+            sub = loc_join(loc, key)
+            value_node = f[key][1]
+            if key == "wait_for_beep":
+                wait = None if reader.is_null(value_node) else reader.duration(value_node, sub, key)
+            elif key in ("maximum_number_of_words", "silence_threshold"):
+                number = reader.integer(value_node, sub, key, minimum=1)
+                if number is not None:
+                    values[key] = number
+            elif isinstance(value_node, yaml.ScalarNode) and value_node.tag != "tag:yaml.org,2002:str":
+                # Asterisk's amd.conf gives these in milliseconds; a bare number here is seconds
+                reader.bad(value_node, sub, f"amd {key} needs a unit: {value_node.value} would be read as seconds",
+                           f"write {key}: {value_node.value}ms (amd.conf's unit) or a duration in s", "bad-value")
+            else:
+                seconds = reader.duration(value_node, sub, key)
+                if seconds is not None and round(seconds * 1000) < 20:
+                    reader.bad(value_node, sub, f"amd {key} must be at least 20ms (one audio frame)", code="bad-value")
+                elif seconds is not None:
+                    values[key] = round(seconds * 1000)
+        if into is None or len(values) < sum(1 for k in f if k not in ("into", "wait_for_beep")):
+            return False
+        self.ctx.info.settable.update((into, f"{into}_cause") + ((f"{into}_beep",) if wait is not None else ()))
+        return Amd(AmdSettings(**values), into, wait)
+
+
+_STEP_ACTIONS = ("listen", "send", "pause", "expect")
 
 
 def _ordinal(n: int) -> str:

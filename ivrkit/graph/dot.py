@@ -32,6 +32,7 @@ _STYLE: dict[str, str] = {
     "transfer": 'shape=house style=filled fillcolor="#d5f5d5"',
     "dial": 'shape=rarrow style=filled fillcolor="#e0f7fa"',
     "send_dtmf": 'shape=rarrow style=filled fillcolor="#e0f7fa"',
+    "navigate": 'shape=rarrow style=filled fillcolor="#e0f7fa"',
     "hangup": 'shape=octagon style=filled fillcolor="#ffdddd"',
     "start": 'shape=circle style=filled fillcolor="#222222" fontcolor="#ffffff" width=0.6 fixedsize=true',
     "any": 'shape=plaintext fontcolor="#777777"',

@@ -21,6 +21,7 @@ from ivrkit.graph.model import Edge, FlowGraph, Node
 _SHAPES: dict[str, tuple[str, str]] = {  # [\\…/] is Mermaid's trapezoid
     "menu": ("{{", "}}"), "collect": ("[/", "/]"), "say": ("(", ")"), "hook": ("[[", "]]"),
     "goto": ("{", "}"), "transfer": ("([", "])"), "dial": ("[\\", "/]"), "send_dtmf": ("[\\", "/]"),
+    "navigate": ("[\\", "/]"),
     "hangup": ("(((", ")))"), "start": ("((", "))"), "any": (">", "]"), "back": (">", "]"),
     "error_source": (">", "]"), "builtin_error": ("(((", ")))"),
 }

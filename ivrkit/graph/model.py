@@ -36,10 +36,10 @@ from typing import Literal
 
 from ivrkit.flow.model import Flow, State
 
-NodeKind = Literal["menu", "collect", "say", "hook", "goto", "transfer", "send_dtmf", "dial", "hangup",
+NodeKind = Literal["menu", "collect", "say", "hook", "goto", "transfer", "send_dtmf", "dial", "navigate", "hangup",
                    "start", "any", "back", "error_source", "builtin_error"]
 EdgeKind = Literal["key", "repeat", "back", "no_input", "no_match", "invalid", "max_retries", "collected",
-                   "reenter", "goto", "next", "hook", "on_error", "error", "start"]
+                   "reenter", "goto", "next", "nav_fail", "hook", "on_error", "error", "start"]
 
 #: Marker (pseudo) node ids; state names may not start with `_ivrkit`, so none can clash.
 START = "_ivrkit_start"
@@ -196,9 +196,12 @@ def _state_edges(flow: Flow, state: State) -> Iterator[Edge]:
     for i, branch in enumerate(state.goto, 1):
         cond = branch.condition.source if branch.condition is not None else ("else" if len(state.goto) > 1 else "goto")
         yield Edge(name, branch.target, "goto", f"if {cond}" if branch.condition is not None else cond, str(i))
-    if state.next is not None and state.kind in ("say", "send_dtmf", "dial"):
-        label = {"say": "next", "send_dtmf": "sent", "dial": "dialled"}[state.kind]
+    if state.next is not None and state.kind in ("say", "send_dtmf", "dial", "navigate"):
+        label = {"say": "next", "send_dtmf": "sent", "dial": "dialled", "navigate": "navigated"}[state.kind]
         yield Edge(name, state.next, "next", label)
+    if state.navigate is not None:
+        yield Edge(name, state.navigate.on_fail or _error_target(flow, state), "nav_fail",
+                   "navigation failed" if state.navigate.on_fail else "navigation failed (error)")
     if state.on_error is not None:
         yield Edge(name, state.on_error, "on_error", "on error")
 

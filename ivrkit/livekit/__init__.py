@@ -12,6 +12,7 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
 - `flows`         the worker's flows: loaded and checked once, compiled once per process
 - `job`           one call = one job: find the caller, pick the flow, run the `Call`, end the job
 - `channel`       `LiveKitChannel`, the Channel port on a room (DTMF in, audio out, SIP actions)
+- `participant_audio` hearing one participant (a dialled leg, for `amd:`) while the engine listens
 - `dtmf`          every key in or out checked against the RFC 4733 table
 - `player`        prompt playout on the agent's own audio track; barge-in drops queued audio
 - `prompt_audio`  a filled prompt → one PCM buffer (prompt cache, offline voice or a TTS plugin)

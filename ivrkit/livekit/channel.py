@@ -2,8 +2,9 @@
 
 In: `sip_dtmf_received` room events (LiveKit SIP turns RFC 4733 telephone-events into them; web
 and SDK clients send the same event with `publish_dtmf`) and the caller leaving. Out: prompt
-audio on the agent's own track (`ivrkit.livekit.player`), DTMF, SIP transfer, outbound dial,
-hang-up. LiveKit and SIP errors become `ChannelError` here, at the edge.
+audio on the agent's own track (`ivrkit.livekit.player`), DTMF, SIP transfer, outbound dial
+(and hearing the dialled leg for answering-machine detection), hang-up. LiveKit and SIP errors
+become `ChannelError` here, at the edge.
 
 Whose keys count — only the caller's:
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from livekit import api, rtc
@@ -37,6 +38,7 @@ from ivrkit.clock import Clock
 from ivrkit.errors import ChannelError
 from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, state_attributes
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
+from ivrkit.livekit.participant_audio import hear
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
 from ivrkit.prompts import FilledPrompt
@@ -391,6 +393,13 @@ class LiveKitChannel(Channel):
             error = ChannelError(f"dialling {to} failed ({type(e).__name__}: {e})")
         await self._drop_dialled(identity)
         raise error
+
+    def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
+        """The last answered dial leg's audio, subscribed to only while the engine listens
+        (`ivrkit.livekit.participant_audio`)."""
+        if not self._dialled:
+            raise ChannelError("cannot hear the dialled party: no dial was answered in this call")
+        return hear(self.room, self._dialled[-1])
 
     async def _drop_dialled(self, identity: str) -> None:
         """Hang up a dialled leg (LiveKit SIP sends BYE, or CANCEL while it rings). A dial that

@@ -7,6 +7,7 @@ a regression test) both come here:
     keys.py       the caller's keys, masked ones filled from what the user gives (never unmasked)
     timing.py     when each key goes in (tied to what the caller heard), how long prompts play
     plan.py       the inputs, starting variables and notes of one replay
+    far_end.py    a dialled party's audio, rebuilt from the trace's amd record (same outcome, same time)
     drive.py      gives the inputs to a `FlowTester` at their moments
     compare.py    the steps of both calls, the first divergence, the report
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ivrkit.flow.model import Flow
+from ivrkit.replay.far_end import far_end
 from ivrkit.replay.keys import pressed_keys
 from ivrkit.replay.recording import Recording
 from ivrkit.replay.timing import PromptTimes, Timed, timed
+
+if TYPE_CHECKING:
+    from ivrkit.voice.audio import Pcm
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +25,8 @@ class Plan:
     variables: dict[str, str]
     prompt_times: PromptTimes
     notes: list[str]
+    far_end: Pcm | None = None  # what a dialled party says, rebuilt from the amd record
+    far_end_hangs_up: bool = False
 
 
 def plan(recording: Recording, flow: Flow, sets: Mapping[str, str], keys_for: Mapping[str, str]) -> Plan:
@@ -36,4 +43,5 @@ def plan(recording: Recording, flow: Flow, sets: Mapping[str, str], keys_for: Ma
     if recording.flow_name and recording.flow_name != flow.name:
         notes.append(f"the call was recorded on flow '{recording.flow_name}' and replayed against '{flow.name}'")
     variables = {k: v for k, v in sets.items() if k not in pressed.used}
-    return Plan(inputs, variables, PromptTimes(records), notes)
+    audio, hangs_up, far_notes = far_end(records, flow)
+    return Plan(inputs, variables, PromptTimes(records), notes + far_notes, audio, hangs_up)

@@ -102,6 +102,9 @@ def _uses(flow: Flow, name: str) -> Iterator[str]:
                            ("send_dtmf", state.send_dtmf.digits if state.send_dtmf else None)):
             if text is not None and "{" + name + "}" in text:
                 yield f"the {what} of '{state.name}' ({state.where})"
+        for i, step in enumerate(state.navigate.steps if state.navigate else (), 1):
+            if "{" + name + "}" in step.keys:
+                yield f"the keys navigate step {i} of '{state.name}' sends ({step.where}) (masked in logs and traces)"
         for branch in state.goto:
             if branch.condition is not None and name in branch.condition.names:
                 yield f"a goto condition of '{state.name}': {branch.condition.source}"

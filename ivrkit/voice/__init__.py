@@ -10,4 +10,7 @@ One concept per module:
             digits spelt out key by key (`spoken_digits`)
 - `cache`   the prompt cache: a folder of WAV files keyed by text and voice, filled ahead of
             time by `ivrkit prompts bake` and read at call time (`PromptCache`, `prompt_pcm`)
+- `amd`     answering-machine detection on the far end's first seconds: Asterisk's AMD()
+            energy rules (`AnsweringMachineDetector`) -> human | machine | silence | unsure
+- `beep`    the voicemail beep: a steady 400-2000 Hz tone (`BeepDetector`)
 """

@@ -106,3 +106,27 @@ async def test_move_edge_names_the_edge_each_move_took_exhaustion_too(machine: F
     assert edges["main:max_retries"] == 1  # counted once: from its no_input record, not again from the move
     assert move_edge(FLOW, "main", "pin", "key 1") == "main:key:1"
     assert move_edge(FLOW, "route", "agent", "goto: no branch matched") is None
+
+
+async def test_navigate_takes_its_navigated_and_failed_edges() -> None:
+    from ivrkit.testing import ScriptedIvr, far_end_speech
+
+    flow = load_flow_text("""
+start: out
+states:
+  out: {dial: "+15550100", next: drive}
+  drive:
+    navigate: {steps: [{listen: 500ms, timeout: 5s}, {send: "1"}], on_fail: failed}
+    next: done
+  done: {say: "Done.", hangup: true}
+  failed: {say: "Failed.", hangup: true}
+""")
+    graph = build_graph(flow)
+    assert {e.id for e in graph.edges if e.source == "drive"} == {"drive:next", "drive:nav_fail"}
+    ivr = ScriptedIvr({"main": (far_end_speech("Press 1."), {"1": "main"})}, "main")
+    for far, edge in ((ivr, "drive:next"), (None, "drive:nav_fail")):
+        async with FlowTester(flow, channel=FakeChannel(VirtualClock(), far_end=far)) as t:
+            await t.advance(20)
+        edges, _ = taken(flow, t.trace)
+        other = ({"drive:next", "drive:nav_fail"} - {edge}).pop()
+        assert edge in edges and other not in edges

@@ -52,7 +52,19 @@ GOOD_FLOW = textwrap.dedent("""\
       legacy:  {send_dtmf: "1234#", next: legacy2}
       legacy2: {send_dtmf: {digits: "w9{pin}", pace: 300ms}, next: goodbye}
       out:     {dial: {to: +15550100, trunk: ST_x, timeout: 30s}, next: legacy}
-      out2:    {dial: "+15550101", next: agent2}
+      out2:    {dial: "+15550101", next: out3}
+      out3:
+        dial:
+          to: "+15550102"
+          amd: {into: answered_by, initial_silence: 2500ms, greeting: 1.5s, after_greeting_silence: 800ms,
+                total_analysis_time: 5s, min_word_length: 100ms, between_words_silence: 50ms,
+                maximum_number_of_words: 3, maximum_word_length: 5s, silence_threshold: 256, wait_for_beep: 30s}
+        next: nav
+      nav:
+        navigate:
+          steps: [{listen: 800ms, timeout: 10s}, {send: "1", pace: 200ms}, {pause: 1s}, {expect: tone, timeout: 5s}]
+          on_fail: agent2
+        next: agent2
       sorry:   {say: "Sorry.", next: out2}
       goodbye: {say: "Goodbye.", hangup: true}
     tts: ivrkit.livekit.tts:EspeakTTS

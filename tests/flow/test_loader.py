@@ -241,3 +241,34 @@ def test_mutated_good_flow_only_gives_flow_errors(edits: list[tuple[int, str]]) 
 @given(st.binary(max_size=200))
 def test_random_bytes_only_give_flow_errors(data: bytes) -> None:
     _assert_only_flow_errors(data.decode("utf-8", errors="replace"))
+
+
+def test_dial_amd_true_is_asterisk_defaults_and_a_mapping_overrides_them(tmp_path: Path) -> None:
+    from ivrkit.flow.model import Amd
+    from ivrkit.voice.amd import AmdSettings
+
+    path = tmp_path / "amd.yaml"
+    path.write_text(
+        "start: a\nstates:\n"
+        "  a: {dial: {to: '+1555', amd: true}, next: b}\n"
+        "  b: {dial: {to: '+1555', amd: {greeting: 2s, maximum_number_of_words: 2, into: who, wait_for_beep: 30s}}, next: c}\n"
+        "  c: {say: '{amd} {amd_cause} {who} {who_cause} {who_beep}', hangup: true}\n")
+    result = check_flow(path)
+    assert result.issues == (), [i.format() for i in result.issues]
+    assert result.flow is not None
+    assert result.flow.states["a"].dial is not None and result.flow.states["a"].dial.amd == Amd()
+    b = result.flow.states["b"].dial
+    assert b is not None and b.amd == Amd(AmdSettings(greeting=2000, maximum_number_of_words=2), "who", 30.0)
+
+
+def test_dial_amd_problems_point_at_the_value(tmp_path: Path) -> None:
+    path = tmp_path / "amd.yaml"
+    path.write_text(
+        "start: a\nstates:\n"
+        "  a: {dial: {to: '+1555', amd: {greeting: 1500, min_word_length: 5ms, silence_threshold: 0}}, next: b}\n"
+        "  b: {dial: {to: '+1555', amd: maybe}, hangup: true}\n")
+    issues = [(i.line, i.code, i.message) for i in check_flow(path).issues]
+    assert (3, "bad-value", "amd greeting needs a unit: 1500 would be read as seconds") in issues
+    assert (3, "bad-value", "amd min_word_length must be at least 20ms (one audio frame)") in issues
+    assert (3, "bad-value", "silence_threshold must be at least 1, not 0") in issues
+    assert (4, "bad-type", "amd must be true or false, not a string") in issues

@@ -214,3 +214,21 @@ def write_phone_pcap(path: Path, script: Sequence[KeyPress | tuple[float, str]],
     write_pcap(path, (UdpRecord(at, ("127.0.0.1", 6000), ("127.0.0.1", 6000), p.pack())
                       for at, p in packets))
     return path
+
+
+def write_audio_pcap(path: Path, audio: bytes, duration: float, *, ssrc: int = 0x2A3B4C5D,
+                     first_sequence: int = 3000, first_timestamp: int = 240_000) -> Path:
+    """A far end that speaks: `audio` (8 kHz mono 16-bit PCM, e.g. a rendered voicemail
+    greeting) as PCMU frames from the start, then silence up to `duration` seconds, as a pcap
+    SIPp can replay (its addresses are placeholders SIPp rewrites)."""
+    samples = struct.unpack(f"<{len(audio) // 2}h", audio[:len(audio) // 2 * 2])
+    frames = math.ceil(duration * 1000 / FRAME_MS)
+    records = []
+    for frame in range(frames):
+        chunk = list(samples[frame * FRAME_SAMPLES:(frame + 1) * FRAME_SAMPLES])
+        payload = ulaw_encode(chunk + [0] * (FRAME_SAMPLES - len(chunk))) if chunk else bytes([ULAW_SILENCE]) * FRAME_SAMPLES
+        packet = RtpPacket(PT_PCMU, first_sequence + frame, first_timestamp + frame * FRAME_SAMPLES, ssrc, payload,
+                           marker=frame == 0)
+        records.append(UdpRecord(frame * FRAME_MS / 1000, ("127.0.0.1", 6000), ("127.0.0.1", 6000), packet.pack()))
+    write_pcap(path, records)
+    return path

@@ -33,7 +33,7 @@ from typing import Literal
 from xml.sax.saxutils import escape
 
 from .rtp_analysis import Recording
-from .rtp_pcap import KeyPress, write_phone_pcap
+from .rtp_pcap import KeyPress, write_audio_pcap, write_phone_pcap
 from .rtp_recorder import RtpRecorder
 
 RECORDER_OFFSET = 10
@@ -444,6 +444,8 @@ class FarEnd:
     hold: float = 20.0
     ring: float = 0.5
     invite_timeout: float = 30.0
+    #: what it says once it answered (8 kHz mono 16-bit PCM: a greeting, "Hello?"); then silence
+    audio: bytes | None = None
 
     @property
     def recorder_port(self) -> int:
@@ -532,7 +534,8 @@ class SippFarEnd(_SippRun):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         # Audio for the whole hold: LiveKit SIP hangs up a call whose media stops for 15 s.
-        self.pcap = write_phone_pcap(self.workdir / "far-end.pcap", [], far.hold + 2.0)
+        self.pcap = (write_phone_pcap(self.workdir / "far-end.pcap", [], far.hold + 2.0) if far.audio is None
+                     else write_audio_pcap(self.workdir / "far-end.pcap", far.audio, far.hold + 2.0))
         self.scenario = self.workdir / "far-end.xml"
         self.scenario.write_text(_far_end_scenario(far, self.pcap))
         self.messages = self.workdir / "sipp-messages.log"
