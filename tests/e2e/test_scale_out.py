@@ -1,6 +1,6 @@
 """Scale-out on one real livekit-server: three ivrkit workers registered under one agent name.
 
-What LiveKit's own dispatcher does with them, end to end (docs/deploy.md, "Scale-out, measured",
+What LiveKit's own dispatcher does with them, end to end (docs/deploy.md, "Scaling" and "When the worker dies",
 quotes the figures this test prints):
 
 1. 30 calls spread over the three workers: each takes some, none is ever above `--max-calls`
@@ -57,7 +57,7 @@ MAX_CALLS = 3
 #: Callers at a time in the 30-call run: two thirds of the three workers' places. A job holds its
 #: place a moment after its call ends, and livekit-server learns a worker's load only every
 #: 2.5 s: a call arriving while every worker is reported full is dispatched to nobody
-#: (docs/deploy.md, "Scale-out, measured"), so the run stays below full capacity.
+#: (docs/deploy.md, "Scaling": keep headroom), so the run stays below full capacity.
 AT_ONCE = 2 * MAX_CALLS
 #: prompt -> (Hz, seconds). The menu prompt is long so that a kill lands in the middle of it;
 #: the Go callers barge in, so it costs them nothing.
