@@ -21,8 +21,15 @@ agent.)
 
 Counting: jobs running (`server.active_jobs`, each tagged with its verdict in its agent
 participant's attributes) plus jobs accepted whose assignment has not arrived yet (forgotten
-when they start running, or after `ASSIGN_GRACE` seconds if they never do). The request
-callback runs on the worker's event loop, so a check and its count happen at once.
+once they have been seen running, or after `ASSIGN_GRACE` seconds if they never are). The
+request callback runs on the worker's event loop, so a check and its count happen at once.
+
+"Seen running" is noted by `load()` too, which livekit-agents calls every 0.5 s: a call that
+started and ended between two requests used to stay counted as accepted-not-running for the
+rest of `ASSIGN_GRACE` — after a burst of short calls (busy callers, hang-ups) the worker
+reported itself full for up to 15 s, and livekit-server, seeing every worker at its target
+load, dispatched new calls to nobody ("no servers available"; found by
+tests/e2e/test_scale_out.py). Only a call shorter than one load interval can still be missed.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ class Admission:
     clock: Callable[[], float] = time.monotonic
     server: Any = None  # the AgentServer, bound once built (`active_jobs`)
     _pending: dict[str, tuple[Verdict, float]] = field(default_factory=dict)
+    _started: set[str] = field(default_factory=set)  # pending jobs seen running (by `load` too)
 
     def decide(self, job_id: str, running: Iterable[tuple[str, Verdict]]) -> Verdict:
         """The verdict for `job_id`, given the jobs running (id, verdict); records it."""
@@ -65,10 +73,13 @@ class Admission:
             if running_as in counts:
                 counts[running_as] += 1
         for pid, (accepted_as, at) in list(self._pending.items()):
-            if pid in ids or now - at > ASSIGN_GRACE:
+            if pid in ids or pid in self._started or now - at > ASSIGN_GRACE:
                 del self._pending[pid]
             else:
                 counts[accepted_as] += 1
+        # A copy, then one rebinding: `load` may add to the set on its thread meanwhile (a note
+        # lost that way is made again at its next call while the job runs).
+        self._started = {pid for pid in list(self._started) if pid in self._pending}
         verdict: Verdict
         if counts["serve"] < self.max_calls:
             verdict = "serve"
@@ -83,10 +94,17 @@ class Admission:
         """The load to report: reaches the server's target load when every place is taken.
 
         livekit-agents calls this on an executor thread while `decide` changes the pending jobs
-        on the event loop: it reads a copy (taken in one step under the GIL), never the dict."""
+        on the event loop: it reads a copy (taken in one step under the GIL), never the dict,
+        and only adds to `_started` (one atomic step). A pending job it sees running is noted,
+        so that once the job has ended it no longer takes a place, even if no request came in
+        between to see it run."""
         running = {rid for rid, v in self._running() if v in ("serve", "busy")}
         pending = tuple(self._pending)
-        taken = len(running) + sum(1 for pid in pending if pid not in running)
+        started = self._started
+        for pid in pending:
+            if pid in running:
+                started.add(pid)
+        taken = len(running) + sum(1 for pid in pending if pid not in running and pid not in started)
         return SERVER_TARGET_LOAD * min(taken / (self.max_calls + self.busy_calls), 1.0)
 
     def _running(self) -> list[tuple[str, Verdict]]:

@@ -14,7 +14,9 @@ prewarm step (before it is given a call); with the thread executor all calls sha
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,7 @@ from ivrkit.voice.cache import PromptCache
 if TYPE_CHECKING:
     from ivrkit.livekit.prompt_audio import PromptAudio
 
-__all__ = ["BUSY_FLOW", "FlowSet", "FlowSetError", "LoadedFlow", "flow_files", "flow_set", "load_checked"]
+__all__ = ["BUSY_FLOW", "FlowSet", "FlowSetError", "LoadedFlow", "flow_files", "flow_set", "flow_version", "load_checked"]
 
 #: The flow for callers past `--max-calls` (see `ivrkit.livekit.admission`).
 BUSY_FLOW = "busy"
@@ -103,11 +105,32 @@ def load_checked(path: Path) -> tuple[dict[str, Any], list[Issue]]:
     return flows, warnings
 
 
+def flow_version(files: Iterable[str]) -> str:
+    """A short content hash of a flow's files (the flow file, then its includes; read again just
+    after loading): which version of a flow a call ran, in its trace and the log.
+
+    Why content, not a path or a time: during a rolling update workers run old and new flows
+    side by side, and at 3 am "which flow did this call run?" must be answerable from the trace
+    alone; two workers with the same files report the same version wherever the files sit.
+    Prompt audio and hook code are not part of it (they ship with the worker's image).
+    """
+    h = hashlib.sha256()
+    for file in files:
+        try:
+            data = Path(file).read_bytes()
+        except OSError:  # removed since it was loaded: the version says so, the call goes on
+            data = b"<unreadable>"
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()[:12]
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedFlow:
     flow: Any  # ivrkit.flow.model.Flow
     machine: Any  # ivrkit.machine.FlowMachine, shared by every call on this flow
     audio: PromptAudio  # livekit-agents is imported only when flows are built, not for `--help`
+    version: str = ""  # `flow_version` of its files, hashed when the worker loaded them
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +143,11 @@ class FlowSet:
     @property
     def names(self) -> list[str]:
         return sorted(self.flows)
+
+    @property
+    def versions(self) -> str:
+        """`name@version,...` of every flow, sorted: what the worker logs when it starts."""
+        return ",".join(f"{name}@{self.flows[name].version}" for name in self.names)
 
 
 def build_flow_set(opts: WorkerOptions) -> FlowSet:
@@ -139,7 +167,7 @@ def build_flow_set(opts: WorkerOptions) -> FlowSet:
             cache=cache,
             default_voice=flow.defaults.voice or "en-us",
         )
-        return LoadedFlow(flow=flow, machine=FlowMachine(flow), audio=audio)
+        return LoadedFlow(flow=flow, machine=FlowMachine(flow), audio=audio, version=flow_version(flow.files))
 
     loaded = {name: compile(flow) for name, flow in flows.items()}
     busy = loaded.get(BUSY_FLOW) or compile(load_flow(Path(__file__).resolve().parent.parent / "defaults" / "busy.yaml"))

@@ -233,9 +233,9 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
         sip_trunk=opts.sip_trunk, sensitive_states=sensitive_states(loaded.flow),
     )
     logger.info(
-        "call in room '%s': caller '%s' (%s) -> flow '%s' (%s)",
+        "call in room '%s': caller '%s' (%s) -> flow '%s' (%s), version %s",
         room.name, caller.identity, "SIP" if channel.caller_is_sip else "non-SIP",
-        decision.flow, decision.reason,
+        decision.flow, decision.reason, loaded.version,
     )
     trace = TraceWriter(opts.trace_dir, room.name, ctx.job.id, start=clock.now()) if opts.trace_dir else None
     flusher: asyncio.Task[None] | None = None
@@ -243,7 +243,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     if trace is not None:
         trace.write(
             "call", at=clock.now(), clock=trace.start, room=room.name, caller=caller.identity, sip=channel.caller_is_sip,
-            flow=decision.flow, route=decision.reason, caller_info={
+            flow=decision.flow, flow_version=loaded.version, route=decision.reason, caller_info={
                 "number": channel.caller.number, "called_number": channel.caller.called_number,
                 "call_id": channel.caller.call_id,
             },

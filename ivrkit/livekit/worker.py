@@ -181,7 +181,7 @@ def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet) -> None:
             logger.warning("no default flow: a call that matches no route is hung up "
                            "(set --default-flow, or IVRKIT_DEFAULT_FLOW, to one of %s)", flows)
         logger.info("ivrkit worker connecting to %s as agent '%s' (flows: %s, executor: %s)",
-                    creds.url, opts.agent_name, flows, opts.executor)
+                    creds.url, opts.agent_name, fs.versions, opts.executor)
 
     server.on("worker_registered", on_registered)
     server.on("worker_started", on_started)

@@ -109,3 +109,19 @@ def test_load_reaches_the_servers_target_only_when_every_place_is_taken() -> Non
     assert adm.load() == pytest.approx(SERVER_TARGET_LOAD * 3 / 6)  # accepted, not yet running: counted
     server.active_jobs.append(_Running(_Job("J2"), _Args({ADMISSION: "serve"})))
     assert adm.load() == pytest.approx(SERVER_TARGET_LOAD * 3 / 6)  # now running: still counted once
+
+
+def test_a_call_that_ran_and_ended_between_two_requests_frees_its_place() -> None:
+    """Only `load()` (every 0.5 s) saw J1 running; then it ended. Before, J1 stayed counted as
+    accepted-not-running for the rest of the grace: the worker reported itself full and
+    livekit-server dispatched new calls to nobody."""
+    server = _Server([])
+    adm = Admission(max_calls=1, busy_calls=0, clock=Clock(), server=server)
+    assert adm.decide("J1", adm._running()) == "serve"
+    assert adm.load() == SERVER_TARGET_LOAD  # accepted, not yet running
+    server.active_jobs.append(_Running(_Job("J1"), _Args({ADMISSION: "serve"})))
+    assert adm.load() == SERVER_TARGET_LOAD  # running: counted once
+    server.active_jobs.clear()  # the call ended before any other request came in
+    assert adm.load() == 0.0
+    assert adm.decide("J2", adm._running()) == "serve"
+    assert adm._started == set()  # forgotten with J1's pending entry

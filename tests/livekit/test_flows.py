@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ivrkit.livekit.flows import FlowSetError, build_flow_set, flow_files, load_checked
+from ivrkit.livekit.flows import FlowSetError, build_flow_set, flow_files, flow_version, load_checked
 from ivrkit.livekit.prompt_audio import fixed_prompt_parts
 from ivrkit.livekit.settings import WorkerOptions
 from ivrkit.prompts import PromptPart
@@ -74,3 +74,21 @@ def test_only_template_free_prompts_may_be_kept_in_memory(tmp_path: Path) -> Non
     fixed = fixed_prompt_parts(flows["f"])
     assert (PromptPart("text", "Goodbye."),) in fixed
     assert not any("caller_number" in part.value for parts in fixed for part in parts)
+
+
+def test_a_flow_version_changes_with_its_content_or_an_include_never_with_its_place(tmp_path: Path) -> None:
+    """The version a call's trace records: equal for equal files wherever they sit (two workers
+    of one release agree), different when the flow or a file it includes changes."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for d in (one, two):
+        (d / "parts").mkdir(parents=True)
+        write(d / "parts", "common.yaml", "states:\n  bye: {say: Goodbye., hangup: true}\n")
+        write(d, "f.yaml", "flow: f\nstart: main\ninclude: [parts/common.yaml]\nstates:\n  main: {say: Hello., next: bye}\n")
+    versions = [build_flow_set(WorkerOptions(path=d, default_flow="f")).flows["f"].version for d in (one, two)]
+    assert versions[0] == versions[1] and len(versions[0]) == 12
+    write(two / "parts", "common.yaml", "states:\n  bye: {say: See you., hangup: true}\n")
+    changed = build_flow_set(WorkerOptions(path=two, default_flow="f"))
+    assert changed.flows["f"].version != versions[0]
+    assert changed.versions == f"f@{changed.flows['f'].version}"
+    assert flow_version([str(two / "f.yaml"), str(two / "parts" / "common.yaml")]) == changed.flows["f"].version
+    assert flow_version([str(two / "gone.yaml")]) != flow_version([])  # a file removed since: still a version
