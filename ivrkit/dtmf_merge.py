@@ -5,7 +5,7 @@ the voice stream. A flow with `dtmf: both` listens to both (it cannot know which
 trunk does), so without this every press would count twice and a PIN 1234 would arrive as
 11223344.
 
-The rule (`KeyMerge.accept`): a key from one source is the same press as an *unmatched* key of
+The rule (`KeyMerge.pair`): a key from one source is the same press as an *unmatched* key of
 the same digit from the other source less than `window` seconds earlier; it is then dropped and
 that earlier key is matched (it cannot absorb a second one). Otherwise it is a new press, counted
 at once — the first half of a press to arrive is never delayed. Because each key absorbs at most
@@ -41,20 +41,20 @@ class _Counted:
 
 
 class KeyMerge:
-    """Decides, key by key, whether a key is a new press (True) or the other half of one (False)."""
+    """Decides, key by key, whether a key is a new press or the other half of one."""
 
     def __init__(self, window: float = MERGE_WINDOW) -> None:
         self.window = window
         self._unmatched: deque[_Counted] = deque()
 
-    def accept(self, digit: str, source: KeySource, at: float) -> bool:
-        """True: a new press, pass it on. False: the same press as an earlier key from the other
-        source — drop it."""
+    def pair(self, digit: str, source: KeySource, at: float) -> float | None:
+        """None: a new press, pass it on. A number: the same press as a key from the other
+        source counted that many seconds ago — drop this one."""
         while self._unmatched and self._unmatched[0].at < at - self.window:
             self._unmatched.popleft()
         for earlier in self._unmatched:
             if earlier.source != source and earlier.digit == digit:
                 self._unmatched.remove(earlier)
-                return False
+                return at - earlier.at
         self._unmatched.append(_Counted(digit, source, at))
-        return True
+        return None

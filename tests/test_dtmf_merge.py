@@ -8,7 +8,7 @@ from ivrkit.dtmf_merge import MERGE_WINDOW, KeyMerge, KeySource
 
 def _passed(keys: list[tuple[float, KeySource, str]]) -> str:
     merge = KeyMerge()
-    return "".join(digit for at, source, digit in keys if merge.accept(digit, source, at))
+    return "".join(digit for at, source, digit in keys if merge.pair(digit, source, at) is None)
 
 
 def test_each_press_counts_once_whichever_half_comes_first() -> None:
@@ -43,6 +43,12 @@ def test_different_digits_never_merge_and_interleaving_is_kept_in_order() -> Non
 def test_halves_further_apart_than_the_window_are_two_presses() -> None:
     assert _passed([(0.0, "rfc4733", "9"), (MERGE_WINDOW + 0.01, "inband", "9")]) == "99"
     assert _passed([(0.0, "rfc4733", "9"), (MERGE_WINDOW - 0.01, "inband", "9")]) == "9"
+
+
+def test_a_merged_half_says_how_long_after_its_twin_it_came() -> None:
+    merge = KeyMerge()
+    assert merge.pair("7", "inband", 1.0) is None
+    assert merge.pair("7", "rfc4733", 1.25) == 0.25
 
 
 def test_only_one_source_present_passes_every_key() -> None:

@@ -263,8 +263,9 @@ class LiveKitChannel(Channel):
 
     def _key_in(self, key: str, source: KeySource) -> None:
         now = self.clock.now()
-        if self._merge is not None and not self._merge.accept(key, source, now):
-            self.record.add("dtmf_merged", now, {"source": source})  # the second half of a press
+        twin = self._merge.pair(key, source, now) if self._merge is not None else None
+        if twin is not None:  # the second half of a press; its first half was counted
+            self.record.add("dtmf_merged", now, {"source": source, "after_ms": round(twin * 1000)})
             return
         self.player.last_key_at = now
         if self._emit is None:  # pressed while the call waits for the caller to hear it: kept
