@@ -216,8 +216,12 @@ class DtmfDetector:
         low_db, high_db = (20 * np.log10(amplitudes)).tolist()
         if min(low_db, high_db) < MIN_LEVEL_DBFS or not -NORMAL_TWIST_DB <= high_db - low_db <= REVERSE_TWIST_DB:
             return None
-        harmonics = goertzel_bins(residual[np.newaxis, :], [2 * f for f in freqs], self.sample_rate)[0]
-        if np.any(2 * np.abs(harmonics) / self.window > amplitudes * 10 ** (-HARMONIC_DB / 20)):
+        harmonics = 2 * np.abs(goertzel_bins(residual[np.newaxis, :], [2 * f for f in freqs], self.sample_rate)[0]) / self.window
+        # A low tone's octave can sit next to the high tone (2 x 697 = 1394, 58 Hz from 1336): in
+        # a window the tone only partly covers, the high tone's residue lands there too, so that
+        # octave cannot be measured — the high tone's octave (2418 Hz and up) always can.
+        measurable = np.abs(2 * np.array(freqs) - freqs[1]) > 2 / WINDOW
+        if np.any(measurable & (harmonics > amplitudes * 10 ** (-HARMONIC_DB / 20))):
             return None
         return KEYPAD[row][col - 4]
 
