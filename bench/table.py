@@ -20,7 +20,7 @@ from _report import RESULTS, table
 
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report"]
+ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report", "inband"]
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -113,7 +113,33 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      f"{r['report_s_median']:.1f} s ({r['calls_per_s']:,} calls/s, peak RSS {r['peak_rss_mb']:.0f} MB)",
                      f"json.loads loop {r['json_loads_s_median']:.1f} s", f"{r['ratio_vs_json_loads']:.1f}x",
                      "10,000 calls in seconds", _met(r.get("target_met")), _cmd(d)])
+    if "inband" in data:
+        rows.append(_inband_row(data["inband"]))
     return rows
+
+
+def _inband_row(d: dict[str, Any]) -> list[Any]:
+    """Row 8: the Q.24 cases that must always or never be heard, talk-off on speech, CPU."""
+    detect = [r for r in d["results"] if r["kind"] == "detection"]
+    false = [r for r in d["results"] if r["kind"] == "false_keys"]
+    cpu = next(r for r in d["results"] if r["kind"] == "cpu")
+    speech = [r for r in false if r["audio"].startswith("speech, ")]
+    minutes = sum(r["seconds"] for r in speech) / 60
+
+    def side(name: str) -> tuple[str, bool]:
+        always = [r[f"{name}_rate"] for r in detect if r["q24"] == "always"]
+        never = [r[f"{name}_rate"] for r in detect if r["q24"] == "never"]
+        talk = sum(r[f"{name}_false"] for r in speech)
+        others = sum(r[f"{name}_false"] for r in false if r not in speech)
+        text = (f"must-hear cases {min(always):.0%}-{max(always):.0%} heard, must-reject {min(never):.0%}-{max(never):.0%}; "
+                f"{talk} false keys in {minutes:.0f} min of eSpeak speech, {others} in silence/noise; "
+                f"{cpu[f'{name}_cpu_ms_per_audio_s']:.1f} ms CPU per s of audio")
+        return text, min(always) == 1.0 and max(never) == 0.0 and talk == 0 and others == 0
+
+    ours, met = side("ivrkit")
+    theirs, _ = side("textbook")
+    return ["8 in-band DTMF (Q.24 grid, talk-off, CPU)", ours, f"textbook block Goertzel: {theirs}", "-",
+            "Q.24: >= 40 ms, +-1.5 %, twist 8/4 dB always; < 23 ms, +-3.5 % never; no talk-off", _met(met), _cmd(d)]
 
 
 def render(data: dict[str, dict[str, Any]]) -> str:
