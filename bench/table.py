@@ -20,7 +20,7 @@ from _report import RESULTS, table
 
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report", "inband"]
+ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report", "inband", "inband_cost"]
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -115,6 +115,13 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      "10,000 calls in seconds", _met(r.get("target_met")), _cmd(d)])
     if "inband" in data:
         rows.append(_inband_row(data["inband"]))
+    if "inband_cost" in data:
+        d = data["inband_cost"]
+        r = d["results"][0]
+        rows.append([f"9 in-band listening, {r['calls_per_batch']} SIP calls in a menu",
+                     f"dtmf: inband {r['inband_cpu_pct_per_call']:.1f} % of a core per call",
+                     f"key-only {r['key_only_cpu_pct_per_call']:.1f} % per call",
+                     f"+{r['listening_cost_pct_per_call']:.1f} % per call", "-", "-", _cmd(d, root=True)])
     return rows
 
 
@@ -157,7 +164,7 @@ def render(data: dict[str, dict[str, Any]]) -> str:
         d = data[name]
         m = d["machine"]
         out += ["", f"### {d['title']}", "",
-                f"{_cmd(d, root=name in ('server_latency', 'concurrency'))} — {m['when_utc']} UTC, ivrkit {m['ivrkit_commit']}, load average {m['load_avg_1m']} "
+                f"{_cmd(d, root=name in ('server_latency', 'concurrency', 'inband_cost'))} — {m['when_utc']} UTC, ivrkit {m['ivrkit_commit']}, load average {m['load_avg_1m']} "
                 f"at start, {m['cpu']} x{m['cores']}, {m['python']}", ""]
         for t in d.get("tables", []):
             out += [t, ""]
