@@ -15,7 +15,8 @@ Use, from the call's event loop::
     stop()         # this listener is done; unsubscribes when it was the last one
     await audio.aclose()
 
-What a sink gets and when: `sink(pcm, at)` is called on the event loop for each frame, in order,
+What a sink gets and when: `sink(pcm, at)` is called on the event loop for each frame (20 ms
+unless the listener asks for longer ones), in order,
 with `pcm` at the `sample_rate` the listener asked for (LiveKit resamples natively, per
 listener) and `at` = `clock.now()` when the frame was handed over, i.e. the end of that frame.
 A sink must return quickly (it runs between frames of every call on this loop) and must not
@@ -54,6 +55,7 @@ FRAME_MS = 20
 class _Listener:
     sink: AudioSink
     sample_rate: int
+    frame_ms: int
     stream: rtc.AudioStream | None = None
     task: asyncio.Task[None] | None = None
     frames: int = field(default=0)
@@ -98,14 +100,16 @@ class CallerAudio:
         """True while we hold a subscription to the caller's audio track."""
         return self._publication is not None
 
-    def listen(self, sink: AudioSink, *, sample_rate: int = 16000) -> Callable[[], None]:
-        """Start sending the caller's audio to `sink` at `sample_rate`; returns the stop function.
+    def listen(self, sink: AudioSink, *, sample_rate: int = 16000, frame_ms: int = FRAME_MS) -> Callable[[], None]:
+        """Start sending the caller's audio to `sink` at `sample_rate`, in frames of `frame_ms`;
+        returns the stop function.
 
-        The stop function is idempotent. The first listener subscribes to the caller's track,
-        stopping the last unsubscribes it."""
+        Longer frames cost less (each frame is one trip through LiveKit's event plumbing in
+        Python) and arrive later. The stop function is idempotent. The first listener
+        subscribes to the caller's track, stopping the last unsubscribes it."""
         if self._closed:
             raise RuntimeError("CallerAudio is closed")
-        listener = _Listener(sink, sample_rate)
+        listener = _Listener(sink, sample_rate, frame_ms)
         self._listeners.append(listener)
         if not self._watching:
             self._watch(True)
@@ -198,7 +202,8 @@ class CallerAudio:
     # --- per listener --------------------------------------------------------------------
 
     def _start(self, listener: _Listener, track: rtc.RemoteAudioTrack) -> None:
-        listener.stream = rtc.AudioStream(track, sample_rate=listener.sample_rate, num_channels=1, frame_size_ms=FRAME_MS)
+        listener.stream = rtc.AudioStream(track, sample_rate=listener.sample_rate, num_channels=1,
+                                          frame_size_ms=listener.frame_ms)
         listener.task = asyncio.get_running_loop().create_task(self._pump(listener, listener.stream),
                                                               name="ivrkit-caller-audio")
 

@@ -24,6 +24,11 @@ __all__ = ["DETECTOR_RATE", "InbandKeys"]
 
 #: The rate the detector hears: a phone line's (G.711) — more would only cost more.
 DETECTOR_RATE = 8000
+#: Audio is handed over in frames this long: each frame is one trip through LiveKit's event
+#: plumbing in Python, which costs far more than the detector (bench/inband_cost.py, row 9 of
+#: bench/README.md: +4.0 % of a core per call at 20 ms frames); a key is heard at most one
+#: frame later.
+FRAME_MS = 100
 
 
 class InbandKeys:
@@ -38,7 +43,7 @@ class InbandKeys:
 
     def start(self) -> None:
         if self._stop is None:
-            self._stop = self.audio.listen(self._heard, sample_rate=DETECTOR_RATE)
+            self._stop = self.audio.listen(self._heard, sample_rate=DETECTOR_RATE, frame_ms=FRAME_MS)
 
     def stop(self) -> None:
         stop, self._stop = self._stop, None
