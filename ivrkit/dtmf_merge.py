@@ -14,7 +14,7 @@ tone pair off in order), and keys of one source never merge with each other.
 
 `MERGE_WINDOW` is the longest time between the two halves of one press: the event and the tone
 leave the phone together, then the tone waits for the detector (35-40 ms into it) and travels
-the media path (jitter buffer, decoding): on LiveKit SIP the tone half came 139-142 ms after the
+the media path (jitter buffer, decoding): on LiveKit SIP the tone half came 120-142 ms after the
 event (tests/e2e/test_sip_inband.py, docs/flows.md "Keys sent as tones"). 0.5 s leaves margin;
 two presses could merge only if one half of the first and the other half of the second were
 lost and they came less than 0.5 s apart.
