@@ -14,8 +14,9 @@ tone pair off in order), and keys of one source never merge with each other.
 
 `MERGE_WINDOW` is the longest time between the two halves of one press: the event and the tone
 leave the phone together, then the tone waits for the detector (35-40 ms into it) and travels
-the media path (jitter buffer, decoding): on LiveKit SIP the tone half came 120-142 ms after the
-event (tests/e2e/test_sip_inband.py, docs/flows.md "Keys sent as tones"). 0.5 s leaves margin;
+the media path (jitter buffer, decoding, the 100 ms frames `ivrkit.livekit.inband` hears in): on
+LiveKit SIP the tone half came 120-220 ms after the event (tests/e2e/test_sip_inband.py prints
+it; docs/flows.md "Keys sent as tones"). 0.5 s leaves margin;
 two presses could merge only if one half of the first and the other half of the second were
 lost and they came less than 0.5 s apart.
 
