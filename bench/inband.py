@@ -233,7 +233,7 @@ def main() -> int:
     report.show(table(["detector", "CPU ms per second of audio", "% of one core per listening call"],
                       [[name, cpu[name] * 1000, f"{cpu[name]:.2%}"] for name in DETECTORS]))
     report.notes.append("CPU is the detector alone (process time over all the false-key audio, fed in 20 ms frames); "
-                        "receiving and decoding the caller's track in the worker costs more: bench/inband_cost.py (row 9)")
+                        "receiving and decoding the caller's track in the worker costs more: bench/inband_cost.py")
     report.notes.append("speech: eSpeak NG at 22,050 Hz, band-limited to 8 kHz through the spectrum; "
                         f"{len(sentences)} sentences ({len(SENTENCES)} typical IVR prompts + the quoted prompts of flows/*.yaml) "
                         f"x {len(voices)} voices")

@@ -120,7 +120,7 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
     if "inband_cost" in data:
         d = data["inband_cost"]
         r = d["results"][0]
-        rows.append([f"9 in-band listening, {r['calls_per_batch']} SIP calls in a menu",
+        rows.append([f"10 in-band listening, {r['calls_per_batch']} SIP calls in a menu",
                      f"dtmf: inband {r['inband_cpu_pct_per_call']:.1f} % of a core per call",
                      f"key-only {r['key_only_cpu_pct_per_call']:.1f} % per call",
                      f"+{r['listening_cost_pct_per_call']:.1f} % per call", "-", "-", _cmd(d, root=True)])
@@ -128,7 +128,7 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
 
 
 def _inband_row(d: dict[str, Any]) -> list[Any]:
-    """Row 8: the Q.24 cases that must always or never be heard, talk-off on speech, CPU."""
+    """Row 9: the Q.24 cases that must always or never be heard, talk-off on speech, CPU."""
     detect = [r for r in d["results"] if r["kind"] == "detection"]
     false = [r for r in d["results"] if r["kind"] == "false_keys"]
     cpu = next(r for r in d["results"] if r["kind"] == "cpu")
@@ -147,7 +147,7 @@ def _inband_row(d: dict[str, Any]) -> list[Any]:
 
     ours, met = side("ivrkit")
     theirs, _ = side("textbook")
-    return ["8 in-band DTMF (Q.24 grid, talk-off, CPU)", ours, f"textbook block Goertzel: {theirs}", "-",
+    return ["9 in-band DTMF (Q.24 grid, talk-off, CPU)", ours, f"textbook block Goertzel: {theirs}", "-",
             "Q.24: >= 40 ms, +-1.5 %, twist 8/4 dB always; < 23 ms, +-3.5 % never; no talk-off", _met(met), _cmd(d)]
 
 

@@ -25,7 +25,7 @@ __all__ = ["DETECTOR_RATE", "InbandKeys"]
 #: The rate the detector hears: a phone line's (G.711) — more would only cost more.
 DETECTOR_RATE = 8000
 #: Audio is handed over in frames this long: each frame is one trip through LiveKit's event
-#: plumbing in Python, which costs far more than the detector (bench/inband_cost.py, row 9 of
+#: plumbing in Python, which costs far more than the detector (bench/inband_cost.py, row 10 of
 #: bench/README.md: listening cost +4.0 % of a core per call at 20 ms frames, +2.0 % at 100 ms);
 #: a key is heard at most one frame later (on LiveKit SIP the tone half of a press came 120 or
 #: 220 ms after its RFC 4733 event, by where the frame boundaries fell; 140 ms at 20 ms frames).
