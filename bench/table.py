@@ -20,7 +20,8 @@ from _report import RESULTS, table
 
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report", "amd"]
+ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report", "amd", "inband",
+         "inband_cost"]
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -35,6 +36,8 @@ def _load() -> dict[str, dict[str, Any]]:
 def _cmd(d: dict[str, Any], root: bool = False) -> str:
     """The command as run, with the venv interpreter spelled out (older results say `python`)."""
     cmd = d["command"]
+    if " " in cmd and cmd.split(" ", 1)[0].endswith("/.venv/bin/python"):  # run from a worktree
+        cmd = ".venv/bin/python " + cmd.split(" ", 1)[1]
     if cmd.startswith("python "):
         cmd = ".venv/bin/python " + cmd[len("python "):]
     return f"`{'sudo ' if root else ''}{cmd}`"
@@ -126,7 +129,40 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      f"{share('ivrkit')} of {n:,} clips right (on lines below the silence threshold)",
                      f"Asterisk rules alone: {share('asterisk_3_words')}; with 2 words: {share('asterisk_2_words')}",
                      "-", "report the confusion matrix", "-", _cmd(d)])
+    if "inband" in data:
+        rows.append(_inband_row(data["inband"]))
+    if "inband_cost" in data:
+        d = data["inband_cost"]
+        r = d["results"][0]
+        rows.append([f"10 in-band listening, {r['calls_per_batch']} SIP calls in a menu",
+                     f"dtmf: inband {r['inband_cpu_pct_per_call']:.1f} % of a core per call",
+                     f"key-only {r['key_only_cpu_pct_per_call']:.1f} % per call",
+                     f"+{r['listening_cost_pct_per_call']:.1f} % per call", "-", "-", _cmd(d, root=True)])
     return rows
+
+
+def _inband_row(d: dict[str, Any]) -> list[Any]:
+    """Row 9: the Q.24 cases that must always or never be heard, talk-off on speech, CPU."""
+    detect = [r for r in d["results"] if r["kind"] == "detection"]
+    false = [r for r in d["results"] if r["kind"] == "false_keys"]
+    cpu = next(r for r in d["results"] if r["kind"] == "cpu")
+    speech = [r for r in false if r["audio"].startswith("speech")]  # clean, and with noise added
+    minutes = sum(r["seconds"] for r in false if r["audio"].startswith("speech, ")) / 60
+
+    def side(name: str) -> tuple[str, bool]:
+        always = [r[f"{name}_rate"] for r in detect if r["q24"] == "always"]
+        never = [r[f"{name}_rate"] for r in detect if r["q24"] == "never"]
+        talk = sum(r[f"{name}_false"] for r in speech)
+        others = sum(r[f"{name}_false"] for r in false if r not in speech)
+        text = (f"must-hear cases {min(always):.0%}-{max(always):.0%} heard, must-reject {min(never):.0%}-{max(never):.0%}; "
+                f"{talk} false keys in {minutes:.0f} min of eSpeak speech (x2: clean, with noise), {others} in silence/noise; "
+                f"{cpu[f'{name}_cpu_ms_per_audio_s']:.1f} ms CPU per s of audio")
+        return text, min(always) == 1.0 and max(never) == 0.0 and talk == 0 and others == 0
+
+    ours, met = side("ivrkit")
+    theirs, _ = side("textbook")
+    return ["9 in-band DTMF (Q.24 grid, talk-off, CPU)", ours, f"textbook block Goertzel: {theirs}", "-",
+            "Q.24: >= 40 ms, +-1.5 %, twist 8/4 dB always; < 23 ms, +-3.5 % never; no talk-off", _met(met), _cmd(d)]
 
 
 def render(data: dict[str, dict[str, Any]]) -> str:
@@ -144,7 +180,7 @@ def render(data: dict[str, dict[str, Any]]) -> str:
         d = data[name]
         m = d["machine"]
         out += ["", f"### {d['title']}", "",
-                f"{_cmd(d, root=name in ('server_latency', 'concurrency'))} — {m['when_utc']} UTC, ivrkit {m['ivrkit_commit']}, load average {m['load_avg_1m']} "
+                f"{_cmd(d, root=name in ('server_latency', 'concurrency', 'inband_cost'))} — {m['when_utc']} UTC, ivrkit {m['ivrkit_commit']}, load average {m['load_avg_1m']} "
                 f"at start, {m['cpu']} x{m['cores']}, {m['python']}", ""]
         for t in d.get("tables", []):
             out += [t, ""]

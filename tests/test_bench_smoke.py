@@ -5,7 +5,7 @@ moves. This only checks that each script runs to the end and prints what it prom
 machine header, a table and a JSON line with results) — never a timing: figures from a smoke run
 mean nothing, and perf claims live only in bench/README.md.
 
-The real-server rows (5, 6) need root, network namespaces and the built livekit-server; without
+The real-server rows (5, 6, 10) need root, network namespaces and the built livekit-server; without
 them they skip with the reason (or fail under IVRKIT_STACK_REQUIRED=1, like the e2e tests).
 """
 
@@ -31,9 +31,11 @@ SCRIPTS = [
     ("completion.py", False, 120),
     ("report.py", False, 120),
     ("amd.py", False, 120),
+    ("inband.py", False, 120),
     ("server_latency.py", True, 300),
     ("concurrency.py", True, 400),
     ("soak.py", True, 300),
+    ("inband_cost.py", True, 300),
 ]
 
 

@@ -76,6 +76,7 @@ _TYPES: dict[ValueType, tuple[str, str]] = {  # type -> (how the table names it,
     "hooks": ("mapping (below)", "{call_start: acme.hooks:greet}"),
     "regex": ("regular expression", '"\\\\d{4}"'),
     "condition": ("condition", '"balance > 100"'),
+    "dtmf_mode": ("rfc4733 / inband / both", "inband"),
 }
 
 

@@ -68,4 +68,5 @@ GOOD_FLOW = textwrap.dedent("""\
       sorry:   {say: "Sorry.", next: out2}
       goodbye: {say: "Goodbye.", hangup: true}
     tts: ivrkit.livekit.tts:EspeakTTS
+    dtmf: both
 """)

@@ -6,6 +6,11 @@ pcaps reuse one RTP timestamp per digit, which LiveKit SIP drops as retransmits,
 writes its own: continuous 20 ms PCMU packets (no 15 s media timeout) with each key replacing
 the audio for its duration, each key with its own timestamp (= its start on the media clock),
 a marked start packet, growing durations and the end packet sent three times (RFC 4733 2.5.1.4).
+
+A phone that sends its keys in-band (`dtmf="inband"`) puts the key's DTMF tone pair into its
+PCMU audio instead (`ivrkit.voice.dtmf_tones.dtmf_tone`), as a trunk without telephone-event
+does; `dtmf="both"` sends the tone in the audio *and* the RFC 4733 events for the same press,
+as some trunks do.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from ivrkit.voice.dtmf_tones import dtmf_tone
 
 from .rtp_packets import (
     DTMF_EVENTS,
@@ -164,9 +172,11 @@ def phone_packets(script: Sequence[KeyPress | tuple[float, str]], duration: floa
                   tone_hz: float | None = None, tone_level: int = 1000,
                   tone_ms: int = 100, gap_ms: int = 100, ssrc: int = 0x1F2E3D4C,
                   first_sequence: int = 1000, first_timestamp: int = 160_000,
-                  volume: int = 10) -> list[tuple[float, RtpPacket]]:
+                  volume: int = 10, dtmf: Literal["rfc4733", "inband", "both"] = "rfc4733",
+                  dtmf_dbfs: float = -12.0) -> list[tuple[float, RtpPacket]]:
     """The phone's RTP stream for `duration` seconds as (send time, packet): PCMU frames of
-    silence (or a low `tone_hz` sine) with each key of `script` sent as RFC 4733 events."""
+    silence (or a low `tone_hz` sine) with each key of `script` sent as RFC 4733 events, as
+    tones in the audio (`dtmf="inband"`, each tone at `dtmf_dbfs`), or both."""
     events = _key_events(script, tone_ms, gap_ms)
     frames = math.ceil(duration * 1000 / FRAME_MS)
     packets: list[tuple[float, RtpPacket]] = []
@@ -179,12 +189,24 @@ def phone_packets(script: Sequence[KeyPress | tuple[float, str]], duration: floa
         if frame in events:
             key, n = events[frame]
             code = DTMF_EVENTS[key]
+            tone = dtmf_tone(key, n * FRAME_MS / 1000, sample_rate=PCMU_RATE, level_dbfs=dtmf_dbfs).array()
             for i in range(n):
+                if dtmf != "rfc4733":
+                    chunk = tone[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES].tolist()
+                    packets.append((at + i * FRAME_MS / 1000, RtpPacket(
+                        PT_PCMU, seq, timestamp + i * FRAME_SAMPLES, ssrc, ulaw_encode(chunk), marker=first_audio)))
+                    first_audio = False
+                    seq += 1
+                if dtmf == "inband":
+                    continue
                 end = i == n - 1
                 payload = TelephoneEvent(code, end, volume, (i + 1) * FRAME_SAMPLES).pack()
                 packets.append((at + i * FRAME_MS / 1000, RtpPacket(
                     PT_TELEPHONE_EVENT, seq, timestamp, ssrc, payload, marker=i == 0)))
                 seq += 1
+            if dtmf == "inband":
+                frame += n
+                continue
             for retransmit in (1, 2):  # the end packet three times in all, 1 ms apart
                 packets.append((at + (n - 1) * FRAME_MS / 1000 + retransmit / 1000, RtpPacket(
                     PT_TELEPHONE_EVENT, seq, timestamp, ssrc, payload)))

@@ -171,7 +171,7 @@ class SipStack:
 
     def phone(self, number: str, workdir: Path, **call: Any) -> SippPhone:
         """Place a call to `number` now (see `PhoneCall` for the options: caller, keys, hold,
-        hangup, answer_timeout, tone_hz, offer_telephone_event, transfer_status). Each phone
+        hangup, answer_timeout, tone_hz, offer_telephone_event, transfer_status, dtmf). Each phone
         gets its own SIP and media ports, so calls can overlap."""
         slot = self.placed % 50
         self.placed += 1

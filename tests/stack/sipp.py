@@ -62,6 +62,7 @@ class PhoneCall:
     tone_hz: float | None = None
     offer_telephone_event: bool = True
     transfer_status: str = "200 OK"
+    dtmf: Literal["rfc4733", "inband", "both"] = "rfc4733"  # how `keys` are sent (rtp_pcap.phone_packets)
 
     @property
     def recorder_port(self) -> int:
@@ -411,7 +412,7 @@ class SippPhone(_SippRun):
         # Audio runs past the hold time so the far end never hits its media timeout while the
         # BYE is in flight.
         self.pcap = write_phone_pcap(self.workdir / "phone.pcap", list(call.keys),
-                                     call.hold + 2.0, tone_hz=call.tone_hz)
+                                     call.hold + 2.0, tone_hz=call.tone_hz, dtmf=call.dtmf)
         self.scenario = self.workdir / "phone.xml"
         self.scenario.write_text(_scenario(call, self.pcap))
         self.messages = self.workdir / "sipp-messages.log"
