@@ -60,6 +60,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 from ivrkit.channel import DTMF_KEYS
 from ivrkit.digits import EndReason
+from ivrkit.flow.model import Flow
 from ivrkit.trace import TraceEvent
 
 __all__ = ["CallMetrics", "FlowSeries", "IvrMetrics", "default_metrics"]
@@ -126,9 +127,9 @@ class IvrMetrics:
                 series = self._flows.setdefault(name, FlowSeries(self, name))
         return series
 
-    def call(self, flow: str) -> CallMetrics:
-        """A new call's sink, for `Call(metrics=...)`."""
-        return CallMetrics(self.flow(flow))
+    def call(self, flow: Flow) -> CallMetrics:
+        """A new call's sink on `flow`, for `Call(metrics=...)`."""
+        return CallMetrics(self.flow(flow.name), frozenset(n for n, st in flow.states.items() if st.menu is not None))
 
 
 @functools.cache
@@ -164,17 +165,17 @@ class CallMetrics:
     """One call's records folded into its flow's series as they are made (`MetricsSink`).
 
     It keeps the little a series needs across records: the last used key's arrival (for key to
-    prompt), whether the call waits on a menu, the last menu key (for an invalid-key count) and a transfer or dial waiting for its
-    outcome.
+    prompt), the last menu key (for an invalid-key count) and a transfer or dial waiting for its
+    outcome. `menus`: the flow's menu states, the only ones whose keys may become labels.
     """
 
-    __slots__ = ("series", "_m", "_key_at", "_in_menu", "_menu_key", "_action")
+    __slots__ = ("series", "menus", "_m", "_key_at", "_menu_key", "_action")
 
-    def __init__(self, series: FlowSeries) -> None:
+    def __init__(self, series: FlowSeries, menus: frozenset[str] = frozenset()) -> None:
         self.series = series
+        self.menus = menus
         self._m = series.families
         self._key_at: float | None = None
-        self._in_menu = False  # the call waits on a menu (its keys may be labels)
         self._menu_key: tuple[str, str] | None = None  # (state, key) of the menu key just used
         self._action: tuple[Counter, str] | None = None  # (transfers|dials, state) awaiting its outcome
 
@@ -215,7 +216,7 @@ class CallMetrics:
         if "consumed" not in data:
             return  # discarded: no state used it, nothing answers it
         self._key_at = data["arrived"]
-        self._menu_key = (state, str(data["digit"])) if self._in_menu and "entry" not in data else None
+        self._menu_key = (state, str(data["digit"])) if state in self.menus else None
 
     def _prompt(self, event: TraceEvent, state: str) -> None:
         if self._key_at is not None:
@@ -225,15 +226,12 @@ class CallMetrics:
     def _timeout(self, event: TraceEvent, state: str) -> None:
         self._key_at = None  # what follows answers the timeout, not the last key
 
-    def _wait(self, event: TraceEvent, state: str) -> None:
-        self._in_menu = event.data.get("for") == "menu"  # not a collect, nor a collect's confirm
-
     def _transition(self, event: TraceEvent, state: str) -> None:
         data = event.data
         why = str(data.get("why", ""))
-        source = str(data.get("from", ""))
-        if why.startswith(_MENU_KEY) and self._menu_key is not None and self._menu_key[0] == source:
-            self.series.child(self._m.menu_choices, source, _bounded(why[len(_MENU_KEY):], DTMF_KEYS)).inc()
+        if why.startswith(_MENU_KEY):  # only a menu choice moves "key 1"
+            key = _bounded(why[len(_MENU_KEY):], DTMF_KEYS)
+            self.series.child(self._m.menu_choices, str(data.get("from", "")), key).inc()
         if self._action is not None:
             self._action_outcome("failed" if why == "error" else "connected")
         self._menu_key = None
@@ -290,7 +288,6 @@ _HANDLERS: dict[str, Callable[[CallMetrics, TraceEvent, str], None]] = {
     "key": CallMetrics._key,
     "prompt": CallMetrics._prompt,
     "timeout": CallMetrics._timeout,
-    "wait": CallMetrics._wait,
     "transition": CallMetrics._transition,
     "no_input": CallMetrics._no_input,
     "no_match": CallMetrics._no_match,

@@ -274,7 +274,7 @@ class FlowTester:
     `flow_or_path` is a `Flow`, a `FlowMachine` (to share a compiled flow between tests), or a
     path to a flow file (loaded with `ivrkit.flow.loader.load_flow`). Everything the call did
     is in `t.trace`; `t.channel` is the `FakeChannel` (played prompts, sent DTMF, transfers).
-    `metrics` is the call's metrics sink, e.g. `IvrMetrics(CollectorRegistry()).call(name)` from
+    `metrics` is the call's metrics sink, e.g. `IvrMetrics(CollectorRegistry()).call(flow)` from
     `ivrkit.metrics`, to test what a flow's calls add to the worker's Prometheus series.
 
     Idle means: no queued event, nothing runnable on the event loop, and no sync hook still

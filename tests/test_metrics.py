@@ -92,7 +92,7 @@ def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
 async def test_a_call_is_counted_by_state_key_collect_hook_and_where_the_caller_hung_up(tmp_path: Path) -> None:
     flow, registry = _flow(tmp_path), CollectorRegistry()
     metrics = IvrMetrics(registry)
-    async with FlowTester(flow, caller=CALLER, metrics=metrics.call("m")) as t:
+    async with FlowTester(flow, caller=CALLER, metrics=metrics.call(flow)) as t:
         await t.until_input()
         assert _value(registry, "ivrkit_calls_active", flow="m") == 1
         await t.press("7")  # not an option
@@ -143,7 +143,8 @@ async def test_a_call_is_counted_by_state_key_collect_hook_and_where_the_caller_
 async def test_no_collected_digits_nor_caller_number_reach_any_label(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     metrics = IvrMetrics(registry)
-    async with FlowTester(_flow(tmp_path), caller=CALLER, metrics=metrics.call("m")) as t:
+    flow = _flow(tmp_path)
+    async with FlowTester(flow, caller=CALLER, metrics=metrics.call(flow)) as t:
         await t.until_input()
         await t.press("1")
         await t.until_input()
@@ -168,12 +169,14 @@ async def test_key_to_prompt_is_the_keys_arrival_to_the_prompt_that_answered_it(
     metrics = IvrMetrics(registry)
     flow = load_flow(_write(tmp_path, FLOW.replace("defaults: {", "defaults: {barge_in: false, ")))
     channel = FakeChannel(VirtualClock(), seconds_per_char=0.1)
-    async with FlowTester(flow, channel=channel, metrics=metrics.call("m")) as t:
+    async with FlowTester(flow, channel=channel, metrics=metrics.call(flow)) as t:
         await t.advance(1.0)  # the menu prompt (53 characters: 5.3 s) plays and cannot be cut short
         await t.press("1")  # typed ahead: used when the prompt ends, 4.3 s later
         await t.until_input()
         t.expect_state("account")
     assert _value(registry, "ivrkit_key_to_prompt_seconds_count", flow="m", state="account") == 1
+    # a key typed ahead is used before the menu waits (no `wait` record first): still a choice
+    assert _value(registry, "ivrkit_menu_choices_total", flow="m", state="main", key="1") == 1
     assert _value(registry, "ivrkit_key_to_prompt_seconds_sum", flow="m", state="account") == pytest.approx(4.3)
     assert _value(registry, "ivrkit_key_to_prompt_seconds_bucket", flow="m", state="account", le="2.5") == 0
     assert _value(registry, "ivrkit_key_to_prompt_seconds_bucket", flow="m", state="account", le="5.0") == 1
@@ -183,18 +186,18 @@ async def test_a_transfer_and_a_hook_past_its_limit_are_counted_by_outcome(tmp_p
     registry = CollectorRegistry()
     metrics = IvrMetrics(registry)
     flow = _flow(tmp_path)
-    async with FlowTester(flow, metrics=metrics.call("m")) as t:
+    async with FlowTester(flow, metrics=metrics.call(flow)) as t:
         await t.until_input()
         await t.press("4")  # the stuck hook: 3 s limit, then the built-in error path
         await t.advance(3.5)
         await t.advance(10)
     t.expect_ended("error")
-    async with FlowTester(flow, metrics=metrics.call("m")) as t:
+    async with FlowTester(flow, metrics=metrics.call(flow)) as t:
         await t.until_input()
         await t.press("2")
         await t.until_input()
     t.expect_ended("transfer")
-    async with FlowTester(flow, channel=FakeChannel(fail_transfer=True), metrics=metrics.call("m")) as t:
+    async with FlowTester(flow, channel=FakeChannel(fail_transfer=True), metrics=metrics.call(flow)) as t:
         await t.until_input()
         await t.press("2")
         await t.advance(10)
@@ -213,7 +216,8 @@ async def test_a_transfer_and_a_hook_past_its_limit_are_counted_by_outcome(tmp_p
 async def test_retries_used_up_are_counted_once_by_reason(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     metrics = IvrMetrics(registry)
-    async with FlowTester(_flow(tmp_path), metrics=metrics.call("m")) as t:
+    flow = _flow(tmp_path)
+    async with FlowTester(flow, metrics=metrics.call(flow)) as t:
         await t.until_input()
         await t.advance(2.5)  # no input, re-prompted
         await t.until_input()

@@ -290,7 +290,7 @@ def _call_metrics(opts: WorkerOptions, flow: Flow) -> CallMetrics | None:
         return None
     from ivrkit.metrics import default_metrics
 
-    return default_metrics().call(flow.name)
+    return default_metrics().call(flow)
 
 
 def _timed(synthesize: Callable[[FilledPrompt], Awaitable[Pcm]], clock: LoopClock,

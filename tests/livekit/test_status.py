@@ -116,7 +116,7 @@ CHILD = textwrap.dedent('''
         "bye": State("bye", "m.yaml:2", say=Prompt.text("Bye."), hangup=True)})
 
     async def call() -> None:
-        async with FlowTester(flow, metrics=default_metrics().call("m")) as t:
+        async with FlowTester(flow, metrics=default_metrics().call(flow)) as t:
             await t.until_input()
             await t.press("1")
             await t.advance(5)
