@@ -92,9 +92,13 @@ def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
 async def test_a_call_is_counted_by_state_key_collect_hook_and_where_the_caller_hung_up(tmp_path: Path) -> None:
     flow, registry = _flow(tmp_path), CollectorRegistry()
     metrics = IvrMetrics(registry)
-    async with FlowTester(flow, caller=CALLER, metrics=metrics.call(flow)) as t:
+    sink = metrics.call(flow)
+    async with FlowTester(flow, caller=CALLER, metrics=sink) as t:
         await t.until_input()
+        assert _value(registry, "ivrkit_calls_started_total", flow="m") == 0  # counted, not published yet
+        sink.flush()  # what the worker does every second
         assert _value(registry, "ivrkit_calls_active", flow="m") == 1
+        assert _value(registry, "ivrkit_state_entries_total", flow="m", state="main") == 1
         await t.press("7")  # not an option
         await t.until_input()
         await t.press("1")

@@ -248,6 +248,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     )
     trace = TraceWriter(opts.trace_dir, room.name, ctx.job.id, start=clock.now()) if opts.trace_dir else None
     flusher: asyncio.Task[None] | None = None
+    publisher: asyncio.Task[None] | None = None
     copier: TraceCopier | None = None
     if trace is not None:
         trace.write(
@@ -266,11 +267,17 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
         if trace is not None:
             copier = TraceCopier(trace, call.trace)
             flusher = asyncio.get_running_loop().create_task(copier.run(), name="ivrkit-trace")
+        if metrics is not None:
+            publisher = asyncio.get_running_loop().create_task(_publish(metrics), name="ivrkit-metrics")
         result = await call.run()
         return f"flow '{decision.flow}' ended: {result.ended_by}"
     finally:
         if flusher is not None:
             flusher.cancel()
+        if publisher is not None:
+            publisher.cancel()
+        if metrics is not None:
+            metrics.flush()  # a call that never reached its end (cancelled) still counts what it did
         await channel.aclose()
         if plugin is not None:
             await plugin.aclose()
@@ -291,6 +298,15 @@ def _call_metrics(opts: WorkerOptions, flow: Flow) -> CallMetrics | None:
     from ivrkit.metrics import default_metrics
 
     return default_metrics().call(flow)
+
+
+async def _publish(metrics: CallMetrics) -> None:
+    """The call's counts reach /metrics every `FLUSH_SECONDS` while it runs (and at its end)."""
+    from ivrkit.metrics import FLUSH_SECONDS
+
+    while True:
+        await asyncio.sleep(FLUSH_SECONDS)
+        metrics.flush()
 
 
 def _timed(synthesize: Callable[[FilledPrompt], Awaitable[Pcm]], clock: LoopClock,
