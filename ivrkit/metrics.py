@@ -188,8 +188,8 @@ class CallMetrics:
         self._key_at: float | None = None
         self._menu_key: tuple[str, str] | None = None  # (state, key) of the menu key just used
         self._action: tuple[Counter, str] | None = None  # (transfers|dials, state) awaiting its outcome
-        self._counts: dict[Any, float] = {}  # child -> amount counted since the last flush
-        self._observed: list[tuple[Any, float]] = []  # (histogram child, value) since the last flush
+        self._counts: dict[tuple[Any, ...], float] = {}  # (family, *labels) -> amount since the last flush
+        self._observed: list[tuple[tuple[Any, ...], float]] = []  # ((family, *labels), value) since then
         self._ended = False  # after call_end, every count is published at once
 
     def record(self, event: TraceEvent) -> None:
@@ -202,20 +202,23 @@ class CallMetrics:
     def flush(self) -> None:
         """Publish what was counted since the last flush to the registry (the worker: every
         `FLUSH_SECONDS` and at the call's end; a test: at the call's end, or when it asks)."""
+        child = self.series.child
         counts, self._counts = self._counts, {}
-        for child, amount in counts.items():
+        for (family, *labels), amount in counts.items():
+            series = child(family, *labels)  # made even when the sum is 0 (a call shorter than a flush)
             if amount:
-                child.inc(amount)
+                series.inc(amount)
         observed, self._observed = self._observed, []
-        for child, value in observed:
-            child.observe(value)
+        for (family, *labels), value in observed:
+            child(family, *labels).observe(value)
 
     def _count(self, family: Counter | Gauge, *labels: str, amount: float = 1.0) -> None:
-        child = self.series.child(family, *labels)
-        self._counts[child] = self._counts.get(child, 0.0) + amount
+        key = (family, *labels)  # the child is looked up at the flush, once per series
+        counts = self._counts
+        counts[key] = counts.get(key, 0.0) + amount
 
     def _observe(self, value: float, family: Histogram, *labels: str) -> None:
-        self._observed.append((self.series.child(family, *labels), value))
+        self._observed.append(((family, *labels), value))
 
     def hook_ran(self, hook: str, state: str | None, seconds: float, outcome: str) -> None:
         self._observe(seconds, self._m.hook_duration, hook)
