@@ -24,7 +24,8 @@ holds everything. With the process executor each call's job process counts into 
 registry; `prepare_multiprocess` sets `PROMETHEUS_MULTIPROC_DIR` before prometheus_client is
 first imported, livekit-agents' forkserver and every job process inherit it, each writes its
 values to files there, and `/metrics` merges them (`MultiProcessCollector`) — prometheus_client's
-multiprocess mode, which livekit-agents also uses. Shown by tests/livekit/test_status.py (a call
+multiprocess mode, which livekit-agents also uses (each scrape forgets the live gauges of job
+processes that have exited, see `forget_dead_processes`). Shown by tests/livekit/test_status.py (a call
 in another process read back here) and tests/e2e/test_metrics.py (a real process-executor call).
 """
 
@@ -144,7 +145,9 @@ class Status:
         from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
         from prometheus_client.multiprocess import MultiProcessCollector
 
-        if os.environ.get(MULTIPROC_ENV):
+        folder = os.environ.get(MULTIPROC_ENV)
+        if folder:
+            forget_dead_processes(folder)
             merged = CollectorRegistry()
             MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             calls = generate_latest(merged)
@@ -168,6 +171,29 @@ class Status:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+
+
+def forget_dead_processes(folder: str) -> list[int]:
+    """Drop the live-gauge files of job processes that have exited (`ivrkit_calls_active` is a
+    `livesum` gauge): prometheus_client keeps them until someone calls `mark_process_dead`, which
+    livekit-agents does not, so a job process killed mid-call would count as an active call for
+    good. Counter and histogram files stay: what a finished call counted must not vanish.
+    Returns the pids forgotten."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    dead = []
+    for name in os.listdir(folder):
+        if not (name.startswith("gauge_live") and name.endswith(".db")):
+            continue
+        pid = int(name[:-3].rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
+            dead.append(pid)
+        except PermissionError:  # alive, someone else's
+            pass
+    return dead
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -171,10 +171,11 @@ def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet, status: S
     flows = ",".join(fs.names)
     if status is not None:
         status.readiness.flows = True
-        if opts.executor == "thread":  # the call series exist (at zero) before the first call
-            from ivrkit.metrics import default_metrics
+        from ivrkit.metrics import default_metrics
 
-            default_metrics()
+        metrics = default_metrics()  # every flow's active calls read 0, not nothing, before its first call
+        for name in fs.names:
+            metrics.flow(name).child(metrics.calls_active)
 
     def on_registered(worker_id: str, server_info: Any) -> None:
         if status is not None:
