@@ -171,11 +171,6 @@ def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet, status: S
     flows = ",".join(fs.names)
     if status is not None:
         status.readiness.flows = True
-        from ivrkit.metrics import default_metrics
-
-        metrics = default_metrics()  # every flow's active calls read 0, not nothing, before its first call
-        for name in fs.names:
-            metrics.flow(name).child(metrics.calls_active)
 
     def on_registered(worker_id: str, server_info: Any) -> None:
         if status is not None:
@@ -187,7 +182,13 @@ def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet, status: S
         logger.info(line)
         print(line, flush=True)
 
-    def on_started() -> None:  # after livekit-agents set up logging
+    def on_started() -> None:  # after livekit-agents set up logging (and emptied the multiprocess folder)
+        if status is not None:
+            from ivrkit.metrics import default_metrics
+
+            metrics = default_metrics()  # every flow's active calls read 0, not nothing, before its first call
+            for name in fs.names:
+                metrics.flow(name).child(metrics.calls_active)
         for issue in fs.warnings:
             logger.warning("%s", issue.format())
         if fs.router.default is None:
