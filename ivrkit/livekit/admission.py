@@ -80,18 +80,14 @@ class Admission:
         return verdict
 
     def load(self, server: Any = None) -> float:
-        """The load to report: reaches the server's target load when every place is taken."""
-        return SERVER_TARGET_LOAD * min(self.taken() / (self.max_calls + self.busy_calls), 1.0)
+        """The load to report: reaches the server's target load when every place is taken.
 
-    def taken(self) -> int:
-        """Places taken: calls running (served or busy) and accepted ones not running yet.
-
-        livekit-agents calls `load` on an executor thread (and the metrics port on its own) while
-        `decide` changes the pending jobs on the event loop: this reads a copy (taken in one step
-        under the GIL), never the dict."""
+        livekit-agents calls this on an executor thread while `decide` changes the pending jobs
+        on the event loop: it reads a copy (taken in one step under the GIL), never the dict."""
         running = {rid for rid, v in self._running() if v in ("serve", "busy")}
         pending = tuple(self._pending)
-        return len(running) + sum(1 for pid in pending if pid not in running)
+        taken = len(running) + sum(1 for pid in pending if pid not in running)
+        return SERVER_TARGET_LOAD * min(taken / (self.max_calls + self.busy_calls), 1.0)
 
     def _running(self) -> list[tuple[str, Verdict]]:
         jobs = self.server.active_jobs if self.server is not None else []

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ivrkit.livekit.admission import SERVER_TARGET_LOAD
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
 
 __all__ = ["Readiness", "Status", "prepare_multiprocess", "start_status"]
@@ -94,7 +95,8 @@ class WorkerSeries:
     """The worker's own gauges, read at scrape time (a prometheus_client custom collector):
 
     ivrkit_worker_ready{executor}      1 while /ready answers 200
-    ivrkit_worker_calls{executor}      calls taken (served and busy), as admission counts them
+    ivrkit_worker_calls{executor}      calls taken (served and busy), as admission counts them (from
+                                       its load, which is that count scaled: one reading, not two)
     ivrkit_worker_max_calls{executor}  capacity (--max-calls)
     ivrkit_worker_load{executor}       the load reported to LiveKit (see ivrkit.livekit.admission)
     """
@@ -116,9 +118,12 @@ class WorkerSeries:
                     1.0 if self.readiness.check()[0] else 0.0)
         admission = self.admission
         if admission is not None:
-            yield gauge("ivrkit_worker_calls", "Calls taken (served and busy)", float(admission.taken()))
+            load = admission.load()  # SERVER_TARGET_LOAD x taken / (max_calls + busy_calls)
+            places = admission.max_calls + admission.busy_calls
+            taken = round(load / SERVER_TARGET_LOAD * places)
+            yield gauge("ivrkit_worker_calls", "Calls taken (served and busy)", float(taken))
             yield gauge("ivrkit_worker_max_calls", "Capacity in calls (--max-calls)", float(admission.max_calls))
-            yield gauge("ivrkit_worker_load", "Load reported to the LiveKit server", admission.load())
+            yield gauge("ivrkit_worker_load", "Load reported to the LiveKit server", load)
 
 
 class Status:
