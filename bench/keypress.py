@@ -3,6 +3,9 @@
     .venv/bin/python bench/keypress.py                 # full run (bench/results/keypress.json)
     .venv/bin/python bench/keypress.py --callgrind     # + instruction counts under valgrind
     .venv/bin/python bench/keypress.py --smoke         # a few keys, seconds
+    .venv/bin/python bench/keypress.py --metrics [--callgrind]   # the Prometheus series' cost per key:
+                                                       # ivrkit with and without them, side by side
+                                                       # (bench/results/keypress_metrics.json)
 
 What is timed: a `Call(FlowMachine(flow), FakeChannel(VirtualClock()))` is started and left
 waiting in its first menu; then keys are fed one at a time with `FakeChannel.press` (which
@@ -52,12 +55,14 @@ async def _feed(channel: Any, queue_size: Any, keys: int, samples: dict[str, lis
         samples[kind].append((clock() - t0) / 1e9)
 
 
-async def run_ivrkit(machine: Any, keys: int, samples: dict[str, list[float]]) -> None:
+async def run_ivrkit(machine: Any, keys: int, samples: dict[str, list[float]], metrics: Any = None) -> None:
+    """`metrics`: an `ivrkit.metrics.IvrMetrics` the call counts into (one per run, shared by its
+    calls, as the worker shares one per process)."""
     from ivrkit.call import Call
     from ivrkit.testing import FakeChannel, VirtualClock
 
     channel = FakeChannel(VirtualClock())
-    call = Call(machine, channel)
+    call = Call(machine, channel, metrics=metrics.call(machine.flow) if metrics is not None else None)
     task = asyncio.get_running_loop().create_task(call.run())
     await until_idle(lambda: call.idle_info[1])
     if call.state != "main":
@@ -84,23 +89,32 @@ async def run_baseline(keys: int, samples: dict[str, list[float]]) -> None:
 
 
 def one_side(side: str, keys: int) -> None:
-    """Run only one side, untimed: what callgrind counts (`--only ivrkit|baseline`)."""
-    machine = load_bench_machine() if side == "ivrkit" else None
+    """Run only one side, untimed: what callgrind counts (`--only ivrkit|ivrkit-metrics|baseline`)."""
+    machine = load_bench_machine() if side != "baseline" else None
+    metrics = _metrics() if side == "ivrkit-metrics" else None
     samples: dict[str, list[float]] = {"menu": [], "digit": [], "complete": []}
 
     async def go() -> None:
-        if side == "ivrkit":
-            await run_ivrkit(machine, keys, samples)
+        if side != "baseline":
+            await run_ivrkit(machine, keys, samples, metrics)
         else:
             await run_baseline(keys, samples)
     asyncio.run(go())
 
 
-def callgrind(keys: int) -> dict[str, Any]:
+def _metrics() -> Any:
+    from prometheus_client import CollectorRegistry
+
+    from ivrkit.metrics import IvrMetrics
+
+    return IvrMetrics(CollectorRegistry())
+
+
+def callgrind(keys: int, sides: tuple[str, str] = ("baseline", "ivrkit")) -> dict[str, Any]:
     """Instructions per key, from two valgrind runs per side (K and 2K keys)."""
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ivrkit-callgrind-") as tmp:
-        for side in ("baseline", "ivrkit"):
+        for side in sides:
             irs = []
             for k in (keys, 2 * keys):
                 dest = Path(tmp) / f"cg.{side}.{k}"
@@ -113,8 +127,53 @@ def callgrind(keys: int) -> dict[str, Any]:
                     raise RuntimeError(f"valgrind failed ({proc.returncode}): {proc.stderr[-2000:]}")
                 irs.append(int(m.group(1)))
             out[side] = (irs[1] - irs[0]) / keys
-    out["ratio"] = ratio(out["ivrkit"], out["baseline"])
+    out["ratio"] = ratio(out[sides[1]], out[sides[0]])
     return out
+
+
+def compare_metrics(args: Any) -> int:
+    """`--metrics`: the same keys through ivrkit without and with the Prometheus series (one
+    `IvrMetrics` per side run, its children cached as in the worker), interleaved rep by rep."""
+    reps, keys = (2, 16) if args.smoke else (args.reps, args.keys)
+    report = Report("keypress_metrics", "The Prometheus series' cost per keypress (ivrkit.metrics)")
+    report.settings = {"reps": reps, "keys_per_rep": keys, "cycle": " ".join(d for d, _ in CYCLE)}
+    report.print_header()
+    machine = load_bench_machine()
+    kinds = ("menu", "digit", "complete")
+    plain: dict[str, list[float]] = {k: [] for k in kinds}
+    counted: dict[str, list[float]] = {k: [] for k in kinds}
+    metrics = _metrics()
+
+    async def go() -> None:
+        await run_ivrkit(machine, len(CYCLE) * 2, {k: [] for k in kinds})
+        await run_ivrkit(machine, len(CYCLE) * 2, {k: [] for k in kinds}, metrics)
+        for _ in range(reps):
+            gc.collect()
+            await run_ivrkit(machine, keys, plain)
+            gc.collect()
+            await run_ivrkit(machine, keys, counted, metrics)
+    asyncio.run(go())
+
+    rows = []
+    for label, pick in (("all keys", kinds), ("menu key", ("menu",)), ("PIN digit", ("digit",)),
+                        ("PIN 4th digit (completes)", ("complete",))):
+        a = Summary.of([x for k in pick for x in plain[k]])
+        b = Summary.of([x for k in pick for x in counted[k]])
+        report.results.append({"keys": label, "n": a.n, "without_median_us": us(a.median), "without_p99_us": us(a.p99),
+                               "with_median_us": us(b.median), "with_p99_us": us(b.p99),
+                               "delta_median_us": us(b.median - a.median)})
+        rows.append([label, a.n, us(a.median), us(b.median), us(b.median - a.median), us(a.p99), us(b.p99)])
+    report.show(table(["keys", "n", "without µs (median)", "with µs (median)", "Δ µs", "without p99 µs",
+                       "with p99 µs"], rows))
+    if args.callgrind and not args.smoke:
+        cg = callgrind(args.callgrind_keys, ("ivrkit", "ivrkit-metrics"))
+        report.results.append({"keys": "instructions per key (callgrind)", "without_ir_per_key": cg["ivrkit"],
+                               "with_ir_per_key": cg["ivrkit-metrics"], "ratio": cg["ratio"],
+                               "keys_counted": args.callgrind_keys})
+        report.show(table(["callgrind (all keys)", "without Ir/key", "with Ir/key", "x"],
+                    [["instructions per key", cg["ivrkit"], cg["ivrkit-metrics"], cg["ratio"]]]))
+    report.finish(args)
+    return 0
 
 
 def main() -> int:
@@ -123,11 +182,15 @@ def main() -> int:
     p.add_argument("--keys", type=int, default=400, help="keys per repetition (a multiple of 8)")
     p.add_argument("--callgrind", action="store_true", help="also count instructions per key under valgrind")
     p.add_argument("--callgrind-keys", type=int, default=400)
-    p.add_argument("--only", choices=["ivrkit", "baseline"], help=argparse_hidden())
+    p.add_argument("--metrics", action="store_true",
+                   help="compare ivrkit without and with its Prometheus series instead of with the baseline")
+    p.add_argument("--only", choices=["ivrkit", "ivrkit-metrics", "baseline"], help=argparse_hidden())
     args = p.parse_args()
     if args.only:
         one_side(args.only, args.keys)
         return 0
+    if args.metrics:
+        return compare_metrics(args)
     reps, keys = (2, 16) if args.smoke else (args.reps, args.keys)
 
     report = Report("keypress", "Row 1: per-keypress engine time through the call runtime")

@@ -20,8 +20,8 @@ from _report import RESULTS, table
 
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report", "amd", "inband",
-         "inband_cost"]
+ORDER = ["keypress", "keypress_metrics", "load", "memory", "completion", "server_latency", "concurrency", "report",
+         "amd", "inband", "inband_cost"]
 
 
 def _load() -> dict[str, dict[str, Any]]:

@@ -318,6 +318,8 @@ class FlowTester:
     `flow_or_path` is a `Flow`, a `FlowMachine` (to share a compiled flow between tests), or a
     path to a flow file (loaded with `ivrkit.flow.loader.load_flow`). Everything the call did
     is in `t.trace`; `t.channel` is the `FakeChannel` (played prompts, sent DTMF, transfers).
+    `metrics` is the call's metrics sink, e.g. `IvrMetrics(CollectorRegistry()).call(flow)` from
+    `ivrkit.metrics`, to test what a flow's calls add to the worker's Prometheus series.
 
     Idle means: no queued event, nothing runnable on the event loop, and no sync hook still
     running on its thread (the tester waits for such a thread to return, up to
@@ -337,6 +339,7 @@ class FlowTester:
         channel: Channel | None = None,
         thread_wait: float = 10.0,
         far_end: Pcm | ScriptedIvr | None = None,
+        metrics: Any = None,
     ) -> None:
         from ivrkit.call import Call
 
@@ -347,7 +350,7 @@ class FlowTester:
         self.clock: VirtualClock = channel.clock if channel is not None else VirtualClock()  # type: ignore[assignment]
         self.channel: Any = channel or FakeChannel(self.clock, caller, seconds_per_char=seconds_per_char,
                                                    far_end=far_end)
-        self.call = Call(machine, self.channel, hooks=hooks, variables=variables)
+        self.call = Call(machine, self.channel, hooks=hooks, variables=variables, metrics=metrics)
         self.thread_wait = thread_wait
         self._task: asyncio.Task[Any] | None = None
         self._seen = 0  # prompts already matched by expect_prompt

@@ -68,3 +68,17 @@ def test_bench_script_smoke(script: str, needs_stack: bool, limit: int) -> None:
     assert data["bench"] == script.removesuffix(".py")
     assert data["results"], f"no result rows in the JSON\n{output}"
     assert data["machine"]["cores"] >= 1 and data["machine"]["python"]
+
+
+def test_keypress_metrics_variant_smoke() -> None:
+    """`bench/keypress.py --metrics` (the Prometheus series' cost per key, bench/README.md row 1b)."""
+    env = {**os.environ, "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([sys.executable, str(BENCH / "keypress.py"), "--metrics", "--smoke"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    json_lines = [line for line in proc.stdout.splitlines() if line.startswith("JSON ")]
+    assert len(json_lines) == 1, proc.stdout[-4000:]
+    data = json.loads(json_lines[0][5:])
+    assert data["bench"] == "keypress_metrics"
+    assert [r["keys"] for r in data["results"]] == ["all keys", "menu key", "PIN digit", "PIN 4th digit (completes)"]
+    assert all(r["with_median_us"] > 0 and r["without_median_us"] > 0 for r in data["results"])

@@ -60,6 +60,8 @@ NOT_RUN: dict[str, str] = {
     "EXPOSE": "Dockerfile instruction",
     "CMD": "Dockerfile instruction: the worker needs a LiveKit server",
     "open": "opens a browser",
+    "curl -s localhost:9100/metrics": "reads a running worker's metrics port; tests/livekit/test_status.py and "
+                                      "tests/e2e/test_metrics.py read it",
 }
 
 #: Python blocks (by file and first line) that are compiled but not executed, and why.

@@ -6,6 +6,12 @@ variables, and the digits of a sensitive entry in progress or being validated) i
 callers record keys of sensitive input as `*` themselves. Observers (`Hooks`) are notified
 after the handler that made the records has finished, from `deliver()`, so user code never runs
 inside a decision.
+
+A `MetricsSink` (the worker's Prometheus series, `ivrkit.metrics`) sees every record at once,
+synchronously, as it is made — the same masked records the trace keeps (and those past the
+trace's cap) — plus how long each flow hook ran, which the trace does not say. It is plain
+code of ivrkit's own, not user code: no time limit, no await; a sink that raises is logged once
+and the call goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from ivrkit.clock import Clock
 from ivrkit.hooks import Hooks, run_limited
@@ -30,12 +36,24 @@ POINTS = {"call_start": "call_start", "state": "state_enter", "key": "digits", "
 NO_HOOKS = Hooks()
 
 
+class MetricsSink(Protocol):
+    """What counts a call's records as they happen (`ivrkit.metrics.CallMetrics`)."""
+
+    def record(self, event: TraceEvent) -> None:
+        """One record, as the trace got it (masked)."""
+
+    def hook_ran(self, hook: str, state: str | None, seconds: float, outcome: str) -> None:
+        """A flow hook `returned`, `raised` or ran past its limit (`timeout`) after `seconds`
+        of call-clock time."""
+
+
 class Recorder:
-    """The call's trace, its masking and its observer notifications."""
+    """The call's trace, its masking, its observer notifications and its metrics sink."""
 
-    __slots__ = ("trace", "state", "label", "_clock", "_hooks", "_secrets", "_notify")
+    __slots__ = ("trace", "state", "label", "metrics", "_clock", "_hooks", "_secrets", "_notify")
 
-    def __init__(self, clock: Clock, hooks: Hooks, secrets: Callable[[], Iterable[str]], label: str) -> None:
+    def __init__(self, clock: Clock, hooks: Hooks, secrets: Callable[[], Iterable[str]], label: str,
+                 metrics: MetricsSink | None = None) -> None:
         self.trace = Trace()
         #: The state records are filed under (None before the start state).
         self.state: str | None = None
@@ -43,15 +61,34 @@ class Recorder:
         self._hooks = hooks
         self._secrets = secrets
         self.label = label  # the flow's name, for log lines
+        self.metrics = metrics
         self._notify: list[TraceEvent] = []
 
     def record(self, kind: str, data: Mapping[str, Any]) -> None:
         """Append a record (already masked by the caller where it holds input)."""
         event = self.trace.record(self._clock.now(), kind, self.state, data)
+        if self.metrics is not None:
+            try:
+                self.metrics.record(event)
+            except Exception:
+                self._metrics_failed()
         if self._hooks is not NO_HOOKS:
             point = POINTS.get(kind)
             if point is not None and getattr(self._hooks, point):
                 self._notify.append(event)
+
+    def hook_ran(self, hook: str, seconds: float, outcome: str) -> None:
+        """Tell the metrics sink how a flow hook went (the trace has no record of its start)."""
+        if self.metrics is not None:
+            try:
+                self.metrics.hook_ran(hook, self.state, seconds, outcome)
+            except Exception:
+                self._metrics_failed()
+
+    def _metrics_failed(self) -> None:
+        """A metrics bug must not end a call: log it (once per call) and stop counting it."""
+        log.exception("flow %s: call metrics failed; this call is no longer counted", self.label)
+        self.metrics = None
 
     def mask(self, text: str) -> str:
         """`text` with every secret of the call replaced by `****`."""

@@ -37,7 +37,7 @@ from ivrkit.call.keys import Arrival, Decision, End, Fail, Keys, Reprompt, Valid
 from ivrkit.call.listen import Answered
 from ivrkit.call.navigate import Navigated
 from ivrkit.call.player import Player
-from ivrkit.call.recorder import NO_HOOKS, Recorder
+from ivrkit.call.recorder import NO_HOOKS, MetricsSink, Recorder
 from ivrkit.call.tasks import Jobs, hook_outcome
 from ivrkit.call.timer import Timer, queued_schedule
 from ivrkit.channel import DTMF_KEYS, Channel, Hangup, Key, PromptEnded
@@ -87,6 +87,7 @@ class Call:
         *,
         hooks: Hooks | None = None,
         variables: Mapping[str, Any] | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self.machine = machine
         self.flow = machine.flow
@@ -98,7 +99,7 @@ class Call:
         self.state = INITIAL  # set by the machine (the call is its model)
         self._queue = Inbox()
         self._phase = Phase.IDLE
-        self._recorder = Recorder(self.clock, hooks or NO_HOOKS, self._secrets, self.flow.name)
+        self._recorder = Recorder(self.clock, hooks or NO_HOOKS, self._secrets, self.flow.name, metrics)
         self._keys = Keys(self._recorder, self.variables, machine.sensitive, self.clock,
                          queued_schedule(self.clock, self._post))
         self._player = Player(channel, self._recorder)

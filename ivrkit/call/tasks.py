@@ -53,17 +53,23 @@ class Jobs:
         ctx = HookContext(dict(self._variables), self._channel.caller, self._machine.flow, state.name, digits)
         limit = ref.timeout if ref.timeout is not None else state.settings.hook_timeout
         args: tuple[Any, ...] = (ctx,) if digits is None else (ctx, digits)
+        clock = self._channel.clock
+        started = clock.now()
         try:
-            return await run_limited(invoke(fn, *args, on_thread=self._on_thread),
-                                     clock=self._channel.clock, timeout=limit)
+            result = await run_limited(invoke(fn, *args, on_thread=self._on_thread), clock=clock, timeout=limit)
         except HookTimeout as exc:
+            self._recorder.hook_ran(str(ref), clock.now() - started, "timeout")
             self._recorder.record("timeout", {"what": "hook", "hook": str(ref), "limit": limit})
             raise hook_error(str(exc), ref, state) from None
         except HookError:
+            self._recorder.hook_ran(str(ref), clock.now() - started, "raised")
             raise
         except Exception as exc:
+            self._recorder.hook_ran(str(ref), clock.now() - started, "raised")
             raise HookError(f"raised {type(exc).__name__}: {exc}", hook=str(ref), state=state.name,
                             where=ref.where or state.where, raised_at=raised_at(exc, fn)) from exc
+        self._recorder.hook_ran(str(ref), clock.now() - started, "returned")
+        return result
 
     async def call_start(self) -> list[Any]:
         """The flow's call_start hooks, in order, before the start state."""

@@ -7,6 +7,7 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
                   `AgentServer` runs with one entrypoint
 - `settings`      `WorkerOptions` and the LIVEKIT_* / IVRKIT_* environment
 - `guard`         `ivrkit start`'s parent process: a dead worker's callers are hung up at once
+- `status`        `--metrics-port`: Prometheus `/metrics` and the readiness probe `/ready`
 - `admission`     which calls the worker takes, decided exactly at dispatch (serve, busy, refuse)
 - `routing`       which flow a call gets when one worker serves a folder of flows
 - `flows`         the worker's flows: loaded and checked once, compiled once per process

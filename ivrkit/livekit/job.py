@@ -18,8 +18,8 @@ import functools
 import importlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from livekit import api, rtc
 from livekit.agents import AutoSubscribe, JobContext, JobProcess, tts
@@ -38,7 +38,12 @@ from ivrkit.livekit.otel import worker_tracer
 from ivrkit.livekit.routing import RouteDecision
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
 from ivrkit.livekit.trace import TraceCopier, TraceWriter
+from ivrkit.prompts import FilledPrompt
 from ivrkit.telemetry import export_call
+from ivrkit.voice.audio import Pcm
+
+if TYPE_CHECKING:
+    from ivrkit.metrics import CallMetrics
 
 __all__ = ["entrypoint", "prewarm", "wait_for_caller"]
 
@@ -227,9 +232,13 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     clock = LoopClock()
     spec = tts_spec(loaded.flow, opts.tts)
     plugin = _tts_plugin(loaded.flow, spec)
+    metrics = _call_metrics(opts, loaded.flow)
+    synthesize: Callable[[FilledPrompt], Awaitable[Pcm]] = functools.partial(
+        loaded.audio.synthesize, plugin=plugin, plugin_key=spec)
+    if metrics is not None:
+        synthesize = _timed(synthesize, clock, metrics.series.observe_render)
     channel = LiveKitChannel(
-        room, caller, api=ctx.api, clock=clock,
-        synthesize=functools.partial(loaded.audio.synthesize, plugin=plugin, plugin_key=spec),
+        room, caller, api=ctx.api, clock=clock, synthesize=synthesize,
         sip_trunk=opts.sip_trunk, sensitive_states=sensitive_states(loaded.flow),
         dtmf=loaded.flow.dtmf or opts.dtmf,
     )
@@ -240,6 +249,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     )
     trace = TraceWriter(opts.trace_dir, room.name, ctx.job.id, start=clock.now()) if opts.trace_dir else None
     flusher: asyncio.Task[None] | None = None
+    publisher: asyncio.Task[None] | None = None
     copier: TraceCopier | None = None
     if trace is not None:
         trace.write(
@@ -254,15 +264,21 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     call: Call | None = None
     try:
         await channel.start()
-        call = Call(loaded.machine, channel, hooks=progress_hooks(loaded.flow, channel.show))
+        call = Call(loaded.machine, channel, hooks=progress_hooks(loaded.flow, channel.show), metrics=metrics)
         if trace is not None:
             copier = TraceCopier(trace, call.trace)
             flusher = asyncio.get_running_loop().create_task(copier.run(), name="ivrkit-trace")
+        if metrics is not None:
+            publisher = asyncio.get_running_loop().create_task(_publish(metrics), name="ivrkit-metrics")
         result = await call.run()
         return f"flow '{decision.flow}' ended: {result.ended_by}"
     finally:
         if flusher is not None:
             flusher.cancel()
+        if publisher is not None:
+            publisher.cancel()
+        if metrics is not None:
+            metrics.flush()  # a call that never reached its end (cancelled) still counts what it did
         await channel.aclose()
         if plugin is not None:
             await plugin.aclose()
@@ -273,6 +289,39 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
             trace.close()
         if call is not None:
             _export_spans(call, loaded.flow, epoch_offset_ns, room=room.name, job=ctx.job.id)
+
+
+def _call_metrics(opts: WorkerOptions, flow: Flow) -> CallMetrics | None:
+    """The call's Prometheus sink when the worker serves metrics (`--metrics-port`); in a job
+    process of the process executor the series go to the multiprocess folder (ivrkit.livekit.status)."""
+    if opts.metrics_port is None:
+        return None
+    from ivrkit.metrics import default_metrics
+
+    return default_metrics().call(flow)
+
+
+async def _publish(metrics: CallMetrics) -> None:
+    """The call's counts reach /metrics every `FLUSH_SECONDS` while it runs (and at its end)."""
+    from ivrkit.metrics import FLUSH_SECONDS
+
+    while True:
+        await asyncio.sleep(FLUSH_SECONDS)
+        metrics.flush()
+
+
+def _timed(synthesize: Callable[[FilledPrompt], Awaitable[Pcm]], clock: LoopClock,
+           observe: Callable[[float], None]) -> Callable[[FilledPrompt], Awaitable[Pcm]]:
+    """`synthesize`, with each prompt's render time observed (a failed render too)."""
+
+    async def timed(prompt: FilledPrompt) -> Pcm:
+        started = clock.now()
+        try:
+            return await synthesize(prompt)
+        finally:
+            observe(clock.now() - started)
+
+    return timed
 
 
 def _export_spans(call: Call, flow: Flow, epoch_offset_ns: int, *, room: str, job: str) -> None:

@@ -22,6 +22,7 @@ IVRKIT_SIP_TRUNK           outbound SIP trunk id for `dial` states that name non
 IVRKIT_MAX_CALLS           capacity in calls: report load as calls/max instead of CPU share
 IVRKIT_DTMF                how keys arrive in flows that do not say (`dtmf:`): rfc4733 (default),
                            inband (tones in the caller's audio) or both
+IVRKIT_METRICS_PORT        serve Prometheus `/metrics` and the readiness probe `/ready` on this port
 =========================  =====================================================================
 """
 
@@ -115,6 +116,7 @@ class WorkerOptions:
     num_idle_processes: int | None = None  # process executor only; None: livekit-agents' default
     http_port: int | None = None  # health check port; None: 8081 in start, any free port in dev
     http_host: str | None = None  # health check address; None: all interfaces in start (probes), 127.0.0.1 in dev
+    metrics_port: int | None = None  # /metrics and /ready (ivrkit.livekit.status), bound like the health port; None: off
     caller_timeout: float = 60.0  # seconds a job waits for its caller before giving up
     drain_timeout: int = 1800  # seconds `start` waits for calls in progress on SIGTERM
     guard: bool = True  # start only: run the worker under the guard (ivrkit.livekit.guard)
@@ -125,12 +127,20 @@ class WorkerOptions:
             raise SettingsError(f"executor must be 'thread' or 'process', not {self.executor!r} (IVRKIT_EXECUTOR)")
         if self.busy_calls is not None and self.busy_calls < 0:
             raise SettingsError(f"busy calls must be >= 0, not {self.busy_calls} (IVRKIT_BUSY_CALLS / --busy-calls)")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"metrics port must be 0-65535, not {self.metrics_port} (IVRKIT_METRICS_PORT / --metrics-port)")
         if self.max_calls is not None and self.max_calls < 1:
             raise SettingsError(f"max calls must be >= 1, not {self.max_calls} (IVRKIT_MAX_CALLS / --max-calls)")
         if self.dtmf not in DTMF_MODES:
             raise SettingsError(f"dtmf must be one of {', '.join(DTMF_MODES)}, not {self.dtmf!r} (IVRKIT_DTMF / --dtmf)")
         if not self.agent_name.strip():
             raise SettingsError("agent name is empty: set LIVEKIT_AGENT_NAME or pass --agent-name (e.g. ivrkit)")
+
+    @property
+    def bind_host(self) -> str:
+        """The address the health and metrics ports listen on: `http_host`, else 127.0.0.1 in
+        dev and all interfaces in start (a container's probes and Prometheus come from outside)."""
+        return self.http_host if self.http_host is not None else ("127.0.0.1" if self.dev else "")
 
     @classmethod
     def from_env(cls, path: str | os.PathLike[str], env: Mapping[str, str] | None = None, **overrides: Any) -> WorkerOptions:
@@ -160,6 +170,7 @@ class WorkerOptions:
             "max_calls": ("IVRKIT_MAX_CALLS", _positive_int("IVRKIT_MAX_CALLS")),
             "busy_calls": ("IVRKIT_BUSY_CALLS", int),
             "http_host": ("IVRKIT_HTTP_HOST", str),
+            "metrics_port": ("IVRKIT_METRICS_PORT", _port("IVRKIT_METRICS_PORT")),
             "guard_dir": ("IVRKIT_GUARD_DIR", Path),
         }
         for name, (var, convert) in from_env.items():
@@ -181,6 +192,16 @@ def _positive_int(var: str) -> Any:
         if value < 1:
             raise SettingsError(f"{var}={raw!r} is not a whole number >= 1")
         return value
+
+    return convert
+
+
+def _port(var: str) -> Any:
+    def convert(raw: str) -> int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r} is not a port number (0-65535; 0 = any free port)") from None
 
     return convert
 

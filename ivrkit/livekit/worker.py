@@ -69,6 +69,7 @@ from ivrkit.livekit.settings import (
     WorkerOptions,
     credentials,
 )
+from ivrkit.livekit.status import Status, prepare_multiprocess, start_status
 
 __all__ = ["add_worker_arguments", "main", "options_from_args", "run_worker"]
 
@@ -119,8 +120,9 @@ class _InfiniteThresholdFilter(logging.Filter):
         return "load_threshold in prod env must be less than 1" not in record.getMessage()
 
 
-def build_server(opts: WorkerOptions, creds: LiveKitCredentials) -> Any:
-    """The livekit-agents `AgentServer` for `opts`, with ivrkit's job entrypoint registered."""
+def build_server(opts: WorkerOptions, creds: LiveKitCredentials, status: Status | None = None) -> Any:
+    """The livekit-agents `AgentServer` for `opts`, with ivrkit's job entrypoint registered (and
+    followed by the status port's readiness and gauges, when there is one)."""
     from livekit.agents import AgentServer, JobExecutorType
 
     from ivrkit.livekit.admission import Admission
@@ -133,7 +135,7 @@ def build_server(opts: WorkerOptions, creds: LiveKitCredentials) -> Any:
         # livekit-agents' own check estimates jobs not yet running; admission counts them
         "load_threshold": math.inf,
         # all interfaces only where a container's health probe needs them
-        "host": opts.http_host if opts.http_host is not None else ("127.0.0.1" if opts.dev else ""),
+        "host": opts.bind_host,
     }
     if opts.num_idle_processes is not None:
         kwargs["num_idle_processes"] = opts.num_idle_processes
@@ -154,20 +156,26 @@ def build_server(opts: WorkerOptions, creds: LiveKitCredentials) -> Any:
     # functools.partial of a module-level function: picklable for the process executor.
     server.rtc_session(functools.partial(entrypoint, opts), agent_name=opts.agent_name, on_request=admission)
     admission.server = server
+    if status is not None:
+        status.attach(server, admission)
     logging.getLogger("livekit.agents").addFilter(_InfiniteThresholdFilter())
     return server
 
 
-def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet) -> None:
+def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet, status: Status | None = None) -> None:
     """Register and serve calls until SIGTERM/SIGINT (livekit-agents' runner). Blocks."""
     from livekit.agents.cli import proto
     from livekit.agents.cli.cli import _run_worker
 
     install(opts, fs)
-    server = build_server(opts, creds)
+    server = build_server(opts, creds, status)
     flows = ",".join(fs.names)
+    if status is not None:
+        status.readiness.flows = True
 
     def on_registered(worker_id: str, server_info: Any) -> None:
+        if status is not None:
+            status.readiness.registered = True
         line = (
             f"ivrkit worker registered agent_name={opts.agent_name} flows={flows} "
             f"executor={opts.executor} id={worker_id} url={creds.url}"
@@ -175,7 +183,13 @@ def serve(opts: WorkerOptions, creds: LiveKitCredentials, fs: FlowSet) -> None:
         logger.info(line)
         print(line, flush=True)
 
-    def on_started() -> None:  # after livekit-agents set up logging
+    def on_started() -> None:  # after livekit-agents set up logging (and emptied the multiprocess folder)
+        if status is not None:
+            from ivrkit.metrics import default_metrics
+
+            metrics = default_metrics()  # every flow's active calls read 0, not nothing, before its first call
+            for name in fs.names:
+                metrics.flow(name).child(metrics.calls_active)
         for issue in fs.warnings:
             logger.warning("%s", issue.format())
         if fs.router.default is None:
@@ -213,6 +227,9 @@ def run_worker(opts: WorkerOptions) -> None:
     """`ivrkit start PATH` / `ivrkit dev PATH`. Blocks until stopped; exits via SystemExit on
     bad settings (2), bad flows (1) or an unreachable server (1)."""
     os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+    prepare_multiprocess(opts)  # before prometheus_client is imported; children inherit it
+    supervised = (opts.dev and opts.reload) or (not opts.dev and opts.guard)  # a child serves
+    status = None if supervised else _start_status(opts)
     creds, fs = prepare(opts)
     if opts.dev and opts.reload:
         from ivrkit.livekit.reload import supervise
@@ -223,7 +240,15 @@ def run_worker(opts: WorkerOptions) -> None:
         from ivrkit.livekit.guard import guard
 
         raise SystemExit(guard(opts, creds))
-    serve(opts, creds, fs)
+    serve(opts, creds, fs, status)
+
+
+def _start_status(opts: WorkerOptions) -> Status | None:
+    """The status port, up before the flows load (`/ready` says so meanwhile)."""
+    try:
+        return start_status(opts)
+    except SettingsError as e:
+        raise _fail(e, e.exit_code) from None
 
 
 # --- command line (used by ivrkit.cli, and by `python -m ivrkit.livekit.worker` in tests) -------
@@ -267,6 +292,9 @@ def add_worker_arguments(parser: argparse.ArgumentParser, *, dev: bool = False) 
         parser.add_argument("--http-port", type=int, help="health check port (default 8081; 0 = any free port)")
         parser.add_argument("--http-host", help="health check address (env IVRKIT_HTTP_HOST; default: all interfaces, "
                                                 "for container probes)")
+    parser.add_argument("--metrics-port", type=int,
+                        help="serve Prometheus /metrics and the readiness probe /ready on this port, bound like "
+                             "the health port (env IVRKIT_METRICS_PORT; default off; 0 = any free port)")
     parser.add_argument("--no-reload", action="store_true", help="dev: do not restart on file changes")
     parser.add_argument("--no-guard", action="store_true",
                         help="start: run the worker in this process, without the guard that hangs up a dead "
@@ -310,6 +338,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             busy_calls=args.busy_calls,
             http_port=args.http_port if args.http_port is not None else (0 if dev else None),
             http_host=args.http_host,
+            metrics_port=args.metrics_port,
             guard=not args.no_guard,
             guard_dir=args.guard_dir,
         )
@@ -322,8 +351,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     opts = options_from_environment()
     if opts is not None:  # a child of `ivrkit dev` (reload) or of the guard
         os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+        prepare_multiprocess(opts)  # the parent set it already, unless it ran without metrics
+        status = _start_status(opts)
         creds, fs = prepare(opts)
-        serve(opts, creds, fs)
+        serve(opts, creds, fs, status)
         return
     parser = argparse.ArgumentParser(prog="python -m ivrkit.livekit.worker", description="Run the ivrkit LiveKit worker.")
     sub = parser.add_subparsers(dest="command", required=True)

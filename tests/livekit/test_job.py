@@ -56,3 +56,43 @@ async def test_the_failed_join_is_logged_and_the_room_deleted(monkeypatch: pytes
     assert ctx.shutdown_reason == "call failed (see the error above)"
     assert any("joining room 'r1' was not answered" in r.getMessage() or
                (r.exc_info and "joining room 'r1'" in str(r.exc_info[1])) for r in caplog.records)
+
+
+async def test_render_time_is_observed_for_each_prompt_even_one_that_fails() -> None:
+    """`_timed` wraps the job's synthesizer when the worker serves metrics: every prompt's
+    render time reaches `ivrkit_prompt_render_seconds`, a render that raises too."""
+    from prometheus_client import CollectorRegistry
+
+    from ivrkit.clock import LoopClock
+    from ivrkit.metrics import IvrMetrics
+
+    registry = CollectorRegistry()
+    series = IvrMetrics(registry).flow("f")
+    calls: list[str] = []
+
+    async def synthesize(prompt: Any) -> Any:
+        calls.append(prompt)
+        await asyncio.sleep(0.01)
+        if prompt == "bad":
+            raise RuntimeError("no voice")
+        return b"pcm"
+
+    timed = job._timed(synthesize, LoopClock(), series.observe_render)
+    assert await timed("hello") == b"pcm"
+    with pytest.raises(RuntimeError, match="no voice"):
+        await timed("bad")
+    assert calls == ["hello", "bad"]
+    assert registry.get_sample_value("ivrkit_prompt_render_seconds_count", {"flow": "f"}) == 2
+    total = registry.get_sample_value("ivrkit_prompt_render_seconds_sum", {"flow": "f"})
+    assert total is not None and total >= 0.02
+
+
+def test_calls_are_counted_only_when_the_worker_serves_metrics(tmp_path: Path) -> None:
+    from ivrkit.flow.model import Flow, Menu, State
+    from ivrkit.prompts import Prompt
+
+    flow = Flow(name="f", start="main", file="f.yaml", states={
+        "main": State("main", "f.yaml:1", menu=Menu(Prompt.text("Press 1."), {"1": "main"}))})
+    assert job._call_metrics(WorkerOptions.from_env(tmp_path, env={}), flow) is None
+    sink = job._call_metrics(WorkerOptions.from_env(tmp_path, env={}, metrics_port=0), flow)
+    assert sink is not None and sink.series.name == "f" and sink.menus == frozenset({"main"})

@@ -85,3 +85,19 @@ def test_dtmf_mode_comes_from_ivrkit_dtmf_and_a_bad_one_is_named() -> None:
     assert WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_DTMF": "inband"}, dtmf="both").dtmf == "both"
     with pytest.raises(SettingsError, match="dtmf must be one of rfc4733, inband, both, not 'tones'.*IVRKIT_DTMF"):
         WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_DTMF": "tones"})
+
+
+def test_the_metrics_port_comes_from_the_environment_or_the_flag_and_is_checked() -> None:
+    assert WorkerOptions.from_env("f.yaml", ENV).metrics_port is None  # off unless asked for
+    assert WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_METRICS_PORT": "9100"}).metrics_port == 9100
+    assert WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_METRICS_PORT": "9100"}, metrics_port=0).metrics_port == 0
+    with pytest.raises(SettingsError, match="IVRKIT_METRICS_PORT='metrics' is not a port number"):
+        WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_METRICS_PORT": "metrics"})
+    with pytest.raises(SettingsError, match="metrics port must be 0-65535, not 70000"):
+        WorkerOptions.from_env("f.yaml", ENV, metrics_port=70000)
+
+
+def test_health_and_metrics_ports_bind_alike() -> None:
+    assert WorkerOptions.from_env("f.yaml", ENV).bind_host == ""  # start: all interfaces, for probes
+    assert WorkerOptions.from_env("f.yaml", ENV, dev=True).bind_host == "127.0.0.1"
+    assert WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_HTTP_HOST": "10.0.0.5"}).bind_host == "10.0.0.5"

@@ -115,3 +115,53 @@ def test_the_help_of_start_and_dev_says_the_health_port_each_really_uses(
     assert "health check port (default 8081; 0 = any free port)" in helps["start"]
     assert "health check port (default: any free port; 8081 in start)" in helps["dev"]
     assert "8081;" not in helps["dev"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_a_worker_not_yet_registered_is_alive_but_not_ready() -> None:
+    """The real worker (guard and child), its server unreachable: while livekit-agents retries,
+    liveness (`/` on the health port) answers OK and readiness (`/ready` on the metrics port)
+    answers 503 with the reason; when the retries are used up the worker exits 1."""
+    import time
+
+    http, metrics, dead = _free_port(), _free_port(), _free_port()
+    env = {"LIVEKIT_URL": f"ws://127.0.0.1:{dead}", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "IVRKIT_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(FLOW), "--max-retry", "3",
+         "--http-port", str(http), "--http-host", "127.0.0.1", "--metrics-port", str(metrics)],
+        env={**base, "PYTHONPATH": str(REPO), **env}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    try:
+        deadline, ready, live = time.monotonic() + 60, None, None
+        while time.monotonic() < deadline and (ready is None or live is None) and proc.poll() is None:
+            try:
+                ready = _get(f"http://127.0.0.1:{metrics}/ready")
+                live = _get(f"http://127.0.0.1:{http}/")
+            except OSError:  # not listening yet
+                time.sleep(0.1)
+        assert ready == (503, "not registered with the LiveKit server yet\n")
+        assert live == (200, "OK")
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, out
+    assert f"ivrkit status http://127.0.0.1:{metrics} (/metrics, /ready)" in out

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what ivrkit's real-stack tests (tests/e2e) need, idempotently:
-#   - Debian packages: iproute2 (`ip netns`) and graphviz (`dot`, for `ivrkit graph` SVG/PNG and
-#     tests/graph/test_render.py), only when missing, only as root;
+#   - Debian packages: iproute2 (`ip netns`), graphviz (`dot`, for `ivrkit graph` SVG/PNG and
+#     tests/graph/test_render.py) and prometheus (the server the metrics e2e test scrapes the
+#     worker with, tests/e2e/test_metrics.py), only when missing, only as root;
 #   - livekit-server, built from the Go module proxy at a pinned tag;
 #   - the Go test caller tests/e2e/goclient.
 # Binaries go to ${IVRKIT_STACK_CACHE:-$HOME/.cache/ivrkit-stack}/bin and are rebuilt only when
@@ -25,6 +26,7 @@ say() { echo "ivrkit-stack: $*"; }
 need_pkgs=()
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v dot >/dev/null 2>&1 || need_pkgs+=(graphviz)
+command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         say "skipping Debian packages (${need_pkgs[*]}): not root; e2e tests will skip (they need root for network namespaces), so will the Graphviz drawing tests"
