@@ -21,16 +21,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-
+from stack import testenv
+from stack.phones import PhoneEnv
 from stack.process import LEAK
 from stack.rtp_analysis import ToneSegment, detect_tones
 from stack.sip import LKSIP_REFER_RACE, create_dispatch_rule, create_inbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
-from stack.sipp import SippPhone, SippResult
-from stack import testenv
+from stack.sipp import SippResult
 from stack.testenv import tone_flows, trace_text, unavailable
 from stack.worker import Worker, events
 
@@ -63,23 +62,8 @@ _BY_HZ = {float(hz): name for name, (hz, _) in PROMPTS.items()}
 
 # --- fixtures ------------------------------------------------------------------------------------
 
-@dataclass
-class Env:
-    sip: SipStack
-    worker: Worker
-    workdir: Path
-
-    def call(self, number: str, name: str, **options: Any) -> SippPhone:
-        options.setdefault("answer_timeout", 15.0)
-        return self.sip.phone(number, self.workdir / name, **options)
-
-    def why(self, result: SippResult) -> str:
-        """What to print on a failure: the phone's and LiveKit SIP's view, and the worker's."""
-        return f"\n{self.sip.explain(result)}\n--- worker log tail\n{self.worker.tail()}"
-
-
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
     reason = sip_stack_missing()
     if reason:
         unavailable(reason)
@@ -94,7 +78,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="sip-alt,sip-hooks,sip-menu", args=[
             "--route", f"number:{MENU}=sip-menu", "--route", f"number:{ALT}=sip-alt", "--route", f"number:{HOOKS}=sip-hooks"])
         print(f"\nsip calls: LiveKit SIP {sip.sip.sip_ip}:{sip.sip.sip_port}, worker log {proc.log_path}")
-        yield Env(sip, Worker(proc, trace_dir), log_dir)
+        yield PhoneEnv(sip, Worker(proc, trace_dir), log_dir)
         proc.stop(timeout=10)
     finally:
         leftover = sip.down()
@@ -102,7 +86,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 @pytest.fixture
-def e(env: Env) -> Iterator[Env]:
+def e(env: PhoneEnv) -> Iterator[PhoneEnv]:
     env.sip.clear_rooms()
     yield env
     env.sip.stop_calls()
@@ -164,7 +148,7 @@ def log_problems(worker: Worker, room: str) -> list[str]:
 
 # --- the scenarios -------------------------------------------------------------------------------
 
-def test_inbound_call_is_answered_and_greeted(e: Env) -> None:
+def test_inbound_call_is_answered_and_greeted(e: PhoneEnv) -> None:
     caller = "+15550101"
     phone = e.call(MENU, "greeted", caller=caller, hold=2.5)
     r = phone.wait()
@@ -177,7 +161,7 @@ def test_inbound_call_is_answered_and_greeted(e: Env) -> None:
         f"greeting heard for {greeting.seconds:.2f} s" + e.why(r)
 
 
-def test_menu_key_plays_the_option(e: Env) -> None:
+def test_menu_key_plays_the_option(e: PhoneEnv) -> None:
     caller = "+15550102"
     phone = e.call(MENU, "menu", caller=caller, keys=[(2.2, "1")], hold=12.0, hangup="far")
     r = phone.wait()
@@ -188,7 +172,7 @@ def test_menu_key_plays_the_option(e: Env) -> None:
     assert any(x.get("to") == "option1" for x in events(trace, "transition")), trace
 
 
-def test_pin_with_pound_takes_the_branch_of_the_collected_value(e: Env) -> None:
+def test_pin_with_pound_takes_the_branch_of_the_collected_value(e: PhoneEnv) -> None:
     # Two callers at once: the right PIN and a wrong one; only the value decides the branch.
     right, wrong = "+15550103", "+15550113"
     phones = {who: e.call(MENU, f"pin-{who}", caller=who, keys=[(2.2, "2"), (3.6, pin + "#")], hold=15.0,
@@ -208,7 +192,7 @@ def test_pin_with_pound_takes_the_branch_of_the_collected_value(e: Env) -> None:
     assert "4321" not in messages and "9876" not in messages, "a sensitive PIN reached the worker log"
 
 
-def test_no_input_retries_then_exhaustion(e: Env) -> None:
+def test_no_input_retries_then_exhaustion(e: PhoneEnv) -> None:
     caller = "+15550104"
     phone = e.call(MENU, "timeout", caller=caller, hold=20.0, hangup="far")
     r = phone.wait()
@@ -221,7 +205,7 @@ def test_no_input_retries_then_exhaustion(e: Env) -> None:
 
 
 
-def test_transfer_sends_refer_to_the_target(e: Env) -> None:
+def test_transfer_sends_refer_to_the_target(e: PhoneEnv) -> None:
     caller = "+15550105"
     phone = e.call(MENU, "transfer", caller=caller, keys=[(2.2, "5")], hold=15.0, hangup="transfer")
     r = phone.wait()
@@ -246,7 +230,7 @@ def test_transfer_sends_refer_to_the_target(e: Env) -> None:
         assert events(trace, "call_end")[0]["ended_by"] == "transfer"
 
 
-def test_phone_hangs_up_mid_flow_and_the_job_ends_cleanly(e: Env) -> None:
+def test_phone_hangs_up_mid_flow_and_the_job_ends_cleanly(e: PhoneEnv) -> None:
     caller = "+15550106"
     phone = e.call(MENU, "caller-hangup", caller=caller, hold=2.5)
     r = phone.wait()
@@ -262,7 +246,7 @@ def test_phone_hangs_up_mid_flow_and_the_job_ends_cleanly(e: Env) -> None:
     assert log_problems(e.worker, room) == [], e.worker.tail(40)
 
 
-def test_flow_hangs_up_and_the_phone_gets_bye(e: Env) -> None:
+def test_flow_hangs_up_and_the_phone_gets_bye(e: PhoneEnv) -> None:
     caller = "+15550107"
     phone = e.call(MENU, "flow-hangup", caller=caller, keys=[(2.2, "9")], hold=12.0, hangup="far")
     r = phone.wait()
@@ -279,7 +263,7 @@ def test_flow_hangs_up_and_the_phone_gets_bye(e: Env) -> None:
     assert "ended: hangup" in e.worker.job_end(room)
 
 
-def test_hook_sees_the_sip_caller_and_called_numbers(e: Env) -> None:
+def test_hook_sees_the_sip_caller_and_called_numbers(e: PhoneEnv) -> None:
     vip, regular = "+15550177", "+15550178"
     phones = {who: e.call(HOOKS, f"hook-{who}", caller=who, hold=10.0, hangup="far") for who in (vip, regular)}
     results = {who: p.wait() for who, p in phones.items()}
@@ -294,12 +278,12 @@ def test_hook_sees_the_sip_caller_and_called_numbers(e: Env) -> None:
         assert events(trace, "call_start")[0]["caller_number"] == who
 
 
-def _send_dtmf_call(e: Env, caller: str, key: str, name: str) -> SippResult:
+def _send_dtmf_call(e: PhoneEnv, caller: str, key: str, name: str) -> SippResult:
     phone = e.call(MENU, name, caller=caller, keys=[(2.2, key)], hold=12.0, hangup="far")
     return phone.wait()
 
 
-def test_send_dtmf_reaches_the_phone_in_order(e: Env) -> None:
+def test_send_dtmf_reaches_the_phone_in_order(e: PhoneEnv) -> None:
     # send_dtmf "12#A" then a 2.5 s prompt, then hang up: the prompt keeps the call up while
     # LiveKit SIP plays the digits (it needs ~0.54 s per digit, the worker publishes every 0.25 s).
     r = _send_dtmf_call(e, "+15550108", "3", "send-dtmf")
@@ -315,7 +299,7 @@ def test_send_dtmf_reaches_the_phone_in_order(e: Env) -> None:
     assert [x["digit"] for x in events(trace, "dtmf_published")] == ["1", "2", "#", "a"]  # A-D go out lowercase
 
 
-def test_send_dtmf_then_hangup_delivers_every_digit(e: Env) -> None:
+def test_send_dtmf_then_hangup_delivers_every_digit(e: PhoneEnv) -> None:
     # LiveKit SIP plays each digit as ~0.26 s tone + ~0.28 s gap, queued; the worker must not
     # delete the room (hang up) before the queue has played out.
     r = _send_dtmf_call(e, "+15550109", "4", "send-dtmf-hangup")
@@ -324,7 +308,7 @@ def test_send_dtmf_then_hangup_delivers_every_digit(e: Env) -> None:
     assert all(d.ended for d in r.recording.digits()), r.recording.digits()
 
 
-def test_ten_digits_then_hangup_delivers_every_digit(e: Env) -> None:
+def test_ten_digits_then_hangup_delivers_every_digit(e: PhoneEnv) -> None:
     r = _send_dtmf_call(e, "+15550111", "6", "send-long-hangup")
     assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
     digits = r.recording.digits()
@@ -334,7 +318,7 @@ def test_ten_digits_then_hangup_delivers_every_digit(e: Env) -> None:
     assert all(d.ended for d in digits), f"{digits[-1]} spacing {spacing}" + e.why(r)
 
 
-def test_two_trunk_numbers_reach_two_flows(e: Env) -> None:
+def test_two_trunk_numbers_reach_two_flows(e: PhoneEnv) -> None:
     one, two = "+15550131", "+15550132"
     first = e.call(MENU, "number-menu", caller=one, hold=2.5)
     second = e.call(ALT, "number-alt", caller=two, hold=10.0, hangup="far")
@@ -349,7 +333,7 @@ def test_two_trunk_numbers_reach_two_flows(e: Env) -> None:
 
 # --- failure modes, as a user of the worker meets them ------------------------------------------
 
-def test_number_without_a_route_is_hung_up_with_a_clear_log(e: Env) -> None:
+def test_number_without_a_route_is_hung_up_with_a_clear_log(e: PhoneEnv) -> None:
     phone = e.call(UNROUTED, "unrouted", caller="+15550141", hold=5.0, hangup="far", answer_timeout=8.0)
     r = phone.wait()
     why = e.why(r)
@@ -361,7 +345,7 @@ def test_number_without_a_route_is_hung_up_with_a_clear_log(e: Env) -> None:
     assert "no flow for this call" in e.worker.job_end(line.group(1))
 
 
-def test_phone_without_telephone_event_cannot_choose(e: Env) -> None:
+def test_phone_without_telephone_event_cannot_choose(e: PhoneEnv) -> None:
     phone = e.call(MENU, "no-telephone-event", caller="+15550142", keys=[(2.2, "9")], hold=20.0,
                    hangup="far", offer_telephone_event=False)
     r = phone.wait()
@@ -373,7 +357,7 @@ def test_phone_without_telephone_event_cannot_choose(e: Env) -> None:
     assert events(e.worker.call_trace("+15550142", MENU), "key") == []
 
 
-def test_no_call_in_this_module_stalled_or_leaked_at_teardown(env: Env) -> None:
+def test_no_call_in_this_module_stalled_or_leaked_at_teardown(env: PhoneEnv) -> None:
     # Runs last: sweeps the worker log of every call above (about a dozen flow hang-ups).
     env.sip.clear_rooms()
     time.sleep(1.0)

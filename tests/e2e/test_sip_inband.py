@@ -16,16 +16,16 @@ frequency; assertions come from what the phone hears and from the worker's call 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from stack import testenv
+from stack.phones import PhoneEnv
 from stack.rtp_analysis import detect_tones
 from stack.sip import create_dispatch_rule, create_inbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
-from stack.sipp import SippPhone, SippResult
+from stack.sipp import SippResult
 from stack.testenv import tone_flows, trace_text, unavailable
 from stack.worker import Worker, events
 
@@ -48,22 +48,8 @@ _BY_HZ = {float(hz): name for name, (hz, _) in PROMPTS.items()}
 PIN_KEYS = [(2.2, "2"), (3.6, "4321#")]
 
 
-@dataclass
-class Env:
-    sip: SipStack
-    worker: Worker
-    workdir: Path
-
-    def call(self, number: str, name: str, **options: Any) -> SippPhone:
-        options.setdefault("answer_timeout", 15.0)
-        return self.sip.phone(number, self.workdir / name, **options)
-
-    def why(self, result: SippResult) -> str:
-        return f"\n{self.sip.explain(result)}\n--- worker log tail\n{self.worker.tail()}"
-
-
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
     reason = sip_stack_missing()
     if reason:
         unavailable(reason)
@@ -78,7 +64,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="both-menu,inband-menu,keys-menu",
                                 args=["--route", f"number:{INBAND}=inband-menu", "--route", f"number:{BOTH}=both-menu",
                                       "--route", f"number:{KEYS}=keys-menu"])
-        yield Env(sip, Worker(proc, trace_dir), log_dir)
+        yield PhoneEnv(sip, Worker(proc, trace_dir), log_dir)
         proc.stop(timeout=10)
     finally:
         leftover = sip.down()
@@ -86,7 +72,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 @pytest.fixture
-def e(env: Env) -> Iterator[Env]:
+def e(env: PhoneEnv) -> Iterator[PhoneEnv]:
     env.sip.clear_rooms()
     yield env
     env.sip.stop_calls()
@@ -102,7 +88,7 @@ def heard(result: SippResult) -> list[str]:
     return names
 
 
-def _pin_taken(e: Env, r: SippResult, trace: list[dict[str, Any]]) -> None:
+def _pin_taken(e: PhoneEnv, r: SippResult, trace: list[dict[str, Any]]) -> None:
     assert r.exit_code == 0 and r.bye_from == "far", e.why(r)
     assert heard(r) == ["menu", "pin", "pin_ok"], e.why(r)
     assert [x["digit"] for x in events(trace, "key")] == ["2", "*", "*", "*", "*", "*"], trace
@@ -112,7 +98,7 @@ def _pin_taken(e: Env, r: SippResult, trace: list[dict[str, Any]]) -> None:
     assert "4321" not in " ".join(str(x.get("message", "")) for x in e.worker.records()), "the PIN reached the log"
 
 
-def test_a_phone_without_telephone_event_is_heard_through_its_tones(e: Env) -> None:
+def test_a_phone_without_telephone_event_is_heard_through_its_tones(e: PhoneEnv) -> None:
     caller = "+15550131"
     phone = e.call(INBAND, "inband", caller=caller, keys=PIN_KEYS, hold=15.0, hangup="far",
                    offer_telephone_event=False, dtmf="inband")
@@ -128,7 +114,7 @@ def test_a_phone_without_telephone_event_is_heard_through_its_tones(e: Env) -> N
     assert events(trace, "dtmf_merged") == [] and events(trace, "dtmf_ignored") == []
 
 
-def test_a_press_sent_both_as_event_and_as_tone_counts_once(e: Env) -> None:
+def test_a_press_sent_both_as_event_and_as_tone_counts_once(e: PhoneEnv) -> None:
     caller = "+15550132"
     phone = e.call(BOTH, "both", caller=caller, keys=PIN_KEYS, hold=15.0, hangup="far", dtmf="both")
     r = phone.wait()
@@ -142,7 +128,7 @@ def test_a_press_sent_both_as_event_and_as_tone_counts_once(e: Env) -> None:
           f"(sources {sorted({m['source'] for m in merged})})")
 
 
-def test_a_key_only_flow_never_subscribes_to_the_callers_audio(e: Env) -> None:
+def test_a_key_only_flow_never_subscribes_to_the_callers_audio(e: PhoneEnv) -> None:
     caller = "+15550133"
     phone = e.call(KEYS, "keys", caller=caller, keys=PIN_KEYS, hold=15.0, hangup="far")
     r = phone.wait()
@@ -151,7 +137,7 @@ def test_a_key_only_flow_never_subscribes_to_the_callers_audio(e: Env) -> None:
     assert events(trace, "caller_audio_subscribed") == [], trace
 
 
-def test_a_key_only_flow_does_not_take_tones_as_keys(e: Env) -> None:
+def test_a_key_only_flow_does_not_take_tones_as_keys(e: PhoneEnv) -> None:
     """The same tones into a flow that listens for RFC 4733 only: nothing is pressed."""
     caller = "+15550134"
     phone = e.call(KEYS, "keys-tones", caller=caller, keys=[(2.2, "2")], hold=15.0, hangup="far",
