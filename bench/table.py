@@ -167,9 +167,13 @@ def _inband_row(d: dict[str, Any]) -> list[Any]:
 
 def render(data: dict[str, dict[str, Any]]) -> str:
     out = []
-    machines = {json.dumps(d["machine"], sort_keys=True) for d in data.values()}
     m = next(iter(data.values()))["machine"] if data else None
-    if m:
+    cpus = sorted({d["machine"]["cpu"] for d in data.values()})
+    if m and len(cpus) > 1:  # rows re-run on another machine of this kind: never let one CPU speak for all
+        out.append(f"Measured on {len(cpus)} machines of the same kind ({'; '.join(cpus)}), {m['cores']} cores, "
+                   f"{m['python']} — see each section for its CPU, exact run time, load average and ivrkit commit.")
+        out.append("")
+    elif m:
         out.append(f"Measured on {m['cpu']}, {m['cores']} cores, {m['mem_total_mb']} MB RAM, {m['os']}, "
                    f"{m['python']} — see each section for its exact run time, load average and ivrkit commit.")
         out.append("")
@@ -186,7 +190,6 @@ def render(data: dict[str, dict[str, Any]]) -> str:
             out += [t, ""]
         for note in d.get("notes", []):
             out.append(f"- {note}")
-    del machines
     return "\n".join(out).rstrip() + "\n"
 
 

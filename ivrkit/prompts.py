@@ -100,6 +100,8 @@ class FilledPrompt:
 
 
 def _fill_text(text: str, variables: Mapping[str, Any], sensitive: frozenset[str] | set[str], mask: bool) -> str:
+    if "{" not in text and "}" not in text:
+        return text  # no template field and no escaped brace: nothing to fill (most prompts)
     out: list[str] = []
     for literal, field_name, _spec, _conv in _FORMATTER.parse(text):
         out.append(literal)
@@ -130,7 +132,8 @@ def fill(
     log: list[str] = []
     for part in prompt.parts:
         if part.kind in ("text", "digits"):
-            parts.append(PromptPart(part.kind, _fill_text(part.value, variables, sensitive, mask=False)))
+            value = _fill_text(part.value, variables, sensitive, mask=False)
+            parts.append(part if value == part.value else PromptPart(part.kind, value))  # frozen: reusable
             masked = _fill_text(part.value, variables, sensitive, mask=True)
             log.append(masked if part.kind == "text" else " ".join(masked) if MASK not in masked else masked)
         else:

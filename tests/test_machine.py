@@ -51,21 +51,21 @@ def test_edges_are_the_flow_plus_error_path_and_declared_dynamic_targets() -> No
     assert fm.sensitive == {"pin"} and fm.input_states == {"main", "pin"}
 
 
-async def test_models_share_one_machine_and_move_only_along_edges() -> None:
+def test_models_share_one_machine_and_move_only_along_edges() -> None:
     fm = FlowMachine(FLOW)
     a, b = Model(), Model()  # __slots__ only: nothing but `state` may be written on a model
     fm.attach(a)
     fm.attach(b)
     assert a.state == b.state == INITIAL and fm.model_count == 2
-    await fm.go(a, "main")
-    await fm.go(a, "pin")
+    fm.go(a, "main")
+    fm.go(a, "pin")
     assert a.state == "pin" and b.state == INITIAL
     with pytest.raises(CallError, match="no edge pin -> bye"):
-        await fm.go(a, "bye")
+        fm.go(a, "bye")
     with pytest.raises(CallError, match="no state 'nowhere'"):
-        await fm.go(a, "nowhere")
+        fm.go(a, "nowhere")
     assert a.state == "pin"
-    await fm.go(a, BUILTIN_ERROR)
+    fm.go(a, BUILTIN_ERROR)
     fm.detach(a)
     fm.detach(a)  # idempotent
     assert fm.model_count == 1

@@ -185,7 +185,7 @@ class Call:
                 if not self._recorder.pending:
                     return
                 continue
-            move = await self._move_now(move)
+            move = self._move_now(move)
 
     def _begin(self) -> Move | None:
         self._record("call_start", {"caller_number": self.variables["caller_number"],
@@ -208,11 +208,11 @@ class Call:
 
     # --- moving between states -----------------------------------------------------------------
 
-    async def _move_now(self, move: Move) -> Move | None:
+    def _move_now(self, move: Move) -> Move | None:
         self._leave_state()
         source = self.state
         try:
-            await self.machine.go(self, move.dest)
+            self.machine.go(self, move.dest)
         except CallError as exc:
             if move.dest == BUILTIN_ERROR:
                 raise
