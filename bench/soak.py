@@ -8,7 +8,8 @@ one ivrkit worker (thread executor, `--max-calls 1000`, `--trace-dir`) on a flow
 key for ever (collects of up to 20 keys, each followed by the next: the flood flow of
 tests/e2e/test_worker.py), and soak callers (bench/_soak_caller.py) in batches of `--batch`
 calls, one caller process per batch; each call presses 1-15 random keys of 0-9 * # 0.1 s apart
-(seeded: `--seed`), then leaves.
+(seeded: `--seed`; `--keys` and `--gap` change both), then leaves. Issue 10's overload,
+20 callers pressing 20 keys a second: `--calls 40 --batch 20 --keys 100 --gap 0.05`.
 
 Reported, and the exit code is 1 unless lost keys and leak lines are zero:
 - lost keys: for every call, the keys it sent against the `key` records of its trace file; a key
@@ -113,9 +114,9 @@ def keep_traces(trace_dir: Path, room: str, log_dir: Path) -> list[str]:
     return kept
 
 
-def run_batch(st: Any, rooms: list[str], keys: list[str], timeout: float) -> list[dict[str, Any]]:
+def run_batch(st: Any, rooms: list[str], keys: list[str], timeout: float, gap: float = 0.1) -> list[dict[str, Any]]:
     tokens = [st.token(f"caller-{i}", room, agent_name=AGENT) for i, room in enumerate(rooms)]
-    done = st.run([sys.executable, str(SOAK_CALLER), "--url", st.url], timeout=timeout,
+    done = st.run([sys.executable, str(SOAK_CALLER), "--url", st.url, "--gap", str(gap)], timeout=timeout,
                   env={"LIVEKIT_TOKENS": json.dumps(tokens), "SOAK_KEYS": json.dumps(keys)})
     calls = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     calls = sorted((c for c in calls if c.get("event") == "call"), key=lambda c: c["call"])  # in finishing order
@@ -130,6 +131,8 @@ def main() -> int:
     p.add_argument("--calls", type=int, default=1000)
     p.add_argument("--batch", type=int, default=25, help="calls at once (one caller process)")
     p.add_argument("--seed", type=int, default=10)
+    p.add_argument("--keys", default="1-15", help="keys per call: N or MIN-MAX (random, seeded)")
+    p.add_argument("--gap", type=float, default=0.1, help="seconds between a caller's keys")
     args = p.parse_args()
     calls, batch = (20, 10) if args.smoke else (args.calls, args.batch)
     reason = missing()
@@ -140,8 +143,10 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     report = Report("soak", f"Soak: {calls} calls with random keys through the real server, {batch} at a time")
-    report.settings = {"calls": calls, "batch": batch, "seed": args.seed, "keys_per_call": "1-15",
-                       "gap_s": 0.1, "executor": "thread"}
+    low, _, high = args.keys.partition("-")
+    fewest, most = int(low), int(high or low)
+    report.settings = {"calls": calls, "batch": batch, "seed": args.seed, "keys_per_call": args.keys,
+                       "gap_s": args.gap, "executor": "thread"}
     report.print_header()
     stamp = f"{time.strftime('%H%M%S')}"
     with tempfile.TemporaryDirectory(prefix="ivrkit-soak-") as tmp, stack_up("soak") as st:
@@ -169,9 +174,9 @@ def main() -> int:
             for start in range(0, calls, batch):
                 n = min(batch, calls - start)
                 rooms = [f"soak-{stamp}-{start + i}" for i in range(n)]
-                keys = ["".join(rng.choice(KEYS) for _ in range(rng.randint(1, 15))) for _ in range(n)]
+                keys = ["".join(rng.choice(KEYS) for _ in range(rng.randint(fewest, most))) for _ in range(n)]
                 with Sampler(worker.pid) as sampler:
-                    results = run_batch(st, rooms, keys, 120)
+                    results = run_batch(st, rooms, keys, 120 + most * args.gap, args.gap)
                 peak = max(peak, sampler.peak)
                 for room, want, res in zip(rooms, keys, results):
                     if res["error"]:
