@@ -52,8 +52,12 @@ GOOD_FLOW = textwrap.dedent("""\
       legacy:  {send_dtmf: "1234#", next: legacy2}
       legacy2: {send_dtmf: {digits: "w9{pin}", pace: 300ms}, next: goodbye}
       out:     {dial: {to: +15550100, trunk: ST_x, timeout: 30s}, next: legacy}
-      out2:    {dial: "+15550101", next: agent2}
+      out2:    {dial: "+15550101", next: spoken}
       sorry:   {say: "Sorry.", next: out2}
       goodbye: {say: "Goodbye.", hangup: true}
+      spoken:
+        menu: {prompt: "Say route, or press 2.", options: {"2": {to: route, say: [route, "next step"]}, "3": agent2}}
+        input: [dtmf, speech]
+        max_attempts: 2
     tts: ivrkit.livekit.tts:EspeakTTS
 """)
