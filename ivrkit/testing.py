@@ -16,6 +16,8 @@ Shipped in the package (as Starlette ships `testclient.py`) so teams unit-test t
 - `FakeChannel` is the scripted phone: it records what was played (each prompt lasts
   `seconds_per_char` per character of its text on the virtual clock), sent DTMF, transfers,
   dials and hang-ups, and emits `PromptEnded` when playout would have finished.
+- `t.say("billing")` is the caller speaking: what a recogniser would hand the call (the
+  recognised text, on the virtual clock), heard only in states that take speech.
 - `FlowTester` drives one `Call` over both, and after every `press`/`advance` waits until the
   call is idle (no runnable task, no queued event, no hook thread running) — no real sleeps.
 """
@@ -30,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ivrkit.channel import CallerInfo, Channel, Hangup, Key, PromptEnded
+from ivrkit.channel import CallerInfo, Channel, Hangup, Key, Listen, PromptEnded, Speech, SpeechStarted
 from ivrkit.errors import ChannelError
 from ivrkit.prompts import FilledPrompt
 from ivrkit.trace import Trace
@@ -189,6 +191,11 @@ class FakeChannel(Channel):
         self.closed = False
         self.caller_gone = False
         self._playing: tuple[PlayedPrompt, Any] | None = None
+        #: what the call asks to hear now (None: not listening), and every request in order
+        self.listening: Listen | None = None
+        self.listens: list[Listen | None] = []
+        self.unheard: list[str] = []  # what the caller said while the call was not listening
+        self._speaking = False
 
     def duration(self, prompt: FilledPrompt) -> float:
         total = len(prompt.text) * self.seconds_per_char
@@ -225,6 +232,10 @@ class FakeChannel(Channel):
         if not self.caller_gone:
             self.emit(PromptEnded(rec.id, interrupted, self.vclock.now()))
 
+    def listen(self, request: Listen | None) -> None:
+        self.listening = request
+        self.listens.append(request)
+
     async def send_dtmf(self, digit: str) -> None:
         if self.fail_dtmf:
             raise ChannelError("fake channel: sending DTMF failed (fail_dtmf=True)")
@@ -252,6 +263,24 @@ class FakeChannel(Channel):
     def press(self, digit: str) -> None:
         """The caller presses one key now (normalised like a real adapter: A-D upper case)."""
         self.emit(Key(digit.upper(), self.vclock.now()))
+
+    def start_speaking(self) -> bool:
+        """The caller starts speaking now. Heard (True: `SpeechStarted` emitted) only while the
+        call listens, as a real adapter's voice activity detector is fed only then."""
+        self._speaking = self.listening is not None
+        if self._speaking:
+            self.emit(SpeechStarted(self.vclock.now()))
+        return self._speaking
+
+    def finish_speaking(self, text: str) -> bool:
+        """The caller stops speaking; the recogniser heard `text` (as given: the fake does not
+        restrict it to the grammar, so out-of-grammar words reach the call as a no-match)."""
+        heard, self._speaking = self._speaking or self.listening is not None, False
+        if heard:
+            self.emit(Speech(text, self.vclock.now()))
+        else:
+            self.unheard.append(text)
+        return heard
 
     def caller_hangup(self, reason: str = "caller") -> None:
         """The caller hangs up now: `Hangup` is emitted once, and no prompt end after it.
@@ -381,6 +410,21 @@ class FlowTester:
                 press(key)
             else:
                 self.channel.emit(Key(key.upper(), self.clock.now()))
+            await self._settle()
+
+    async def say(self, text: str, *, seconds: float = 0.5) -> None:
+        """The caller says `text`, speaking for `seconds` of virtual time: `SpeechStarted` now
+        (cutting an interruptible prompt), the recognised `text` when they stop. Heard only
+        where the flow takes speech (`input: [dtmf, speech]`); elsewhere nothing happens, as on
+        a phone (`t.channel.unheard` keeps it). For a key pressed mid-sentence, drive
+        `t.channel.start_speaking()` / `finish_speaking(text)` around `t.press`."""
+        self._require_running(f"say {text!r}")
+        self.channel.start_speaking()
+        await self._settle()
+        if seconds:
+            await self.advance(seconds)
+        if self.running:
+            self.channel.finish_speaking(text)
             await self._settle()
 
     async def advance(self, seconds: float) -> None:

@@ -58,8 +58,8 @@ def move_edge(flow: Flow, source: str, dest: str, why: str) -> str | None:
         return f"{source}:max_retries"
     if why == "start":
         return f"{START}:start"
-    if why.startswith("key "):
-        return f"{source}:key:{why[4:]}"
+    if why.startswith(("key ", "said ")):  # an option spoken is the same edge as pressed
+        return f"{source}:key:{why.split(' ', 1)[1]}"
     if why.startswith("goto "):
         return f"{source}:goto:{why[5:]}"
     if why.startswith("hook "):
