@@ -70,6 +70,7 @@ class Ears:
             self.speaking = False
         else:
             self._was_sensitive = request.sensitive
+            self._recorder.record("listen", {"phrases": list(request.phrases), "digits": request.digits})
         try:
             self._channel.listen(request)
         except Exception as exc:  # a channel that cannot listen: the caller can still press keys

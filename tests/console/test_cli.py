@@ -253,3 +253,13 @@ def test_console_help_shows_fast_and_set_examples() -> None:
     proc = _console("--help")
     assert proc.returncode == 0
     assert "--set now=2026-12-07T10:00" in proc.stdout and "ivrkit console --fast" in proc.stdout
+
+
+def test_subprocess_press_or_say_takes_typed_speech_from_stdin_lines() -> None:
+    proc = _console("flows/press_or_say.yaml", "--fast", "--no-audio",
+                    stdin='"billing please\nwait 50ms\nsay: four three two one\nwait 50ms\nsay: yes\n')
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for expected in ('listening for: billing, bills', 'said "billing please"   = 1', "path: main → account  (said 1)",
+                     'said "four three two one"   = 4321', "prompt: Your account 4 3 2 1 has no payment due."):
+        assert expected in out, f"{expected!r} missing from:\n{out}"
