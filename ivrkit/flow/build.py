@@ -14,7 +14,7 @@ from types import MappingProxyType
 import yaml
 
 from ivrkit.flow.build_context import BuildContext, Document, StateRef
-from ivrkit.flow.model import Flow, HookRef, Settings, State
+from ivrkit.flow.model import DTMF_MODES, DtmfMode, Flow, HookRef, Settings, State
 from ivrkit.flow.prompt_build import PromptTableEntry
 from ivrkit.flow.source import Reporter, did_you_mean, loc_join, mapping_items
 from ivrkit.flow.spec import key_names
@@ -76,6 +76,7 @@ class Builder:
             self.prompt_builder.named(entry_name)
         call_start, call_end = self._hooks(items, reader)
         tts = self.ctx.hook(items["tts"][1], reader, "tts", "tts") if "tts" in items else None
+        dtmf = self._dtmf_mode(items["dtmf"][1], reader) if "dtmf" in items else None
         states_builder = StateBuilder(self.ctx, defaults)
         states: dict[str, State] = {}
         for doc in self.docs:
@@ -99,7 +100,20 @@ class Builder:
             name=name, start=start, states=MappingProxyType(states), file=main.source.path, defaults=defaults,
             error_state=error_state, prompts=MappingProxyType(prompts), call_start=call_start, call_end=call_end,
             files=tuple(doc.source.path for doc in self.docs), python_path=tuple(self.info.python_path), tts=tts,
+            dtmf=dtmf,
         )
+
+    def _dtmf_mode(self, node: yaml.Node, reader: Reader) -> DtmfMode | None:
+        value = reader.text(node, "dtmf", "dtmf")
+        if value is None:
+            return None
+        for mode in DTMF_MODES:
+            if value.strip().lower() == mode:
+                return mode
+        reader.bad(node, "dtmf", f"dtmf '{value}' is not one of {', '.join(DTMF_MODES)}",
+                   did_you_mean(value.lower(), DTMF_MODES) or "inband hears tones in the caller's audio; "
+                   "rfc4733 takes telephone-events; both takes either, each press once", "bad-value")
+        return None
 
     def _python_path(self, doc: Document) -> None:
         items = self.items[id(doc)]

@@ -18,6 +18,11 @@ from ivrkit.prompts import Prompt
 if TYPE_CHECKING:
     from ivrkit.flow.conditions import Condition
 
+#: How a flow hears the caller's keys: `rfc4733` telephone-events (what LiveKit SIP decodes), `inband`
+#: tones in the caller's audio (trunks that send no RFC 4733), or `both` (each press counted once).
+DtmfMode = Literal["rfc4733", "inband", "both"]
+DTMF_MODES: tuple[DtmfMode, ...] = ("rfc4733", "inband", "both")
+
 StateKind = Literal["menu", "collect", "goto", "transfer", "send_dtmf", "dial", "hangup", "say"]
 #: How a caller may answer a menu or a collect: keys (DTMF), speech, or both.
 InputMode = Literal["dtmf", "speech"]
@@ -222,6 +227,7 @@ class Flow:
     files: tuple[str, ...] = ()  # the file and every include, for reload watching
     python_path: tuple[str, ...] = ()  # absolute folders its hooks are imported from
     tts: HookRef | None = None  # module:factory of a livekit-agents TTS (the worker's adapter uses it)
+    dtmf: DtmfMode | None = None  # None: the worker's --dtmf (default rfc4733); the worker's adapter uses it
 
     def state(self, name: str) -> State:
         return self.states[name]

@@ -72,6 +72,7 @@ _TYPES: dict[ValueType, tuple[str, str]] = {  # type -> (how the table names it,
     "regex": ("regular expression", '"\\\\d{4}"'),
     "condition": ("condition", '"balance > 100"'),
     "input_list": ("dtmf / speech, or a list", "[dtmf, speech]"),
+    "dtmf_mode": ("rfc4733 / inband / both", "inband"),
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ivrkit.flow.model import DTMF_MODES
 from ivrkit.flow.spec import DTMF_KEYS, SECTIONS, ValueType
 
 SCHEMA_ID = "https://ivrkit.dev/schema/flow.json"
@@ -54,6 +55,7 @@ def _value(kind: ValueType) -> dict[str, Any]:
         "bool": {"type": "boolean"},
         "regex": {"type": "string", "format": "regex"},
         "condition": {"type": "string"},
+        "dtmf_mode": {"type": "string", "pattern": f"^({'|'.join(DTMF_MODES)})$"},
     }
     if kind in simple:
         return dict(simple[kind])

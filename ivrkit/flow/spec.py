@@ -19,7 +19,7 @@ ValueType = Literal[
     "string", "identifier", "state", "state_or_null", "prompt", "prompts", "prompt_table",
     "duration", "int", "bool", "dtmf_key", "options", "hook", "hook_list", "hook_spec",
     "goto", "string_list", "transfer", "send_dtmf", "dial", "menu", "collect", "states",
-    "settings", "hooks", "regex", "condition", "input_list",
+    "settings", "hooks", "regex", "condition", "input_list", "dtmf_mode",
 ]
 
 
@@ -70,6 +70,9 @@ TOP_KEYS: tuple[Key, ...] = (
     Key("tts", "hook", "module:factory returning a livekit-agents TTS for this flow's prompts "
         "(default: the worker's --tts, else the offline eSpeak NG voice)",
         default="the worker's --tts, else eSpeak NG", example="livekit.plugins.cartesia:TTS"),
+    Key("dtmf", "dtmf_mode", "how callers' keys arrive: rfc4733 (telephone-events, what LiveKit SIP decodes), "
+        "inband (DTMF tones in the caller's audio, for trunks that send no RFC 4733), or both (each press once)",
+        default="the worker's --dtmf, else rfc4733", example="inband"),
     Key("states", "states", "the states, by name", required=True),
 )
 INCLUDE_KEYS: tuple[Key, ...] = tuple(k for k in TOP_KEYS if k.name in ("python_path", "include", "prompts", "states"))

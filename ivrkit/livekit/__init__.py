@@ -13,6 +13,8 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
 - `job`           one call = one job: find the caller, pick the flow, run the `Call`, end the job
 - `channel`       `LiveKitChannel`, the Channel port on a room (DTMF in, audio out, SIP actions)
 - `dtmf`          every key in or out checked against the RFC 4733 table
+- `caller_audio`  the caller's audio track, subscribed only while a listener (in-band DTMF,
+                  speech) needs it; frames to each listener as `Pcm`
 - `player`        prompt playout on the agent's own audio track; barge-in drops queued audio
 - `prompt_audio`  a filled prompt → one PCM buffer (prompt cache, offline voice or a TTS plugin)
 - `tts`           the offline voice as a livekit-agents TTS; Pcm → `rtc.AudioFrame` helpers

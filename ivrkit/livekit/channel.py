@@ -1,7 +1,9 @@
 """`LiveKitChannel`: the Channel port on a LiveKit room — the adapter every production call uses.
 
 In: `sip_dtmf_received` room events (LiveKit SIP turns RFC 4733 telephone-events into them; web
-and SDK clients send the same event with `publish_dtmf`) and the caller leaving. Out: prompt
+and SDK clients send the same event with `publish_dtmf`), DTMF tones in the caller's audio when
+the flow says `dtmf: inband` or `both` (`ivrkit.livekit.inband`; with `inband` the events are
+ignored, with `both` a press sent both ways counts once, `ivrkit.dtmf_merge`) and the caller leaving. Out: prompt
 audio on the agent's own track (`ivrkit.livekit.player`), DTMF, SIP transfer, outbound dial,
 hang-up. LiveKit and SIP errors become `ChannelError` here, at the edge.
 
@@ -34,9 +36,13 @@ from livekit import api, rtc
 
 from ivrkit.channel import CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
 from ivrkit.clock import Clock
+from ivrkit.dtmf_merge import KeyMerge, KeySource
 from ivrkit.errors import ChannelError
+from ivrkit.flow.model import DtmfMode
 from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, state_attributes
+from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
+from ivrkit.livekit.inband import InbandKeys
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
 from ivrkit.prompts import FilledPrompt
@@ -89,7 +95,9 @@ class ChannelLog:
     """What the adapter saw that the call runtime never does (for the call trace).
 
     `listener(kind, at, fields)` is told of each record as it happens (the worker writes it to
-    the call's trace file at once); kinds: `dtmf_ignored`, `barge_in`, `dtmf_published`.
+    the call's trace file at once); kinds: `dtmf_ignored`, `dtmf_merged` (the second half of a press
+    sent both as an event and as tones), `barge_in`, `dtmf_published`, `caller_audio_subscribed` /
+    `caller_audio_unsubscribed`.
     """
 
     ignored_dtmf: list[dict[str, object]] = field(default_factory=list)
@@ -127,6 +135,7 @@ class LiveKitChannel(Channel):
         sip_trunk: str | None = None,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] = logger,
         sensitive_states: frozenset[str] = frozenset(),
+        dtmf: DtmfMode = "rfc4733",
     ) -> None:
         super().__init__(clock=clock, caller=caller_info(caller))
         self.room = room
@@ -151,6 +160,10 @@ class LiveKitChannel(Channel):
         self._dialled: list[str] = []  # identities of answered dial legs: they end with the call
         self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
         self.sensitive_states = sensitive_states  # published as ivrkit.sensitive with the state
+        self.dtmf = dtmf
+        self.caller_audio = CallerAudio(room, caller.identity, clock=clock, log=log, records=self.record.add)
+        self.inband = InbandKeys(self.caller_audio, self._on_tone) if dtmf != "rfc4733" else None
+        self._merge = KeyMerge() if dtmf == "both" else None
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -175,6 +188,8 @@ class LiveKitChannel(Channel):
                 raise ChannelError(f"publishing the prompt track was not answered within {publish_limit:g} s "
                                    "(livekit's native client)") from None
             self.room.on("sip_dtmf_received", self._on_dtmf)
+            if self.inband is not None:
+                self.inband.start()
             self.room.on("participant_disconnected", self._on_participant_disconnected)
             self.room.on("disconnected", self._on_room_disconnected)
             if self.caller_identity not in self.room.remote_participants:
@@ -207,6 +222,8 @@ class LiveKitChannel(Channel):
             asyncio.get_running_loop().call_soon(emit, Hangup(self.clock.now(), reason))
 
     def _detach(self) -> None:
+        if self.inband is not None:
+            self.inband.stop()
         self.room.off("sip_dtmf_received", self._on_dtmf)
         self.room.off("participant_disconnected", self._on_participant_disconnected)
         self.room.off("disconnected", self._on_room_disconnected)
@@ -235,7 +252,20 @@ class LiveKitChannel(Channel):
             self.record.ignored_dtmf.append(rejected)
             self.record.add("dtmf_ignored", self.clock.now(), rejected)
             return
+        if self.dtmf == "inband":  # the flow hears tones only; the event may be their twin
+            self.record.add("dtmf_ignored", self.clock.now(), {"from": sender.identity, "why": "dtmf: inband"})
+            return
+        self._key_in(key, "rfc4733")
+
+    def _on_tone(self, key: str, at: float) -> None:
+        if self.ended is None:
+            self._key_in(key, "inband")
+
+    def _key_in(self, key: str, source: KeySource) -> None:
         now = self.clock.now()
+        if self._merge is not None and not self._merge.accept(key, source, now):
+            self.record.add("dtmf_merged", now, {"source": source})  # the second half of a press
+            return
         self.player.last_key_at = now
         if self._emit is None:  # pressed while the call waits for the caller to hear it: kept
             self._early.append(Key(key, at=now))
@@ -434,6 +464,7 @@ class LiveKitChannel(Channel):
         self.player.close()
         await self.attributes.aclose()
         self._detach()
+        await self.caller_audio.aclose()
         if not self._hung_up_by_us:
             # The caller hung up (or was transferred): the room lives on with whoever the flow
             # dialled in it, connected to nobody. A flow hang-up deleted the room, and them.

@@ -176,7 +176,7 @@ CONNECT_LIMIT = 20.0
 async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | None = None) -> str:
     fs: FlowSet = flow_set(opts)
     connect_limit = CONNECT_LIMIT if connect_limit is None else connect_limit
-    try:  # an IVR never listens to audio
+    try:  # audio is subscribed only while a flow listens to it (ivrkit.livekit.caller_audio)
         await asyncio.wait_for(ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE), connect_limit)
     except asyncio.TimeoutError:
         raise ChannelError(f"joining room '{ctx.room.name}' was not answered within {connect_limit:g} s "
@@ -231,6 +231,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
         room, caller, api=ctx.api, clock=clock,
         synthesize=functools.partial(loaded.audio.synthesize, plugin=plugin, plugin_key=spec),
         sip_trunk=opts.sip_trunk, sensitive_states=sensitive_states(loaded.flow),
+        dtmf=loaded.flow.dtmf or opts.dtmf,
     )
     logger.info(
         "call in room '%s': caller '%s' (%s) -> flow '%s' (%s)",

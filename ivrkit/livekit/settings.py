@@ -20,6 +20,8 @@ IVRKIT_DEFAULT_FLOW        flow used when no route matches (folder of flows)
 IVRKIT_ROUTES              routes separated by commas, e.g. `number:+15550100=bank,room:s-*=support`
 IVRKIT_SIP_TRUNK           outbound SIP trunk id for `dial` states that name none
 IVRKIT_MAX_CALLS           capacity in calls: report load as calls/max instead of CPU share
+IVRKIT_DTMF                how keys arrive in flows that do not say (`dtmf:`): rfc4733 (default),
+                           inband (tones in the caller's audio) or both
 =========================  =====================================================================
 """
 
@@ -33,6 +35,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from ivrkit.errors import IvrkitError
+from ivrkit.flow.model import DTMF_MODES, DtmfMode
 from ivrkit.livekit.routing import Route, parse_route
 
 __all__ = [
@@ -103,6 +106,7 @@ class WorkerOptions:
     prompt_cache: Path | None = None
     tts: str | None = None  # `module:factory` returning a livekit-agents tts.TTS
     sip_trunk: str | None = None  # outbound trunk for `dial` states without `trunk:`
+    dtmf: DtmfMode = "rfc4733"  # flows without `dtmf:` hear keys this way
     log_level: str = "INFO"
     log_format: Literal["json", "colored"] = "json"  # dev mode is always colored (livekit-agents' rule)
     max_retry: int = 16  # connection attempts before giving up (livekit-agents' backoff, max 10 s)
@@ -123,6 +127,8 @@ class WorkerOptions:
             raise SettingsError(f"busy calls must be >= 0, not {self.busy_calls} (IVRKIT_BUSY_CALLS / --busy-calls)")
         if self.max_calls is not None and self.max_calls < 1:
             raise SettingsError(f"max calls must be >= 1, not {self.max_calls} (IVRKIT_MAX_CALLS / --max-calls)")
+        if self.dtmf not in DTMF_MODES:
+            raise SettingsError(f"dtmf must be one of {', '.join(DTMF_MODES)}, not {self.dtmf!r} (IVRKIT_DTMF / --dtmf)")
         if not self.agent_name.strip():
             raise SettingsError("agent name is empty: set LIVEKIT_AGENT_NAME or pass --agent-name (e.g. ivrkit)")
 
@@ -150,6 +156,7 @@ class WorkerOptions:
             "default_flow": ("IVRKIT_DEFAULT_FLOW", str),
             "routes": ("IVRKIT_ROUTES", _parse_routes),
             "sip_trunk": ("IVRKIT_SIP_TRUNK", str),
+            "dtmf": ("IVRKIT_DTMF", lambda v: v.strip().lower()),
             "max_calls": ("IVRKIT_MAX_CALLS", _positive_int("IVRKIT_MAX_CALLS")),
             "busy_calls": ("IVRKIT_BUSY_CALLS", int),
             "http_host": ("IVRKIT_HTTP_HOST", str),

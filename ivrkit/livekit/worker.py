@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from ivrkit.errors import IvrkitError
+from ivrkit.flow.model import DTMF_MODES
 from ivrkit.livekit.dev_child import options_from_environment
 from ivrkit.livekit.flows import FlowSet, FlowSetError, build_flow_set, install
 from ivrkit.livekit.routing import RoutingError, parse_route
@@ -244,6 +245,9 @@ def add_worker_arguments(parser: argparse.ArgumentParser, *, dev: bool = False) 
     parser.add_argument("--trace-dir", type=Path, help="write one JSON-lines trace per call here (env IVRKIT_TRACE_DIR)")
     parser.add_argument("--prompt-cache", type=Path, help="baked prompts folder, from `ivrkit prompts bake` (env IVRKIT_PROMPT_CACHE)")
     parser.add_argument("--tts", help="module:factory returning a livekit-agents TTS (default: offline eSpeak NG)")
+    parser.add_argument("--dtmf", choices=DTMF_MODES, type=str.lower,
+                        help="how callers' keys arrive in flows that do not say (`dtmf:`): rfc4733 events, "
+                             "inband tones in the caller's audio, or both (env IVRKIT_DTMF, default rfc4733)")
     parser.add_argument("--sip-trunk", help="outbound SIP trunk id for dial states (env IVRKIT_SIP_TRUNK)")
     parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARN", "ERROR"), type=str.upper)
     parser.add_argument("--log-format", choices=("json", "colored"), default=None,
@@ -298,6 +302,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             prompt_cache=args.prompt_cache,
             tts=args.tts,
             sip_trunk=args.sip_trunk,
+            dtmf=args.dtmf,
             log_level=args.log_level or os.environ.get("LIVEKIT_LOG_LEVEL") or ("DEBUG" if dev else "INFO"),
             log_format=args.log_format,
             max_calls=args.max_calls,

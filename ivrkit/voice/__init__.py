@@ -8,6 +8,8 @@ One concept per module:
             needs on it (WAV in/out, resampling, tones, framing)
 - `speech`  the offline default voice: eSpeak NG through ctypes (`EspeakVoice.synthesize`), and
             digits spelt out key by key (`spoken_digits`)
+- `dtmf_tones` in-band DTMF: `DtmfDetector` hears key presses as tones in the caller's audio
+            (ITU-T Q.24 receiver rules, Goertzel terms, pure numpy); `dtmf_tone` makes them
 - `cache`   the prompt cache: a folder of WAV files keyed by text and voice, filled ahead of
             time by `ivrkit prompts bake` and read at call time (`PromptCache`, `prompt_pcm`)
 """

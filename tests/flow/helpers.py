@@ -60,4 +60,5 @@ GOOD_FLOW = textwrap.dedent("""\
         input: [dtmf, speech]
         max_attempts: 2
     tts: ivrkit.livekit.tts:EspeakTTS
+    dtmf: both
 """)

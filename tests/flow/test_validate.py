@@ -648,6 +648,23 @@ def test_tts_names_a_factory_that_must_import() -> None:
     assert ok.flow is not None and str(ok.flow.tts) == "ivrkit.livekit.tts:EspeakTTS"
 
 
+def test_dtmf_names_how_keys_arrive_and_a_typo_is_pointed_at() -> None:
+    r = check("""\
+        start: a
+        dtmf: inbnd
+        states:
+          a: {say: Hi, hangup: true}
+        """)
+    issue = at(one(r, "bad-value"), 2, 7)
+    assert "'inbnd' is not one of rfc4733, inband, both" in issue.message and issue.loc == "dtmf"
+    assert issue.hint is not None and "inband" in issue.hint
+    for written, mode in (("inband", "inband"), ("Both", "both"), ("rfc4733", "rfc4733")):
+        ok = check(f"start: a\ndtmf: {written}\nstates:\n  a: {{say: Hi, hangup: true}}\n")
+        assert ok.flow is not None and ok.flow.dtmf == mode
+    plain = check("start: a\nstates:\n  a: {say: Hi, hangup: true}\n")
+    assert plain.flow is not None and plain.flow.dtmf is None  # the worker's --dtmf decides
+
+
 def test_reserved_state_names_and_digit_edit_keys() -> None:
     r = check("""\
         start: _ivrkit_error

@@ -77,3 +77,11 @@ def test_options_travel_to_job_processes() -> None:
     opts = WorkerOptions.from_env("flows", {**ENV, "IVRKIT_ROUTES": "room:a=b"})
     assert pickle.loads(pickle.dumps(opts)) == opts
     assert hash(opts) == hash(pickle.loads(pickle.dumps(opts)))
+
+
+def test_dtmf_mode_comes_from_ivrkit_dtmf_and_a_bad_one_is_named() -> None:
+    assert WorkerOptions.from_env("f.yaml", ENV).dtmf == "rfc4733"
+    assert WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_DTMF": " Inband "}).dtmf == "inband"
+    assert WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_DTMF": "inband"}, dtmf="both").dtmf == "both"
+    with pytest.raises(SettingsError, match="dtmf must be one of rfc4733, inband, both, not 'tones'.*IVRKIT_DTMF"):
+        WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_DTMF": "tones"})
