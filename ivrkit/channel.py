@@ -121,6 +121,8 @@ class Listen:
     digits: bool = False
     language: str | None = None
     sensitive: bool = False
+    min_digits: int = 1  # how many digits an entry takes (a grammar that knows is more accurate)
+    max_digits: int = 20
 
 
 Emit = Callable[[ChannelEvent], None]

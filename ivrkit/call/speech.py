@@ -42,7 +42,9 @@ def listen_request(state: State, *, confirming: bool, sensitive: bool) -> Listen
         phrases = tuple(p for words in state.menu.words.values() for p in words)
         return Listen(phrases=phrases, language=language)
     if state.collect is not None:
-        return Listen(digits=True, language=language, sensitive=sensitive)
+        c = state.collect
+        return Listen(digits=True, language=language, sensitive=sensitive, min_digits=max(c.min_digits, 1),
+                      max_digits=c.max_digits)
     return None
 
 

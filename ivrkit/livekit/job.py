@@ -37,6 +37,7 @@ from ivrkit.livekit.guard import CallRegistry
 from ivrkit.livekit.otel import worker_tracer
 from ivrkit.livekit.routing import RouteDecision
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
+from ivrkit.livekit.sphinx import SphinxRecognizer
 from ivrkit.livekit.trace import TraceCopier, TraceWriter
 from ivrkit.telemetry import export_call
 
@@ -210,6 +211,25 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
             registry.remove(room.name)
 
 
+def takes_speech(flow: Flow) -> bool:
+    """Some menu or collect of `flow` takes speech (`input: [.., speech]`)."""
+    return any(s.settings.speech and (s.menu is not None or s.collect is not None) for s in flow.states.values())
+
+
+async def _recognizer(flow: Flow) -> SphinxRecognizer | None:
+    """The call's offline recogniser, its model loaded on a thread (about 0.1 s, off the loop
+    that serves other calls); None for a key-only flow — it never loads pocketsphinx."""
+    if not takes_speech(flow):
+        return None
+    recognizer = SphinxRecognizer()
+    try:
+        await asyncio.to_thread(recognizer.load)
+    except Exception as e:  # keys still work: the call's listen requests then fail and are traced
+        logger.error("flow %s takes speech but the offline recogniser failed to load: %s", flow.name, e)
+        return None
+    return recognizer
+
+
 def _registry(opts: WorkerOptions) -> CallRegistry | None:
     if opts.guard_dir is None:
         return None
@@ -227,11 +247,12 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     clock = LoopClock()
     spec = tts_spec(loaded.flow, opts.tts)
     plugin = _tts_plugin(loaded.flow, spec)
+    recognizer = await _recognizer(loaded.flow)
     channel = LiveKitChannel(
         room, caller, api=ctx.api, clock=clock,
         synthesize=functools.partial(loaded.audio.synthesize, plugin=plugin, plugin_key=spec),
         sip_trunk=opts.sip_trunk, sensitive_states=sensitive_states(loaded.flow),
-        dtmf=loaded.flow.dtmf or opts.dtmf,
+        dtmf=loaded.flow.dtmf or opts.dtmf, recognizer=recognizer,
     )
     logger.info(
         "call in room '%s': caller '%s' (%s) -> flow '%s' (%s)",

@@ -161,7 +161,7 @@ async def test_a_collect_takes_spoken_digits() -> None:
     async with FlowTester(flow()) as t:
         await t.press("1")
         await t.until_input()
-        assert t.channel.listening == Listen(digits=True)
+        assert t.channel.listening == Listen(digits=True, min_digits=4, max_digits=6)
         await t.say("four three oh double one")
         t.expect_variable("account", "43011")
         t.expect_variable("account_reason", "speech")
@@ -186,7 +186,7 @@ async def test_a_sensitive_collect_never_shows_what_was_said() -> None:
         await t.press("1")
         await t.say("one two three four")
         await t.until_input()
-        assert t.channel.listening == Listen(digits=True, sensitive=True)
+        assert t.channel.listening == Listen(digits=True, sensitive=True, min_digits=4, max_digits=4)
         await t.say("nine eight seven six")
         await t.until_input()
         assert t.channel.listening is not None and "yes" in t.channel.listening.phrases
