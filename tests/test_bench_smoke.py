@@ -30,6 +30,7 @@ SCRIPTS = [
     ("memory.py", False, 180),
     ("completion.py", False, 120),
     ("report.py", False, 120),
+    ("speech.py", False, 180),
     ("server_latency.py", True, 300),
     ("concurrency.py", True, 400),
     ("soak.py", True, 300),
