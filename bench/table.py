@@ -20,7 +20,7 @@ from _report import RESULTS, table
 
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report"]
+ORDER = ["keypress", "load", "memory", "completion", "server_latency", "concurrency", "report", "speech"]
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -113,6 +113,22 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      f"{r['report_s_median']:.1f} s ({r['calls_per_s']:,} calls/s, peak RSS {r['peak_rss_mb']:.0f} MB)",
                      f"json.loads loop {r['json_loads_s_median']:.1f} s", f"{r['ratio_vs_json_loads']:.1f}x",
                      "10,000 calls in seconds", _met(r.get("target_met")), _cmd(d)])
+    if "speech" in data:
+        d = data["speech"]
+        by = {(r["system"], r["condition"]): r for r in d["results"] if "system" in r}
+
+        def acc(system: str) -> str:
+            parts = []
+            for cond in ("clean", "phone"):
+                r = by.get((system, cond))
+                if r is not None:
+                    digits = f", digits {r['digits_accuracy'] * 100:.0f} %" if "digits_accuracy" in r else ""
+                    parts.append(f"{cond}: menu {r['menu_accuracy'] * 100:.0f} %{digits}")
+            return "; ".join(parts)
+        ours = by.get(("grammar + endpointer (ivrkit)", "clean"), {})
+        lat = f"; end of speech → result {ours['menu_latency_p50_ms']:.0f} ms" if ours.get("menu_latency_p50_ms") else ""
+        rows.append(["8 offline speech (pocketsphinx, eSpeak voices)", acc("grammar + endpointer (ivrkit)") + lat,
+                     "unrestricted LM: " + acc("unrestricted LM (baseline)"), "-", "-", "-", _cmd(d)])
     return rows
 
 

@@ -168,7 +168,7 @@ class LiveKitChannel(Channel):
         self.inband = InbandKeys(self.caller_audio, self._on_tone) if dtmf != "rfc4733" else None
         self._merge = KeyMerge() if dtmf == "both" else None
         # speech input: only states with input: [.., speech] ask (`listen`); None: keys only
-        self.hearing = Hearing(self.caller_audio, recognizer, self._on_speech) if recognizer is not None else None
+        self.hearing = Hearing(self.caller_audio, recognizer, self._on_speech, clock) if recognizer is not None else None
 
     # --- wiring -----------------------------------------------------------------------------
 

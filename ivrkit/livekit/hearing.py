@@ -13,10 +13,10 @@ them, and a key-only stretch of the call stops decoding soon after.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from ivrkit.channel import Listen, Speech, SpeechStarted
+from ivrkit.clock import Clock, TimerHandle
 from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.voice.audio import Pcm
 from ivrkit.voice.listen import HeardEmit, Recognition, Recognizer
@@ -30,13 +30,14 @@ RELEASE_AFTER = 2.0
 class Hearing:
     """One call's ears: `listen(request)` / `listen(None)` as the call asks, `close()` at the end."""
 
-    def __init__(self, audio: CallerAudio, recognizer: Recognizer, emit: HeardEmit) -> None:
+    def __init__(self, audio: CallerAudio, recognizer: Recognizer, emit: HeardEmit, clock: Clock) -> None:
         self.audio = audio
+        self.clock = clock
         self.recognizer = recognizer
         self._emit = emit
         self._recognition: Recognition | None = None
         self._stop_audio: Callable[[], None] | None = None
-        self._release: asyncio.TimerHandle | None = None
+        self._release: TimerHandle | None = None
 
     @property
     def listening(self) -> bool:
@@ -46,7 +47,7 @@ class Hearing:
         self._end_recognition()
         if request is None:
             if self._stop_audio is not None and self._release is None:
-                self._release = asyncio.get_running_loop().call_later(RELEASE_AFTER, self._release_audio)
+                self._release = self.clock.call_later(RELEASE_AFTER, self._release_audio)
             return
         if self._release is not None:
             self._release.cancel()
