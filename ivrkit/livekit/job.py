@@ -32,7 +32,7 @@ from ivrkit.flow.model import Flow
 from ivrkit.livekit.admission import ADMISSION
 from ivrkit.livekit.attributes import progress_hooks, sensitive_states
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
-from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set
+from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set, takes_speech
 from ivrkit.livekit.guard import CallRegistry
 from ivrkit.livekit.otel import worker_tracer
 from ivrkit.livekit.routing import RouteDecision
@@ -209,11 +209,6 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
     finally:
         if registry is not None:
             registry.remove(room.name)
-
-
-def takes_speech(flow: Flow) -> bool:
-    """Some menu or collect of `flow` takes speech (`input: [.., speech]`)."""
-    return any(s.settings.speech and (s.menu is not None or s.collect is not None) for s in flow.states.values())
 
 
 async def _recognizer(flow: Flow) -> SphinxRecognizer | None:

@@ -23,10 +23,12 @@ import logging
 from typing import Any
 
 from ivrkit.channel import Listen, Speech, SpeechStarted
+from ivrkit.errors import Issue
+from ivrkit.flow.model import Flow
 from ivrkit.voice.audio import Pcm, resample
 from ivrkit.voice.listen import HeardEmit
 
-__all__ = ["SPHINX_RATE", "SphinxRecognizer", "grammar", "unknown_words"]
+__all__ = ["SPHINX_RATE", "SphinxRecognizer", "dictionary_issues", "grammar", "unknown_words"]
 
 logger = logging.getLogger("ivrkit.livekit")
 
@@ -61,6 +63,28 @@ def unknown_words(phrases: list[str] | tuple[str, ...], decoder: Any) -> list[st
     return sorted({w for p in phrases for w in p.split() if decoder.lookup_word(w) is None})
 
 
+def dictionary_issues(flow: Flow, recognizer: SphinxRecognizer) -> list[Issue]:
+    """A warning for every `say:` word of `flow` the offline recogniser cannot pronounce (it
+    could never be heard), at its state's file:line — what the worker prints at startup. The
+    flow checker cannot say it: the dictionary is the recogniser's, and the engine knows none."""
+    out: list[Issue] = []
+    for state in flow.states.values():
+        menu = state.menu
+        if menu is None or not state.settings.speech:
+            continue
+        for key, phrases in menu.words.items():
+            missing = unknown_words(phrases, recognizer.decoder())
+            if missing:
+                file, _, rest = state.where.rpartition(":")[0].rpartition(":")
+                line = int(rest) if rest.isdigit() else 0
+                out.append(Issue(file or flow.file, line, 1,
+                                 f"the offline recogniser has no pronunciation for {', '.join(map(repr, missing))} "
+                                 f"(option '{key}' of state '{state.name}'): callers saying it are not understood",
+                                 "unknown-word", f"states.{state.name}.menu.options.\"{key}\".say",
+                                 "use another word or spelling (cmudict, en-us), or name a cloud STT", "warning"))
+    return out
+
+
 class SphinxRecognizer:
     """One call's offline recogniser (`ivrkit.voice.listen.Recognizer`). The decoder is made on
     the first `start` (about 0.1 s) or ahead of time by `load()` — on a thread, at call start —
@@ -87,6 +111,11 @@ class SphinxRecognizer:
             from pocketsphinx import Decoder  # lazily: key-only calls never load the model
 
             self._decoder = Decoder(lm=None, loglevel="FATAL", samprate=SPHINX_RATE)
+
+    def decoder(self) -> Any:
+        """The pocketsphinx decoder, made (on the calling thread) if need be."""
+        self.load()
+        return self._decoder
 
     def start(self, request: Listen, emit: HeardEmit) -> SphinxRecognition:
         self.load()

@@ -74,3 +74,14 @@ def test_only_template_free_prompts_may_be_kept_in_memory(tmp_path: Path) -> Non
     fixed = fixed_prompt_parts(flows["f"])
     assert (PromptPart("text", "Goodbye."),) in fixed
     assert not any("caller_number" in part.value for parts in fixed for part in parts)
+
+
+def test_words_the_offline_recogniser_cannot_say_are_warned_about_at_startup(tmp_path: Path) -> None:
+    write(tmp_path, "say.yaml", "start: main\nstates:\n  main:\n    input: [dtmf, speech]\n    menu:\n"
+                                "      prompt: Say billing.\n      options: {\"1\": {to: bye, say: [billing, zqxwv]}}\n"
+                                "  bye: {say: Bye., hangup: true}\n")
+    write(tmp_path, "keys.yaml", GOOD.format(name="keys"))
+    fs = build_flow_set(WorkerOptions(path=tmp_path, default_flow="keys"))
+    [issue] = [i for i in fs.warnings if i.code == "unknown-word"]
+    assert (Path(issue.file).name, issue.line, issue.severity) == ("say.yaml", 3, "warning")
+    assert "no pronunciation for 'zqxwv' (option '1' of state 'main')" in issue.message
