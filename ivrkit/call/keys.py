@@ -266,6 +266,8 @@ class Keys:
         if timed:
             data.update(inter_digit_timeout=s.inter_digit_timeout, terminator=s.terminator)
         data.update(no_input=self.no_input, no_match=self.no_match, retries=s.retries)
+        if s.speech:
+            data["speech"] = True  # words count too (the console says "a key or words")
         self._recorder.record("wait", data)
         if timed:
             assert self.collector is not None

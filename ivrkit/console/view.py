@@ -266,7 +266,7 @@ class ConsoleView:
             ends = f"; {data['terminator']} ends" if data.get("terminator") else ""
             timers = f"first key within {data.get('timeout'):g} s, then {data.get('inter_digit_timeout'):g} s between keys{ends}"
         else:
-            timers = f"a key within {data.get('timeout'):g} s"
+            timers = f"a key{' or words' if data.get('speech') else ''} within {data.get('timeout'):g} s"
         retries = data.get("retries")
         what = {"menu": "a choice", "collect": "digits", "confirm": "the confirm key"}.get(str(what), str(what))
         self.line(f"waiting for {what}: {timers} (no input {data.get('no_input')}/{retries}, "
