@@ -227,6 +227,7 @@ class Flow:
     files: tuple[str, ...] = ()  # the file and every include, for reload watching
     python_path: tuple[str, ...] = ()  # absolute folders its hooks are imported from
     tts: HookRef | None = None  # module:factory of a livekit-agents TTS (the worker's adapter uses it)
+    stt: HookRef | None = None  # module:factory of a streaming livekit-agents STT (None: the offline one)
     dtmf: DtmfMode | None = None  # None: the worker's --dtmf (default rfc4733); the worker's adapter uses it
 
     def state(self, name: str) -> State:

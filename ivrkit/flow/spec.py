@@ -73,6 +73,9 @@ TOP_KEYS: tuple[Key, ...] = (
     Key("dtmf", "dtmf_mode", "how callers' keys arrive: rfc4733 (telephone-events, what LiveKit SIP decodes), "
         "inband (DTMF tones in the caller's audio, for trunks that send no RFC 4733), or both (each press once)",
         default="the worker's --dtmf, else rfc4733", example="inband"),
+    Key("stt", "hook", "module:factory returning a streaming livekit-agents STT that hears the caller in states that "
+        "take speech (default: the worker's --stt, else the offline pocketsphinx recogniser)",
+        default="the worker's --stt, else pocketsphinx", example="livekit.plugins.deepgram:STT"),
     Key("states", "states", "the states, by name", required=True),
 )
 INCLUDE_KEYS: tuple[Key, ...] = tuple(k for k in TOP_KEYS if k.name in ("python_path", "include", "prompts", "states"))

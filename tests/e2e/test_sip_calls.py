@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
+from stack import testenv
 from stack.process import LEAK
 from stack.rtp_analysis import ToneSegment, detect_tones
 from stack.sip import LKSIP_REFER_RACE, create_dispatch_rule, create_inbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
 from stack.sipp import SippPhone, SippResult
-from stack import testenv
 from stack.testenv import tone_flows, trace_text, unavailable
 from stack.worker import Worker, events
 

@@ -60,5 +60,6 @@ GOOD_FLOW = textwrap.dedent("""\
         input: [dtmf, speech]
         max_attempts: 2
     tts: ivrkit.livekit.tts:EspeakTTS
+    stt: ivrkit.prompts:template_names
     dtmf: both
 """)

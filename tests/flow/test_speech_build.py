@@ -138,3 +138,11 @@ def test_max_attempts_must_be_positive() -> None:
           e: {say: bye, hangup: true}
     """)
     assert any(i.line == 3 and "max_attempts" in i.message for i in r.issues), [i.format() for i in r.issues]
+
+
+def test_a_flows_stt_plugin_is_checked_at_load_like_its_tts() -> None:
+    r = check_flow_text("start: m\nstt: livekit.plugins.nosuch:STT\nstates:\n  m: {say: hi, hangup: true}\n", FILE)
+    issue = [i for i in r.issues if i.line == 2]
+    assert issue and "livekit.plugins.nosuch" in issue[0].message, [i.format() for i in r.issues]
+    ok = check("start: m\nstt: ivrkit.livekit.tts:EspeakTTS\nstates:\n  m: {say: hi, hangup: true}\n")
+    assert ok.flow is not None and str(ok.flow.stt) == "ivrkit.livekit.tts:EspeakTTS"
