@@ -12,7 +12,7 @@ Pure functions; no recogniser, no LiveKit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 #: Spoken digits, as callers say them ("oh" and "o" for zero, as on phone numbers).
 DIGIT_WORDS: Mapping[str, str] = {
@@ -78,7 +78,3 @@ def yes_no(text: str) -> bool | None:
     yes, no = bool(words & YES_WORDS), bool(words & NO_WORDS)
     return yes if yes != no else None
 
-
-def vocabulary(phrases: Iterable[str]) -> list[str]:
-    """The distinct words of `phrases`, sorted (what a grammar must know)."""
-    return sorted({w for p in phrases for w in p.split()})

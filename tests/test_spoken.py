@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivrkit.spoken import choose, digits_of, normalise, vocabulary, yes_no
+from ivrkit.spoken import choose, digits_of, normalise, yes_no
 
 
 @pytest.mark.parametrize(("said", "digits"), [
@@ -30,4 +30,3 @@ def test_choose_matches_whole_words_and_prefers_the_longest_phrase() -> None:
 def test_yes_no_and_helpers() -> None:
     assert yes_no("Yes please") is True and yes_no("no") is False and yes_no("yes no") is None and yes_no("maybe") is None
     assert normalise("  Card-Payments,  NOW ") == "card-payments now"
-    assert vocabulary(["card payments", "card", "bills"]) == ["bills", "card", "payments"]

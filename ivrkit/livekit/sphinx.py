@@ -37,10 +37,9 @@ SPHINX_RATE = 16000
 _DIGITS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
-def grammar(request: Listen, known: frozenset[str] | None = None) -> str | None:
-    """The JSGF grammar for `request` (phrases with a word the dictionary lacks are left out:
-    `known` is the dictionary's words, None: all). None: nothing left to listen for."""
-    items = [p for p in request.phrases if known is None or all(w in known for w in p.split())]
+def grammar(request: Listen) -> str | None:
+    """The JSGF grammar for `request`. None: nothing to listen for."""
+    items = list(request.phrases)
     rules = []
     if items:
         rules.append("<phrase>")
@@ -119,7 +118,7 @@ class SphinxRecognizer:
 
     def start(self, request: Listen, emit: HeardEmit) -> SphinxRecognition:
         self.load()
-        text = grammar(request, None)
+        text = grammar(request)
         missing = unknown_words(request.phrases, self._decoder)
         if missing:
             key = " ".join(missing)
@@ -129,7 +128,7 @@ class SphinxRecognizer:
                                ", ".join(repr(w) for w in missing))
             bad = set(missing)
             kept = tuple(p for p in request.phrases if not set(p.split()) & bad)
-            text = grammar(dataclasses.replace(request, phrases=kept), None)
+            text = grammar(dataclasses.replace(request, phrases=kept))
         search = self._search(text) if text is not None else None
         return SphinxRecognition(self._decoder, search, emit, self)
 

@@ -42,7 +42,6 @@ def test_the_grammar_is_the_requests_words_or_so_many_digits() -> None:
     digits = grammar(Listen(digits=True, min_digits=2, max_digits=4))
     assert digits is not None and "<digits> = <digit> <digit> [<digit>] [<digit>];" in digits
     assert "oh" in digits and grammar(Listen()) is None
-    assert grammar(Listen(phrases=("billing", "zzyzx")), known=frozenset({"billing"})) == grammar(Listen(phrases=("billing",)))
 
 
 @pytest.mark.parametrize("said", ["billing", "bills"])
