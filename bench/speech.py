@@ -1,4 +1,4 @@
-"""Row 8: the offline recogniser — accuracy, latency and CPU on eSpeak NG speech.
+"""Row 11: the offline recogniser — accuracy, latency and CPU on eSpeak NG speech.
 
     .venv/bin/python bench/speech.py          # full run (bench/results/speech.json)
     .venv/bin/python bench/speech.py --smoke
@@ -131,7 +131,7 @@ def main() -> int:
     voices = VOICES[:2] if args.smoke else VOICES
     digit_strings = DIGIT_STRINGS[:2] if args.smoke else DIGIT_STRINGS
     menu_phrases = phrases[:3] if args.smoke else phrases
-    report = Report("speech", "Row 8: offline recognition of eSpeak NG speech (pocketsphinx: grammar vs keyphrases vs "
+    report = Report("speech", "Row 11: offline recognition of eSpeak NG speech (pocketsphinx: grammar vs keyphrases vs "
                               "unrestricted; endpointer vs energy VAD)")
     report.settings = {"voices": voices, "menu_phrases": menu_phrases, "digit_strings": digit_strings,
                        "phone": "8 kHz band + white noise at 15 dB SNR", "frame_ms": 20}

@@ -127,7 +127,7 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
             return "; ".join(parts)
         ours = by.get(("grammar + endpointer (ivrkit)", "clean"), {})
         lat = f"; end of speech → result {ours['menu_latency_p50_ms']:.0f} ms" if ours.get("menu_latency_p50_ms") else ""
-        rows.append(["8 offline speech (pocketsphinx, eSpeak voices)", acc("grammar + endpointer (ivrkit)") + lat,
+        rows.append(["11 offline speech (pocketsphinx, eSpeak voices)", acc("grammar + endpointer (ivrkit)") + lat,
                      "unrestricted LM: " + acc("unrestricted LM (baseline)"), "-", "-", "-", _cmd(d)])
     return rows
 
