@@ -21,7 +21,7 @@ from _report import RESULTS, table
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 ORDER = ["keypress", "keypress_metrics", "load", "memory", "completion", "server_latency", "concurrency", "report",
-         "amd", "inband", "inband_cost"]
+         "amd", "inband", "inband_cost", "speech"]
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -138,6 +138,22 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      f"dtmf: inband {r['inband_cpu_pct_per_call']:.1f} % of a core per call",
                      f"key-only {r['key_only_cpu_pct_per_call']:.1f} % per call",
                      f"+{r['listening_cost_pct_per_call']:.1f} % per call", "-", "-", _cmd(d, root=True)])
+    if "speech" in data:
+        d = data["speech"]
+        by = {(r["system"], r["condition"]): r for r in d["results"] if "system" in r}
+
+        def acc(system: str) -> str:
+            parts = []
+            for cond in ("clean", "phone"):
+                r = by.get((system, cond))
+                if r is not None:
+                    digits = f", digits {r['digits_accuracy'] * 100:.0f} %" if "digits_accuracy" in r else ""
+                    parts.append(f"{cond}: menu {r['menu_accuracy'] * 100:.0f} %{digits}")
+            return "; ".join(parts)
+        ours = by.get(("grammar + endpointer (ivrkit)", "clean"), {})
+        lat = f"; end of speech → result {ours['menu_latency_p50_ms']:.0f} ms" if ours.get("menu_latency_p50_ms") else ""
+        rows.append(["11 offline speech (pocketsphinx, eSpeak voices)", acc("grammar + endpointer (ivrkit)") + lat,
+                     "unrestricted LM: " + acc("unrestricted LM (baseline)"), "-", "-", "-", _cmd(d)])
     return rows
 
 

@@ -5,7 +5,7 @@ own modules: importing `ivrkit` never imports LiveKit.
 """
 
 from ivrkit.call import Call, CallResult
-from ivrkit.channel import CallerInfo, Channel, Hangup, Key, PromptEnded
+from ivrkit.channel import CallerInfo, Channel, Hangup, Key, Listen, PromptEnded, Speech, SpeechStarted
 from ivrkit.clock import Clock, LoopClock
 from ivrkit.digits import CollectResult, DigitCollector, EndReason
 from ivrkit.errors import (
@@ -56,10 +56,13 @@ __all__ = [
     "Issue",
     "IvrkitError",
     "Key",
+    "Listen",
     "LoopClock",
     "Prompt",
     "PromptEnded",
+    "Speech",
     "SpeechError",
+    "SpeechStarted",
     "State",
     "Trace",
     "TraceEvent",

@@ -5,8 +5,8 @@ implement it — the LiveKit worker (`ivrkit.livekit.channel`), the terminal pho
 (`ivrkit.console`) and the scripted test phone (`ivrkit.testing`) — so a flow behaves the same
 in a unit test, in the console and on a real line.
 
-Events flow *into* the call through one callback (`connect(emit)`): keys, the end of a prompt
-and the caller hanging up. The call owns the only consumer of those events, so ordering is the
+Events flow *into* the call through one callback (`connect(emit)`): keys, what the caller said
+(when the call asked the channel to `listen`), the end of a prompt and the caller hanging up. The call owns the only consumer of those events, so ordering is the
 order the adapter emitted them in, and barge-in, type-ahead and timeouts are decided in one
 place. Actions flow *out* through the methods below.
 
@@ -90,7 +90,43 @@ class Hangup:
     reason: str = "caller"
 
 
-ChannelEvent = Key | PromptEnded | Hangup
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The caller started speaking (voice activity) while the call listens. Holds the call's
+    timers until the `Speech` that must follow it; cuts an interruptible prompt (barge-in)."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """What the caller said, as recognised, once they stopped speaking. `text` is "" when
+    speech was heard but nothing the call listens for was recognised (a no-match). Adapters
+    that cannot tell when speech starts may send this alone."""
+
+    text: str
+    at: float
+    confidence: float | None = None
+
+
+ChannelEvent = Key | PromptEnded | Hangup | SpeechStarted | Speech
+
+
+# --- what to listen for: call -> adapter -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """What the caller may say now, for the adapter's recogniser (a grammar, not free text):
+    `phrases` (a menu's option words, a confirm step's yes / no) and/or `digits` (a collect).
+    `sensitive`: what is heard must never be logged (a PIN said aloud)."""
+
+    phrases: tuple[str, ...] = ()
+    digits: bool = False
+    language: str | None = None
+    sensitive: bool = False
+    min_digits: int = 1  # how many digits an entry takes (a grammar that knows is more accurate)
+    max_digits: int = 20
 
 
 Emit = Callable[[ChannelEvent], None]
@@ -158,6 +194,12 @@ class Channel(ABC):
         the iterator (`aclose()`) stops listening. Raises `ChannelError` when the adapter
         cannot hear a dialled leg (for answering-machine detection)."""
         raise ChannelError(f"{type(self).__name__} cannot hear the party it dialled (needed by amd:)")
+
+    def listen(self, request: Listen | None) -> None:
+        """Hear the caller from now on for `request` (None: stop listening); returns at once.
+        While listening, emit `SpeechStarted` when the caller starts speaking and one `Speech`
+        after it. The default hears nothing: a channel without audio in stays keys-only, and
+        an adapter listens (subscribes to the caller's audio) only between these calls."""
 
     @abstractmethod
     async def hangup(self) -> None:

@@ -47,6 +47,7 @@ class EndReason(enum.StrEnum):
     FIRST_DIGIT_TIMEOUT = "first_digit_timeout"
     CANCELLED = "cancelled"
     HANGUP = "hangup"
+    SPEECH = "speech"  # the caller said the digits (an utterance is a whole entry)
 
 
 class KeyOutcome(enum.StrEnum):
@@ -175,6 +176,20 @@ class DigitCollector:
         """End now (the call left the state, or the caller hung up). Returns the result."""
         if self.result is None:
             self._finish(reason)
+        assert self.result is not None
+        return self.result
+
+    def hold(self) -> None:
+        """The caller is speaking: no timer runs until `spoken()` (or a key) — a long utterance
+        is not a first-digit timeout. Keys pressed meanwhile re-arm as usual."""
+        self._disarm()
+
+    def spoken(self, digits: str) -> CollectResult:
+        """The caller said `digits`: they follow any typed so far and end the entry (more than
+        `max_digits` is for the call to refuse, not to cut)."""
+        if self.result is None:
+            self._digits += digits
+            self._finish(EndReason.SPEECH)
         assert self.result is not None
         return self.result
 

@@ -131,7 +131,8 @@ class Hooks:
     Each observer receives the (already masked) `TraceEvent` of its point: `call_start`,
     `state_enter` (a state was entered), `digits` (the caller's input: a key consumed or
     discarded, each collect result, each wait for input with its timers and retries so far,
-    each no-input and no-match), `prompt` (a prompt started, ended or was skipped),
+    each no-input and no-match, what the call listens for and what the caller said — masked
+    in a sensitive collect), `prompt` (a prompt started, ended or was skipped),
     `transition`, `call_end`. Records reach observers in trace order, so an observer can
     render the whole call from them (the console phone does). Observers watch; they cannot
     change the flow. One

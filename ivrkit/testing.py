@@ -18,6 +18,8 @@ Shipped in the package (as Starlette ships `testclient.py`) so teams unit-test t
   dials and hang-ups, and emits `PromptEnded` when playout would have finished. A dial is
   answered at once; `far_end` is the audio the answering party plays (e.g. `far_end_speech(
   "Hello?")`), heard in 20 ms frames in virtual time by a dial with `amd:`.
+- `t.say("billing")` is the caller speaking: what a recogniser would hand the call (the
+  recognised text, on the virtual clock), heard only in states that take speech.
 - `FlowTester` drives one `Call` over both, and after every `press`/`advance` waits until the
   call is idle (no runnable task, no queued event, no hook thread running) — no real sleeps.
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ivrkit.channel import CallerInfo, Channel, Hangup, Key, PromptEnded
+from ivrkit.channel import CallerInfo, Channel, Hangup, Key, Listen, PromptEnded, Speech, SpeechStarted
 from ivrkit.errors import ChannelError
 from ivrkit.prompts import FilledPrompt
 from ivrkit.trace import Trace
@@ -189,7 +191,7 @@ class FakeChannel(Channel):
         #: what a dialled party plays once it answers; then silence, or it hangs up
         self.far_end = far_end
         self.far_end_hangs_up = far_end_hangs_up
-        self.listening = False  # a dialled_audio iterator is open
+        self.hearing_far_end = False  # a dialled_audio iterator is open
         self.played: list[PlayedPrompt] = []
         self.sent: list[SentDtmf] = []
         self.transfers: list[str] = []
@@ -198,6 +200,11 @@ class FakeChannel(Channel):
         self.closed = False
         self.caller_gone = False
         self._playing: tuple[PlayedPrompt, Any] | None = None
+        #: what the call asks to hear now (None: not listening), and every request in order
+        self.listening: Listen | None = None
+        self.listens: list[Listen | None] = []
+        self.unheard: list[str] = []  # what the caller said while the call was not listening
+        self._speaking = False
 
     def duration(self, prompt: FilledPrompt) -> float:
         total = len(prompt.text) * self.seconds_per_char
@@ -234,6 +241,10 @@ class FakeChannel(Channel):
         if not self.caller_gone:
             self.emit(PromptEnded(rec.id, interrupted, self.vclock.now()))
 
+    def listen(self, request: Listen | None) -> None:
+        self.listening = request
+        self.listens.append(request)
+
     async def send_dtmf(self, digit: str) -> None:
         if self.fail_dtmf:
             raise ChannelError("fake channel: sending DTMF failed (fail_dtmf=True)")
@@ -266,7 +277,7 @@ class FakeChannel(Channel):
         start = self.vclock.now()
         if isinstance(far, ScriptedIvr):
             far.answered(start)
-        self.listening = True
+        self.hearing_far_end = True
         try:
             n = 0
             while True:
@@ -282,7 +293,7 @@ class FakeChannel(Channel):
                     yield Pcm(chunk + b"\0" * (step * 2 - len(chunk)), rate)
                 n += 1
         finally:
-            self.listening = False
+            self.hearing_far_end = False
 
     async def hangup(self) -> None:
         self.hung_up = True
@@ -296,6 +307,24 @@ class FakeChannel(Channel):
     def press(self, digit: str) -> None:
         """The caller presses one key now (normalised like a real adapter: A-D upper case)."""
         self.emit(Key(digit.upper(), self.vclock.now()))
+
+    def start_speaking(self) -> bool:
+        """The caller starts speaking now. Heard (True: `SpeechStarted` emitted) only while the
+        call listens, as a real adapter's voice activity detector is fed only then."""
+        self._speaking = self.listening is not None
+        if self._speaking:
+            self.emit(SpeechStarted(self.vclock.now()))
+        return self._speaking
+
+    def finish_speaking(self, text: str) -> bool:
+        """The caller stops speaking; the recogniser heard `text` (as given: the fake does not
+        restrict it to the grammar, so out-of-grammar words reach the call as a no-match)."""
+        heard, self._speaking = self._speaking or self.listening is not None, False
+        if heard:
+            self.emit(Speech(text, self.vclock.now()))
+        else:
+            self.unheard.append(text)
+        return heard
 
     def caller_hangup(self, reason: str = "caller") -> None:
         """The caller hangs up now: `Hangup` is emitted once, and no prompt end after it.
@@ -431,6 +460,21 @@ class FlowTester:
                 press(key)
             else:
                 self.channel.emit(Key(key.upper(), self.clock.now()))
+            await self._settle()
+
+    async def say(self, text: str, *, seconds: float = 0.5) -> None:
+        """The caller says `text`, speaking for `seconds` of virtual time: `SpeechStarted` now
+        (cutting an interruptible prompt), the recognised `text` when they stop. Heard only
+        where the flow takes speech (`input: [dtmf, speech]`); elsewhere nothing happens, as on
+        a phone (`t.channel.unheard` keeps it). For a key pressed mid-sentence, drive
+        `t.channel.start_speaking()` / `finish_speaking(text)` around `t.press`."""
+        self._require_running(f"say {text!r}")
+        self.channel.start_speaking()
+        await self._settle()
+        if seconds:
+            await self.advance(seconds)
+        if self.running:
+            self.channel.finish_speaking(text)
             await self._settle()
 
     async def advance(self, seconds: float) -> None:

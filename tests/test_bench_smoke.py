@@ -32,6 +32,7 @@ SCRIPTS = [
     ("report.py", False, 120),
     ("amd.py", False, 120),
     ("inband.py", False, 120),
+    ("speech.py", False, 180),
     ("server_latency.py", True, 300),
     ("concurrency.py", True, 400),
     ("soak.py", True, 300),

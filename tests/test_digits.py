@@ -192,3 +192,27 @@ async def test_virtual_clock_sleep() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task2
     assert clock.pending() == 0
+
+
+def test_hold_stops_the_timer_while_the_caller_speaks_and_spoken_digits_end_the_entry() -> None:
+    clock = VirtualClock()
+    c, done = make(clock, max_digits=6)
+    c.start()
+    c.press("1")
+    c.hold()
+    clock.advance(60)  # speaking: neither inter-digit nor first-digit timeout runs
+    assert not done and not c.timer_armed
+    result = c.spoken("2345678")  # appended to the typed digits; the call refuses too many
+    assert result == CollectResult("12345678", EndReason.SPEECH, 60.0)
+    assert c.spoken("9") is result and c.press("1") is KeyOutcome.REJECTED
+    assert clock.pending() == 0
+
+
+def test_a_key_after_hold_re_arms_the_inter_digit_timer() -> None:
+    clock = VirtualClock()
+    c, done = make(clock)
+    c.start()
+    c.hold()
+    c.press("4")
+    clock.advance(3)
+    assert done == [CollectResult("4", EndReason.INTER_DIGIT_TIMEOUT, 3.0)]

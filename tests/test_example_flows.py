@@ -442,3 +442,89 @@ async def test_appointment_a_failing_hook_takes_the_error_state(clinic: FlowMach
         await t.press("1201")
         t.expect_prompt("Sorry, we could not book your appointment.")
         assert "ValueError" in t.trace.of_kind("error")[0].data["message"]
+
+
+# --- press or say -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def press_or_say() -> FlowMachine:
+    return FlowMachine(load_flow(FLOWS / "press_or_say.yaml"))
+
+
+async def test_press_or_say_by_voice_all_the_way(press_or_say: FlowMachine) -> None:
+    async with FlowTester(press_or_say) as t:
+        await t.say("billing")  # over the welcome prompt: barge-in
+        t.expect_prompt("say or type your four digit account number")
+        await t.until_input()
+        await t.say("four oh two one")
+        t.expect_prompt("I heard 4 0 2 1")
+        await t.say("yes")
+        t.expect_prompt("Your account 4 0 2 1 has no payment due.")
+        await t.advance(20)
+        t.expect_ended("hangup")
+
+
+async def test_press_or_say_mixes_keys_and_words_and_a_no_barge_in_menu(press_or_say: FlowMachine) -> None:
+    async with FlowTester(press_or_say) as t:
+        await t.press("2")
+        t.expect_prompt("lost or stolen")
+        await t.say("stolen")  # barge_in: false: not heard over the prompt
+        t.expect_state("lost_card")
+        await t.until_input()
+        await t.say("stolen")
+        t.expect_prompt("Your card is now blocked")
+
+
+async def test_press_or_say_four_attempts_of_either_kind_reach_an_agent(press_or_say: FlowMachine) -> None:
+    async with FlowTester(press_or_say) as t:
+        await t.until_input()
+        await t.say("pizza")
+        await t.until_input()
+        await t.advance(6)
+        await t.until_input()
+        await t.press("7")
+        await t.until_input()
+        await t.advance(6)  # no-input 2, no-match 2: four attempts (each kind's retries is 3)
+        t.expect_prompt("Connecting you to an agent")
+
+
+async def test_press_or_say_keys_still_work_and_every_retry_path(press_or_say: FlowMachine) -> None:
+    async with FlowTester(press_or_say) as t:
+        await t.press("1")
+        await t.until_input()
+        await t.advance(6)  # no input
+        t.expect_prompt("say or type your four digit account number")
+        await t.until_input()
+        await t.say("four three")  # two digits: too short
+        t.expect_prompt("not a four digit account number")
+        await t.until_input()
+        await t.press("1234")
+        await t.until_input()
+        await t.say("no")  # the confirm step: enter it again
+        t.expect_state("account")
+        for _ in range(3):  # no-input three times: retries run out
+            await t.until_input()
+            await t.advance(6)
+        t.expect_prompt("Connecting you to an agent")
+    async with FlowTester(press_or_say) as t:
+        await t.press("0")
+        t.expect_prompt("Connecting you to an agent")
+    async with FlowTester(press_or_say) as t:
+        await t.press("2")
+        await t.until_input()
+        await t.advance(6)
+        await t.until_input()
+        await t.say("found")  # no option's word
+        await t.until_input()
+        await t.say("lost")
+        t.expect_prompt("Your card is now blocked")
+        await t.advance(10)
+        t.expect_prompt("Goodbye")
+        t.expect_ended("hangup")
+    async with FlowTester(press_or_say) as t:
+        await t.press("2")
+        for _ in range(3):
+            await t.until_input()
+            await t.press("9")
+        t.expect_prompt("Connecting you to an agent")

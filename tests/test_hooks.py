@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 
 from ivrkit.channel import CallerInfo
-from ivrkit.errors import FlowValidationError
-from ivrkit.flow.loader import load_flow
-from ivrkit.machine import FlowMachine
-from ivrkit.flow.model import Flow, HookRef, State
+from ivrkit.errors import FlowValidationError, HookTimeout
 from ivrkit.flow.hook_refs import HookImportError, resolve_hook
-from ivrkit.errors import HookTimeout
+from ivrkit.flow.loader import load_flow
+from ivrkit.flow.model import Flow, HookRef, State
 from ivrkit.hooks import HOOK_POINTS, HookContext, Hooks, invoke, run_limited
+from ivrkit.machine import FlowMachine
 from ivrkit.testing import FlowTester, VirtualClock
 
 NOT_CALLABLE = 3

@@ -12,6 +12,8 @@ decision, or post an event.
     tasks       `Jobs`: what the background task runs — flow hooks and channel actions
     background  `Background`: the one background task, generation-tagged (`TaskDone`)
     timer       `Timer`: the no-input timer; `queued_schedule`: collector timers via the queue
+    speech      `Ears`: what the call listens for and when; speaking holds the timers, a key
+                pressed mid-utterance wins (the words' meaning is `Keys.said`)
     player      `Player`: the playing prompt (which one, may a key cut it)
     recorder    `Recorder`: the trace, masking of sensitive digits, observer notifications
     events      the events in the queue, `Move`, `Phase`, `EndedBy`

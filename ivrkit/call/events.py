@@ -1,6 +1,6 @@
 """What goes through a call's queue, and what its handlers answer.
 
-Into the queue: the channel's events (`Key`, `PromptEnded`, `Hangup`) and the call's own
+Into the queue: the channel's events (`Key`, `SpeechStarted`, `Speech`, `PromptEnded`, `Hangup`) and the call's own
 (`TimerFired`, `CollectorTimer`, `TaskDone`), each posted by one mechanism object. Out of a
 handler: a `Move` to perform next, or None when the call now waits for something. Handlers
 return moves instead of performing them so that a chain of states (a `goto` into a `say` into a
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ivrkit.channel import Hangup, Key, PromptEnded
+from ivrkit.channel import Hangup, Key, PromptEnded, Speech, SpeechStarted
 from ivrkit.digits import CollectResult
 
 #: How a call ended (`CallResult.ended_by`).
@@ -60,7 +60,7 @@ class TaskDone:
     error: BaseException | None
 
 
-Event = Key | PromptEnded | Hangup | TimerFired | CollectorTimer | TaskDone
+Event = Key | PromptEnded | Hangup | SpeechStarted | Speech | TimerFired | CollectorTimer | TaskDone
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,12 @@ Keypad decisions (how a serious IVR behaves):
   held through a `barge_in: false` prompt or a hook). A held one is discarded when the next
   input state starts (or the entry is re-prompted), before type-ahead may skip that state's
   prompt: a leftover `#` never silences the next menu.
+- *Speech* (`input: [dtmf, speech]`, see `ivrkit.call.speech`): `said` gives the words the
+  meaning a key would have — a menu option by its `say:` words (the same move, traced `said
+  1`), an entry's digits (ending it, reason `speech`), yes / no at a confirm step — and shares
+  the retry counters: words that mean nothing are a no-match.
+- `max_attempts` counts no-input and no-match together; the state is left when it or either
+  one's `retries` is reached.
 - Every key ends up in exactly one trace record, `consumed` or `discarded` with a reason, in the
   order pressed. Keys consumed by a sensitive collect are traced and logged as `*`.
 
@@ -42,7 +48,7 @@ import enum
 import logging
 import re
 from collections import deque
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -54,6 +60,7 @@ from ivrkit.digits import CollectResult, DigitCollector, EndReason, KeyOutcome, 
 from ivrkit.errors import CallError, HookError
 from ivrkit.flow.model import Collect, HookRef, Menu, State
 from ivrkit.prompts import Prompt, fill
+from ivrkit.spoken import choose, digits_of, yes_no
 
 log = logging.getLogger("ivrkit.call")
 
@@ -241,6 +248,12 @@ class Keys:
             self.prompts = []
         return self.prompts.pop(0) if self.prompts else None
 
+    def skip_prompts(self, reason: str) -> None:
+        """The caller barged in by voice: the prompts still queued are skipped (traced)."""
+        for p in self.prompts:
+            self._recorder.record("prompt_skip", {"text": self._log_text(p), "reason": reason})
+        self.prompts = []
+
     def listen(self) -> bool:
         """Input starts (prompts done, type-ahead used), recorded as `wait` with its timers and
         the retries used so far (what a console or a log shows while the caller thinks). True:
@@ -253,6 +266,8 @@ class Keys:
         if timed:
             data.update(inter_digit_timeout=s.inter_digit_timeout, terminator=s.terminator)
         data.update(no_input=self.no_input, no_match=self.no_match, retries=s.retries)
+        if s.speech:
+            data["speech"] = True  # words count too (the console says "a key or words")
         self._recorder.record("wait", data)
         if timed:
             assert self.collector is not None
@@ -290,6 +305,41 @@ class Keys:
             self._last_digit = key.at
             return self.collected(self.collector.result)
         return None
+
+    def said(self, text: str, shown: Mapping[str, Any], at: float) -> Decision:
+        """What the caller said (recognised `text`; `shown`: how the trace may show it) in the
+        input state: a menu option by its words, digits for a collect, yes / no to confirm.
+        Anything else is a no-match, as an unknown key is."""
+        state = self.state
+        assert state is not None
+        meaning: str | None
+        if self.confirming:
+            answer = yes_no(text)
+            meaning = None if answer is None else "1" if answer else "2"
+        elif state.menu is not None:
+            meaning = choose(state.menu.words, text)
+        else:
+            meaning = digits_of(text)
+        data: dict[str, Any] = {**shown, "heard": at, "consumed": self._recorder.state}
+        if meaning is not None:
+            data["as"] = "*" if "masked" in shown else meaning
+        self._recorder.record("speech", data)
+        if meaning is None:
+            self.end_entry(EndReason.SPEECH)
+            return self.failed("no_match")
+        if self.confirming:
+            return self._confirm_key(state, meaning)
+        if state.menu is not None:
+            self._variables["last_key"] = meaning
+            return Move(state.menu.options[meaning], f"said {meaning}")
+        assert self.collector is not None
+        self._last_digit = at
+        return self.collected(self.collector.spoken(meaning))
+
+    def hold(self) -> None:
+        """The caller is speaking: the entry's timers wait for what they say."""
+        if self.collector is not None:
+            self.collector.hold()
 
     def _consume(self, key: Key, masked: bool = False, entry: KeyOutcome | None = None) -> None:
         """Record a used key. Keys of a collect say what they did to the entry (`entry`: digit,
@@ -353,7 +403,7 @@ class Keys:
             self.secret = digits
         if not digits and result.reason in (EndReason.FIRST_DIGIT_TIMEOUT, EndReason.INTER_DIGIT_TIMEOUT):
             return self.failed("no_input")
-        if len(digits) < c.min_digits or re.fullmatch(c.pattern or DIGITS_ONLY, digits) is None:
+        if not c.min_digits <= len(digits) <= c.max_digits or re.fullmatch(c.pattern or DIGITS_ONLY, digits) is None:
             return self.failed("no_match")
         if c.validate is not None:
             return Validate(c.validate, digits)
@@ -405,10 +455,15 @@ class Keys:
             self.no_input = count
         else:
             self.no_match = count
-        self._recorder.record(what, {"count": count, "retries": state.settings.retries})
+        limit = state.settings.max_attempts
+        attempts = self.no_input + self.no_match
+        data: dict[str, Any] = {"count": count, "retries": state.settings.retries}
+        if limit is not None:
+            data.update(attempts=attempts, max_attempts=limit)
+        self._recorder.record(what, data)
         self._drop_held_stray()
         self.discard_buffer(f"{what} in '{state.name}'")
-        if count >= state.settings.retries:
+        if count >= state.settings.retries or (limit is not None and attempts >= limit):
             if spec.on_max_retries:
                 return Move(spec.on_max_retries, f"max retries ({what})")
             return Fail(CallError(f"{state.where}: '{state.name}' reached {count} {what} and has no on_max_retries"))

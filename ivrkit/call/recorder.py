@@ -31,6 +31,7 @@ log = logging.getLogger("ivrkit.call")
 #: Trace kinds that observers watch, and the hook point each belongs to.
 POINTS = {"call_start": "call_start", "state": "state_enter", "key": "digits", "collect": "digits",
           "wait": "digits", "no_input": "digits", "no_match": "digits",
+          "listen": "digits", "speech_start": "digits", "speech": "digits",
           "prompt": "prompt", "prompt_end": "prompt", "prompt_skip": "prompt",
           "transition": "transition", "call_end": "call_end"}
 NO_HOOKS = Hooks()

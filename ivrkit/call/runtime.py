@@ -38,9 +38,10 @@ from ivrkit.call.listen import Answered
 from ivrkit.call.navigate import Navigated
 from ivrkit.call.player import Player
 from ivrkit.call.recorder import NO_HOOKS, MetricsSink, Recorder
+from ivrkit.call.speech import MAX_UTTERANCE, Ears, listen_request
 from ivrkit.call.tasks import Jobs, hook_outcome
 from ivrkit.call.timer import Timer, queued_schedule
-from ivrkit.channel import DTMF_KEYS, Channel, Hangup, Key, PromptEnded
+from ivrkit.channel import DTMF_KEYS, Channel, Hangup, Key, PromptEnded, Speech, SpeechStarted
 from ivrkit.digits import CollectResult, EndReason
 from ivrkit.errors import CallError
 from ivrkit.flow.model import Settings, State
@@ -77,7 +78,7 @@ class Call:
     __slots__ = (
         "machine", "flow", "channel", "clock", "variables", "state", "_keys", "_queue", "_phase",
         "_recorder", "_player", "_timer", "_task", "_jobs", "_hops", "_errored", "_ended_by",
-        "_started", "_activity", "_draining",
+        "_started", "_activity", "_draining", "_ears",
     )
 
     def __init__(
@@ -103,6 +104,7 @@ class Call:
         self._keys = Keys(self._recorder, self.variables, machine.sensitive, self.clock,
                          queued_schedule(self.clock, self._post))
         self._player = Player(channel, self._recorder)
+        self._ears = Ears(channel, self._recorder)
         self._timer = Timer(self.clock, self._post)
         self._task = Background(self._post)
         self._jobs = Jobs(machine, channel, self.variables, self._recorder, self._task.on_thread)
@@ -158,7 +160,13 @@ class Call:
     def _dispatch(self, event: Event) -> Move | None:
         match event:
             case Key():
+                if self._ears.key_pressed() and self._keys.collector is not None:
+                    self._timer.cancel()  # the entry's own timers take over from the utterance limit
                 return self._on_key(event)
+            case SpeechStarted():
+                return self._on_speech_started(event)
+            case Speech():
+                return self._on_speech(event)
             case PromptEnded():
                 return self._on_prompt_ended(event)
             case TimerFired():
@@ -222,6 +230,7 @@ class Call:
         return self._enter()
 
     def _leave_state(self) -> None:
+        self._ears.want(None)
         self._timer.cancel()
         self._keys.leave()
         self._player.stop()
@@ -393,6 +402,42 @@ class Call:
             return self._prompt_done()
         return None
 
+    # --- speech ---------------------------------------------------------------------------------
+
+    def _on_speech_started(self, event: SpeechStarted) -> Move | None:
+        if not self._ears.started(event.at):
+            return None
+        move = self._barge_in_by_voice() if self._phase is Phase.PROMPT else None
+        if move is None:
+            self._hold()
+        return move
+
+    def _on_speech(self, event: Speech) -> Move | None:
+        if not self._ears.take(event):
+            return None
+        if self._phase is Phase.PROMPT:  # a result with no SpeechStarted before it
+            move = self._barge_in_by_voice()
+            if move is not None:  # typed-ahead keys decided first: they came first
+                self._ears.discard(event, "keys typed before it decided")
+                return move
+        if self._phase is not Phase.INPUT:
+            self._ears.discard(event, f"the call is in its {self._phase.value} phase")
+            return None
+        self._timer.cancel()
+        return self._decide(self._keys.said(event.text, self._ears.shown(event.text), event.at))
+
+    def _barge_in_by_voice(self) -> Move | None:
+        """The caller speaks over the input state's prompt (listening then means barge-in is on)."""
+        self._player.stop("speech")
+        self._keys.skip_prompts("speech")
+        return self._await_input()
+
+    def _hold(self) -> None:
+        """The caller is speaking: the no-input timers wait for the result, up to MAX_UTTERANCE."""
+        if self._phase is Phase.INPUT:
+            self._keys.hold()
+            self._timer.arm(MAX_UTTERANCE)
+
     def _input(self, key: Key) -> Move | None:
         decision = self._keys.press(key)
         if decision is not None:
@@ -431,11 +476,19 @@ class Call:
         barge_in = self._current().settings.barge_in
         prompt = self._keys.next_prompt(barge_in)
         if prompt is not None:
+            self._listen(now=barge_in)  # speech may cut the prompt only where a key may
             return self._play(prompt, barge_in=barge_in)
         return self._await_input()
 
+    def _listen(self, *, now: bool = True) -> None:
+        """Listen for what the current input state takes (`now` False: not yet, not speech)."""
+        request = listen_request(self._current(), confirming=self._keys.confirming,
+                                 sensitive=self._keys.sensitive_now) if now else None
+        self._ears.want(request)
+
     def _await_input(self) -> Move | None:
         self._phase = Phase.INPUT
+        self._listen()
         self._hops = 0
         self._errored = False
         if self._draining:
@@ -456,6 +509,10 @@ class Call:
         return None
 
     def _no_input(self) -> Move | None:
+        if self._ears.speaking:  # SpeechStarted without its Speech for MAX_UTTERANCE: silence, in effect
+            self._ears.speaking = False
+            self._ears.drop = True
+            self._keys.end_entry(EndReason.FIRST_DIGIT_TIMEOUT)
         self._record("timeout", {"what": "no_input"})
         return self._decide(self._keys.failed("no_input"))
 
@@ -495,6 +552,7 @@ class Call:
 
     async def _shutdown(self) -> None:
         ended_by = self._ended_by or "cancelled"
+        self._ears.want(None)
         self._keys.end_entry(EndReason.HANGUP if ended_by == "caller_hangup" else EndReason.CANCELLED)
         self._timer.cancel()
         self._player.stop("call ended")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-from ivrkit.channel import DTMF_KEYS, CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
+from ivrkit.channel import DTMF_KEYS, CallerInfo, Channel, Emit, Hangup, Key, Listen, PromptEnded, Speech, SpeechStarted
 from ivrkit.clock import Clock, TimerHandle
 from ivrkit.console.audio import CallRecorder, PromptSynthesizer, Speaker, simulated_duration
 from ivrkit.console.view import ConsoleView
@@ -74,6 +74,7 @@ class ConsoleChannel(Channel):
         self._voice_failed = False
         self._connected_callbacks: list[Callable[[], None]] = []
         self._early: list[str] = []  # typed before a call connected: delivered on connect
+        self.listening: Listen | None = None  # what the call listens for now (None: keys only)
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -121,6 +122,22 @@ class ConsoleChannel(Channel):
         self.view.key(digit)
         self.emit(Key(digit, self.clock.now()))
         return True
+
+    def say(self, text: str) -> bool:
+        """The caller says `text` (typed speech). Heard only while the call listens — a state
+        that takes speech — as on a phone; otherwise a notice says why nothing happened."""
+        if self.ended is not None or not self.connected:
+            return False
+        if self.listening is None:
+            self.view.notice("not heard: this state takes keys only (no input: [dtmf, speech])")
+            return False
+        now = self.clock.now()
+        self.emit(SpeechStarted(now))
+        self.emit(Speech(text, now))
+        return True
+
+    def listen(self, request: Listen | None) -> None:
+        self.listening = request  # the view shows it from the call's `listen` record
 
     def caller_hangup(self, reason: str = "caller") -> None:
         """The caller hangs up: audio stops, `Hangup` is emitted, and nothing after it."""

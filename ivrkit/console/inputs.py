@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from ivrkit.clock import Clock
 from ivrkit.console.channel import ConsoleChannel
-from ivrkit.console.script import HangUp, KeyScriptError, Press, Step, Wait, parse_script_line
+from ivrkit.console.script import HangUp, KeyScriptError, Press, Say, Step, Wait, parse_script_line
 from ivrkit.console.term import read_fd_nonblocking, split_keys
 from ivrkit.console.view import ConsoleView
 
@@ -36,16 +36,36 @@ class CallerInputs:
         self._line_queue: asyncio.Queue[Step | KeyScriptError | None] = asyncio.Queue()
         self._line_no = 0
         self._partial = ""
+        self._typing: str | None = None  # words being typed after a ", None: keys
 
     def keyboard(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
         def on_text(text: str) -> None:
             for token in split_keys(text):
-                if token.startswith("\x1b"):
+                if self._typing is not None or token == '"':
+                    self._type_speech(token)
+                elif token.startswith("\x1b"):
                     self.view.notice("special key ignored (not sent): press 0-9, *, #, A-D; q hangs up")
                 else:
                     self.channel.press(token)
 
         self.stoppers.append(read_fd_nonblocking(loop, fd, on_text, lambda: self.channel.caller_hangup("Ctrl-D")))
+
+    def _type_speech(self, token: str) -> None:
+        """`"` then words then Enter: the caller says the words (Esc: never mind)."""
+        if self._typing is None:
+            self._typing = ""
+            self.view.notice('say: type the words, Enter speaks them, Esc cancels')
+        elif token in ("\r", "\n"):
+            words, self._typing = self._typing.strip(), None
+            if words:
+                self.channel.say(words)
+        elif token.startswith("\x1b") or token in ("\x03", "\x04"):
+            self._typing = None
+            self.view.notice("say: cancelled")
+        elif token in ("\x7f", "\b"):
+            self._typing = self._typing[:-1]
+        elif token.isprintable():
+            self._typing += token
 
     def stdin_lines(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
         def on_text(text: str) -> None:
@@ -129,3 +149,5 @@ async def run_key_script(steps: Sequence[Step], channel: ConsoleChannel, clock: 
             await clock.sleep(step.seconds)
         elif isinstance(step, HangUp):
             channel.caller_hangup()
+        elif isinstance(step, Say):
+            channel.say(step.text)

@@ -8,6 +8,8 @@ Grammar (items separated by commas or new lines, case-insensitive, blank items i
 
     1234#          keys, pressed one after the other at once (spaces inside are ignored)
     wait 3s        wait 3 seconds (also `wait 500ms`, `wait 1.5s`, `wait 2` = seconds)
+    say: billing   the caller says these words (also `"billing`): heard where the state takes
+                   speech (`input: [dtmf, speech]`), as a recogniser would hand them over
     hangup         the caller hangs up (also `hang up`, `q`)
 
 Anything else is an error naming the item and what to write instead — a script with a typo
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from ivrkit.channel import DTMF_KEYS
 from ivrkit.errors import IvrkitError
 
-__all__ = ["HangUp", "KeyScriptError", "Press", "Step", "Wait", "parse_key_script", "parse_script_line"]
+__all__ = ["HangUp", "KeyScriptError", "Press", "Say", "Step", "Wait", "parse_key_script", "parse_script_line"]
 
 
 class KeyScriptError(IvrkitError):
@@ -50,11 +52,19 @@ class HangUp:
     pass
 
 
-Step = Press | Wait | HangUp
+@dataclass(frozen=True, slots=True)
+class Say:
+    """The caller says `text` (typed speech: what a recogniser would have heard)."""
+
+    text: str
+
+
+Step = Press | Wait | HangUp | Say
 
 _WAIT = re.compile(r"wait\s*(?P<n>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>ms|s|sec|secs|seconds?)?", re.IGNORECASE)
+_SAY = re.compile(r'say\s*:\s*(?P<said>.*)|"(?P<quoted>.*)', re.IGNORECASE | re.DOTALL)
 _HANGUP_WORDS = frozenset({"hangup", "hang up", "q", "quit"})
-_HELP = 'write keys (0-9 * # A-D, e.g. "1234#"), "wait 3s" / "wait 500ms", or "hangup"'
+_HELP = 'write keys (0-9 * # A-D, e.g. "1234#"), "wait 3s" / "wait 500ms", "say: words", or "hangup"'
 MAX_WAIT = 3600.0
 
 
@@ -66,6 +76,12 @@ def parse_script_line(item: str, *, where: str) -> Step | None:
     lowered = " ".join(text.lower().split())
     if lowered in _HANGUP_WORDS:
         return HangUp()
+    said = _SAY.fullmatch(text)
+    if said is not None:
+        words = (said["said"] or said["quoted"] or "").strip().strip('"').strip()
+        if not words:
+            raise KeyScriptError(f"{where}: {text!r} says nothing; write e.g. \"say: billing\"")
+        return Say(words)
     if lowered.startswith("wait"):
         m = _WAIT.fullmatch(text)
         if m is None:

@@ -162,7 +162,12 @@ class ConsoleView:
             case "prompt_end":
                 self._prompt_ended(data)
             case "prompt_skip":
-                self.line(f"prompt skipped (keys typed ahead): {data.get('text')}")
+                why = "the caller spoke" if data.get("reason") == "speech" else "keys typed ahead"
+                self.line(f"prompt skipped ({why}): {data.get('text')}")
+            case "speech":
+                self._said(data)
+            case "listen":
+                self._listening(data)
             case "key":
                 self._key(state, data)
             case "collect":
@@ -171,6 +176,21 @@ class ConsoleView:
                 self._wait(data)
             case "no_input" | "no_match":
                 self._retry(kind, data)
+
+    def _listening(self, data: Mapping[str, Any]) -> None:
+        """The call listens: what the caller may say (typed after a ", or `say:` in a script)."""
+        phrases = [str(p) for p in data.get("phrases", ())]
+        what = [*phrases[:8], *(["…"] if len(phrases) > 8 else []), *(["digits"] if data.get("digits") else [])]
+        self.line(f'listening for: {", ".join(what)}   (type " then the words)')
+
+    def _said(self, data: Mapping[str, Any]) -> None:
+        text = f'"{data.get("text")}"' if not data.get("masked") else self.mask_char
+        if "discarded" in data:
+            self.line(f"said {text}   not used: {data['discarded']}")
+        elif "as" in data:
+            self.line(f"said {text}   = {data['as']}")
+        else:
+            self.line(f"said {text}   (no match)")
 
     def enter_state(self, name: str) -> None:
         """A state started (again, when the call re-enters it)."""
@@ -246,7 +266,7 @@ class ConsoleView:
             ends = f"; {data['terminator']} ends" if data.get("terminator") else ""
             timers = f"first key within {data.get('timeout'):g} s, then {data.get('inter_digit_timeout'):g} s between keys{ends}"
         else:
-            timers = f"a key within {data.get('timeout'):g} s"
+            timers = f"a key{' or words' if data.get('speech') else ''} within {data.get('timeout'):g} s"
         retries = data.get("retries")
         what = {"menu": "a choice", "collect": "digits", "confirm": "the confirm key"}.get(str(what), str(what))
         self.line(f"waiting for {what}: {timers} (no input {data.get('no_input')}/{retries}, "

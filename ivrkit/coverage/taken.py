@@ -4,8 +4,8 @@ The trace already says why every move happened (`transition.why`: "key 1", "goto
 "collected", "error", …), and records each no-input and no-match with its count, so no
 instrumentation of the call runtime is needed: a worker trace file or a console `--trace`
 could be read the same way. Edges that are not a move are read from their own records: a retry
-(`no_input` / `no_match` with `count < retries`; a `no_match` right after the `validate` hook
-said False is the `invalid` edge), exhaustion (`count >= retries`, whether it leads to
+(`no_input` / `no_match` with `count < retries` and, with `max_attempts`, `attempts` below it; a `no_match` right after the `validate` hook
+said False is the `invalid` edge), exhaustion (`count >= retries` or `attempts >= max_attempts`, whether it leads to
 `on_max_retries` or the error path), and the menu's repeat key (a consumed `key` record).
 """
 
@@ -58,8 +58,8 @@ def move_edge(flow: Flow, source: str, dest: str, why: str) -> str | None:
         return f"{source}:max_retries"
     if why == "start":
         return f"{START}:start"
-    if why.startswith("key "):
-        return f"{source}:key:{why[4:]}"
+    if why.startswith(("key ", "said ")):  # an option spoken is the same edge as pressed
+        return f"{source}:key:{why.split(' ', 1)[1]}"
     if why.startswith("goto "):
         return f"{source}:goto:{why[5:]}"
     if why.startswith("hook "):
@@ -81,6 +81,8 @@ def _retry(e: TraceEvent, before: TraceEvent | None) -> str:
     state = e.state
     if int(e.data.get("count", 0)) >= int(e.data.get("retries", 1)):
         return f"{state}:max_retries"
+    if "max_attempts" in e.data and int(e.data.get("attempts", 0)) >= int(e.data["max_attempts"]):
+        return f"{state}:max_retries"  # no-input and no-match together ran out (`max_attempts`)
     if e.kind == "no_match" and before is not None and before.kind == "hook" and before.data.get("result") is False:
         return f"{state}:invalid"
     return f"{state}:{e.kind}"

@@ -76,6 +76,7 @@ class Builder:
             self.prompt_builder.named(entry_name)
         call_start, call_end = self._hooks(items, reader)
         tts = self.ctx.hook(items["tts"][1], reader, "tts", "tts") if "tts" in items else None
+        stt = self.ctx.hook(items["stt"][1], reader, "stt", "stt") if "stt" in items else None
         dtmf = self._dtmf_mode(items["dtmf"][1], reader) if "dtmf" in items else None
         states_builder = StateBuilder(self.ctx, defaults)
         states: dict[str, State] = {}
@@ -99,7 +100,7 @@ class Builder:
         return Flow(
             name=name, start=start, states=MappingProxyType(states), file=main.source.path, defaults=defaults,
             error_state=error_state, prompts=MappingProxyType(prompts), call_start=call_start, call_end=call_end,
-            files=tuple(doc.source.path for doc in self.docs), python_path=tuple(self.info.python_path), tts=tts,
+            files=tuple(doc.source.path for doc in self.docs), python_path=tuple(self.info.python_path), tts=tts, stt=stt,
             dtmf=dtmf,
         )
 

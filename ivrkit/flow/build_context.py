@@ -18,6 +18,7 @@ from ivrkit.flow.model import HookRef, Settings
 from ivrkit.flow.prompt_build import PromptBuilder, VarUse
 from ivrkit.flow.source import NULL_TAG, Pos, Reporter, Source, did_you_mean, loc_join, mapping_items
 from ivrkit.flow.spec import BUILTIN_VARIABLES, key_names
+from ivrkit.flow.speech_build import input_modes
 from ivrkit.flow.values import Reader, kind_of
 
 
@@ -92,8 +93,10 @@ class BuildContext:
             parsed: Any
             if key in ("timeout", "inter_digit_timeout", "hook_timeout", "dtmf_pace"):
                 parsed = reader.duration(value, sub, key)
-            elif key == "retries":
+            elif key in ("retries", "max_attempts"):
                 parsed = reader.integer(value, sub, key, minimum=1)
+            elif key == "input":
+                parsed = input_modes(value, reader, sub)
             elif key == "terminator":
                 # null or "" = no terminator; an empty value is reported by dtmf_key (a # comment?)
                 quoted_empty = isinstance(value, yaml.ScalarNode) and value.tag != NULL_TAG and value.value == ""

@@ -25,6 +25,8 @@ DtmfMode = Literal["rfc4733", "inband", "both"]
 DTMF_MODES: tuple[DtmfMode, ...] = ("rfc4733", "inband", "both")
 
 StateKind = Literal["menu", "collect", "goto", "transfer", "send_dtmf", "dial", "navigate", "hangup", "say"]
+#: How a caller may answer a menu or a collect: keys (DTMF), speech, or both.
+InputMode = Literal["dtmf", "speech"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,15 @@ class Settings:
     language: str | None = None
     hook_timeout: float = 5.0
     dtmf_pace: float = 0.25
+    input: tuple[InputMode, ...] = ("dtmf",)
+    # no-input and no-match together: the call leaves once they add up to it (None: only the
+    # separate `retries` count), as VoiceXML applications count "attempts"
+    max_attempts: int | None = None
+
+    @property
+    def speech(self) -> bool:
+        """The caller may speak the answer (menu words, spoken digits)."""
+        return "speech" in self.input
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +73,13 @@ class HookRef:
 
 @dataclass(frozen=True, slots=True)
 class Menu:
-    """Single-key choice. Keys are DTMF keys as strings ("1", "*", "#", "A")."""
+    """Single-key choice. Keys are DTMF keys as strings ("1", "*", "#", "A"). `words` holds, per
+    key, the phrases that choose that option when the state takes speech (lower case, one space
+    between words): a spoken choice is the same option, so it takes the same edge."""
 
     prompt: Prompt
     options: Mapping[str, str]  # key -> target state
+    words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # key -> phrases
     no_input: tuple[Prompt, ...] = ()  # escalating: the n-th no-input plays no_input[min(n, len)-1]
     no_match: tuple[Prompt, ...] = ()
     on_max_retries: str | None = None  # None: the flow's error path
@@ -256,6 +270,7 @@ class Flow:
     files: tuple[str, ...] = ()  # the file and every include, for reload watching
     python_path: tuple[str, ...] = ()  # absolute folders its hooks are imported from
     tts: HookRef | None = None  # module:factory of a livekit-agents TTS (the worker's adapter uses it)
+    stt: HookRef | None = None  # module:factory of a streaming livekit-agents STT (None: the offline one)
     dtmf: DtmfMode | None = None  # None: the worker's --dtmf (default rfc4733); the worker's adapter uses it
 
     def state(self, name: str) -> State:

@@ -33,6 +33,7 @@ _SECTIONS: tuple[tuple[str, str, str, type | None], ...] = (
     ("hooks", "Flow hooks", "`hooks:`", None),
     ("state", "A state", "`states: {name: …}`", State),
     ("menu", "menu", "a state's `menu:`", Menu),
+    ("option", "menu options (the mapping form)", "a menu option's value, to choose it by speech too", None),
     ("collect", "collect", "a state's `collect:`", Collect),
     ("run", "run (the mapping form)", "a state's `run:`", None),
     ("goto_arm", "goto arms", "each item of a `goto:` list", None),
@@ -76,6 +77,7 @@ _TYPES: dict[ValueType, tuple[str, str]] = {  # type -> (how the table names it,
     "hooks": ("mapping (below)", "{call_start: acme.hooks:greet}"),
     "regex": ("regular expression", '"\\\\d{4}"'),
     "condition": ("condition", '"balance > 100"'),
+    "input_list": ("dtmf / speech, or a list", "[dtmf, speech]"),
     "dtmf_mode": ("rfc4733 / inband / both", "inband"),
 }
 
@@ -89,6 +91,8 @@ def _value(value: object, kind: ValueType) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
     return str(value)
 
 

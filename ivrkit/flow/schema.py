@@ -18,6 +18,7 @@ from ivrkit.flow.spec import DTMF_KEYS, SECTIONS, ValueType
 SCHEMA_ID = "https://ivrkit.dev/schema/flow.json"
 _DTMF_PATTERN = "^[0-9*#A-Da-d]$"
 _DURATION_PATTERN = r"^\s*(\d+(\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$"
+_INPUT = {"type": "string", "pattern": "^(dtmf|speech)$"}
 _HOOK_PATTERN = r"^\s*[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*\s*$"
 
 # Which section describes the mapping form of each value type.
@@ -69,7 +70,7 @@ def _value(kind: ValueType) -> dict[str, Any]:
     if kind == "nav_steps":
         return {"type": "array", "minItems": 1, "items": _ref("nav_step")}
     refs = {"prompt", "prompts", "duration", "dtmf_key", "hook", "hook_list", "hook_spec", "goto",
-            "string_list", "options", "states", "prompt_table"}
+            "string_list", "input_list", "options", "states", "prompt_table"}
     if kind in refs:
         return _ref(kind)
     raise ValueError(f"no schema for value type {kind!r}")  # a new ValueType needs a case here
@@ -87,6 +88,8 @@ def flow_schema() -> dict[str, Any]:
         "hook": {"type": "string", "pattern": _HOOK_PATTERN, "description": "module:function"},
         "hook_list": {"anyOf": [_ref("hook"), {"type": "array", "items": _ref("hook")}]},
         "hook_spec": {"anyOf": [_ref("hook"), _object("run")]},
+        "input_list": {"anyOf": [_INPUT, {"type": "array", "minItems": 1, "items": _INPUT}],
+                       "description": "dtmf, speech, or a list of both"},
         "string_list": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "prompt_part": part,
         "prompt": {"anyOf": [{"type": ["string", "number"]}, _ref("prompt_part"),
@@ -95,7 +98,7 @@ def flow_schema() -> dict[str, Any]:
                     "description": "one prompt, or a list that escalates with each retry"},
         "prompt_table": {"type": "object", "additionalProperties": _ref("prompt")},
         "options": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": _DTMF_PATTERN},
-                    "additionalProperties": {"type": ["string", "number"]},
+                    "additionalProperties": {"anyOf": [{"type": ["string", "number"]}, _object("option")]},
                     "description": 'DTMF key -> state; quote keys: "1", "*", "#"'},
         "goto_arm": _object("goto_arm"),
         "goto": {"anyOf": [{"type": ["string", "number"]}, {"type": "array", "minItems": 1, "items": _ref("goto_arm")}]},

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal
 
-from ivrkit.flow.model import Settings
+from ivrkit.flow.model import InputMode, Settings
 from ivrkit.voice.amd import AmdSettings
 
 ValueType = Literal[
     "string", "identifier", "state", "state_or_null", "prompt", "prompts", "prompt_table",
     "duration", "int", "bool", "dtmf_key", "options", "hook", "hook_list", "hook_spec",
     "goto", "string_list", "transfer", "send_dtmf", "dial", "menu", "collect", "states",
-    "settings", "hooks", "regex", "condition", "amd", "navigate", "nav_steps", "dtmf_mode",
+    "settings", "hooks", "regex", "condition", "amd", "navigate", "nav_steps", "input_list", "dtmf_mode",
 ]
 
 
@@ -47,6 +47,10 @@ _SETTINGS_TYPES: dict[str, tuple[ValueType, str, str]] = {  # name -> (type, mea
     "language": ("string", "prompt language", "en"),
     "hook_timeout": ("duration", "time limit for hooks run in this state", "2s"),
     "dtmf_pace": ("duration", "gap between keys sent by send_dtmf", "300ms"),
+    "input": ("input_list", "how a menu or collect may be answered: dtmf (keys), speech (spoken words or digits), "
+              "or both", "[dtmf, speech]"),
+    "max_attempts": ("int", "no-input and no-match together before on_max_retries (beside each one's own `retries`)",
+                     "3"),
 }
 SETTINGS_KEYS: tuple[Key, ...] = tuple(
     Key(f.name, _SETTINGS_TYPES[f.name][0], _SETTINGS_TYPES[f.name][1], example=_SETTINGS_TYPES[f.name][2])
@@ -70,6 +74,9 @@ TOP_KEYS: tuple[Key, ...] = (
     Key("dtmf", "dtmf_mode", "how callers' keys arrive: rfc4733 (telephone-events, what LiveKit SIP decodes), "
         "inband (DTMF tones in the caller's audio, for trunks that send no RFC 4733), or both (each press once)",
         default="the worker's --dtmf, else rfc4733", example="inband"),
+    Key("stt", "hook", "module:factory returning a streaming livekit-agents STT that hears the caller in states that "
+        "take speech (default: the worker's --stt, else the offline pocketsphinx recogniser)",
+        default="the worker's --stt, else pocketsphinx", example="livekit.plugins.deepgram:STT"),
     Key("states", "states", "the states, by name", required=True),
 )
 INCLUDE_KEYS: tuple[Key, ...] = tuple(k for k in TOP_KEYS if k.name in ("python_path", "include", "prompts", "states"))
@@ -98,7 +105,8 @@ STATE_KEYS: tuple[Key, ...] = (
 )
 MENU_KEYS: tuple[Key, ...] = (
     Key("prompt", "prompt", "what the caller hears", required=True),
-    Key("options", "options", "DTMF key (quoted!) -> state", required=True, example='{"1": balance, "0": agent}'),
+    Key("options", "options", "DTMF key (quoted!) -> state, or -> {to: state, say: [words]} to be chosen by "
+        "speech too", required=True, example='{"1": {to: billing, say: [billing, bills]}, "0": agent}'),
     Key("repeat_key", "dtmf_key", "key that replays the menu"),
     Key("back_key", "dtmf_key", "key that goes back to the previous menu"),
     Key("no_input", "prompts", "prompt(s) after a timeout; a list escalates"),
@@ -122,6 +130,11 @@ COLLECT_KEYS: tuple[Key, ...] = (
     Key("no_input", "prompts", "prompt(s) after a timeout; a list escalates"),
     Key("no_match", "prompts", "prompt(s) after too-short or invalid input"),
     Key("on_max_retries", "state", "where to go after `retries` failures", default="the error path"),
+)
+OPTION_KEYS: tuple[Key, ...] = (
+    Key("to", "state", "the state this option leads to", required=True, example="billing"),
+    Key("say", "string_list", "words or phrases a caller may speak to choose it (with `input: [dtmf, speech]`)",
+        example="[billing, bills, invoice]"),
 )
 RUN_KEYS: tuple[Key, ...] = (
     Key("hook", "hook", "module:function", required=True),
@@ -196,6 +209,7 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
     "hooks": HOOKS_KEYS,
     "state": STATE_KEYS,
     "menu": MENU_KEYS,
+    "option": OPTION_KEYS,
     "collect": COLLECT_KEYS,
     "run": RUN_KEYS,
     "transfer": TRANSFER_KEYS,
@@ -210,6 +224,7 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
 ACTIONS: frozenset[str] = frozenset(k.name for k in ACTION_KEYS)
 SETTING_NAMES: frozenset[str] = frozenset(k.name for k in SETTINGS_KEYS)
 DTMF_KEYS = "0123456789*#ABCD"
+INPUT_MODES: tuple[InputMode, ...] = ("dtmf", "speech")
 BUILTIN_VARIABLES: frozenset[str] = frozenset({"caller_number", "called_number", "call_id", "last_key"})
 
 

@@ -34,6 +34,7 @@ from ivrkit.flow.model import (
 from ivrkit.flow.prompt_build import VarUse
 from ivrkit.flow.source import Pos, Reporter, did_you_mean, loc_join, mapping_items
 from ivrkit.flow.spec import ACTIONS, DTMF_KEYS, SECTIONS, SETTING_NAMES, key_names
+from ivrkit.flow.speech_build import OptionWords
 from ivrkit.flow.values import Reader, kind_of
 from ivrkit.voice.amd import AmdSettings
 
@@ -213,7 +214,9 @@ class StateBuilder:
         if f is None:
             return None
         prompt = self.prompts.prompt(f["prompt"][1], reader, loc_join(loc, "prompt"))
-        options = self.options(f["options"][0], f["options"][1], reader, loc_join(loc, "options"))
+        said = OptionWords(self.report, reader)
+        options = self.options(f["options"][0], f["options"][1], reader, loc_join(loc, "options"), said)
+        said.check(name, settings, options, f["options"][0], loc_join(loc, "options"))
         keys: dict[str, object] = {}
         for key in ("repeat_key", "back_key"):
             if key in f:
@@ -230,9 +233,10 @@ class StateBuilder:
                             "set terminator: null (or another key) on this state or in defaults, or use another option key")
         if prompt is None:
             return None
-        return Menu(prompt=prompt, options=MappingProxyType(options), **keys, **self._retry_prompts(f, reader, loc, settings))  # type: ignore[arg-type]
+        return Menu(prompt=prompt, options=MappingProxyType(options), words=MappingProxyType(said.words),
+                    **keys, **self._retry_prompts(f, reader, loc, settings))  # type: ignore[arg-type]
 
-    def options(self, key_node: yaml.Node, node: yaml.Node, reader: Reader, loc: str) -> dict[str, str]:
+    def options(self, key_node: yaml.Node, node: yaml.Node, reader: Reader, loc: str, said: OptionWords) -> dict[str, str]:
         out: dict[str, str] = {}
         self._comment_keys(key_node, node, reader, loc)
         if not isinstance(node, yaml.MappingNode) or not node.value:
@@ -249,9 +253,11 @@ class StateBuilder:
                                 'an unquoted # starts a YAML comment; quote the key: "#": agent')
                 continue
             key = reader.check_key(k_node, raw, sub, "menu key")
-            target = self.ctx.state_ref(value, reader, sub, f"option '{raw}'") if not isinstance(value, yaml.MappingNode) else None
-            if isinstance(value, yaml.MappingNode):
-                reader.bad(value, sub, "a menu option leads to a state name, not a mapping", "define the state under states: and name it here")
+            to: yaml.Node | None = value
+            if isinstance(value, yaml.MappingNode):  # {to: state, say: [words]}
+                to = said.option(key, value, sub)
+                sub = loc_join(sub, "to")
+            target = self.ctx.state_ref(to, reader, sub, f"option '{raw}'") if to is not None else None
             if key is None or target is None:
                 continue
             if key in seen:

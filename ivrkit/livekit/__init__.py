@@ -17,6 +17,9 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
 - `dtmf`          every key in or out checked against the RFC 4733 table
 - `caller_audio`  the caller's audio track, subscribed only while a listener (in-band DTMF,
                   speech) needs it; frames to each listener as `Pcm`
+- `hearing`       speech input: the call's `listen` requests, the caller's audio, a recogniser
+- `sphinx`        the offline recogniser: pocketsphinx, a grammar of the state's words, its VAD
+- `plugin_stt`    any streaming livekit-agents STT plugin as the recogniser (`stt:` / `--stt`)
 - `player`        prompt playout on the agent's own audio track; barge-in drops queued audio
 - `prompt_audio`  a filled prompt → one PCM buffer (prompt cache, offline voice or a TTS plugin)
 - `tts`           the offline voice as a livekit-agents TTS; Pcm → `rtc.AudioFrame` helpers

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from livekit import api, rtc
 
-from ivrkit.channel import CallerInfo, Channel, Emit, Hangup, Key, PromptEnded
+from ivrkit.channel import CallerInfo, Channel, Emit, Hangup, Key, Listen, PromptEnded, Speech, SpeechStarted
 from ivrkit.clock import Clock
 from ivrkit.dtmf_merge import KeyMerge, KeySource
 from ivrkit.errors import ChannelError
@@ -43,12 +43,14 @@ from ivrkit.flow.model import DtmfMode
 from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, state_attributes
 from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
+from ivrkit.livekit.hearing import Hearing
 from ivrkit.livekit.inband import InbandKeys
 from ivrkit.livekit.participant_audio import hear
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
 from ivrkit.prompts import FilledPrompt
 from ivrkit.voice.audio import Pcm
+from ivrkit.voice.listen import Recognizer
 
 __all__ = ["ChannelLog", "LiveKitChannel", "caller_info"]
 
@@ -138,6 +140,7 @@ class LiveKitChannel(Channel):
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] = logger,
         sensitive_states: frozenset[str] = frozenset(),
         dtmf: DtmfMode = "rfc4733",
+        recognizer: Recognizer | None = None,
     ) -> None:
         super().__init__(clock=clock, caller=caller_info(caller))
         self.room = room
@@ -166,6 +169,8 @@ class LiveKitChannel(Channel):
         self.caller_audio = CallerAudio(room, caller.identity, clock=clock, log=log, records=self.record.add)
         self.inband = InbandKeys(self.caller_audio, self._on_tone) if dtmf != "rfc4733" else None
         self._merge = KeyMerge() if dtmf == "both" else None
+        # speech input: only states with input: [.., speech] ask (`listen`); None: keys only
+        self.hearing = Hearing(self.caller_audio, recognizer, self._on_speech, clock) if recognizer is not None else None
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -222,6 +227,22 @@ class LiveKitChannel(Channel):
         if self.ended is not None and not self._hung_up_by_us:  # the caller left while we waited for it
             reason = self.ended
             asyncio.get_running_loop().call_soon(emit, Hangup(self.clock.now(), reason))
+
+    # --- speech -----------------------------------------------------------------------------
+
+    def listen(self, request: Listen | None) -> None:
+        if self.hearing is None:
+            if request is None:
+                return
+            raise ChannelError("this worker has no speech recogniser: the caller can only press keys")
+        if self.ended is None or request is None:
+            self.hearing.listen(request)
+
+    def _on_speech(self, event: SpeechStarted | Speech) -> None:
+        """What the recogniser heard. Never logged with its text: it may be a PIN said aloud
+        (the call masks it in its trace; the adapter does not know which state is sensitive)."""
+        if self.ended is None and self._emit is not None:
+            self.emit(event)
 
     def _detach(self) -> None:
         if self.inband is not None:
@@ -482,6 +503,8 @@ class LiveKitChannel(Channel):
         self.player.close()
         await self.attributes.aclose()
         self._detach()
+        if self.hearing is not None:
+            self.hearing.close()
         await self.caller_audio.aclose()
         if not self._hung_up_by_us:
             # The caller hung up (or was transferred): the room lives on with whoever the flow

@@ -150,6 +150,11 @@ class FlowSet:
         return ",".join(f"{name}@{self.flows[name].version}" for name in self.names)
 
 
+def takes_speech(flow: Any) -> bool:
+    """Some menu or collect of `flow` takes speech (`input: [.., speech]`)."""
+    return any(s.settings.speech and (s.menu is not None or s.collect is not None) for s in flow.states.values())
+
+
 def build_flow_set(opts: WorkerOptions) -> FlowSet:
     """Load, check, compile. Raises `FlowSetError` or `RoutingError` with what to fix."""
     from ivrkit.livekit.prompt_audio import PromptAudio, fixed_prompt_parts
@@ -169,6 +174,12 @@ def build_flow_set(opts: WorkerOptions) -> FlowSet:
         )
         return LoadedFlow(flow=flow, machine=FlowMachine(flow), audio=audio, version=flow_version(flow.files))
 
+    speaking = [flow for flow in flows.values() if takes_speech(flow)]
+    if speaking:  # said words the offline recogniser cannot pronounce: say so now, not on a call
+        from ivrkit.livekit.sphinx import SphinxRecognizer, dictionary_issues
+
+        recognizer = SphinxRecognizer()
+        warnings = [*warnings, *(i for flow in speaking for i in dictionary_issues(flow, recognizer))]
     loaded = {name: compile(flow) for name, flow in flows.items()}
     busy = loaded.get(BUSY_FLOW) or compile(load_flow(Path(__file__).resolve().parent.parent / "defaults" / "busy.yaml"))
     return FlowSet(flows=loaded, router=router, busy=busy, warnings=tuple(warnings))

@@ -32,15 +32,18 @@ from ivrkit.flow.model import Flow
 from ivrkit.livekit.admission import ADMISSION
 from ivrkit.livekit.attributes import progress_hooks, sensitive_states
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
-from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set
+from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set, takes_speech
 from ivrkit.livekit.guard import CallRegistry
 from ivrkit.livekit.otel import worker_tracer
+from ivrkit.livekit.plugin_stt import PluginRecognizer
 from ivrkit.livekit.routing import RouteDecision
 from ivrkit.livekit.settings import SettingsError, WorkerOptions
+from ivrkit.livekit.sphinx import SphinxRecognizer
 from ivrkit.livekit.trace import TraceCopier, TraceWriter
 from ivrkit.prompts import FilledPrompt
 from ivrkit.telemetry import export_call
 from ivrkit.voice.audio import Pcm
+from ivrkit.voice.listen import Recognizer
 
 if TYPE_CHECKING:
     from ivrkit.metrics import CallMetrics
@@ -100,20 +103,21 @@ async def wait_for_caller(room: rtc.Room, timeout: float) -> rtc.RemoteParticipa
         room.off("participant_connected", on_join)
 
 
-def tts_factory(spec: str) -> Callable[[], Any]:
-    """The `module:factory` of `--tts`, imported; the worker checks it at startup so a typo
-    stops the worker with one line instead of failing every call. Raises SettingsError."""
+def tts_factory(spec: str, option: str = "--tts") -> Callable[[], Any]:
+    """The `module:factory` of `--tts` (or `--stt`), imported; the worker checks it at startup so
+    a typo stops the worker with one line instead of failing every call. Raises SettingsError."""
     module, sep, name = spec.partition(":")
     if not sep or not module or not name:
-        raise SettingsError(f"--tts {spec!r} is not module:factory, e.g. livekit.plugins.cartesia:TTS")
+        example = "livekit.plugins.deepgram:STT" if option == "--stt" else "livekit.plugins.cartesia:TTS"
+        raise SettingsError(f"{option} {spec!r} is not module:factory, e.g. {example}")
     try:
         factory = getattr(importlib.import_module(module), name)
     except ImportError as e:
-        raise SettingsError(f"--tts {spec!r}: cannot import {module!r} ({e}); is the plugin installed?") from None
+        raise SettingsError(f"{option} {spec!r}: cannot import {module!r} ({e}); is the plugin installed?") from None
     except AttributeError:
-        raise SettingsError(f"--tts {spec!r}: module {module!r} has no {name!r}") from None
+        raise SettingsError(f"{option} {spec!r}: module {module!r} has no {name!r}") from None
     if not callable(factory):
-        raise SettingsError(f"--tts {spec!r} is a {type(factory).__name__}, not a factory")
+        raise SettingsError(f"{option} {spec!r} is a {type(factory).__name__}, not a factory")
     result: Callable[[], Any] = factory
     return result
 
@@ -215,6 +219,28 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
             registry.remove(room.name)
 
 
+async def _recognizer(flow: Flow, worker_stt: str | None, clock: LoopClock) -> Recognizer | None:
+    """The call's recogniser: the flow's `stt:` plugin, else the worker's `--stt`, else the
+    offline one, its model loaded on a thread (about 0.1 s, off the loop that serves other
+    calls); None for a key-only flow — it never loads pocketsphinx nor makes a plugin."""
+    if not takes_speech(flow):
+        return None
+    if flow.stt is not None or worker_stt is not None:
+        try:
+            factory = resolve_hook(flow.stt, flow.python_path) if flow.stt is not None else tts_factory(worker_stt or "", "--stt")
+            return PluginRecognizer(factory(), clock)
+        except Exception as e:  # keys still work: the call's listen requests then fail and are traced
+            logger.error("flow %s: the STT plugin %s failed: %s: %s", flow.name, flow.stt or worker_stt, type(e).__name__, e)
+            return None
+    recognizer = SphinxRecognizer()
+    try:
+        await asyncio.to_thread(recognizer.load)
+    except Exception as e:  # keys still work: the call's listen requests then fail and are traced
+        logger.error("flow %s takes speech but the offline recogniser failed to load: %s", flow.name, e)
+        return None
+    return recognizer
+
+
 def _registry(opts: WorkerOptions) -> CallRegistry | None:
     if opts.guard_dir is None:
         return None
@@ -237,10 +263,11 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
         loaded.audio.synthesize, plugin=plugin, plugin_key=spec)
     if metrics is not None:
         synthesize = _timed(synthesize, clock, metrics.series.observe_render)
+    recognizer = await _recognizer(loaded.flow, opts.stt, clock)
     channel = LiveKitChannel(
         room, caller, api=ctx.api, clock=clock, synthesize=synthesize,
         sip_trunk=opts.sip_trunk, sensitive_states=sensitive_states(loaded.flow),
-        dtmf=loaded.flow.dtmf or opts.dtmf,
+        dtmf=loaded.flow.dtmf or opts.dtmf, recognizer=recognizer,
     )
     logger.info(
         "call in room '%s': caller '%s' (%s) -> flow '%s' (%s), version %s",

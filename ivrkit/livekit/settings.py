@@ -106,6 +106,7 @@ class WorkerOptions:
     trace_dir: Path | None = None
     prompt_cache: Path | None = None
     tts: str | None = None  # `module:factory` returning a livekit-agents tts.TTS
+    stt: str | None = None  # `module:factory` returning a streaming livekit-agents stt.STT (speech input)
     sip_trunk: str | None = None  # outbound trunk for `dial` states without `trunk:`
     dtmf: DtmfMode = "rfc4733"  # flows without `dtmf:` hear keys this way
     log_level: str = "INFO"

@@ -101,6 +101,10 @@ def prepare(opts: WorkerOptions) -> tuple[LiveKitCredentials, FlowSet]:
             from ivrkit.livekit.job import tts_factory
 
             tts_factory(opts.tts)
+        if opts.stt:
+            from ivrkit.livekit.job import tts_factory as plugin_factory
+
+            plugin_factory(opts.stt, "--stt")
     except SettingsError as e:
         raise _fail(e, e.exit_code) from None
     try:
@@ -270,6 +274,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser, *, dev: bool = False) 
     parser.add_argument("--trace-dir", type=Path, help="write one JSON-lines trace per call here (env IVRKIT_TRACE_DIR)")
     parser.add_argument("--prompt-cache", type=Path, help="baked prompts folder, from `ivrkit prompts bake` (env IVRKIT_PROMPT_CACHE)")
     parser.add_argument("--tts", help="module:factory returning a livekit-agents TTS (default: offline eSpeak NG)")
+    parser.add_argument("--stt", help="module:factory returning a streaming livekit-agents STT for states that take "
+                                      "speech, in flows without stt: (default: offline pocketsphinx)")
     parser.add_argument("--dtmf", choices=DTMF_MODES, type=str.lower,
                         help="how callers' keys arrive in flows that do not say (`dtmf:`): rfc4733 events, "
                              "inband tones in the caller's audio, or both (env IVRKIT_DTMF, default rfc4733)")
@@ -329,6 +335,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             trace_dir=args.trace_dir,
             prompt_cache=args.prompt_cache,
             tts=args.tts,
+            stt=args.stt,
             sip_trunk=args.sip_trunk,
             dtmf=args.dtmf,
             log_level=args.log_level or os.environ.get("LIVEKIT_LOG_LEVEL") or ("DEBUG" if dev else "INFO"),

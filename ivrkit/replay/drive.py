@@ -41,6 +41,8 @@ class Driver(Protocol):
 
     async def advance(self, seconds: float) -> None: ...
 
+    async def say(self, text: str, *, seconds: float = 0.5) -> None: ...
+
     async def hangup(self) -> None: ...
 
 
@@ -57,7 +59,9 @@ async def feed(driver: Driver, inputs: Sequence[Timed], recorded: Sequence[Rec],
         await driver.advance(when - driver.clock.now())
         if not driver.running:
             break
-        if item.digit is None:
+        if item.said is not None:
+            await driver.say(item.said, seconds=0.0)
+        elif item.digit is None:
             await driver.hangup()
         else:
             await driver.press(item.digit)

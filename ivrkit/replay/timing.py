@@ -40,14 +40,16 @@ Anchor = tuple[str, int]  # (kind, ordinal among the records of that kind)
 
 @dataclass(frozen=True, slots=True)
 class Timed:
-    """An input of the replay: a key (`digit`) or the caller's hang-up (`digit` None), pressed
-    `delay` seconds after `anchor`; `at` is its recorded time, the fallback."""
+    """An input of the replay: a key (`digit`), words the caller said (`said`), or the caller's
+    hang-up (both None), given `delay` seconds after `anchor`; `at` is its recorded time, the
+    fallback."""
 
     digit: str | None
     at: float
     anchor: Anchor
     delay: float
     placeholder: bool = False
+    said: str | None = None
 
 
 def anchors(records: Sequence[Rec | TraceEvent]) -> list[tuple[Anchor, float, int]]:
@@ -62,7 +64,8 @@ def anchors(records: Sequence[Rec | TraceEvent]) -> list[tuple[Anchor, float, in
     return out
 
 
-def timed(records: tuple[Rec, ...], digit: str | None, at: float, index: int, *, placeholder: bool = False) -> Timed:
+def timed(records: tuple[Rec, ...], digit: str | None, at: float, index: int, *, placeholder: bool = False,
+          said: str | None = None) -> Timed:
     """The input recorded at `at` (its record at `index`) tied to the last anchor before it:
     recorded no later than it arrived, and before its own record (a prompt started *because*
     of the key is not what the caller reacted to)."""
@@ -72,7 +75,7 @@ def timed(records: tuple[Rec, ...], digit: str | None, at: float, index: int, *,
             break
         if t <= at + ROUNDING and not _stopped_by(records, i, index):
             best = (anchor, t)
-    return Timed(digit, at, best[0], max(0.0, at - best[1]), placeholder)
+    return Timed(digit, at, best[0], max(0.0, at - best[1]), placeholder, said)
 
 
 def _stopped_by(records: tuple[Rec, ...], i: int, index: int) -> bool:

@@ -10,6 +10,8 @@ One concept per module:
             digits spelt out key by key (`spoken_digits`)
 - `dtmf_tones` in-band DTMF: `DtmfDetector` hears key presses as tones in the caller's audio
             (ITU-T Q.24 receiver rules, Goertzel terms, pure numpy); `dtmf_tone` makes them
+- `listen`  the recognition port: a `Recognizer` turns the caller's frames into `SpeechStarted` /
+            `Speech` for the call's `Listen` request (adapters: `ivrkit.livekit.sphinx`, `plugin_stt`)
 - `cache`   the prompt cache: a folder of WAV files keyed by text and voice, filled ahead of
             time by `ivrkit prompts bake` and read at call time (`PromptCache`, `prompt_pcm`)
 - `amd`     answering-machine detection on the far end's first seconds: Asterisk's AMD()

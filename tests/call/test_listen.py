@@ -46,7 +46,7 @@ async def test_hello_is_a_human_and_the_flow_speaks_when_the_greeting_has_ended(
         r = record(t)
         assert r["words"] == 1 and 1000 < r["at_ms"] < 2000, r
         assert t.channel.played[0].started == pytest.approx(r["at_ms"] / 1000)  # no time lost between answer and speech
-        assert not t.channel.listening  # the far end is no longer listened to
+        assert not t.channel.hearing_far_end  # the far end is no longer listened to
 
 
 async def test_a_voicemail_greeting_is_a_machine_and_the_message_starts_after_the_beep() -> None:
@@ -62,7 +62,7 @@ async def test_a_voicemail_greeting_is_a_machine_and_the_message_starts_after_th
         assert abs(beep["hz"] - 1000) < 10 and beep["end_ms"] / 1000 <= beep_end + 0.02
         started = t.channel.played[0].started
         assert beep_end <= started <= beep_end + 0.1, (beep_end, started)
-        assert not t.channel.listening
+        assert not t.channel.hearing_far_end
 
 
 async def test_no_beep_within_wait_for_beep() -> None:
@@ -124,10 +124,10 @@ async def test_an_adapter_that_cannot_hear_the_far_end_takes_the_error_path() ->
 async def test_the_caller_hanging_up_during_the_analysis_stops_the_listening() -> None:
     async with FlowTester(load_flow_text(FLOW), far_end=far_end_speech(GREETING)) as t:
         await t.advance(1)
-        assert t.channel.listening
+        assert t.channel.hearing_far_end
         await t.hangup()
         t.expect_ended("caller_hangup")
-        assert not t.channel.listening
+        assert not t.channel.hearing_far_end
         assert t.trace.of_kind("amd") == []
 
 

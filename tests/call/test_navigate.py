@@ -68,7 +68,7 @@ async def test_keys_go_out_after_each_far_prompt_ended_in_order_once() -> None:
     sent = [r.data["digit"] for r in t.trace.of_kind("dtmf_sent")]
     assert sent == ["2", "*", "*", "*", "*", "*"]  # the account number and its # masked: sensitive
     assert "4321" not in t.trace.to_jsonl()
-    assert not t.channel.listening
+    assert not t.channel.hearing_far_end
 
 
 async def test_a_silent_far_end_takes_on_fail() -> None:
@@ -76,7 +76,7 @@ async def test_a_silent_far_end_takes_on_fail() -> None:
     t.expect_variable("navigate_failed", "step 1: no prompt ended within 15 s")
     assert "Failed." in t.prompts[-1]
     assert t.channel.sent == []
-    assert not t.channel.listening
+    assert not t.channel.hearing_far_end
 
 
 async def test_a_far_end_that_hangs_up_takes_on_fail() -> None:

@@ -189,6 +189,42 @@ def test_pty_keys_act_at_once_and_the_terminal_is_restored(hangup: bytes, why: s
         os.close(slave)
 
 
+def test_pty_typed_speech_after_a_quote_is_said_on_enter() -> None:
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ivrkit.console", "flows/press_or_say.yaml", "--fast", "--no-audio"],
+        stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, close_fds=True,
+        start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    seen = ""
+
+    def read_until(text: str) -> None:
+        nonlocal seen
+        while text not in seen:
+            ready, _, _ = select.select([master], [], [], 20)
+            assert ready, f"timed out waiting for {text!r}; got:\n{seen}"
+            seen += os.read(master, 4096).decode(errors="replace")
+
+    try:
+        read_until("waiting for a choice: a key or words")
+        os.write(master, b'"billx\x7fing')  # q, digits, backspace: all part of the words until Enter
+        read_until("say: type the words")
+        os.write(master, b"\r")
+        read_until('said "billing"   = 1')
+        read_until("state account")
+        os.write(master, b'"oops\x1b')  # Esc: never mind
+        read_until("say: cancelled")
+        os.write(master, b"q")
+        read_until("call ended: caller hung up")
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        os.close(slave)
+
+
 def test_the_parser_hooks_into_the_ivrkit_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`add_console_parser` follows ivrkit.cli's convention (args_type/handler/convert), so
     wiring it is one entry in `cli.COMMANDS`; run through `cli.main` for real."""
@@ -253,3 +289,13 @@ def test_console_help_shows_fast_and_set_examples() -> None:
     proc = _console("--help")
     assert proc.returncode == 0
     assert "--set now=2026-12-07T10:00" in proc.stdout and "ivrkit console --fast" in proc.stdout
+
+
+def test_subprocess_press_or_say_takes_typed_speech_from_stdin_lines() -> None:
+    proc = _console("flows/press_or_say.yaml", "--fast", "--no-audio",
+                    stdin='"billing please\nwait 50ms\nsay: four three two one\nwait 50ms\nsay: yes\n')
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for expected in ('listening for: billing, bills', 'said "billing please"   = 1', "path: main → account  (said 1)",
+                     'said "four three two one"   = 4321', "prompt: Your account 4 3 2 1 has no payment due."):
+        assert expected in out, f"{expected!r} missing from:\n{out}"

@@ -21,3 +21,14 @@ async def test_key_script_runs_on_the_virtual_clock() -> None:
     keys = [(e.digit, e.at) for e in phone.events if isinstance(e, Key)]
     assert keys == [("1", 0.0), ("4", 3.0), ("2", 3.0), ("#", 3.0)]
     assert isinstance(phone.events[-1], Hangup)  # and the 7 after hangup was never pressed
+
+
+async def test_say_in_a_key_script_is_heard_only_while_the_call_listens() -> None:
+    from ivrkit.channel import Listen, Speech, SpeechStarted
+
+    phone = Phone()
+    await run_key_script(parse_key_script("say: billing"), phone.channel, phone.clock)
+    assert phone.events == [] and "not heard: this state takes keys only" in phone.text
+    phone.channel.listen(Listen(phrases=("billing",)))
+    await run_key_script(parse_key_script('"billing please'), phone.channel, phone.clock)
+    assert phone.events == [SpeechStarted(0.0), Speech("billing please", 0.0)]

@@ -32,3 +32,11 @@ def test_key_script_errors_name_the_item_and_the_fix(script: str, fragment: str)
         parse_key_script(script)
     assert fragment in str(info.value)
     assert str(info.value).startswith("--keys: item ")
+
+
+def test_say_steps_in_a_key_script() -> None:
+    from ivrkit.console.script import Say
+
+    assert parse_key_script('say: billing please,"card, wait 1s') == (Say("billing please"), Say("card"), Wait(1.0))
+    with pytest.raises(KeyScriptError, match="says nothing"):
+        parse_key_script("say:   ")

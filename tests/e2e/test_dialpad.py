@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from stack.process import NsProcess
 from stack.stack import Stack
 from stack.testenv import unavailable

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from stack.process import LEAK, NsProcess
 from stack.stack import CALLER_PY, Stack
 from stack.testenv import TYPED_PINS, log_text, trace_text

@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
+from stack import testenv
 from stack.callers import CallerError, CallerProcess, Event
 from stack.sip import create_outbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
-from stack import testenv
 from stack.sipp import SippFarEnd, SippResult
 from stack.testenv import tone_flows, unavailable
 from stack.worker import Worker, events

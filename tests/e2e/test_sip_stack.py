@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from stack.rtp_analysis import Recording, detect_tones, tone_sequence
 from stack.rtp_packets import PT_PCMU, PT_TELEPHONE_EVENT, RtpPacket, TelephoneEvent, ulaw_decode, ulaw_encode
-from stack.rtp_pcap import UdpRecord, phone_packets, read_pcap, write_phone_pcap, write_pcap
+from stack.rtp_pcap import UdpRecord, phone_packets, read_pcap, write_pcap, write_phone_pcap
 from stack.sip import LKSIP_REFER_RACE, create_dispatch_rule, create_inbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
 from stack.sipp import PhoneCall, _scenario

@@ -11,7 +11,6 @@ import subprocess
 
 import pytest
 from livekit import api
-
 from stack.callers import DTMF_CODES
 from stack.netns import Namespace, list_namespaces, reap_stale
 from stack.process import ProcessError

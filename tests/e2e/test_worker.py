@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from stack.callers import CallerError, CallerProcess, Tone
 from stack.process import LEAK
 from stack.stack import CALLER_PY, Stack

@@ -64,9 +64,14 @@ GOOD_FLOW = textwrap.dedent("""\
         navigate:
           steps: [{listen: 800ms, timeout: 10s}, {send: "1", pace: 200ms}, {pause: 1s}, {expect: tone, timeout: 5s}]
           on_fail: agent2
-        next: agent2
+        next: spoken
       sorry:   {say: "Sorry.", next: out2}
       goodbye: {say: "Goodbye.", hangup: true}
+      spoken:
+        menu: {prompt: "Say route, or press 2.", options: {"2": {to: route, say: [route, "next step"]}, "3": agent2}}
+        input: [dtmf, speech]
+        max_attempts: 2
     tts: ivrkit.livekit.tts:EspeakTTS
+    stt: ivrkit.prompts:template_names
     dtmf: both
 """)

@@ -92,3 +92,14 @@ def test_a_flow_version_changes_with_its_content_or_an_include_never_with_its_pl
     assert changed.versions == f"f@{changed.flows['f'].version}"
     assert flow_version([str(two / "f.yaml"), str(two / "parts" / "common.yaml")]) == changed.flows["f"].version
     assert flow_version([str(two / "gone.yaml")]) != flow_version([])  # a file removed since: still a version
+
+
+def test_words_the_offline_recogniser_cannot_say_are_warned_about_at_startup(tmp_path: Path) -> None:
+    write(tmp_path, "say.yaml", "start: main\nstates:\n  main:\n    input: [dtmf, speech]\n    menu:\n"
+                                "      prompt: Say billing.\n      options: {\"1\": {to: bye, say: [billing, zqxwv]}}\n"
+                                "  bye: {say: Bye., hangup: true}\n")
+    write(tmp_path, "keys.yaml", GOOD.format(name="keys"))
+    fs = build_flow_set(WorkerOptions(path=tmp_path, default_flow="keys"))
+    [issue] = [i for i in fs.warnings if i.code == "unknown-word"]
+    assert (Path(issue.file).name, issue.line, issue.severity) == ("say.yaml", 3, "warning")
+    assert "no pronunciation for 'zqxwv' (option '1' of state 'main')" in issue.message

@@ -74,6 +74,16 @@ def test_a_tts_plugin_that_cannot_be_loaded_stops_the_worker_with_one_line() -> 
         assert len(lines) == 1 and lines[0].startswith(f"ivrkit: --tts {spec!r}") and said in lines[0], proc.stderr
 
 
+def test_an_stt_plugin_that_cannot_be_loaded_stops_the_worker_with_one_line() -> None:
+    env = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
+    for spec, said in (("livekit.plugins.nosuch:STT", "cannot import 'livekit.plugins.nosuch'"),
+                       ("deepgram", "is not module:factory, e.g. livekit.plugins.deepgram:STT")):
+        proc = run(str(FLOW), "--stt", spec, env=env)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"ivrkit: --stt {spec!r}") and said in lines[0], proc.stderr
+
+
 def test_dev_mode_ends_when_its_worker_gives_up_instead_of_waiting_silently(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

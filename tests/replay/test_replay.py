@@ -304,3 +304,38 @@ def test_the_docs_command_prints_what_the_docs_show(monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(ROOT)
     assert main(["replay", *command]) == 0
     assert capsys.readouterr().out == output
+
+
+SPEECH = """\
+flow: said
+start: main
+defaults: {input: [dtmf, speech]}
+states:
+  main:
+    menu:
+      prompt: "Say billing, or press 1."
+      options: {"1": {to: pin, say: [billing]}, "2": {to: bye, say: [goodbye]}}
+  pin:
+    collect: {prompt: "Your PIN?", into: pin, min_digits: 4, max_digits: 4, sensitive: true}
+    next: bye
+  bye: {say: "Goodbye.", hangup: true}
+"""
+
+
+async def test_words_the_caller_said_are_said_again_and_a_spoken_pin_must_be_given(tmp_path: Path) -> None:
+    flow = load_flow_text(SPEECH, str(tmp_path / "said.yaml"))
+    async with FlowTester(flow) as t:
+        await t.advance(0.5)
+        await t.say("billing please")  # barges in
+        await t.until_input()
+        await t.say("four three two one")
+        await t.advance(5)
+        t.expect_ended("hangup")
+    assert "4321" not in t.trace.to_jsonl() and "four three" not in t.trace.to_jsonl()
+    result = await FlowTester.replay(t.trace, flow, pin="4321")
+    assert not result.diverged, result.report()
+    with pytest.raises(ReplayError, match="the caller said a sensitive entry, masked in the trace; give it with --set pin="):
+        await FlowTester.replay(t.trace, flow)
+    changed = load_flow_text(SPEECH.replace("say: [billing]", "say: [bills]"), str(tmp_path / "said.yaml"))
+    result = await FlowTester.replay(t.trace, changed, pin="4321")
+    assert result.diverged, result.report()

@@ -11,6 +11,7 @@ At connect it publishes a (silent) microphone track, as a phone does; "connected
 stdin, one JSON object a line ("id" is optional and echoed in the reply):
     {"cmd": "dtmf", "digit": "1", "code": 1, "id": 1}   code defaults from the RFC 4733 table
     {"cmd": "tone", "freq": 440, "seconds": 1.0, "amplitude": 0.3, "id": 2}   publish a sine
+    {"cmd": "audio", "path": "/tmp/said.wav", "id": 3}   publish a mono 16-bit WAV (speech)
     {"cmd": "frames", "on": true}       also stream one "frame" event per 20 ms of heard audio
     {"cmd": "stats"}  {"cmd": "ping"}  {"cmd": "leave"}          (EOF on stdin = leave)
 
@@ -23,7 +24,7 @@ clock as time.monotonic() in the test process):
     dtmf {code, digit, participant}                 dtmf_sent {code, digit}
     track_subscribed / track_unsubscribed {participant, track, kind}
     tone_start / tone_end {participant, track, kind: "tone"|"sound", freq, start, end, duration, rms_db}
-    frame {participant, rms_db, freq, purity}       tone_sent {freq, start, end}
+    frame {participant, rms_db, freq, purity}       tone_sent {freq, start, end}   audio_sent {start, end}
     stats {...}  pong  error {message}  disconnected {reason}  left
 """
 
@@ -43,9 +44,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, so `stack` imports as a package
-from stack.tone_analysis import FrameStats, ToneTracker, analyse  # noqa: E402
-
 from livekit import rtc  # noqa: E402
+from stack.tone_analysis import FrameStats, ToneTracker, analyse  # noqa: E402
 
 SAMPLE_RATE = 48000
 FRAME_MS = 20
@@ -172,6 +172,8 @@ class Caller:
         elif name == "tone":
             self.spawn(self.play_tone(float(cmd["freq"]), float(cmd.get("seconds", 1.0)),
                                       float(cmd.get("amplitude", 0.3)), reply))
+        elif name == "audio":
+            self.spawn(_play_audio(self, str(cmd["path"]), reply))
         elif name == "frames":
             self.stream_frames = bool(cmd.get("on", True))
             emit("ok", **reply)
@@ -185,7 +187,7 @@ class Caller:
         elif name == "leave":
             return False
         else:
-            emit("error", message=f"unknown command {name!r} (known: dtmf, tone, frames, stats, ping, leave)",
+            emit("error", message=f"unknown command {name!r} (known: dtmf, tone, audio, frames, stats, ping, leave)",
                  **reply)
         return True
 
@@ -217,6 +219,23 @@ class Caller:
             await source.capture_frame(rtc.AudioFrame(pcm.tobytes(), SAMPLE_RATE, 1, per_frame))
         await source.wait_for_playout()
         emit("tone_sent", freq=freq, start=start, end=time.monotonic(), **reply)
+
+
+async def _play_audio(self: Caller, path: str, reply: dict[str, Any]) -> None:
+    """Play a mono 16-bit WAV on the microphone track (resampled to 48 kHz), then silence."""
+    import wave
+
+    with wave.open(path, "rb") as w:
+        rate, data = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    samples = np.interp(np.arange(0, len(data), rate / SAMPLE_RATE), np.arange(len(data)), data).astype(np.int16)
+    source = await self.publish_mic()
+    per_frame = SAMPLE_RATE * FRAME_MS // 1000
+    samples = np.concatenate([samples, np.zeros(-len(samples) % per_frame, dtype=np.int16)])
+    start = time.monotonic()
+    for i in range(0, len(samples), per_frame):
+        await source.capture_frame(rtc.AudioFrame(samples[i:i + per_frame].tobytes(), SAMPLE_RATE, 1, per_frame))
+    await source.wait_for_playout()
+    emit("audio_sent", start=start, end=time.monotonic(), **reply)
 
 
 async def read_commands(caller: Caller) -> None:

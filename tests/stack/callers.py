@@ -199,6 +199,13 @@ class CallerProcess:
             self.wait_for("tone_sent", seconds + 15.0, id=cid)
         return cid
 
+    def play_audio(self, path: str, wait: bool = True, timeout: float = 30.0) -> int:
+        """Publish a WAV file (say, eSpeak speech) on the caller's microphone; returns its id."""
+        cid = self.send("audio", path=path)
+        if wait:
+            self.wait_for("audio_sent", timeout, id=cid)
+        return cid
+
     def stats(self) -> Event:
         return self.request("stats", "stats")
 

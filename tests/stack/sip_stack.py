@@ -36,8 +36,8 @@ from .sip import (
     run_in_netns,
     start_server_with_redis,
 )
-from .sip_room_peer import SipRoomPeer
 from .sip_diagnosis import call_log, explain
+from .sip_room_peer import SipRoomPeer
 from .sipp import FarEnd, PhoneCall, SippFarEnd, SippPhone, SippResult
 from .stack import Stack
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ivrkit.errors import IvrkitError
 from ivrkit.voice.audio import (
     AudioFileError,
     Pcm,
@@ -20,7 +21,6 @@ from ivrkit.voice.audio import (
     tone,
     write_wav,
 )
-from ivrkit.errors import IvrkitError
 
 
 def _ramp(n: int, rate: int) -> Pcm:

@@ -9,7 +9,7 @@ import pytest
 
 from ivrkit.errors import AudioFileError
 from ivrkit.voice.audio import Pcm, read_wav
-from ivrkit.voice.cache import PromptCache, is_fixed_text, bake_texts
+from ivrkit.voice.cache import PromptCache, bake_texts, is_fixed_text
 from ivrkit.voice.speech import EspeakVoice
 
 
@@ -89,8 +89,8 @@ def test_unwritable_cache_dir_names_the_folder(tmp_path: Path) -> None:
 
 
 def test_prompt_pcm_joins_text_digits_audio_and_silence(tmp_path: Path) -> None:
-    from ivrkit.voice.audio import dominant_frequency, tone, write_wav
     from ivrkit.prompts import PromptPart
+    from ivrkit.voice.audio import dominant_frequency, tone, write_wav
     from ivrkit.voice.cache import prompt_pcm
 
     write_wav(tmp_path / "beep.wav", tone(1000.0, 0.4, sample_rate=8000))

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivrkit.voice.audio import Pcm
 from ivrkit.errors import IvrkitError, SpeechError
+from ivrkit.voice.audio import Pcm
 from ivrkit.voice.speech import ESPEAK_SAMPLE_RATE, EspeakVoice, spoken_digits
 
 MENU = "For balances press 1. For cards press 2. For an agent press 0."
