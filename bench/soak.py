@@ -114,6 +114,37 @@ def keep_traces(trace_dir: Path, room: str, log_dir: Path) -> list[str]:
     return kept
 
 
+def run_go_batch(st: Any, rooms: list[str], keys: list[str], gap: float) -> list[dict[str, Any]]:
+    """The same calls from Go callers (tests/e2e/goclient, server-sdk-go), one process each, not
+    the Python SDK's many rooms in one process: tells a loss in ivrkit from one in the callers."""
+    import threading
+
+    callers = [st.go_caller(room, f"go-{i}", agent_name=AGENT) for i, room in enumerate(rooms)]
+    errors: list[str | None] = [None] * len(rooms)
+    for i, c in enumerate(callers):  # keys sent before the agent is in the room reach nobody
+        try:
+            c.wait_for("participant_joined", 30.0)
+        except Exception as e:  # counted per call, as the Python callers' errors are
+            errors[i] = f"{type(e).__name__}: {e}"
+
+    def press(i: int) -> None:
+        try:
+            callers[i].press(keys[i], gap)
+        except Exception as e:
+            errors[i] = f"{type(e).__name__}: {e}"
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(len(rooms)) if errors[i] is None]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60 + len(max(keys, key=len)) * gap)
+    time.sleep(1.0)  # as the Python callers linger
+    for c in callers:
+        c.leave()
+    return [{"call": i, "room": room, "sent": keys[i] if errors[i] is None else "", "error": errors[i]}
+            for i, room in enumerate(rooms)]
+
+
 def run_batch(st: Any, rooms: list[str], keys: list[str], timeout: float, gap: float = 0.1) -> list[dict[str, Any]]:
     tokens = [st.token(f"caller-{i}", room, agent_name=AGENT) for i, room in enumerate(rooms)]
     done = st.run([sys.executable, str(SOAK_CALLER), "--url", st.url, "--gap", str(gap)], timeout=timeout,
@@ -133,6 +164,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=10)
     p.add_argument("--keys", default="1-15", help="keys per call: N or MIN-MAX (random, seeded)")
     p.add_argument("--gap", type=float, default=0.1, help="seconds between a caller's keys")
+    p.add_argument("--go", action="store_true", help="Go callers (server-sdk-go, a process each) instead of the "
+                                                     "Python SDK's callers in one process")
     args = p.parse_args()
     calls, batch = (20, 10) if args.smoke else (args.calls, args.batch)
     reason = missing()
@@ -146,7 +179,8 @@ def main() -> int:
     low, _, high = args.keys.partition("-")
     fewest, most = int(low), int(high or low)
     report.settings = {"calls": calls, "batch": batch, "seed": args.seed, "keys_per_call": args.keys,
-                       "gap_s": args.gap, "executor": "thread"}
+                       "gap_s": args.gap, "executor": "thread",
+                       "callers": "go (server-sdk-go)" if args.go else "python (livekit rtc)"}
     report.print_header()
     stamp = f"{time.strftime('%H%M%S')}"
     with tempfile.TemporaryDirectory(prefix="ivrkit-soak-") as tmp, stack_up("soak") as st:
@@ -176,7 +210,8 @@ def main() -> int:
                 rooms = [f"soak-{stamp}-{start + i}" for i in range(n)]
                 keys = ["".join(rng.choice(KEYS) for _ in range(rng.randint(fewest, most))) for _ in range(n)]
                 with Sampler(worker.pid) as sampler:
-                    results = run_batch(st, rooms, keys, 120 + most * args.gap, args.gap)
+                    results = (run_go_batch(st, rooms, keys, args.gap) if args.go
+                               else run_batch(st, rooms, keys, 120 + most * args.gap, args.gap))
                 peak = max(peak, sampler.peak)
                 for room, want, res in zip(rooms, keys, results):
                     if res["error"]:
