@@ -72,6 +72,12 @@ export class CallerVoice {
       return;
     }
     if (this.mic === 'on' || this.mic === 'starting') return;
+    if (!navigator.mediaDevices?.getUserMedia) {
+      this.mic = 'blocked';
+      this.micError = 'no microphone here: browsers give it only to https pages or to localhost / 127.0.0.1';
+      this.onChange(this.state());
+      return;
+    }
     this.mic = 'starting';
     this.onChange(this.state());
     try {
