@@ -20,7 +20,7 @@ import wave
 
 from aiohttp import web
 
-from ivrkit.errors import SpeechError
+from ivrkit.errors import IvrkitError, SpeechError
 from ivrkit.voice.audio import Pcm, concat, silence
 from ivrkit.voice.speech import EspeakVoice
 
@@ -33,7 +33,7 @@ LEAD_IN = 0.3
 TAIL = 1.0
 
 
-class SayRefused(ValueError):
+class SayRefused(IvrkitError, ValueError):
     """The text cannot be said: empty, too long, or with control characters. `status` is the
     HTTP status the endpoint answers with."""
 
