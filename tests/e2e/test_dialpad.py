@@ -640,3 +640,21 @@ def test_the_microphone_speaks_to_a_press_or_say_flow(
         browser.request("hangup")
     finally:
         browser.quit()
+
+
+def test_a_key_only_flow_is_shown_not_listening_and_words_said_in_a_pin_entry_are_masked(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser
+) -> None:
+    """The listening line says when speech goes nowhere; words typed in a sensitive collect (a
+    PIN said aloud) never appear on the page, as keys pressed there do not."""
+    _call_flow(stack, room_name, worker, browser)
+    page = browser.request("wait_state", state="main", timeout_ms=10000, timeout=20.0)
+    page = browser.request("wait_listening", listening=False)
+    assert page["listening"]["text"] == "Not listening for speech now: keys only."
+    browser.request("press", keys="3", via="click")
+    page = browser.request("wait_state", state="pin", timeout_ms=15000, timeout=25.0)
+    assert page["sensitive"] == "true"
+    page = browser.request("say", text="four three two one", timeout_ms=15000, timeout=25.0)
+    assert any(line.endswith("saying • (the flow is not listening for speech now)") for line in page["log"]), page["log"]
+    assert any("said • (" in line for line in page["log"]), page["log"]
+    assert "four three two one" not in page["page_text"] and "four" not in " ".join(page["log"])
