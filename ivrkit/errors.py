@@ -27,6 +27,7 @@ The tree (a dotted name is a class kept in an adapter, by its module under `ivrk
     ├── console.audio.AudioUnavailable    no sound card output (the console goes on with text)
     ├── dialpad.bundle.BundleError        the page's JS bundle is missing and cannot be built (also a RuntimeError)
     ├── dialpad.server.DevServerError     the dial pad server cannot start (also a RuntimeError)
+    ├── dialpad.say.SayRefused            the Say box's text cannot be said (HTTP 400/413; also a ValueError)
     └── dialpad.picture.FlowNotFound      the dial pad has no flow of the name asked (HTTP 404)
 
 Where each class lives: an error the engine raises is defined here, so it stays put when the

@@ -14,6 +14,8 @@ Routes:
   GET /api/token      ?room=R&identity=I[&flow=F] -> {"url", "token", "room", "identity"}
   GET /api/graph      ?flow=F -> the flow's picture: {"flow", "svg" | null, "message", "nodes",
                       "edges"} (ivrkit/dialpad/picture.py), drawn from the flows in `--flows`
+  POST /api/say       {"text": "billing"} -> audio/wav: the words in the offline voice, which the
+                      page plays into its microphone track (ivrkit/dialpad/say.py)
 
 When `agent_name` is set, each token carries a room configuration that dispatches that agent
 to the room when the room is created (LiveKit's explicit dispatch), so the worker answers the
@@ -42,6 +44,7 @@ from livekit import api
 
 from ivrkit.dialpad.bundle import BUNDLE, BundleError, page_dir
 from ivrkit.dialpad.picture import FlowNotFound, find_flow, flow_picture
+from ivrkit.dialpad.say import say_handler
 from ivrkit.errors import GraphvizError, IvrkitError
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -196,6 +199,7 @@ def make_app(opts: DevServerOptions) -> web.Application:
     app.router.add_get("/api/config", config)
     app.router.add_get("/api/token", token)
     app.router.add_get("/api/graph", graph)
+    app.router.add_post("/api/say", say_handler)
     app.router.add_get("/{path:.+}", static)
     return app
 

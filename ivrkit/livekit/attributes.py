@@ -10,7 +10,9 @@ names the flow (the dial pad fetches its picture by that name) and `ivrkit.edge`
 the graph edge the last move took (`ivrkit.graph`: `main:key:1`, `pin:collected`,
 `welcome:goto:2`; empty when no edge stands for the move), so the picture marks it. An edge id
 holds state names, kinds and the flow's own menu keys or arm numbers — never what a caller
-typed into a collect.
+typed into a collect. `ivrkit.listening` says what the call listens for while a state takes
+speech (`listening_attributes`: the option words, "4 digits"), empty when it takes keys only, so
+the dial pad can tell its user when to speak.
 
 Publishing is a round trip to the server; the call loop never waits for it. Updates made while
 one is in flight coalesce (latest value wins) and go out with the next request, from one task
@@ -24,19 +26,22 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 
+from ivrkit.channel import Listen
 from ivrkit.coverage.taken import move_edge
 from ivrkit.flow.model import Flow
 from ivrkit.hooks import Hooks
 from ivrkit.trace import TraceEvent
 
-__all__ = ["EDGE_ATTRIBUTE", "FLOW_ATTRIBUTE", "PROMPT_ATTRIBUTE", "SENSITIVE_ATTRIBUTE", "STATE_ATTRIBUTE",
-           "AttributePublisher", "progress_hooks", "sensitive_states", "state_attributes"]
+__all__ = ["EDGE_ATTRIBUTE", "FLOW_ATTRIBUTE", "LISTENING_ATTRIBUTE", "PROMPT_ATTRIBUTE", "SENSITIVE_ATTRIBUTE",
+           "STATE_ATTRIBUTE", "AttributePublisher", "listening_attributes", "progress_hooks", "sensitive_states",
+           "state_attributes"]
 
 STATE_ATTRIBUTE = "ivrkit.state"
 PROMPT_ATTRIBUTE = "ivrkit.prompt"
 SENSITIVE_ATTRIBUTE = "ivrkit.sensitive"
 FLOW_ATTRIBUTE = "ivrkit.flow"
 EDGE_ATTRIBUTE = "ivrkit.edge"
+LISTENING_ATTRIBUTE = "ivrkit.listening"
 #: One publish waits at most this long for the server; a slower answer is logged and dropped
 #: (the next update carries the latest values anyway).
 PUBLISH_LIMIT = 2.0
@@ -50,6 +55,19 @@ def sensitive_states(flow: Flow) -> frozenset[str]:
 def state_attributes(state: str, sensitive: Collection[str]) -> dict[str, str]:
     """`ivrkit.state` with its `ivrkit.sensitive`, to be published in one update."""
     return {STATE_ATTRIBUTE: state, SENSITIVE_ATTRIBUTE: "true" if state in sensitive else "false"}
+
+
+def listening_attributes(request: Listen | None) -> dict[str, str]:
+    """`ivrkit.listening`: what may be said now — "billing, bills, agent", "4 digits",
+    "yes, no; 1-20 digits" — or "" when the call is not listening. Only the flow's own words
+    and digit counts: never anything the caller said."""
+    if request is None:
+        return {LISTENING_ATTRIBUTE: ""}
+    parts = [", ".join(request.phrases)] if request.phrases else []
+    if request.digits:
+        low, high = request.min_digits, request.max_digits
+        parts.append(f"{low} digit{'s' if low != 1 else ''}" if low == high else f"{low}-{high} digits")
+    return {LISTENING_ATTRIBUTE: "; ".join(parts) or "speech"}
 
 
 class AttributePublisher:

@@ -40,7 +40,7 @@ from ivrkit.clock import Clock
 from ivrkit.dtmf_merge import KeyMerge, KeySource
 from ivrkit.errors import ChannelError
 from ivrkit.flow.model import DtmfMode
-from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, state_attributes
+from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, listening_attributes, state_attributes
 from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
 from ivrkit.livekit.hearing import Hearing
@@ -237,6 +237,7 @@ class LiveKitChannel(Channel):
             raise ChannelError("this worker has no speech recogniser: the caller can only press keys")
         if self.ended is None or request is None:
             self.hearing.listen(request)
+            self.attributes.update(listening_attributes(request))  # the dial pad says when to speak
 
     def _on_speech(self, event: SpeechStarted | Speech) -> None:
         """What the recogniser heard. Never logged with its text: it may be a PIN said aloud

@@ -189,21 +189,28 @@ def dialpad_server(stack: Stack, room_name: str, browser_ready: None) -> Iterato
         server.process.stop()
 
 
-@pytest.fixture
-def browser(stack: Stack, browser_ready: None) -> Iterator[Browser]:
-    """Headless Debian Chromium, fresh profile, driven by playwright-core, in the namespace."""
+def start_browser(stack: Stack, fake_audio: Path | None = None) -> Browser:
+    """Headless Debian Chromium, fresh profile, driven by playwright-core, in the namespace; its
+    microphone is Chromium's fake device (beeps, or the WAV file `fake_audio`, looped)."""
     node = shutil.which("node")
     assert node is not None  # browser_ready skipped otherwise
-    proc = stack.start(
-        [node, str(DRIVER), "--chromium", str(CHROMIUM), "--artifacts", str(stack.log_dir / "dialpad-shots")],
-        name="dialpad-browser",
-        cwd=DRIVER_DIR,
-        pipe_stdin=True,
-        pipe_stdout=True,
-    )
+    argv = [node, str(DRIVER), "--chromium", str(CHROMIUM), "--artifacts", str(stack.log_dir / "dialpad-shots")]
+    if fake_audio is not None:
+        argv += ["--fake-audio", str(fake_audio)]
+    proc = stack.start(argv, name="dialpad-browser", cwd=DRIVER_DIR, pipe_stdin=True, pipe_stdout=True)
     b = Browser(proc)
     try:
         b.wait_ready()
+    except BaseException:
+        b.quit()
+        raise
+    return b
+
+
+@pytest.fixture
+def browser(stack: Stack, browser_ready: None) -> Iterator[Browser]:
+    b = start_browser(stack)
+    try:
         yield b
     finally:
         b.quit()
@@ -313,10 +320,15 @@ states:
 """
 
 
+#: The shipped press-or-say example: the page speaks to it (say box, microphone).
+PRESS_OR_SAY = REPO / "flows" / "press_or_say.yaml"
+
+
 def _write_flows(folder: Path) -> Path:
     folder.mkdir()
     (folder / "dialpad.yaml").write_text(FLOW)
     (folder / "other.yaml").write_text(OTHER_FLOW)
+    (folder / "press_or_say.yaml").write_text(PRESS_OR_SAY.read_text())
     return folder
 
 
@@ -561,3 +573,88 @@ def test_page_draws_the_flow_and_lights_the_state_and_edge_after_a_key(
     picture = browser.request("wait_picture", state="main", edge="sales:key:9", timeout_ms=15000, timeout=25.0)["picture"]
     assert picture["lit_elements"] == ["node:main"] and picture["taken_elements"] == ["edge:sales:key:9"]
     assert picture["path"] == "path: main → sales → main"
+
+
+#: Where the say-box test leaves its screenshot of the page listening, for a person to look at.
+SPEECH_SHOT = Path("/tmp/ivrkit-dialpad-speech.png")
+MIC_SHOT = Path("/tmp/ivrkit-dialpad-mic.png")
+
+
+def test_the_say_box_speaks_to_a_press_or_say_flow(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser
+) -> None:
+    """Words typed in the say box: the dev server speaks them (eSpeak NG), the page plays them into
+    its microphone track, the worker's offline recogniser hears them and the flow moves — no key
+    pressed, no microphone."""
+    page = _call_flow(stack, room_name, worker, browser, flow="press-or-say")
+    assert page["voice"]["enabled"] and page["voice"]["mic"] == "off"
+    page = browser.request("wait_state", state="main", timeout_ms=15000, timeout=25.0)
+    assert "say billing or press 1" in page["prompt"]
+    # The menu listens while its prompt plays (barge-in): the page says so, with its words.
+    page = browser.request("wait_listening", what="billing, bills, invoice, payments", timeout_ms=15000, timeout=25.0)
+    assert page["listening"]["text"].startswith("Listening now: say billing, bills")
+    assert "representative" in page["listening"]["what"]
+
+    page = browser.request("say", text="invoice", timeout_ms=15000, timeout=25.0)
+    assert page["voice"]["said"] == 1
+    assert any('said "invoice" (' in line for line in page["log"]), page["log"]
+    page = browser.request("wait_state", state="account", timeout_ms=20000, timeout=30.0)
+    worker.process.wait_for_log(r"prompt \d+ \[account\]", timeout=5.0)
+    assert page["sent"] == []  # it was the words: no key left the page
+    # The collect takes spoken digits now; the page shows what it listens for.
+    page = browser.request("wait_listening", what="4 digits", timeout_ms=15000, timeout=25.0)
+    shot = browser.request("screenshot", name="speech", path=str(SPEECH_SHOT))
+    assert SPEECH_SHOT.is_file(), shot
+    browser.request("hangup")
+
+
+@pytest.fixture
+def said_billing(tmp_path: Path) -> Path:
+    """ "billing" in eSpeak NG's voice, padded with quiet, as the browser's fake microphone plays it."""
+    from ivrkit.voice.audio import concat, resample, silence, write_wav
+    from ivrkit.voice.speech import EspeakVoice
+
+    words = resample(EspeakVoice("en-us").synthesize("billing"), 48000)
+    return write_wav(tmp_path / "billing.wav", concat([silence(0.5, sample_rate=48000), words,
+                                                        silence(1.5, sample_rate=48000)]))
+
+
+def test_the_microphone_speaks_to_a_press_or_say_flow(
+    stack: Stack, room_name: str, worker: Worker, browser_ready: None, said_billing: Path
+) -> None:
+    """The mic switch: the browser's microphone (Chromium's fake device playing a WAV of
+    "billing") goes into the call only once it is on, and the flow routes on it."""
+    browser = start_browser(stack, fake_audio=said_billing)
+    try:
+        page = _call_flow(stack, room_name, worker, browser, flow="press-or-say")
+        assert page["voice"]["mic"] == "off" and page["voice"]["mic_button"] == "Microphone: off"
+        browser.request("wait_listening", what="billing", timeout_ms=15000, timeout=25.0)
+        page = browser.request("mic", on=True)
+        assert page["voice"]["mic_button"] == "Microphone: on"
+        browser.request("wait_voice_level", min_level=0.02, timeout_ms=10000, timeout=20.0)  # the call hears it
+        browser.request("screenshot", name="mic-on", path=str(MIC_SHOT))
+        page = browser.request("wait_state", state="account", timeout_ms=30000, timeout=40.0)
+        assert page["sent"] == [] and page["voice"]["said"] == 0  # the microphone, not keys or the say box
+        page = browser.request("mic", on=False)
+        assert page["voice"]["mic"] == "off" and page["voice"]["mic_button"] == "Microphone: off"
+        browser.request("hangup")
+    finally:
+        browser.quit()
+
+
+def test_a_key_only_flow_is_shown_not_listening_and_words_said_in_a_pin_entry_are_masked(
+    stack: Stack, room_name: str, worker: Worker, browser: Browser
+) -> None:
+    """The listening line says when speech goes nowhere; words typed in a sensitive collect (a
+    PIN said aloud) never appear on the page, as keys pressed there do not."""
+    _call_flow(stack, room_name, worker, browser)
+    page = browser.request("wait_state", state="main", timeout_ms=10000, timeout=20.0)
+    page = browser.request("wait_listening", listening=False)
+    assert page["listening"]["text"] == "Not listening for speech now: keys only."
+    browser.request("press", keys="3", via="click")
+    page = browser.request("wait_state", state="pin", timeout_ms=15000, timeout=25.0)
+    assert page["sensitive"] == "true"
+    page = browser.request("say", text="four three two one", timeout_ms=15000, timeout=25.0)
+    assert any(line.endswith("saying • (the flow is not listening for speech now)") for line in page["log"]), page["log"]
+    assert any("said • (" in line for line in page["log"]), page["log"]
+    assert "four three two one" not in page["page_text"] and "four" not in " ".join(page["log"])

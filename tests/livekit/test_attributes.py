@@ -155,3 +155,18 @@ states:
         await t.advance(10)
     # The hook failed and the flow names no error state: the built-in apology, along no drawn edge.
     assert shown[-1] == {STATE_ATTRIBUTE: BUILTIN_ERROR, SENSITIVE_ATTRIBUTE: "false", EDGE_ATTRIBUTE: ""}
+
+
+def test_what_the_call_listens_for_is_shown_in_the_flows_words_and_digit_counts() -> None:
+    """The dial pad tells its user when to speak, and what the state takes."""
+    from ivrkit.channel import Listen
+    from ivrkit.livekit.attributes import LISTENING_ATTRIBUTE, listening_attributes
+
+    def shown(request: Listen | None) -> str:
+        return listening_attributes(request)[LISTENING_ATTRIBUTE]
+
+    assert shown(None) == ""  # keys only: the page says so
+    assert shown(Listen(phrases=("billing", "bills", "lost card"))) == "billing, bills, lost card"
+    assert shown(Listen(digits=True, min_digits=4, max_digits=4, sensitive=True)) == "4 digits"
+    assert shown(Listen(digits=True, min_digits=1, max_digits=1)) == "1 digit"
+    assert shown(Listen(phrases=("yes", "no"), digits=True)) == "yes, no; 1-20 digits"

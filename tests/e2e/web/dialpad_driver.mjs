@@ -5,7 +5,8 @@
 // separate process (like the Python and Go test callers), and the test interleaves browser
 // actions with what other participants do; one request -> one reply keeps that ordering explicit.
 //
-// Usage: node dialpad_driver.mjs --chromium /usr/bin/chromium [--artifacts DIR]
+// Usage: node dialpad_driver.mjs --chromium /usr/bin/chromium [--artifacts DIR] [--fake-audio WAV]
+//        (the microphone is Chromium's fake device: its beeps, or the WAV file given, looped)
 // stdin  {"id": 1, "cmd": "open", "url": "http://127.0.0.1:8765/?room=r&identity=web"}
 //        {"cmd": "press", "keys": "12#", "via": "click" | "keyboard"}   waits until each key is sent
 //        {"cmd": "wait_received", "count": 3}    {"cmd": "wait_state", "state": "main"}
@@ -13,6 +14,11 @@
 //          (or its fallback line shown) with that state lit and that edge marked
 //        {"cmd": "wait_audio", "min_packets": 50, "min_energy": 0.001}   {"cmd": "wait_ended"}
 //        "open" takes "expect": "error" to check that the page refuses to join and says why
+//        {"cmd": "say", "text": "billing"}   types into the say box, waits until the words have played
+//        {"cmd": "mic", "on": true}   clicks the mic switch, waits until it shows on (off)
+//        {"cmd": "wait_listening", "listening": true, "what": "billing"}   the page says the flow
+//          listens (for words containing "what"), or does not
+//        {"cmd": "wait_voice_level", "min_level": 0.05}   the call hears sound from this page
 //        {"cmd": "snapshot"}  {"cmd": "screenshot", "name": "x"[, "path": "/tmp/x.png"]}
 //        {"cmd": "hangup"}  {"cmd": "quit"}
 //        every wait takes "timeout_ms" (default 15000)
@@ -39,14 +45,18 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
   '--autoplay-policy=no-user-gesture-required',
   '--disable-features=WebRtcHideLocalIpsWithMdns',
+  // A microphone with no person and no dialog: Chromium's fake capture device, allowed at once.
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
 ];
 
 function parseArgs(argv) {
-  const args = { chromium: '/usr/bin/chromium', artifacts: null };
+  const args = { chromium: '/usr/bin/chromium', artifacts: null, fakeAudio: null };
   for (let i = 0; i < argv.length; i += 1) {
     if (argv[i] === '--chromium') args.chromium = argv[++i];
     else if (argv[i] === '--artifacts') args.artifacts = argv[++i];
-    else throw new Error(`unknown argument ${argv[i]} (known: --chromium PATH, --artifacts DIR)`);
+    else if (argv[i] === '--fake-audio') args.fakeAudio = argv[++i];
+    else throw new Error(`unknown argument ${argv[i]} (known: --chromium PATH, --artifacts DIR, --fake-audio WAV)`);
   }
   return args;
 }
@@ -66,7 +76,7 @@ async function ensurePage() {
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: args.chromium,
     headless: true,
-    args: CHROMIUM_FLAGS,
+    args: args.fakeAudio ? [...CHROMIUM_FLAGS, `--use-file-for-fake-audio-capture=${args.fakeAudio}`] : CHROMIUM_FLAGS,
     viewport: { width: 1100, height: 900 },
   });
   page = context.pages()[0] ?? (await context.newPage());
@@ -91,6 +101,8 @@ async function snapshot() {
         text: li.textContent,
       }));
     const audio = document.getElementById('audio').dataset;
+    const voice = document.getElementById('voice').dataset;
+    const listening = document.getElementById('listening');
     return {
       status: document.getElementById('status').dataset.state,
       status_text: document.getElementById('status').textContent,
@@ -113,6 +125,16 @@ async function snapshot() {
         energy: Number(audio.energy),
         level: Number(audio.level),
         text: document.getElementById('audio').textContent,
+      },
+      listening: { on: listening.dataset.listening === 'true', what: listening.dataset.what, text: listening.textContent },
+      voice: {
+        mic: voice.mic,
+        mic_button: document.getElementById('mic').textContent,
+        saying: voice.saying === 'true',
+        said: Number(voice.said),
+        level: Number(voice.level),
+        text: document.getElementById('voice').textContent,
+        enabled: !document.getElementById('say').disabled && !document.getElementById('mic').disabled,
       },
       keypad: [...document.querySelectorAll('#keypad button')].map((b) => (b.disabled ? 'disabled' : 'enabled')),
       picture: (() => {
@@ -177,6 +199,37 @@ async function press(cmd) {
   }
 }
 
+async function say(cmd) {
+  const before = await page.$eval('#voice', (el) => Number(el.dataset.said));
+  await page.fill('#say-text', String(cmd.text));
+  await page.click('#say');
+  await page.waitForFunction((n) => Number(document.getElementById('voice').dataset.said) > n, before, {
+    timeout: timeoutOf(cmd),
+  });
+}
+
+async function mic(cmd) {
+  const want = cmd.on === false ? 'off' : 'on';
+  if ((await page.$eval('#mic', (el) => el.dataset.mic)) !== want) await page.click('#mic');
+  await page.waitForFunction((m) => document.getElementById('mic').dataset.mic === m, want, { timeout: timeoutOf(cmd) });
+}
+
+async function waitListening(cmd) {
+  await page.waitForFunction(
+    ([on, what]) => {
+      const d = document.getElementById('listening').dataset;
+      return d.listening === String(on) && d.what.includes(what);
+    },
+    [cmd.listening !== false, String(cmd.what ?? '')],
+    { timeout: timeoutOf(cmd) },
+  );
+}
+
+async function waitVoiceLevel(cmd) {
+  await page.waitForFunction((min) => Number(document.getElementById('voice').dataset.level) >= min,
+    Number(cmd.min_level ?? 0.01), { timeout: timeoutOf(cmd) });
+}
+
 async function waitReceived(cmd) {
   await page.waitForFunction((n) => document.querySelectorAll('#received > li').length >= n, Number(cmd.count), {
     timeout: timeoutOf(cmd),
@@ -235,6 +288,10 @@ const HANDLERS = {
   wait_picture: waitPicture,
   wait_audio: waitAudio,
   wait_ended: waitEnded,
+  say,
+  mic,
+  wait_listening: waitListening,
+  wait_voice_level: waitVoiceLevel,
   hangup,
   snapshot: async () => {},
   screenshot: async (cmd) => ({ path: await screenshot(cmd.name ?? 'shot', cmd.path ?? null) }),

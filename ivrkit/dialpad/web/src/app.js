@@ -6,6 +6,11 @@
 // attributes (`ivrkit.state`, `ivrkit.prompt`; every other attribute is shown too), and the
 // flow's picture with that state lit and the edge just taken marked (./picture.js).
 //
+// Speech (./voice.js): the page publishes one audio track as the caller's microphone, fed by
+// the microphone when the user turns it on and by the say box, whose words the dev server speaks
+// with the offline voice. While the agent's `ivrkit.listening` names what may be said, the page
+// says that the flow listens, and what for.
+//
 // Keys sent while the agent says `ivrkit.sensitive` = "true" (a PIN entry) are listed masked:
 // no digit or code in the text, the log or the DOM — the page shows what the worker's logs show.
 //
@@ -15,12 +20,14 @@
 import { Room, RoomEvent, Track, ConnectionState, DisconnectReason } from 'livekit-client';
 import { KEYPAD_ROWS, dtmfForKey, labelForDtmf } from './dtmf.js';
 import { FlowPicture } from './picture.js';
+import { CallerVoice } from './voice.js';
 
 const STATE_ATTR = 'ivrkit.state';
 const PROMPT_ATTR = 'ivrkit.prompt';
 const SENSITIVE_ATTR = 'ivrkit.sensitive';
-/** Shown in the agent panel above; the table of everyone's attributes leaves them out for it. */
-const SHOWN_ATTRS = new Set([STATE_ATTR, PROMPT_ATTR, SENSITIVE_ATTR]);
+const LISTENING_ATTR = 'ivrkit.listening';
+/** Shown in the panels above; the table of everyone's attributes leaves them out for it. */
+const SHOWN_ATTRS = new Set([STATE_ATTR, PROMPT_ATTR, SENSITIVE_ATTR, LISTENING_ATTR]);
 const MASK = '•';
 const STATS_INTERVAL_MS = 250;
 
@@ -44,6 +51,12 @@ const ui = {
   attributes: $('attributes'),
   audio: $('audio'),
   audioSink: $('audio-sink'),
+  listening: $('listening'),
+  mic: $('mic'),
+  sayForm: $('say-form'),
+  sayText: $('say-text'),
+  say: $('say'),
+  voice: $('voice'),
   log: $('log'),
 };
 
@@ -54,6 +67,8 @@ let room = null;
 /** Sends are chained so keys leave in the order they were pressed, even if one send is slow. */
 let sendChain = Promise.resolve();
 let statsTimer = 0;
+/** @type {CallerVoice | null} the track this page speaks into the call with */
+let voice = null;
 
 function setStatus(text, kind = text) {
   ui.status.textContent = text;
@@ -177,6 +192,7 @@ function renderAgent() {
   ui.agentState.dataset.state = attrs[STATE_ATTR] ?? '';
   ui.agentPrompt.textContent = attrs[PROMPT_ATTR] ?? '-';
   picture.follow(attrs, log);
+  renderListening(agent ? (attrs[LISTENING_ATTR] ?? '') : null);
 
   ui.attributes.replaceChildren();
   if (!room) return;
@@ -192,6 +208,75 @@ function renderAgent() {
     ui.attributes.append(tr);
   }
 }
+
+// --- speech: microphone and say box ------------------------------------------------------
+
+/** What the flow listens for now ("" keys only, null no agent), as the worker publishes it. */
+function renderListening(what) {
+  ui.listening.dataset.listening = what ? 'true' : 'false';
+  ui.listening.dataset.what = what ?? '';
+  if (what === null) ui.listening.textContent = room ? 'Speech: waiting for the agent.' : 'Speech: not in a call.';
+  else if (what) ui.listening.textContent = `Listening now: say ${what}`;
+  else ui.listening.textContent = 'Not listening for speech now: keys only.';
+}
+
+const MIC_LABELS = { off: 'Microphone: off', starting: 'Microphone: starting…', on: 'Microphone: on', blocked: 'Microphone: blocked' };
+
+function renderVoice(state) {
+  const mic = state?.mic ?? 'off';
+  ui.mic.textContent = MIC_LABELS[mic];
+  ui.mic.dataset.mic = mic;
+  ui.mic.setAttribute('aria-pressed', String(mic === 'on'));
+  ui.mic.title = state?.micError || (mic === 'on' ? 'Click to stop sending your microphone' : 'Click to send your microphone into the call');
+  ui.voice.dataset.mic = mic;
+  ui.voice.dataset.saying = String(Boolean(state?.saying));
+  ui.voice.dataset.said = String(state?.said ?? 0);
+  ui.voice.dataset.level = String(state?.level ?? 0);
+  if (!state) {
+    ui.voice.textContent = 'your audio: none (not in a call)';
+    return;
+  }
+  const bar = '#'.repeat(Math.round(state.level * 20)).padEnd(20, '.');
+  const doing = state.saying ? ', saying…' : '';
+  ui.voice.textContent = state.micError ? `your audio: ${state.micError}` : `your audio: level [${bar}]${doing}`;
+}
+
+function setVoiceEnabled(enabled) {
+  ui.mic.disabled = !enabled;
+  ui.sayText.disabled = !enabled;
+  ui.say.disabled = !enabled;
+}
+
+async function sayWords(text) {
+  const current = voice;
+  if (!current) return;
+  // Words typed in a PIN entry are a PIN said aloud: masked in the page as keys are.
+  const shown = agentIsInSensitiveEntry() ? MASK : `"${text}"`;
+  const listening = pickAgent()?.attributes?.[LISTENING_ATTR];
+  log(`saying ${shown}${listening ? '' : ' (the flow is not listening for speech now)'}`);
+  try {
+    const seconds = await current.say(text);
+    log(`said ${shown} (${seconds.toFixed(1)} s of speech)`);
+  } catch (err) {
+    log(`could not say ${shown}: ${err?.message ?? err}`);
+    renderVoice({ ...current.state(), micError: String(err?.message ?? err) });
+  }
+}
+
+ui.mic.addEventListener('click', () => {
+  if (!voice) return;
+  voice.setMic(voice.mic !== 'on').then(() => {
+    if (voice) log(voice.mic === 'on' ? 'microphone on: the call hears you' : `microphone ${voice.mic}${voice.micError ? `: ${voice.micError}` : ''}`);
+  });
+});
+
+ui.sayForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = ui.sayText.value.trim();
+  if (!text || !voice) return;
+  ui.sayText.value = '';
+  sayWords(text);
+});
 
 // --- agent audio ----------------------------------------------------------------------------
 
@@ -307,6 +392,8 @@ async function startCall() {
   ui.call.disabled = true;
   setStatus('connecting', 'connecting');
   picture.reset();
+  // Made in the click (a user gesture), before any await: browsers start it muted otherwise.
+  const context = new AudioContext();
   try {
     const { url, token } = await fetchToken(roomName, identity, ui.flow.value.trim());
     const r = new Room({ adaptiveStream: false, dynacast: false });
@@ -321,20 +408,49 @@ async function startCall() {
     ui.hangup.disabled = false;
     setKeypadEnabled(true);
     renderAgent();
-    statsTimer = setInterval(() => updateAudioStats().catch(() => undefined), STATS_INTERVAL_MS);
+    statsTimer = setInterval(() => {
+      updateAudioStats().catch(() => undefined);
+      if (voice) renderVoice(voice.state());
+    }, STATS_INTERVAL_MS);
+    await startVoice(r, context);
   } catch (err) {
     const why = explainJoinError(String(err?.message ?? err));
     setStatus(`error: ${why}`, 'error');
     log(`could not join: ${why}`);
     await room?.disconnect();
     endCall();
+    await context.close().catch(() => undefined);
     ui.call.disabled = false;
   }
+}
+
+/** Publish the page's voice track; a failure leaves the keys working and says why. */
+async function startVoice(r, context) {
+  const v = new CallerVoice(context, renderVoice);
+  try {
+    await v.publish(r.localParticipant);
+  } catch (err) {
+    log(`could not publish the page's audio (speech input is off): ${err?.message ?? err}`);
+    await v.close();
+    return;
+  }
+  if (room !== r) {
+    await v.close(); // the call ended while publishing
+    return;
+  }
+  voice = v;
+  setVoiceEnabled(true);
+  renderVoice(v.state());
+  log('publishing this page\'s audio as the caller\'s microphone (silent until the mic is on or you say something)');
 }
 
 function endCall() {
   clearInterval(statsTimer);
   statsTimer = 0;
+  voice?.close();
+  voice = null;
+  setVoiceEnabled(false);
+  renderVoice(null);
   setKeypadEnabled(false);
   ui.hangup.disabled = true;
   ui.call.disabled = false;
@@ -355,6 +471,9 @@ ui.hangup.addEventListener('click', async () => {
 
 async function init() {
   buildKeypad();
+  setVoiceEnabled(false);
+  renderVoice(null);
+  renderListening(null);
   const params = new URLSearchParams(location.search);
   let defaults = { room: 'ivrkit-dialpad' };
   try {
@@ -377,6 +496,6 @@ async function init() {
 }
 
 // Exposed for the console and for tests: press keys as a person would (same code path).
-window.ivrkitDialpad = { pressKey, picture, get room() { return room; } };
+window.ivrkitDialpad = { pressKey, picture, get room() { return room; }, get voice() { return voice; } };
 
 init();
