@@ -95,8 +95,10 @@ class Jobs:
         elif state.send_dtmf is not None:
             await self._send_dtmf(state)
         elif state.navigate is not None:
+            words = any(step.expect == "words" for step in state.navigate.steps if step.kind == "expect")
+            recognizer = ch.dialled_recognizer() if words else None
             return await navigate(state.navigate, ch.dialled_audio(), lambda step: self._send_step(state, step),
-                                  ch.clock, self._recorder.record)
+                                  ch.clock, self._recorder.record, recognizer)
         return None
 
     async def _send_step(self, state: State, step: NavStep) -> None:
