@@ -528,3 +528,24 @@ async def test_press_or_say_keys_still_work_and_every_retry_path(press_or_say: F
             await t.until_input()
             await t.press("9")
         t.expect_prompt("Connecting you to an agent")
+
+
+# --- navigate (a legacy IVR at the far end: flows/far_ends/acme_billing.yaml) --------------------
+
+
+@pytest.mark.parametrize(("account", "ends", "menu"), [
+    ("4321", "We found your balance.", "balance"),
+    ("1234", "The billing line did not accept that.", "billing"),  # "Invalid entry." from the far end
+])
+async def test_navigate_drives_the_scripted_billing_line(account: str, ends: str, menu: str) -> None:
+    from ivrkit.far_end_file import load_far_end
+
+    ivr = load_far_end(FLOWS / "far_ends" / "acme_billing.yaml")
+    channel = FakeChannel(VirtualClock(), far_end=ivr)
+    async with FlowTester(load_flow(FLOWS / "navigate.yaml"), channel=channel) as t:
+        await t.press(account)
+        await t.advance(60)
+    t.expect_ended("hangup")
+    assert ends in t.prompts[-1] and ivr.menu == menu
+    assert [k[0] for k in ivr.keys][:2] == ["2", account[0]] and not any(k[3] for k in ivr.keys[:2])
+    assert account not in t.trace.to_jsonl()  # the account is sensitive: masked as it is sent
