@@ -48,7 +48,7 @@ from ivrkit.livekit.inband import InbandKeys
 from ivrkit.livekit.participant_audio import hear
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
-from ivrkit.livekit.sphinx import FAR_END_WORD_PENALTY, SphinxRecognizer
+from ivrkit.livekit.sphinx import FAR_END_DECODER, SphinxRecognizer
 from ivrkit.prompts import FilledPrompt
 from ivrkit.voice.audio import Pcm
 from ivrkit.voice.listen import Recognizer
@@ -458,13 +458,13 @@ class LiveKitChannel(Channel):
     def dialled_recognizer(self) -> Recognizer:
         """What hears the dialled leg's words: the call's STT plugin as it is, or an offline
         recogniser of its own (a far end's prompt is phrases among other words, which wants
-        another word penalty than a caller's answer; `ivrkit.livekit.sphinx`)."""
+        other decoder settings than a caller's answer: `ivrkit.livekit.sphinx.FAR_END_DECODER`)."""
         if self.hearing is None:
             raise ChannelError("this worker has no speech recogniser: a navigate step cannot hear the far end's words")
         if not isinstance(self.hearing.recognizer, SphinxRecognizer):
             return self.hearing.recognizer  # a cloud STT hears free text: any prompt as it is
         if self._far_recognizer is None:
-            self._far_recognizer = SphinxRecognizer(word_penalty=FAR_END_WORD_PENALTY)
+            self._far_recognizer = SphinxRecognizer(decoder_options=FAR_END_DECODER)
         return self._far_recognizer
 
     async def _drop_dialled(self, identity: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from ivrkit.channel import Listen, Speech, SpeechStarted
@@ -28,7 +29,7 @@ from ivrkit.flow.model import Flow
 from ivrkit.voice.audio import Pcm, resample
 from ivrkit.voice.listen import HeardEmit
 
-__all__ = ["FAR_END_WORD_PENALTY", "OTHER_WORDS", "SPHINX_RATE", "SphinxRecognizer", "dictionary_issues", "grammar", "unknown_words"]
+__all__ = ["FAR_END_DECODER", "OTHER_WORDS", "SPHINX_RATE", "SphinxRecognizer", "dictionary_issues", "grammar", "unknown_words"]
 
 logger = logging.getLogger("ivrkit.livekit")
 
@@ -39,12 +40,13 @@ SPHINX_RATE = 16000
 OTHER_WORDS = ("a", "the", "to", "for", "press", "please", "your", "is", "you", "of", "and", "or", "in", "enter",
                "number", "main", "menu", "account", "our", "thank", "calling", "welcome", "not", "valid", "now",
                "hold", "call", "will", "be", "with", "this", "that", "we", "are", "at", "key", "pound", "star")
-#: The word insertion penalty of the far end's recogniser. Other speech is many short filler
-#: words; a low penalty makes a run of them cost more than the two words of a phrase, so a
-#: phrase said among other words is heard as itself, not as fillers. bench/far_words.py: at
-#: the default (0.65) "invalid entry" was heard as fillers in 3 of 3 prompts; at 0.01 every
-#: phrase was heard and no other prompt was taken for one (9 of 9).
-FAR_END_WORD_PENALTY = 0.01
+#: The far end's recogniser's pocketsphinx settings. Other speech is many short filler words:
+#: a low word insertion penalty (`wip`, default 0.65) makes a run of them cost more than the
+#: two words of a phrase, so a phrase said among other words is heard as itself. The filler
+#: loop makes the search wide — at the default beams a 4 s prompt took up to 6 s of CPU, so a
+#: leg's audio queued up behind the decoder (seconds late on the real stack); these beams cut
+#: that about 7x. bench/far_words.py measures both against the defaults.
+FAR_END_DECODER: Mapping[str, float] = {"wip": 0.01, "beam": 1e-30, "wbeam": 1e-20, "pbeam": 1e-30}
 _DIGITS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -116,7 +118,7 @@ class SphinxRecognizer:
     sample_rate = SPHINX_RATE
 
     def __init__(self, *, vad_mode: int = 1, window: float = 0.3, ratio: float = 0.9, pause: float = 0.3,
-                 word_penalty: float | None = None) -> None:
+                 decoder_options: Mapping[str, float] | None = None) -> None:
         # 0 (loose) … 3 (aggressive). 1: on bench/speech.py's eSpeak set, 49/50 menu words clean
         # and 43/50 with line noise, against 46 and 39 with 3 (which clips the ends of words)
         self.vad_mode = vad_mode
@@ -125,9 +127,9 @@ class SphinxRecognizer:
         # silence after the endpointer's end that still belongs to the utterance: "card ...
         # payments" is one answer, not "card" (a no-match) and then "payments"
         self.pause = pause
-        # pocketsphinx's word insertion penalty (wip; None: its default, 0.65). A far end's
-        # prompt heard against phrases + other words wants a low one (`FAR_END_WORD_PENALTY`)
-        self.word_penalty = word_penalty
+        # pocketsphinx settings beside its defaults: a far end's prompt heard against phrases +
+        # other words wants a low word penalty and narrower beams (`FAR_END_DECODER`)
+        self.decoder_options = dict(decoder_options or {})
         self._decoder: Any = None
         self._searches: dict[str, str] = {}  # grammar text -> search name
         self._warned: set[str] = set()
@@ -137,8 +139,7 @@ class SphinxRecognizer:
         if self._decoder is None:
             from pocketsphinx import Decoder  # lazily: key-only calls never load the model
 
-            extra = {} if self.word_penalty is None else {"wip": self.word_penalty}
-            self._decoder = Decoder(lm=None, loglevel="FATAL", samprate=SPHINX_RATE, **extra)
+            self._decoder = Decoder(lm=None, loglevel="FATAL", samprate=SPHINX_RATE, **self.decoder_options)
 
     def decoder(self) -> Any:
         """The pocketsphinx decoder, made (on the calling thread) if need be."""

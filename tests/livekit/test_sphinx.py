@@ -7,7 +7,7 @@ from functools import cache
 import pytest
 
 from ivrkit.channel import Listen, Speech, SpeechStarted
-from ivrkit.livekit.sphinx import FAR_END_WORD_PENALTY, SPHINX_RATE, SphinxRecognizer, grammar
+from ivrkit.livekit.sphinx import FAR_END_DECODER, SPHINX_RATE, SphinxRecognizer, grammar
 from ivrkit.spoken import choose
 from ivrkit.voice.audio import Pcm, concat, frames, resample, silence
 from ivrkit.voice.speech import EspeakVoice
@@ -89,7 +89,7 @@ FAR = Listen(phrases=("for billing", "invalid entry", "please hold"), other=True
 
 @cache
 def far_recognizer() -> SphinxRecognizer:
-    return SphinxRecognizer(word_penalty=FAR_END_WORD_PENALTY)
+    return SphinxRecognizer(decoder_options=FAR_END_DECODER)
 
 
 def test_a_far_end_grammar_has_other_words_around_its_phrases_but_none_that_spell_them() -> None:
