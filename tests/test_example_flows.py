@@ -549,3 +549,26 @@ async def test_navigate_drives_the_scripted_billing_line(account: str, ends: str
     assert ends in t.prompts[-1] and ivr.menu == menu
     assert [k[0] for k in ivr.keys][:2] == ["2", account[0]] and not any(k[3] for k in ivr.keys[:2])
     assert account not in t.trace.to_jsonl()  # the account is sensitive: masked as it is sent
+
+
+async def test_navigate_gives_up_when_the_far_end_never_offers_billing() -> None:
+    from ivrkit.testing import ScriptedIvr
+
+    ivr = ScriptedIvr({"main": ("Thank you for calling. Our offices are closed.", {})}, "main")
+    async with FlowTester(load_flow(FLOWS / "navigate.yaml"), channel=FakeChannel(VirtualClock(), far_end=ivr)) as t:
+        await t.press("4321")
+        await t.advance(60)
+    t.expect_variable("navigate_failed", "step 1: no 'for billing' heard within 20 s "
+                      "(heard 'Thank you for calling. Our offices are closed.')")
+    assert "did not answer as expected" in t.prompts[-1] and ivr.keys == []
+
+
+async def test_navigate_account_entry_too_short_then_silent_ends_on_the_error_path() -> None:
+    async with FlowTester(load_flow(FLOWS / "navigate.yaml")) as t:
+        await t.until_input()
+        await t.press("12")
+        await t.advance(20)  # too short after the inter-digit timeout, then nothing more
+        t.expect_prompt("Enter your four digit account number.")
+        await t.advance(60)
+    assert t.channel.dials == []
+    t.expect_ended()

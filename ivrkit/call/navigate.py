@@ -108,24 +108,32 @@ async def navigate(spec: Navigate, audio: AsyncGenerator[Pcm, None], send: Calla
 
 
 class _Said:
-    """What a words step heard: a `say` phrase (passed), an `unexpected` one or nothing it
-    waited for (`reason`: why it failed). The reason starts as the timeout's."""
+    """What a words step heard: a `say` phrase (passed), an `unexpected` one, other words, or
+    nothing; `reason` says why it failed ("" when it passed)."""
 
     def __init__(self, step: NavStep) -> None:
         self.step = step
-        self.heard: str | None = None
-        self.reason = f"no {' / '.join(repr(p) for p in step.say)} heard within {step.timeout:g} s"
+        self.heard: str | None = None  # the phrase, or the last other words heard
+        self.decided = False
+        self.hung_up = False
 
     def utterance(self, text: str) -> bool:
         """One utterance recognised; True when it decides the step."""
         phrase = choose({p: (p,) for p in self.step.say + self.step.unexpected}, text)
-        if phrase is None:
-            self.heard = text
-            self.reason = self.reason.split(" (heard")[0] + (f" (heard {text!r})" if text else " (heard other words)")
-            return False
-        self.heard = phrase
-        self.reason = "" if phrase in self.step.say else f"heard {phrase!r}"
-        return True
+        self.heard = phrase if phrase is not None else text
+        self.decided = phrase is not None
+        return self.decided
+
+    @property
+    def reason(self) -> str:
+        if self.decided:
+            return "" if self.heard in self.step.say else f"heard {self.heard!r}"
+        if self.hung_up:
+            return "the far end hung up"
+        waited = f"no {' / '.join(repr(p) for p in self.step.say)} heard within {self.step.timeout:g} s"
+        if self.heard is None:
+            return waited
+        return waited + (f" (heard {self.heard!r})" if self.heard else " (heard other words)")
 
 
 class _Ear:
@@ -199,7 +207,7 @@ class _Ear:
             while True:
                 got = await self._next()
                 if got is None:
-                    said.reason = "the far end hung up"
+                    said.hung_up = True
                     return
                 recognition.feed(got[1], self._clock.now())
                 for event in events:
