@@ -240,3 +240,17 @@ def test_words_step_problems_are_reported_with_their_place(step: str, message: s
         load_flow_text(text, "f.yaml")
     found = [(i.line, i.col) for i in info.value.issues if message in i.message]
     assert found == [(12, col)], [i.format() for i in info.value.issues]
+
+
+async def test_what_the_far_end_reads_back_is_masked_in_the_trace() -> None:
+    flow = FLOW.replace("        - {listen: 800ms}\n      on_fail", "        - {expect: {say: [your balance is]}}\n      on_fail")
+    ivr = ScriptedIvr({"main": ("For your balance press 2.", {"2": "balance"}),
+                       "balance": ("Enter your account number.", {"4321#": "wrong"}),
+                       "wrong": ("Account 4321 is closed.", {})}, "main")
+    t = await run(ivr, flow)
+    assert [k[0] for k in ivr.keys] == list("24321#") and "Failed." in t.prompts[-1]
+    (other,) = t.trace.of_kind("navigate_heard")
+    assert other.data["text"] == "Account **** is closed."
+    assert t.trace.of_kind("navigate_step")[-1].data["why"] == (
+        "no 'your balance is' heard within 10 s (heard 'Account **** is closed.')")
+    assert "4321" not in t.trace.to_jsonl()
