@@ -29,7 +29,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ivrkit.clock import Clock
 from ivrkit.errors import CallError, ChannelError
@@ -127,9 +127,36 @@ class Listen:
     sensitive: bool = False
     min_digits: int = 1  # how many digits an entry takes (a grammar that knows is more accurate)
     max_digits: int = 20
+    #: other words may be said around a phrase, or instead of one (a far end's prompt): the
+    #: recogniser must not force them onto a phrase (a garbage model), and reports what it heard
+    other: bool = False
 
 
 Emit = Callable[[ChannelEvent], None]
+
+
+# --- the recognition port (described in ivrkit.voice.listen) -----------------------------------
+
+#: Where a recognition reports: `SpeechStarted` when the speaker starts, one `Speech` after it.
+HeardEmit = Callable[[SpeechStarted | Speech], None]
+
+
+class Recognition(Protocol):
+    """Listening for one request. `feed` is called on the event loop for every frame and must
+    return quickly; `close` ends it (an utterance in progress is dropped, nothing is emitted)."""
+
+    def feed(self, pcm: Pcm, at: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Recognizer(Protocol):
+    """Makes a `Recognition` for each `Listen` request of one call."""
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def start(self, request: Listen, emit: HeardEmit) -> Recognition: ...
 
 
 class Channel(ABC):
@@ -194,6 +221,13 @@ class Channel(ABC):
         the iterator (`aclose()`) stops listening. Raises `ChannelError` when the adapter
         cannot hear a dialled leg (for answering-machine detection)."""
         raise ChannelError(f"{type(self).__name__} cannot hear the party it dialled (needed by amd:)")
+
+    def dialled_recognizer(self) -> Recognizer:
+        """What recognises the words of the party the last `dial` reached (`navigate:` steps that
+        `expect: {say: [...]}`), fed `dialled_audio()` frames by the call. Raises `ChannelError`
+        when the adapter has no recogniser for it."""
+        raise ChannelError(f"{type(self).__name__} cannot recognise what the dialled party says "
+                           "(needed by expect: {say: [...]})")
 
     def listen(self, request: Listen | None) -> None:
         """Hear the caller from now on for `request` (None: stop listening); returns at once.

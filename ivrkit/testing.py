@@ -27,6 +27,7 @@ Shipped in the package (as Starlette ships `testclient.py`) so teams unit-test t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from ivrkit.channel import CallerInfo, Channel, Hangup, Key, Listen, PromptEnded, Speech, SpeechStarted
 from ivrkit.errors import ChannelError
+from ivrkit.far_end import ScriptedIvr as ScriptedIvr
+from ivrkit.far_end import ScriptedRecognizer
+from ivrkit.far_end import far_end_speech as far_end_speech  # re-exported: tests build far ends here
 from ivrkit.prompts import FilledPrompt
 from ivrkit.trace import Trace
 
@@ -275,25 +279,31 @@ class FakeChannel(Channel):
         rate = far.sample_rate if far is not None else 8000
         step = rate // 50
         start = self.vclock.now()
-        if isinstance(far, ScriptedIvr):
-            far.answered(start)
         self.hearing_far_end = True
         try:
+            if isinstance(far, ScriptedIvr):
+                async with contextlib.aclosing(far.audio(self.vclock)) as frames:
+                    async for pcm in frames:
+                        yield pcm
+                return
             n = 0
             while True:
                 due = start + (n + 1) * 0.02
                 if due > self.vclock.now():
                     await self.vclock.sleep(due - self.vclock.now())
-                if isinstance(far, ScriptedIvr):
-                    yield far.frame(start + n * 0.02)
-                else:
-                    chunk = far.samples[n * step * 2:(n + 1) * step * 2] if far is not None else b""
-                    if not chunk and self.far_end_hangs_up:
-                        return
-                    yield Pcm(chunk + b"\0" * (step * 2 - len(chunk)), rate)
+                chunk = far.samples[n * step * 2:(n + 1) * step * 2] if far is not None else b""
+                if not chunk and self.far_end_hangs_up:
+                    return
+                yield Pcm(chunk + b"\0" * (step * 2 - len(chunk)), rate)
                 n += 1
         finally:
             self.hearing_far_end = False
+
+    def dialled_recognizer(self) -> ScriptedRecognizer:
+        """A `ScriptedIvr` far end's words, as a recogniser would hear them (`ScriptedRecognizer`)."""
+        if not isinstance(self.far_end, ScriptedIvr):
+            return super().dialled_recognizer()  # type: ignore[return-value]
+        return ScriptedRecognizer(self.far_end)
 
     async def hangup(self) -> None:
         self.hung_up = True
@@ -614,82 +624,6 @@ class FlowTester:
 
 
 _MISSING = object()
-
-
-class ScriptedIvr:
-    """A legacy IVR at the far end of a dial, for `FakeChannel(far_end=...)`: menus, each a
-    prompt (`Pcm`) and what the keys entered after it lead to. Keys accumulate until they
-    spell an entry of the menu ("1", or "4321#"); then the next menu's prompt plays
-    `reply_after` seconds later. A sequence no entry starts with plays `invalid` (if given) and
-    the menu's prompt again. `keys` records every key: (digit, time, menu, prompt still playing).
-
-        ivr = ScriptedIvr({"main": (far_end_speech("For billing press 1."), {"1": "billing"}),
-                           "billing": (far_end_speech("Enter your account number."), {})}, "main")
-    """
-
-    def __init__(self, menus: Mapping[str, tuple[Pcm, Mapping[str, str]]], start: str, *,
-                 invalid: Pcm | None = None, reply_after: float = 0.3) -> None:
-        if start not in menus:
-            raise ValueError(f"no menu {start!r}")
-        for name, (_, entries) in menus.items():
-            for target in entries.values():
-                if target not in menus:
-                    raise ValueError(f"menu {name!r} leads to {target!r}, which is not a menu")
-        self.menus = menus
-        self.menu = start
-        self.invalid = invalid
-        self.reply_after = reply_after
-        self.sample_rate = menus[start][0].sample_rate
-        self.keys: list[tuple[str, float, str, bool]] = []
-        self._plays: list[tuple[float, Pcm]] = []  # (start time, audio), in time order
-        self._typed = ""
-
-    def answered(self, at: float) -> None:
-        self._plays = [(at, self.menus[self.menu][0])]
-
-    def playing(self, at: float) -> bool:
-        return any(start <= at < start + pcm.duration for start, pcm in self._plays)
-
-    def key(self, digit: str, at: float) -> None:
-        self.keys.append((digit, at, self.menu, self.playing(at)))
-        self._typed += digit
-        entries = self.menus[self.menu][1]
-        if self._typed in entries:
-            self.menu, self._typed = entries[self._typed], ""
-            self._plays.append((at + self.reply_after, self.menus[self.menu][0]))
-        elif not any(entry.startswith(self._typed) for entry in entries):
-            self._typed = ""
-            then = at + self.reply_after
-            if self.invalid is not None:
-                self._plays.append((then, self.invalid))
-                then += self.invalid.duration
-            self._plays.append((then, self.menus[self.menu][0]))
-
-    def frame(self, at: float) -> Pcm:
-        """The 20 ms of audio that starts at `at`: the latest prompt begun by then, or silence."""
-        from ivrkit.voice.audio import Pcm
-
-        step = self.sample_rate // 50
-        for start, pcm in reversed(self._plays):
-            if start <= at + 1e-9:
-                offset = round((at - start) * self.sample_rate)
-                chunk = pcm.samples[offset * 2:(offset + step) * 2]
-                return Pcm(chunk + b"\0" * (step * 2 - len(chunk)), self.sample_rate)
-        return Pcm(b"\0\0" * step, self.sample_rate)
-
-
-def far_end_speech(text: str, *, voice: str = "en-us", before: float = 0.4, beep_after: float | None = None,
-                   sample_rate: int = 8000) -> Pcm:
-    """Audio for a dialled party (`FlowTester(far_end=...)`): `before` seconds of silence, then
-    `text` spoken by the offline eSpeak NG voice, then (`beep_after`: seconds later) a 1 kHz,
-    0.5 s voicemail beep. "Hello?" answers as a person; a long greeting as a machine."""
-    from ivrkit.voice.audio import concat, resample, silence, tone
-    from ivrkit.voice.speech import EspeakVoice
-
-    parts = [silence(before, sample_rate=sample_rate), resample(EspeakVoice(voice).synthesize(text), sample_rate)]
-    if beep_after is not None:
-        parts += [silence(beep_after, sample_rate=sample_rate), tone(1000, 0.5, sample_rate=sample_rate, amplitude=0.3)]
-    return concat(parts, sample_rate=sample_rate)
 
 
 def _machine(flow_or_path: Any) -> FlowMachine:

@@ -528,3 +528,47 @@ async def test_press_or_say_keys_still_work_and_every_retry_path(press_or_say: F
             await t.until_input()
             await t.press("9")
         t.expect_prompt("Connecting you to an agent")
+
+
+# --- navigate (a legacy IVR at the far end: flows/far_ends/acme_billing.yaml) --------------------
+
+
+@pytest.mark.parametrize(("account", "ends", "menu"), [
+    ("4321", "We found your balance.", "balance"),
+    ("1234", "The billing line did not accept that.", "billing"),  # "Invalid entry." from the far end
+])
+async def test_navigate_drives_the_scripted_billing_line(account: str, ends: str, menu: str) -> None:
+    from ivrkit.far_end_file import load_far_end
+
+    ivr = load_far_end(FLOWS / "far_ends" / "acme_billing.yaml")
+    channel = FakeChannel(VirtualClock(), far_end=ivr)
+    async with FlowTester(load_flow(FLOWS / "navigate.yaml"), channel=channel) as t:
+        await t.press(account)
+        await t.advance(60)
+    t.expect_ended("hangup")
+    assert ends in t.prompts[-1] and ivr.menu == menu
+    assert [k[0] for k in ivr.keys][:2] == ["2", account[0]] and not any(k[3] for k in ivr.keys[:2])
+    assert account not in t.trace.to_jsonl()  # the account is sensitive: masked as it is sent
+
+
+async def test_navigate_gives_up_when_the_far_end_never_offers_billing() -> None:
+    from ivrkit.testing import ScriptedIvr
+
+    ivr = ScriptedIvr({"main": ("Thank you for calling. Our offices are closed.", {})}, "main")
+    async with FlowTester(load_flow(FLOWS / "navigate.yaml"), channel=FakeChannel(VirtualClock(), far_end=ivr)) as t:
+        await t.press("4321")
+        await t.advance(60)
+    t.expect_variable("navigate_failed", "step 1: no 'for billing' heard within 20 s "
+                      "(heard 'Thank you for calling. Our offices are closed.')")
+    assert "did not answer as expected" in t.prompts[-1] and ivr.keys == []
+
+
+async def test_navigate_account_entry_too_short_then_silent_ends_on_the_error_path() -> None:
+    async with FlowTester(load_flow(FLOWS / "navigate.yaml")) as t:
+        await t.until_input()
+        await t.press("12")
+        await t.advance(20)  # too short after the inter-digit timeout, then nothing more
+        t.expect_prompt("Enter your four digit account number.")
+        await t.advance(60)
+    assert t.channel.dials == []
+    t.expect_ended()

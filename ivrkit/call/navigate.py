@@ -10,6 +10,13 @@ begin. Timeouts are clock time; silence and speech are audio time, counted in 20
 The leg's audio is one iteration for the whole state (one subscription), read only while a
 step listens. Frames that came in while keys were being sent are read by the next step, in
 order, so a prompt that started during the keys is heard from its start.
+
+Words (`expect: {say: [...], unexpected: [...]}`), when the channel has a recogniser for the
+dialled leg: the same frames go to a recognition whose grammar is the step's phrases plus
+"other words" (`Listen.other`), so a prompt that says something else is heard as something
+else rather than forced onto a phrase. An utterance holding a `say` phrase passes the step;
+one holding an `unexpected` phrase fails it at once; any other utterance ("Welcome to Acme")
+is traced and waited past, until `timeout`. What was heard goes to `navigate_heard`.
 """
 
 from __future__ import annotations
@@ -19,12 +26,15 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ivrkit.channel import Listen, Speech, SpeechStarted
 from ivrkit.clock import Clock
 from ivrkit.errors import HookTimeout
 from ivrkit.flow.model import Navigate, NavStep
 from ivrkit.hooks import run_limited
+from ivrkit.spoken import choose
 
 if TYPE_CHECKING:
+    from ivrkit.channel import Recognizer
     from ivrkit.voice.audio import Pcm
     from ivrkit.voice.beep import BeepDetector
 
@@ -38,10 +48,12 @@ Record = Callable[[str, dict[str, Any]], None]
 
 @dataclass(frozen=True, slots=True)
 class Navigated:
-    """How the steps went: all done, or the 1-based step that failed and why."""
+    """How the steps went: all done, or the 1-based step that failed and why; `heard`: the
+    last phrase (or other words) a words step heard, None when none listened for words."""
 
     failed_step: int = 0
     reason: str = ""
+    heard: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -49,10 +61,17 @@ class Navigated:
 
 
 async def navigate(spec: Navigate, audio: AsyncGenerator[Pcm, None], send: Callable[[NavStep], Awaitable[None]],
-                   clock: Clock, record: Record) -> Navigated:
-    """Run the steps in order; stop at the first that times out. Closes `audio` when done."""
+                   clock: Clock, record: Record, recognizer: Recognizer | None = None) -> Navigated:
+    """Run the steps in order; stop at the first that fails. Closes `audio` when done.
+    `recognizer` hears the words steps (the caller checks there is one when a step needs it)."""
+    heard: str | None = None
     async with aclosing(audio) as frames:
-        ear = _Ear(frames)
+        ear = _Ear(frames, clock)
+
+        def failed(number: int, step: NavStep, reason: str) -> Navigated:
+            record("navigate_step", {"step": number, "do": step.kind, "ok": False, "why": reason, "where": step.where})
+            return Navigated(number, reason, heard)
+
         for number, step in enumerate(spec.steps, 1):
             started = clock.now()
             if step.kind == "send":
@@ -61,28 +80,68 @@ async def navigate(spec: Navigate, audio: AsyncGenerator[Pcm, None], send: Calla
             if step.kind == "pause":
                 await clock.sleep(step.seconds)
                 continue
+            if step.kind == "expect" and step.expect == "words":
+                if recognizer is None:
+                    raise ValueError("a words step needs a recogniser")
+                said = _Said(step)
+                try:
+                    await run_limited(ear.words(said, recognizer, record, number), clock=clock, timeout=step.timeout)
+                except HookTimeout:
+                    pass
+                heard = said.heard if said.heard is not None else heard
+                if said.reason:
+                    return failed(number, step, said.reason)
+                record("navigate_step", {"step": number, "do": "expect", "ok": True, "said": said.heard,
+                                         "took_ms": round((clock.now() - started) * 1000)})
+                continue
             wait = ear.prompt_ended(step.silence) if step.kind == "listen" else ear.begins(step.expect)
             try:
-                heard = await run_limited(wait, clock=clock, timeout=step.timeout)
+                got = await run_limited(wait, clock=clock, timeout=step.timeout)
             except HookTimeout:
                 what = "prompt ended" if step.kind == "listen" else f"{step.expect} began"
-                reason = f"no {what} within {step.timeout:g} s"
-                record("navigate_step", {"step": number, "do": step.kind, "ok": False, "why": reason, "where": step.where})
-                return Navigated(number, reason)
-            if heard is None:
-                reason = "the far end hung up"
-                record("navigate_step", {"step": number, "do": step.kind, "ok": False, "why": reason, "where": step.where})
-                return Navigated(number, reason)
-            record("navigate_step", {"step": number, "do": step.kind, "ok": True, "heard_ms": heard,
+                return failed(number, step, f"no {what} within {step.timeout:g} s")
+            if got is None:
+                return failed(number, step, "the far end hung up")
+            record("navigate_step", {"step": number, "do": step.kind, "ok": True, "heard_ms": got,
                                      "took_ms": round((clock.now() - started) * 1000)})
-    return Navigated()
+    return Navigated(heard=heard)
+
+
+class _Said:
+    """What a words step heard: a `say` phrase (passed), an `unexpected` one, other words, or
+    nothing; `reason` says why it failed ("" when it passed)."""
+
+    def __init__(self, step: NavStep) -> None:
+        self.step = step
+        self.heard: str | None = None  # the phrase, or the last other words heard
+        self.decided = False
+        self.hung_up = False
+
+    def utterance(self, text: str) -> bool:
+        """One utterance recognised; True when it decides the step."""
+        phrase = choose({p: (p,) for p in self.step.say + self.step.unexpected}, text)
+        self.heard = phrase if phrase is not None else text
+        self.decided = phrase is not None
+        return self.decided
+
+    @property
+    def reason(self) -> str:
+        if self.decided:
+            return "" if self.heard in self.step.say else f"heard {self.heard!r}"
+        if self.hung_up:
+            return "the far end hung up"
+        waited = f"no {' / '.join(repr(p) for p in self.step.say)} heard within {self.step.timeout:g} s"
+        if self.heard is None:
+            return waited
+        return waited + (f" (heard {self.heard!r})" if self.heard else " (heard other words)")
 
 
 class _Ear:
     """Classifies the leg's frames as they are read: voice or not, and a tone or not."""
 
-    def __init__(self, frames: AsyncIterator[Pcm]) -> None:
+    def __init__(self, frames: AsyncIterator[Pcm], clock: Clock) -> None:
         self._frames = frames
+        self._clock = clock
         self._tone: BeepDetector | None = None
 
     async def _next(self) -> tuple[int, Pcm] | None:
@@ -137,3 +196,25 @@ class _Ear:
             run = run + pcm.duration if level >= THRESHOLD else 0.0
             if run >= MIN_SPEECH - 1e-9:
                 return round(waited * 1000)
+
+    async def words(self, said: _Said, recognizer: Recognizer, record: Record, number: int) -> None:
+        """Feed frames to a recognition of the step's phrases until an utterance decides it
+        (or the far end hangs up: then `said.reason` says so)."""
+        step = said.step
+        events: list[SpeechStarted | Speech] = []
+        recognition = recognizer.start(Listen(phrases=step.say + step.unexpected, other=True), events.append)
+        try:
+            while True:
+                got = await self._next()
+                if got is None:
+                    said.hung_up = True
+                    return
+                recognition.feed(got[1], self._clock.now())
+                for event in events:
+                    if isinstance(event, Speech):
+                        if said.utterance(event.text):
+                            return
+                        record("navigate_heard", {"step": number, "text": event.text, "matched": False})
+                events.clear()
+        finally:
+            recognition.close()

@@ -338,6 +338,8 @@ class Call:
         if isinstance(result, Answered) and state.dial is not None and state.dial.amd is not None:
             self.variables.update(result.variables(state.dial.amd))
             self._record("amd", result.record())
+        if isinstance(result, Navigated) and result.heard is not None:
+            self.variables["navigate_heard"] = result.heard
         if isinstance(result, Navigated) and not result.ok and state.navigate is not None:
             failed = f"step {result.failed_step}: {result.reason}"
             self.variables["navigate_failed"] = failed

@@ -95,9 +95,17 @@ class Jobs:
         elif state.send_dtmf is not None:
             await self._send_dtmf(state)
         elif state.navigate is not None:
+            words = any(step.expect == "words" for step in state.navigate.steps if step.kind == "expect")
+            recognizer = ch.dialled_recognizer() if words else None
             return await navigate(state.navigate, ch.dialled_audio(), lambda step: self._send_step(state, step),
-                                  ch.clock, self._recorder.record)
+                                  ch.clock, self._record_masked, recognizer)
         return None
+
+    def _record_masked(self, kind: str, data: dict[str, Any]) -> None:
+        """A navigate record, with the call's secrets masked in what the far end was heard to
+        say (it may read back the account number the flow keyed)."""
+        mask = self._recorder.mask
+        self._recorder.record(kind, {k: mask(v) if isinstance(v, str) else v for k, v in data.items()})
 
     async def _send_step(self, state: State, step: NavStep) -> None:
         digits, shown = self.fill(step.keys, state)

@@ -4,7 +4,7 @@ An adapter like `ivrkit.livekit`: the same `Call` runtime drives it, so what a f
 does on a phone line, with no server and no API key. One concept per module:
 
 - `channel`  `ConsoleChannel`, the adapter (clock and output stream injected: tests run it on a
-             `VirtualClock`)
+             `VirtualClock`); a dial reaches `--far-end`'s scripted IVR (`ivrkit.far_end`) or silence
 - `view`     what is printed: states, prompts, keys (masked conservatively), collect results
 - `audio`    prompts spoken with the offline voice to the sound card and/or a call recording
 - `script`   the key-script language of `--keys "1,wait 3s,1234#,hangup"`

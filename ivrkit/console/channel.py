@@ -16,14 +16,28 @@ script and the sound card for `ivrkit console`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import TextIO
 
-from ivrkit.channel import DTMF_KEYS, CallerInfo, Channel, Emit, Hangup, Key, Listen, PromptEnded, Speech, SpeechStarted
+from ivrkit.channel import (
+    DTMF_KEYS,
+    CallerInfo,
+    Channel,
+    Emit,
+    Hangup,
+    HeardEmit,
+    Key,
+    Listen,
+    PromptEnded,
+    Recognizer,
+    Speech,
+    SpeechStarted,
+)
 from ivrkit.clock import Clock, TimerHandle
 from ivrkit.console.audio import CallRecorder, PromptSynthesizer, Speaker, simulated_duration
 from ivrkit.console.view import ConsoleView
 from ivrkit.errors import AudioFileError, ChannelError, SpeechError
+from ivrkit.far_end import ScriptedIvr, ScriptedRecognizer, silent_audio
 from ivrkit.prompts import MASK, FilledPrompt
 from ivrkit.voice.audio import Pcm
 
@@ -59,6 +73,7 @@ class ConsoleChannel(Channel):
         recorder: CallRecorder | None = None,
         seconds_per_char: float = 0.06,
         on_end: Callable[[str], None] | None = None,
+        far_end: ScriptedIvr | None = None,
     ) -> None:
         super().__init__(clock=clock, caller=caller)
         self.view = view or ConsoleView(out, clock)
@@ -75,6 +90,12 @@ class ConsoleChannel(Channel):
         self._connected_callbacks: list[Callable[[], None]] = []
         self._early: list[str] = []  # typed before a call connected: delivered on connect
         self.listening: Listen | None = None  # what the call listens for now (None: keys only)
+        #: the party a dial reaches (`--far-end`): its prompts are shown as it says them and the
+        #: keys the flow sends reach it; None: a dial is answered by silence
+        self.far_end = far_end
+        self._dialled = False
+        if far_end is not None:
+            far_end.on_say = lambda text: self.view.notice(f"far end says: {text}")
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -185,6 +206,8 @@ class ConsoleChannel(Channel):
             raise ChannelError(f"cannot send DTMF {digit!r}: only one of 0-9, *, #, A-D at a time")
         self.keys_sent.append(digit.upper())
         self.view.notice("sent DTMF *" if self.sensitive else f"sent DTMF {digit.upper()}")
+        if self.far_end is not None and self._dialled:
+            self.far_end.key(digit.upper(), self.clock.now())
 
     async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
         # The console has no second line to hand the caller to: it shows where the call would
@@ -194,7 +217,20 @@ class ConsoleChannel(Channel):
         self._end(f"transferred to {to}")
 
     async def dial(self, to: str, *, trunk: str | None = None, timeout: float = 30.0) -> None:
-        self.view.notice(f"dial {to} (the console phone answers outbound calls at once)")
+        who = "the scripted far end (--far-end)" if self.far_end is not None else "silence (no --far-end)"
+        self.view.notice(f"dial {to}: answered at once by {who}")
+        self._dialled = True
+
+    def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
+        """The scripted far end's audio on this call's clock, or silence with no `--far-end`
+        (AMD then hears `silence`, a navigate step times out to its `on_fail`)."""
+        if not self._dialled:
+            raise ChannelError("cannot hear the dialled party: nothing was dialled")
+        return self.far_end.audio(self.clock) if self.far_end is not None else silent_audio(self.clock)
+
+    def dialled_recognizer(self) -> Recognizer:
+        """The far end's prompts as written; a silent party says no words."""
+        return ScriptedRecognizer(self.far_end) if self.far_end is not None else _NoWords()
 
     async def hangup(self) -> None:
         if self.ended is None:
@@ -251,3 +287,19 @@ class ConsoleChannel(Channel):
         self.view.notice(f"call ended: {why}")
         if self.on_end is not None:
             self.on_end(why)
+
+
+class _NoWords:
+    """The recogniser of a silent party (no `--far-end`): it hears nothing, so a navigate step
+    waiting for words times out to its `on_fail`, as against a far end that never speaks."""
+
+    sample_rate = 8000
+
+    def start(self, request: Listen, emit: HeardEmit) -> _NoWords:
+        return self
+
+    def feed(self, pcm: Pcm, at: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -5,7 +5,8 @@ declares the options, `options_from_args(ns)` turns them into a `ConsoleOptions`
 and `run_console(opts) -> int` runs one call and returns the exit code:
 
     0  the call ran to its end (the flow hung up, transferred, or the caller hung up)
-    1  the flow file could not be loaded or failed its checks (errors printed, mypy-style)
+    1  the flow file (or the --far-end file) could not be loaded or failed its checks (errors
+       printed, mypy-style)
     2  bad options or a bad key script (message says what to write instead)
     3  the call ended on the error path (a hook failed, a state could not run: see stderr)
 
@@ -39,6 +40,7 @@ from ivrkit.console.script import KeyScriptError, Step, parse_key_script
 from ivrkit.console.term import cbreak_terminal
 from ivrkit.console.view import ConsoleView
 from ivrkit.errors import AudioFileError, FlowError, IvrkitError
+from ivrkit.far_end import ScriptedIvr
 from ivrkit.flow.model import Flow
 from ivrkit.hooks import Hooks
 from ivrkit.machine import BUILTIN_ERROR
@@ -71,6 +73,7 @@ class ConsoleOptions:
     caller: str | None = None
     called: str | None = None
     no_path: bool = False
+    far_end: str | None = None
 
 
 def add_console_parser(subparsers: Any) -> None:
@@ -98,6 +101,10 @@ examples:
   ivrkit console --fast                           prompts take no time (timeouts stay real)
   ivrkit console --keys "1,wait 1s,4321#,1"       a scripted caller (CI, bug reports)
   ivrkit console flows/support.yaml --set now=2026-12-07T10:00
+  ivrkit console flows/navigate.yaml --far-end flows/legacy_ivr.yaml
+                                                  a dial reaches a scripted legacy IVR: its
+                                                  prompts are shown, the keys the flow sends
+                                                  answered (docs/testing.md: the far end file)
                                                   a call variable set first: here the time the
                                                   business-hours hook reads (open on a weekday)
 """
@@ -133,6 +140,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voice", metavar="LANG", help="eSpeak NG voice, e.g. en-gb (default en-us)")
     p.add_argument("--caller", metavar="NUMBER", help="the caller's number hooks see (default: console)")
     p.add_argument("--called", metavar="NUMBER", help="the dialled number hooks see (default: ivrkit)")
+    p.add_argument(
+        "--far-end", metavar="FILE", dest="far_end",
+        help="what a dial reaches: a scripted legacy IVR (its prompts and what each key does; "
+             "default: a silent party)",
+    )
     p.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", dest="variables", type=name_value,
         help="set a call variable before the call starts (repeatable)",
@@ -187,8 +199,17 @@ def run_console(opts: ConsoleOptions) -> int:
         except FlowError as e:
             print(str(e), file=sys.stderr)
             return EXIT_FLOW
+    far_end = None
+    if opts.far_end is not None:
+        from ivrkit.far_end_file import load_far_end
+
+        try:
+            far_end = load_far_end(opts.far_end)
+        except FlowError as e:
+            print(str(e), file=sys.stderr)
+            return EXIT_FLOW
     try:
-        return asyncio.run(_call(opts, flow, script))
+        return asyncio.run(_call(opts, flow, script, far_end))
     except KeyboardInterrupt:  # Ctrl-C before the handler was installed or after the call
         return EXIT_OK
 
@@ -276,7 +297,7 @@ def _audio(opts: ConsoleOptions, view: ConsoleView, clock: Clock, flow: Flow) ->
     return synthesizer, speaker, recorder
 
 
-async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None) -> int:
+async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None, far_end: ScriptedIvr | None = None) -> int:
     from ivrkit.call import Call
     from ivrkit.machine import FlowMachine
 
@@ -301,6 +322,7 @@ async def _call(opts: ConsoleOptions, flow: Flow, script: Sequence[Step] | None)
         speaker=speaker,
         recorder=recorder,
         seconds_per_char=0.0 if opts.fast else opts.seconds_per_char,
+        far_end=far_end,
     )
     call = Call(FlowMachine(flow), channel, hooks=console_hooks(view), variables=dict(opts.variables))
     inputs = CallerInputs(channel, clock, view)

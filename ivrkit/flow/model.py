@@ -159,7 +159,9 @@ class NavStep:
     `listen` waits until the far end has spoken and then been silent for `silence` seconds (the
     end of its prompt); `send` keys its DTMF (a template, masked when filled from a sensitive
     variable) `pace` apart; `pause` waits `seconds`; `expect` waits for `speech` or a `tone` to
-    begin. `listen` and `expect` fail after `timeout` seconds, which takes `on_fail`."""
+    begin, or (`words`) for the far end to say one of `say` — hearing one of `unexpected`
+    ("invalid entry") fails at once. `listen` and `expect` fail after `timeout` seconds, which
+    takes `on_fail`."""
 
     kind: Literal["listen", "send", "pause", "expect"]
     where: str = ""
@@ -168,7 +170,9 @@ class NavStep:
     keys: str = ""
     pace: float | None = None
     seconds: float = 0.0
-    expect: Literal["speech", "tone"] = "speech"
+    expect: Literal["speech", "tone", "words"] = "speech"
+    say: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

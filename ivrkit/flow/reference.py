@@ -43,6 +43,8 @@ _SECTIONS: tuple[tuple[str, str, str, type | None], ...] = (
     ("amd", "amd (answering-machine detection)", "a `dial:` mapping's `amd:`; times as durations", None),
     ("navigate", "navigate", "a state's `navigate:` (after a `dial:`)", None),
     ("nav_step", "navigate steps", "each item of `navigate: {steps: [...]}`: one of listen, send, pause, expect", None),
+    ("expect", "expect (the words form)", "a navigate step's `expect:` mapping: wait for the far end to say "
+     "words (with a recogniser: the worker's offline one, the console's or FlowTester's scripted far end)", None),
     ("prompt_part", "Prompt parts", "a prompt item that is a mapping (one key each)", None),
 )
 
@@ -70,6 +72,7 @@ _TYPES: dict[ValueType, tuple[str, str]] = {  # type -> (how the table names it,
     "amd": ("true / false, or a mapping (below)", "true"),
     "navigate": ("mapping (below)", "{steps: [...], on_fail: failed}"),
     "nav_steps": ("list of steps (below)", '[{listen: 800ms}, {send: "1"}]'),
+    "expect": ("speech / tone, or a mapping (below)", "tone"),
     "menu": ("mapping (below)", "{prompt: …, options: …}"),
     "collect": ("mapping (below)", "{prompt: …, into: pin}"),
     "states": ("name → state", "{main: {…}}"),

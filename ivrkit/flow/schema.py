@@ -25,7 +25,7 @@ _HOOK_PATTERN = r"^\s*[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*\s*$"
 _OBJECT_SECTIONS: dict[str, str] = {
     "menu": "menu", "collect": "collect", "settings": "defaults", "hooks": "hooks",
     "transfer": "transfer", "send_dtmf": "send_dtmf", "dial": "dial", "amd": "amd",
-    "navigate": "navigate", "nav_step": "nav_step",
+    "navigate": "navigate", "nav_step": "nav_step", "expect": "expect",
 }
 
 
@@ -66,6 +66,8 @@ def _value(kind: ValueType) -> dict[str, Any]:
             return {"anyOf": [{"type": ["string", "number"]}, obj]}
         if kind == "amd":
             return {"anyOf": [{"type": "boolean"}, obj]}
+        if kind == "expect":
+            return {"anyOf": [{"type": "string", "pattern": "^(speech|tone)$"}, obj]}
         return obj
     if kind == "nav_steps":
         return {"type": "array", "minItems": 1, "items": _ref("nav_step")}

@@ -20,7 +20,8 @@ ValueType = Literal[
     "string", "identifier", "state", "state_or_null", "prompt", "prompts", "prompt_table",
     "duration", "int", "bool", "dtmf_key", "options", "hook", "hook_list", "hook_spec",
     "goto", "string_list", "transfer", "send_dtmf", "dial", "menu", "collect", "states",
-    "settings", "hooks", "regex", "condition", "amd", "navigate", "nav_steps", "input_list", "dtmf_mode",
+    "settings", "hooks", "regex", "condition", "amd", "navigate", "nav_steps", "expect", "input_list",
+    "dtmf_mode",
 ]
 
 
@@ -186,9 +187,16 @@ NAV_STEP_KEYS: tuple[Key, ...] = (
     Key("send", "string", "keys to send (0-9 * # A-D, w = 0.5 s pause); may hold {templates}",
         example='"{account}#"'),
     Key("pause", "duration", "wait this long", example="2s"),
-    Key("expect", "string", "wait for the far end's speech or a tone to begin: speech | tone", example="tone"),
+    Key("expect", "expect", "wait for the far end's speech or a tone to begin (speech | tone), or for it to say "
+        "certain words (below; needs a recogniser)", example="{say: [for billing, main menu]}"),
     Key("timeout", "duration", "listen/expect: fail (on_fail) after this long", default="10s"),
     Key("pace", "duration", "send: gap between keys (default: dtmf_pace)", default="`dtmf_pace`", example="300ms"),
+)
+EXPECT_KEYS: tuple[Key, ...] = (
+    Key("say", "string_list", "phrases of the far end's prompt to wait for: one heard passes the step", required=True,
+        example="[for billing, main menu]"),
+    Key("unexpected", "string_list", "phrases that fail the step at once (on_fail; the phrase is in "
+        "`navigate_heard`)", default="none", example="[invalid entry, please hold]"),
 )
 GOTO_ARM_KEYS: tuple[Key, ...] = (
     Key("if", "condition", "a condition on variables", example='"balance > 100 and tier == \'gold\'"'),
@@ -218,6 +226,7 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
     "amd": AMD_KEYS,
     "navigate": NAVIGATE_KEYS,
     "nav_step": NAV_STEP_KEYS,
+    "expect": EXPECT_KEYS,
     "goto_arm": GOTO_ARM_KEYS,
     "prompt_part": PROMPT_PART_KEYS,
 }

@@ -109,3 +109,33 @@ class OptionWords:
                                 f"menu '{name}' takes only speech, but option '{keyless[0]}' has no words: no caller can choose it",
                                 "add say: words to it, or input: [dtmf, speech]", "warning")
 
+
+
+def expect_phrases(fields: Mapping[str, tuple[yaml.Node, yaml.Node]], reader: Reader,
+                   loc: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """A navigate step's `expect: {say: [...], unexpected: [...]}`: phrases of plain words,
+    each in one list (a phrase in both could never decide the step). None: reported."""
+    lists: dict[str, list[str]] = {"say": [], "unexpected": []}
+    seen: dict[str, str] = {}
+    ok = True
+    for name, phrases in lists.items():
+        if name not in fields:
+            continue
+        sub = loc_join(loc, name)
+        for value, item in reader.string_list(fields[name][1], sub, f"{name} entry"):
+            phrase = normalise(value)
+            if not PHRASE.match(phrase):
+                reader.bad(item, sub, f"{name} entry {value!r} is not plain words: a recogniser's grammar is made of words",
+                           "write a digit as a word (two, not 2)", "bad-phrase")
+                ok = False
+            elif phrase in seen:
+                reader.bad(item, sub, f"'{phrase}' is in both say and unexpected" if seen[phrase] != name
+                           else f"'{phrase}' is listed twice", code="same-word")
+                ok = False
+            else:
+                seen[phrase] = name
+                phrases.append(phrase)
+    if ok and not lists["say"]:
+        reader.bad(fields["say"][1], loc_join(loc, "say"), "say needs at least one phrase", "e.g. [for billing]", "bad-value")
+        return None
+    return (tuple(lists["say"]), tuple(lists["unexpected"])) if ok else None

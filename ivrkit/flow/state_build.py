@@ -34,7 +34,7 @@ from ivrkit.flow.model import (
 from ivrkit.flow.prompt_build import VarUse
 from ivrkit.flow.source import Pos, Reporter, did_you_mean, loc_join, mapping_items
 from ivrkit.flow.spec import ACTIONS, DTMF_KEYS, SECTIONS, SETTING_NAMES, key_names
-from ivrkit.flow.speech_build import OptionWords
+from ivrkit.flow.speech_build import OptionWords, expect_phrases
 from ivrkit.flow.values import Reader, kind_of
 from ivrkit.voice.amd import AmdSettings
 
@@ -516,11 +516,14 @@ class StateBuilder:
             sent = self.send_dtmf(value, reader, sub)
             pace = reader.duration(f["pace"][1], loc_join(loc, "pace"), "pace") if "pace" in f else None
             return NavStep("send", where, keys=sent.digits, pace=pace) if sent is not None else None
+        if kind == "expect" and isinstance(value, yaml.MappingNode):
+            return self.expect_words(value, reader, sub, where, timeout)
         if kind == "expect":
             what = reader.text(value, sub, "expect")
             if what not in ("speech", "tone"):
                 if what is not None:
-                    reader.bad(value, sub, f"expect must be speech or tone, not {what!r}", code="bad-value")
+                    reader.bad(value, sub, f"expect must be speech or tone, not {what!r}",
+                               "or words: {expect: {say: [for billing]}}", code="bad-value")
                 return None
             return NavStep("expect", where, timeout=timeout, expect="speech" if what == "speech" else "tone")
         seconds = reader.duration(value, sub, kind)
@@ -529,6 +532,14 @@ class StateBuilder:
         if kind == "listen":
             return NavStep("listen", where, silence=seconds, timeout=timeout)
         return NavStep("pause", where, seconds=seconds)
+
+    def expect_words(self, node: yaml.MappingNode, reader: Reader, loc: str, where: str, timeout: float) -> NavStep | None:
+        f = self._section(node, reader, loc, "expect", "expect")
+        lists = expect_phrases(f, reader, loc) if f is not None else None
+        if lists is None:
+            return None
+        self.ctx.info.settable.add("navigate_heard")
+        return NavStep("expect", where, timeout=timeout, expect="words", say=lists[0], unexpected=lists[1])
 
     def amd(self, node: yaml.Node, reader: Reader, loc: str) -> Amd | None | Literal[False]:
         """`amd: true` (Asterisk's defaults), `false`, or a mapping of settings (AMD_KEYS).

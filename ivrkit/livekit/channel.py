@@ -48,6 +48,7 @@ from ivrkit.livekit.inband import InbandKeys
 from ivrkit.livekit.participant_audio import hear
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
+from ivrkit.livekit.sphinx import FAR_END_DECODER, SphinxRecognizer
 from ivrkit.prompts import FilledPrompt
 from ivrkit.voice.audio import Pcm
 from ivrkit.voice.listen import Recognizer
@@ -163,6 +164,7 @@ class LiveKitChannel(Channel):
         self._dtmf_on_line_until = 0.0
         self._audio_on_line_until = 0.0
         self._dialled: list[str] = []  # identities of answered dial legs: they end with the call
+        self._far_recognizer: SphinxRecognizer | None = None
         self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
         self.sensitive_states = sensitive_states  # published as ivrkit.sensitive with the state
         self.dtmf = dtmf
@@ -453,6 +455,18 @@ class LiveKitChannel(Channel):
         if not self._dialled:
             raise ChannelError("cannot hear the dialled party: no dial was answered in this call")
         return hear(self.room, self._dialled[-1])
+
+    def dialled_recognizer(self) -> Recognizer:
+        """What hears the dialled leg's words: the call's STT plugin as it is, or an offline
+        recogniser of its own (a far end's prompt is phrases among other words, which wants
+        other decoder settings than a caller's answer: `ivrkit.livekit.sphinx.FAR_END_DECODER`)."""
+        if self.hearing is None:
+            raise ChannelError("this worker has no speech recogniser: a navigate step cannot hear the far end's words")
+        if not isinstance(self.hearing.recognizer, SphinxRecognizer):
+            return self.hearing.recognizer  # a cloud STT hears free text: any prompt as it is
+        if self._far_recognizer is None:
+            self._far_recognizer = SphinxRecognizer(decoder_options=FAR_END_DECODER)
+        return self._far_recognizer
 
     async def _drop_dialled(self, identity: str) -> None:
         """Hang up a dialled leg (LiveKit SIP sends BYE, or CANCEL while it rings). A dial that

@@ -151,8 +151,11 @@ class FlowSet:
 
 
 def takes_speech(flow: Any) -> bool:
-    """Some menu or collect of `flow` takes speech (`input: [.., speech]`)."""
-    return any(s.settings.speech and (s.menu is not None or s.collect is not None) for s in flow.states.values())
+    """Some menu or collect of `flow` takes speech (`input: [.., speech]`), or a `navigate:`
+    step waits for the far end's words (`expect: {say: [...]}`): the call needs a recogniser."""
+    return any((s.settings.speech and (s.menu is not None or s.collect is not None))
+               or (s.navigate is not None and any(step.expect == "words" for step in s.navigate.steps))
+               for s in flow.states.values())
 
 
 def build_flow_set(opts: WorkerOptions) -> FlowSet:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from ivrkit.channel import Listen, Speech, SpeechStarted
@@ -28,12 +29,24 @@ from ivrkit.flow.model import Flow
 from ivrkit.voice.audio import Pcm, resample
 from ivrkit.voice.listen import HeardEmit
 
-__all__ = ["SPHINX_RATE", "SphinxRecognizer", "dictionary_issues", "grammar", "unknown_words"]
+__all__ = ["FAR_END_DECODER", "OTHER_WORDS", "SPHINX_RATE", "SphinxRecognizer", "dictionary_issues", "grammar", "unknown_words"]
 
 logger = logging.getLogger("ivrkit.livekit")
 
 #: The en-us acoustic model's rate.
 SPHINX_RATE = 16000
+#: Words a far end's prompt is made of besides the phrases a navigate step waits for: short,
+#: common and varied in sound, so that other speech is heard as them, not as a phrase.
+OTHER_WORDS = ("a", "the", "to", "for", "press", "please", "your", "is", "you", "of", "and", "or", "in", "enter",
+               "number", "main", "menu", "account", "our", "thank", "calling", "welcome", "not", "valid", "now",
+               "hold", "call", "will", "be", "with", "this", "that", "we", "are", "at", "key", "pound", "star")
+#: The far end's recogniser's pocketsphinx settings. Other speech is many short filler words:
+#: a low word insertion penalty (`wip`, default 0.65) makes a run of them cost more than the
+#: two words of a phrase, so a phrase said among other words is heard as itself. The filler
+#: loop makes the search wide — at the default beams a 4 s prompt took up to 6 s of CPU, so a
+#: leg's audio queued up behind the decoder (seconds late on the real stack); these beams cut
+#: that about 7x. bench/far_words.py measures both against the defaults.
+FAR_END_DECODER: Mapping[str, float] = {"wip": 0.01, "beam": 1e-30, "wbeam": 1e-20, "pbeam": 1e-30}
 _DIGITS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -47,7 +60,13 @@ def grammar(request: Listen) -> str | None:
         rules.append("<digits>")
     if not rules:
         return None
-    out = ["#JSGF V1.0;", "grammar ivrkit;", f"public <answer> = {' | '.join(rules)};"]
+    answer = " | ".join(rules)
+    if request.other and items:  # the far end's prompt: a phrase among other words, or none
+        fill = _other_words(items)
+        answer = "[<other>] <phrase> [<other>] | <other>"
+    out = ["#JSGF V1.0;", "grammar ivrkit;", f"public <answer> = {answer};"]
+    if request.other and items:
+        out.append(f"<other> = ({' | '.join(fill)})+;")
     if items:
         out.append(f"<phrase> = {' | '.join(sorted(set(items)))};")
     if request.digits:  # exactly as many digits as the entry takes: what a digits grammar is for
@@ -55,6 +74,13 @@ def grammar(request: Listen) -> str | None:
         lo, hi = request.min_digits, max(request.max_digits, request.min_digits)
         out.append("<digits> = " + " ".join(["<digit>"] * lo + ["[<digit>]"] * (hi - lo)) + ";")
     return "\n".join(out) + "\n"
+
+
+def _other_words(phrases: list[str]) -> list[str]:
+    """The garbage model of a grammar with `Listen.other`: common words of IVR prompts, less
+    any that could spell a phrase's word ("in" + "valid" would absorb "invalid")."""
+    words = {w for p in phrases for w in p.split()}
+    return sorted(f for f in OTHER_WORDS if not any(f in w for w in words if len(f) > 1 or f == w))
 
 
 def unknown_words(phrases: list[str] | tuple[str, ...], decoder: Any) -> list[str]:
@@ -91,7 +117,8 @@ class SphinxRecognizer:
 
     sample_rate = SPHINX_RATE
 
-    def __init__(self, *, vad_mode: int = 1, window: float = 0.3, ratio: float = 0.9, pause: float = 0.3) -> None:
+    def __init__(self, *, vad_mode: int = 1, window: float = 0.3, ratio: float = 0.9, pause: float = 0.3,
+                 decoder_options: Mapping[str, float] | None = None) -> None:
         # 0 (loose) … 3 (aggressive). 1: on bench/speech.py's eSpeak set, 49/50 menu words clean
         # and 43/50 with line noise, against 46 and 39 with 3 (which clips the ends of words)
         self.vad_mode = vad_mode
@@ -100,6 +127,9 @@ class SphinxRecognizer:
         # silence after the endpointer's end that still belongs to the utterance: "card ...
         # payments" is one answer, not "card" (a no-match) and then "payments"
         self.pause = pause
+        # pocketsphinx settings beside its defaults: a far end's prompt heard against phrases +
+        # other words wants a low word penalty and narrower beams (`FAR_END_DECODER`)
+        self.decoder_options = dict(decoder_options or {})
         self._decoder: Any = None
         self._searches: dict[str, str] = {}  # grammar text -> search name
         self._warned: set[str] = set()
@@ -109,7 +139,7 @@ class SphinxRecognizer:
         if self._decoder is None:
             from pocketsphinx import Decoder  # lazily: key-only calls never load the model
 
-            self._decoder = Decoder(lm=None, loglevel="FATAL", samprate=SPHINX_RATE)
+            self._decoder = Decoder(lm=None, loglevel="FATAL", samprate=SPHINX_RATE, **self.decoder_options)
 
     def decoder(self) -> Any:
         """The pocketsphinx decoder, made (on the calling thread) if need be."""

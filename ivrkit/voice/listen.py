@@ -18,29 +18,8 @@ A recogniser adapter::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+# The protocols live beside `Listen` in the port module, which names them too (a dialled
+# leg's recogniser, `Channel.dialled_recognizer`); this module is where adapters find them.
+from ivrkit.channel import HeardEmit, Recognition, Recognizer
 
-from ivrkit.channel import Listen, Speech, SpeechStarted
-from ivrkit.voice.audio import Pcm
-
-#: Where a recognition reports: `SpeechStarted` when the caller starts, one `Speech` after it.
-HeardEmit = Callable[[SpeechStarted | Speech], None]
-
-
-class Recognition(Protocol):
-    """Listening for one request. `feed` is called on the event loop for every frame and must
-    return quickly; `close` ends it (an utterance in progress is dropped, nothing is emitted)."""
-
-    def feed(self, pcm: Pcm, at: float) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class Recognizer(Protocol):
-    """Makes a `Recognition` for each `Listen` request of one call."""
-
-    @property
-    def sample_rate(self) -> int: ...
-
-    def start(self, request: Listen, emit: HeardEmit) -> Recognition: ...
+__all__ = ["HeardEmit", "Recognition", "Recognizer"]

@@ -147,3 +147,110 @@ def test_step_problems_are_reported_with_their_place(step: str, message: str) ->
     with pytest.raises(FlowValidationError) as info:
         load_flow_text(text, "f.yaml")
     assert any(message in i.message and i.line == 12 for i in info.value.issues), [i.format() for i in info.value.issues]
+
+
+# --- words: expect: {say: [...], unexpected: [...]} against the scripted far end's text -------
+
+WORDS = """
+start: out
+states:
+  out: {dial: "+15550100", next: drive}
+  drive:
+    navigate:
+      steps:
+        - {expect: {say: [for billing], unexpected: [invalid entry, please hold]}, timeout: 15s}
+        - {send: "KEY"}
+        - {expect: {say: [account number], unexpected: [invalid entry]}, timeout: 10s}
+      on_fail: failed
+    next: done
+  done: {say: "Done.", hangup: true}
+  failed:
+    goto:
+      - {if: "navigate_heard == 'invalid entry'", then: refused}
+      - {else: gave_up}
+  refused: {say: "The menu refused the key.", hangup: true}
+  gave_up: {say: "Failed.", hangup: true}
+"""
+
+
+def worded() -> ScriptedIvr:
+    return ScriptedIvr({
+        "main": ("Welcome to Acme. For payments press 1. For billing press 2.", {"1": "pay", "2": "billing"}),
+        "pay": ("Payments are closed.", {}),
+        "billing": ("Please enter your account number, followed by pound.", {}),
+    }, "main", invalid="Invalid entry.")
+
+
+async def run_words(ivr: ScriptedIvr | None, key: str = "2", far: object = None) -> FlowTester:
+    channel = FakeChannel(VirtualClock(), far_end=ivr if ivr is not None else far)  # type: ignore[arg-type]
+    async with FlowTester(load_flow_text(WORDS.replace("KEY", key)), channel=channel) as t:
+        await t.advance(40)
+    return t
+
+
+async def test_words_heard_pass_each_step_and_the_key_goes_out_after_them() -> None:
+    ivr = worded()
+    t = await run_words(ivr)
+    assert "Done." in t.prompts[-1], t.prompts
+    t.expect_variable("navigate_heard", "account number")
+    main_end = ivr._plays[0].end
+    assert [k[0] for k in ivr.keys] == ["2"] and ivr.keys[0][1] >= main_end and not ivr.keys[0][3]
+    steps = t.trace.of_kind("navigate_step")
+    assert [(s.data["step"], s.data["ok"], s.data.get("said")) for s in steps] == [
+        (1, True, "for billing"), (3, True, "account number")]
+
+
+async def test_an_unexpected_phrase_fails_at_once_and_the_flow_branches_on_it() -> None:
+    ivr = worded()
+    t = await run_words(ivr, key="9")
+    t.expect_variable("navigate_heard", "invalid entry")
+    t.expect_variable("navigate_failed", "step 3: heard 'invalid entry'")
+    assert "The menu refused the key." in t.prompts[-1]
+    invalid_end = ivr._plays[1].end  # "Invalid entry." then the main menu again
+    failed = t.trace.of_kind("navigate_step")[-1]
+    assert failed.data["ok"] is False and failed.t == pytest.approx(invalid_end, abs=0.021)
+
+
+async def test_other_words_are_waited_past_until_the_timeout() -> None:
+    ivr = ScriptedIvr({"main": ("Thank you for calling. All our lines are busy.", {})}, "main")
+    t = await run_words(ivr)
+    t.expect_variable("navigate_failed",
+                      "step 1: no 'for billing' heard within 15 s (heard 'Thank you for calling. All our lines are busy.')")
+    assert "Failed." in t.prompts[-1]
+    assert [r.data["text"] for r in t.trace.of_kind("navigate_heard")] == [
+        "Thank you for calling. All our lines are busy."]
+    assert ivr.keys == []
+
+
+async def test_words_need_a_recogniser_for_the_far_end() -> None:
+    t = await run_words(None, far=far_end_speech("For billing press 2."))
+    assert "cannot recognise what the dialled party says" in t.trace.of_kind("error")[0].data["message"]
+    assert t.state == BUILTIN_ERROR
+
+
+@pytest.mark.parametrize(("step", "message", "col"), [
+    ("{expect: {say: [press 2]}}", "say entry 'press 2' is not plain words", 27),
+    ("{expect: {say: [billing], unexpected: [billing]}}", "'billing' is in both say and unexpected", 50),
+    ("{expect: {sya: [billing]}}", "unknown key 'sya' in expect", 21),
+    ("{expect: {unexpected: [invalid entry]}}", "expect needs 'say'", 20),
+])
+def test_words_step_problems_are_reported_with_their_place(step: str, message: str, col: int) -> None:
+    text = FLOW.replace("- {send: \"2\"}", f"- {step}")
+    with pytest.raises(FlowValidationError) as info:
+        load_flow_text(text, "f.yaml")
+    found = [(i.line, i.col) for i in info.value.issues if message in i.message]
+    assert found == [(12, col)], [i.format() for i in info.value.issues]
+
+
+async def test_what_the_far_end_reads_back_is_masked_in_the_trace() -> None:
+    flow = FLOW.replace("        - {listen: 800ms}\n      on_fail", "        - {expect: {say: [your balance is]}}\n      on_fail")
+    ivr = ScriptedIvr({"main": ("For your balance press 2.", {"2": "balance"}),
+                       "balance": ("Enter your account number.", {"4321#": "wrong"}),
+                       "wrong": ("Account 4321 is closed.", {})}, "main")
+    t = await run(ivr, flow)
+    assert [k[0] for k in ivr.keys] == list("24321#") and "Failed." in t.prompts[-1]
+    (other,) = t.trace.of_kind("navigate_heard")
+    assert other.data["text"] == "Account **** is closed."
+    assert t.trace.of_kind("navigate_step")[-1].data["why"] == (
+        "no 'your balance is' heard within 10 s (heard 'Account **** is closed.')")
+    assert "4321" not in t.trace.to_jsonl()

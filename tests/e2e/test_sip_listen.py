@@ -13,6 +13,10 @@ machine), and the worker's trace (the amd record: outcome, cause, beep).
 navigate (listen_flows/nav.yaml): the far end plays two menu prompts 3 s apart; the flow
 listens for the end of each before keying "2", then "9#". The far end's recorder says which
 keys came, once each, in order, and when.
+
+navigate by words (listen_flows/nav_words.yaml): the far end says its menu, then "Invalid
+entry." after the flow's wrong key; the worker's offline recogniser hears "for billing" and
+then "invalid entry" on the dialled leg, and the flow takes its failure path on it.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ PROMPTS: dict[str, tuple[float, float]] = {
     "other": (770, 0.8),
     "failed": (880, 0.8),
     "done": (660, 0.8),
+    "refused": (1200, 0.8),
 }
 MENU = "Welcome to Acme billing. For your balance, press 2."
 ACCOUNT = "Please enter your account number, followed by pound."
@@ -101,9 +106,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         trunk = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
         flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("amd") / "flows", PROMPTS, RATE)
         trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-amd,dial-nav",
+        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-amd,dial-nav,dial-words",
                                 args=["--sip-trunk", trunk, "--route", "room:dial-amd-*=dial-amd",
-                                      "--route", "room:dial-nav-*=dial-nav"])
+                                      "--route", "room:dial-nav-*=dial-nav", "--route", "room:dial-words-*=dial-words"])
         yield Env(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
         proc.stop(timeout=10)
     finally:
@@ -199,4 +204,37 @@ def test_navigate_keys_each_entry_after_the_far_prompt_ended(e: Env) -> None:
     # the listen steps heard the prompts: voiced audio (ms, pauses between words not counted)
     assert 500 <= steps[0]["heard_ms"] <= menu.duration * 1000, (steps[0], menu.duration)
     assert 500 <= steps[1]["heard_ms"] <= account.duration * 1000, (steps[1], account.duration)
+    assert events(trace, "error") == [], trace
+
+
+WORDS_MENU = "For billing, press 2."
+
+
+def test_navigate_by_words_hears_the_menu_and_takes_the_failure_path_on_invalid_entry(e: Env) -> None:
+    from ivrkit.voice.audio import concat, resample, silence
+    from ivrkit.voice.speech import EspeakVoice
+
+    speak = EspeakVoice("en-us")
+    menu, invalid = (resample(speak.synthesize(text), 8000) for text in (WORDS_MENU, "Invalid entry."))
+    lead, gap = 0.5, 3.0  # the flow keys ~1 s after the menu: "Invalid entry." comes after its key
+    audio = concat([silence(lead, sample_rate=8000), menu, silence(gap, sample_rate=8000), invalid,
+                    silence(1.0, sample_rate=8000)], sample_rate=8000)
+    menu_end, invalid_start = lead + menu.duration, lead + menu.duration + gap
+    far = e.sip.far_end(e.workdir / "words", sip_port=FAR_PORT, answer="200", hold=40.0, audio=audio.samples)
+    room, caller = e.call("dial-words")
+    heard = e.heard(caller, far, room)
+    r = far.wait(timeout=30)
+    trace = e.worker.trace(room)
+    steps = events(trace, "navigate_step")
+    digits = r.recording.digits()
+    t0 = r.recording.packets[0].arrival
+    at = [round(d.first_arrival - t0, 2) for d in digits]
+    print(f"\nwords: heard {heard}; steps {steps}; keys {[d.key for d in digits]} at {at} s "
+          f"(menu ends {menu_end:.2f} s, 'invalid entry' starts {invalid_start:.2f} s)")
+    assert heard == "refused", f"the caller heard {heard!r}; steps {steps}\n{r.describe()}"
+    assert [(s["step"], s["ok"]) for s in steps] == [(1, True), (3, False)], steps
+    assert steps[0]["said"] == "for billing" and steps[1]["why"] == "heard 'invalid entry'", steps
+    assert [d.key for d in digits] == ["9"], r.describe()
+    # the key went out only once the menu had been said (heard at its end), before the reply
+    assert menu_end - 0.3 <= at[0] < invalid_start, (at, menu_end, invalid_start)
     assert events(trace, "error") == [], trace

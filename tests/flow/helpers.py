@@ -62,7 +62,8 @@ GOOD_FLOW = textwrap.dedent("""\
         next: nav
       nav:
         navigate:
-          steps: [{listen: 800ms, timeout: 10s}, {send: "1", pace: 200ms}, {pause: 1s}, {expect: tone, timeout: 5s}]
+          steps: [{listen: 800ms, timeout: 10s}, {send: "1", pace: 200ms}, {pause: 1s}, {expect: tone, timeout: 5s},
+                  {expect: {say: [for billing], unexpected: [invalid entry]}}]
           on_fail: agent2
         next: spoken
       sorry:   {say: "Sorry.", next: out2}

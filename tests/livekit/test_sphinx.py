@@ -7,7 +7,8 @@ from functools import cache
 import pytest
 
 from ivrkit.channel import Listen, Speech, SpeechStarted
-from ivrkit.livekit.sphinx import SPHINX_RATE, SphinxRecognizer, grammar
+from ivrkit.livekit.sphinx import FAR_END_DECODER, SPHINX_RATE, SphinxRecognizer, grammar
+from ivrkit.spoken import choose
 from ivrkit.voice.audio import Pcm, concat, frames, resample, silence
 from ivrkit.voice.speech import EspeakVoice
 
@@ -81,3 +82,38 @@ def test_closing_mid_utterance_emits_nothing_more() -> None:
         if out and at > end - 0.2:
             recognition.close()
     assert [type(e) for e in out] == [SpeechStarted]
+
+
+FAR = Listen(phrases=("for billing", "invalid entry", "please hold"), other=True)
+
+
+@cache
+def far_recognizer() -> SphinxRecognizer:
+    return SphinxRecognizer(decoder_options=FAR_END_DECODER)
+
+
+def test_a_far_end_grammar_has_other_words_around_its_phrases_but_none_that_spell_them() -> None:
+    text = grammar(FAR)
+    assert text is not None and "public <answer> = [<other>] <phrase> [<other>] | <other>;" in text
+    other = text.split("<other> = (")[1].split(")")[0].split(" | ")
+    assert "press" in other and "hold" not in other  # a phrase's own word is no filler
+    assert "in" not in other and "valid" not in other  # "in" + "valid" would spell "invalid"
+
+
+@pytest.mark.parametrize(("prompt", "phrase"), [
+    ("Sorry, invalid entry.", "invalid entry"),
+    ("Welcome to Acme. For billing press 2.", "for billing"),
+    ("That is not a valid choice.", None),
+])
+def test_the_far_end_recogniser_hears_a_phrase_among_other_words_and_no_phrase_in_other_speech(
+        prompt: str, phrase: str | None) -> None:
+    pcm, _ = spoken(prompt)
+    out: list[SpeechStarted | Speech] = []
+    recognition = far_recognizer().start(FAR, out.append)
+    at = 0.0
+    for frame in frames(resample(pcm, 8000), 20):  # a SIP leg's rate
+        at += frame.duration
+        recognition.feed(frame, at)
+    recognition.close()
+    said = [choose({p: (p,) for p in FAR.phrases}, e.text) for e in out if isinstance(e, Speech)]
+    assert said and (phrase in said if phrase else set(said) == {None}), [e for e in out if isinstance(e, Speech)]
