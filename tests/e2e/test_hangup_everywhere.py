@@ -1,6 +1,6 @@
 """Hang-up at every state of every example flow (flows/*.yaml with their hooks in examples/).
 
-One worker serves the three example flows as they ship (spoken by the offline voice). For each
+One worker serves the example flows as they ship (spoken by the offline voice). For each
 state reachable by keys, a caller drives the call there — each step waits in the worker's live
 trace file for where the call is, then presses the next keys — and hangs up as soon as the
 trace shows the state. Then the worker must have ended that job cleanly: its trace ends with
@@ -83,10 +83,27 @@ APPOINTMENTS: dict[str, list[Step]] = {
     "book_afternoon": [("date", _bookable_date()), ("prompt:To confirm", "1"), ("slot", "2")],
     "sorry": [("date", "0000"), *((n, "0000") for n in NO_MATCH_3)],
 }
-PATHS: dict[str, dict[str, list[Step]]] = {"acme-bank": BANK, "support": SUPPORT, "appointments": APPOINTMENTS}
+#: Press or say, driven by keys only (its speech is tests/e2e/test_speech.py's); the account is
+#: not sensitive, so it is not one of the PINs the session sweep looks for.
+PRESS_OR_SAY: dict[str, list[Step]] = {
+    "main": [],
+    "account": [("main", "1")],
+    "billing": [("main", "1"), ("account", "2580"), ("prompt:I heard", "1")],
+    "goodbye": [("main", "1"), ("account", "2580"), ("prompt:I heard", "1")],
+    "lost_card": [("main", "2")],
+    "card_blocked": [("main", "2"), ("lost_card", "1")],
+    "agent": [("main", "0")],  # the transfer fails for a non-SIP caller: the error path
+}
+#: The navigation example, up to its dial (a sensitive account number first: a typed PIN).
+NAVIGATE: dict[str, list[Step]] = {
+    "account": [],
+    "out": [("account", "3333")],  # no outbound trunk here: the dial fails, the error path
+}
+PATHS: dict[str, dict[str, list[Step]]] = {"acme-bank": BANK, "support": SUPPORT, "appointments": APPOINTMENTS,
+                                           "press-or-say": PRESS_OR_SAY, "navigate": NAVIGATE}
 #: States whose path goes through an error record by design (a transfer refused to a web caller).
 ERROR_PATHS = {("acme-bank", "agent"), ("acme-bank", "technical_difficulty"), ("support", "tech_agent"),
-               ("support", "sorry"), ("support", "billing")}
+               ("support", "sorry"), ("support", "billing"), ("press-or-say", "agent"), ("navigate", "out")}
 OPEN_ONLY = set(SUPPORT) - {"welcome", "closed"}
 #: States no key path reaches, and why; each is a test that skips with this reason.
 UNREACHABLE: dict[tuple[str, str], str] = {
@@ -94,6 +111,9 @@ UNREACHABLE: dict[tuple[str, str], str] = {
                                    "the `queue_length` variable, else 2 ahead); the worker sets no variables from "
                                    "dispatch metadata, so no caller can get there",
     ("support", "callback"): "behind callback_offer, which no caller can reach (see callback_offer)",
+    **{("navigate", state): "behind the dial to a legacy IVR, which needs an outbound SIP trunk and a far end: "
+                            "tests/e2e/test_sip_listen.py navigates a SIPp far end"
+       for state in ("drive", "done", "failed", "refused", "gave_up")},
 }
 CASES = [(flow, state) for flow, states in PATHS.items() for state in states] + list(UNREACHABLE)
 HOURS = "examples/support_desk.py: weekdays 9-17 London; the worker takes no `now` variable"
@@ -196,7 +216,7 @@ def hangups(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     proc = stack.start(argv, name="worker-hangup", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
     worker = Worker(proc, trace_dir, AGENT, trace_timeout=20)
     try:
-        proc.wait_for_log(rf"ivrkit worker registered agent_name={AGENT} flows=acme-bank,appointments,support", 60)
+        proc.wait_for_log(rf"ivrkit worker registered agent_name={AGENT} flows={','.join(sorted(PATHS))}", 60)
         todo = [(flow, state) for flow, states in PATHS.items() for state in states]
         stamp = time.monotonic_ns() % 1_000_000
         with ThreadPoolExecutor(BATCH) as pool:
