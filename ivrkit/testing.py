@@ -196,6 +196,7 @@ class FakeChannel(Channel):
         self.sent: list[SentDtmf] = []
         self.transfers: list[str] = []
         self.dials: list[str] = []
+        self.bridged: list[float] = []  # when the call bridged the caller to the dialled party
         self.hung_up = False
         self.closed = False
         self.caller_gone = False
@@ -294,6 +295,11 @@ class FakeChannel(Channel):
                 n += 1
         finally:
             self.hearing_far_end = False
+
+    async def bridge(self) -> None:
+        if not self.dials:
+            raise ChannelError("fake channel: nothing was dialled to bridge to")
+        self.bridged.append(self.vclock.now())
 
     async def hangup(self) -> None:
         self.hung_up = True

@@ -332,6 +332,8 @@ class Call:
     def _start_action(self, state: State) -> None:
         self._phase = Phase.ACTION
         self._task.start(lambda: self._jobs.action(state), lambda result: self._action_done(state, result))
+        if (hold := _hold(state)) is not None:
+            self._play(hold, barge_in=False)  # replayed as it ends until the action is done (_prompt_done)
 
     def _action_done(self, state: State, result: Answered | Navigated | None = None) -> Move | None:
         self._hops = 0
@@ -388,6 +390,10 @@ class Call:
             case Phase.SORRY:
                 self._end("error")
                 return None
+            case Phase.ACTION:
+                hold = _hold(self._current())
+                if hold is not None and self._task.running:
+                    return self._play(hold, barge_in=False)
         return None
 
     # --- keys ----------------------------------------------------------------------------------
@@ -610,3 +616,10 @@ class Call:
 
     def thread_future(self) -> asyncio.Future[Any] | None:
         return self._task.thread
+
+
+def _hold(state: State) -> Prompt | None:
+    """What the caller hears, looping, while a dial rings or a navigate runs (None: silence)."""
+    if state.dial is not None:
+        return state.dial.hold
+    return state.navigate.hold if state.navigate is not None else None

@@ -147,10 +147,16 @@ class Amd:
 
 @dataclass(frozen=True, slots=True)
 class Dial:
+    """An outbound call into a leg of its own (no keys cross between it and the caller).
+    `hold`: played to the caller, looping, while it rings (and AMD listens); `bridge`: once
+    answered, the caller and the far end hear each other (audio only, never keys)."""
+
     to: str
     trunk: str | None = None
     timeout: float = 30.0
     amd: Amd | None = None
+    hold: Prompt | None = None
+    bridge: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +179,13 @@ class NavStep:
 
 @dataclass(frozen=True, slots=True)
 class Navigate:
+    """`hold`: played to the caller, looping, while the steps run; `bridge`: once they all
+    succeeded, the caller and the far end hear each other (audio only, never keys)."""
+
     steps: tuple[NavStep, ...]
     on_fail: str | None = None  # None: the error path
+    hold: Prompt | None = None
+    bridge: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,12 @@ leaving. Out: prompt audio on the agent's own track (`ivrkit.livekit.player`), D
 transfer, outbound dial (and hearing the dialled leg for answering-machine detection), hang-up.
 LiveKit and SIP errors become `ChannelError` here, at the edge.
 
+A dial puts the dialled leg in a room of its own (`ivrkit.livekit.far_leg`): LiveKit SIP relays
+every DTMF data packet in a room to every SIP leg in it, so the caller's keys would reach the far
+end and the keys sent to the far end the caller. `send_dtmf` goes to the dialled leg's room once
+a dial was answered, else to the caller's; `bridge` copies audio between the rooms
+(`ivrkit.livekit.bridge`), never keys.
+
 Whose keys count — only the caller's:
 
 * an event from any other participant in the room (a second web client, a dialled-out party,
@@ -41,8 +47,10 @@ from ivrkit.dtmf_merge import KeyMerge, KeySource
 from ivrkit.errors import ChannelError
 from ivrkit.flow.model import DtmfMode
 from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, state_attributes
+from ivrkit.livekit.bridge import Bridge
 from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
+from ivrkit.livekit.far_leg import BRIDGE_RATE, FarLeg, RoomKeys, leg_room_name
 from ivrkit.livekit.hearing import Hearing
 from ivrkit.livekit.inband import InbandKeys
 from ivrkit.livekit.participant_audio import hear
@@ -141,6 +149,7 @@ class LiveKitChannel(Channel):
         sensitive_states: frozenset[str] = frozenset(),
         dtmf: DtmfMode = "rfc4733",
         recognizer: Recognizer | None = None,
+        room_keys: RoomKeys | None = None,
     ) -> None:
         super().__init__(clock=clock, caller=caller_info(caller))
         self.room = room
@@ -162,7 +171,12 @@ class LiveKitChannel(Channel):
         self._closed = False
         self._dtmf_on_line_until = 0.0
         self._audio_on_line_until = 0.0
-        self._dialled: list[str] = []  # identities of answered dial legs: they end with the call
+        self.room_keys = room_keys  # joins a dialled leg's room; None: this channel cannot dial
+        self._legs: list[FarLeg] = []  # the rooms of this call's dials: they end with the call
+        self._far: FarLeg | None = None  # the last answered dial: where keys go, what is heard
+        self._bridge: Bridge | None = None
+        self._bridge_source: rtc.AudioSource | None = None
+        self._bridge_track: rtc.LocalAudioTrack | None = None
         self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
         self.sensitive_states = sensitive_states  # published as ivrkit.sensitive with the state
         self.dtmf = dtmf
@@ -361,13 +375,16 @@ class LiveKitChannel(Channel):
         if self.ended is not None:
             raise ChannelError(f"cannot send DTMF: the call is over ({self.ended})")
         await self._let_dtmf_reach_the_phone()  # one key on the line at a time: the pace is the gateway's
+        far = self._far  # a dialled leg: keys go into its room only, never the caller's
+        room = self.room if far is None else far.room
         try:
-            await self.room.local_participant.publish_dtmf(code=out.code, digit=out.digit)
+            await room.local_participant.publish_dtmf(code=out.code, digit=out.digit)
         except Exception as e:
             raise ChannelError(f"sending DTMF failed ({type(e).__name__}: {e}); is the agent still in the room?") from e
-        if any(p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP for p in self.room.remote_participants.values()):
+        if any(p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP for p in room.remote_participants.values()):
             self._dtmf_on_line_until = self.clock.now() + SIP_DTMF_SECONDS
         sent: dict[str, object] = {"code": "*", "digit": "*"} if self.sensitive else {"code": out.code, "digit": out.digit}
+        sent["to"] = "caller" if far is None else "dialled"
         self.record.dtmf_sent.append(sent)
         self.record.add("dtmf_published", self.clock.now(), sent)
 
@@ -412,11 +429,19 @@ class LiveKitChannel(Channel):
                 f"cannot dial {to}: no outbound SIP trunk; set `trunk:` on the dial state or "
                 "IVRKIT_SIP_TRUNK to the id of an outbound trunk (lk sip outbound list)"
             )
+        if self.room_keys is None:
+            raise ChannelError(f"cannot dial {to}: this channel has no server keys to join a room for the dialled leg "
+                               "(a leg in the caller's room would hear the caller's keys)")
+        if self.ended is not None:
+            raise ChannelError(f"cannot dial {to}: the call is over ({self.ended})")
         identity = f"ivrkit-dial-{abs(hash((to, self.clock.now()))) % 10**8}"
+        leg = await FarLeg.open(self.room_keys, leg_room_name(self.room.name, len(self._legs) + 1),
+                                self.room.local_participant.identity)
+        self._legs.append(leg)
         request = api.CreateSIPParticipantRequest(
             sip_trunk_id=trunk_id,
             sip_call_to=to,
-            room_name=self.room.name,
+            room_name=leg.room.name,
             participant_identity=identity,
             participant_name=to,
             wait_until_answered=True,
@@ -427,13 +452,15 @@ class LiveKitChannel(Channel):
         request.ringing_timeout.seconds = max(1, math.ceil(timeout))
         try:
             await self.api.sip.create_sip_participant(request)
-            self._dialled.append(identity)
+            leg.identity = identity
+            self._far = leg
+            self.record.add("dial_room", self.clock.now(), {"room": leg.room.name})
             return
         except asyncio.CancelledError:
             # The call ended while the far end rang (the caller hung up): cancelling the request
             # does not reach LiveKit SIP, so the phone would ring on for the whole ring window
             # and could answer into an abandoned room. The call's shutdown awaits this.
-            await self._drop_dialled(identity)
+            await self._drop_leg(leg)
             raise
         except asyncio.TimeoutError:
             error = ChannelError(f"dialling {to} was not answered within {timeout:g} s")
@@ -443,27 +470,53 @@ class LiveKitChannel(Channel):
             error = ChannelError(f"dialling {to} failed: {e.code}: {e.message}")
         except Exception as e:
             error = ChannelError(f"dialling {to} failed ({type(e).__name__}: {e})")
-        await self._drop_dialled(identity)
+        await self._drop_leg(leg)
         raise error
 
     def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
         """The last answered dial leg's audio, subscribed to only while the engine listens
-        (`ivrkit.livekit.participant_audio`)."""
-        if not self._dialled:
+        (`ivrkit.livekit.participant_audio`, in the leg's room)."""
+        if self._far is None:
             raise ChannelError("cannot hear the dialled party: no dial was answered in this call")
-        return hear(self.room, self._dialled[-1])
+        return self._far.hear()
 
-    async def _drop_dialled(self, identity: str) -> None:
-        """Hang up a dialled leg (LiveKit SIP sends BYE, or CANCEL while it rings). A dial that
-        failed on our side may still be ringing or just answered: make sure that leg does not
-        join the call later."""
-        try:
-            await asyncio.wait_for(
-                self.api.room.remove_participant(api.RoomParticipantIdentity(room=self.room.name, identity=identity)),
-                UNPUBLISH_LIMIT,
-            )
-        except Exception as e:  # NOT_FOUND is the usual answer: the leg never joined
-            self.log.debug("removing dialled leg '%s': %r", identity, e)
+    async def bridge(self) -> None:
+        """Audio both ways between the caller and the last answered dial (`ivrkit.livekit.bridge`):
+        a track of ours in each room carries the other side. Keys stay in their rooms."""
+        far = self._far
+        if far is None:
+            raise ChannelError("cannot bridge: no dial was answered in this call")
+        if self._bridge is not None:
+            return
+        if self._bridge_track is None:
+            source = self._bridge_source = rtc.AudioSource(BRIDGE_RATE, 1, queue_size_ms=200)
+            track = self._bridge_track = rtc.LocalAudioTrack.create_audio_track("ivrkit-bridge", source)
+            try:
+                await asyncio.wait_for(self.room.local_participant.publish_track(
+                    track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)), PUBLISH_LIMIT)
+            except Exception as e:
+                raise ChannelError(f"cannot bridge: publishing the far end's audio to the caller failed ({e!r})") from e
+        assert self._bridge_source is not None
+        self._bridge = Bridge(hear(self.room, self.caller_identity, sample_rate=BRIDGE_RATE), far.source,
+                              far.hear(BRIDGE_RATE), self._bridge_source, muted=lambda: self.sensitive)
+        self.record.add("bridged", self.clock.now(), {"room": far.room.name})
+
+    async def _drop_leg(self, leg: FarLeg) -> None:
+        """Hang up a dialled leg: its room is deleted (LiveKit SIP sends BYE, or CANCEL while it
+        rings). A dial that failed on our side may still be ringing or just answered: this makes
+        sure that leg does not go on without the call."""
+        if self._far is leg:
+            self._far = None
+        if leg in self._legs:
+            self._legs.remove(leg)
+        await leg.close(self.api)
+
+    async def _drop_legs(self) -> None:
+        if self._bridge is not None:
+            await self._bridge.close()
+            self._bridge = None
+        for leg in list(self._legs):
+            await self._drop_leg(leg)
 
     async def hangup(self) -> None:
         """End the call for everyone: the room is deleted, which hangs up a SIP caller."""
@@ -482,6 +535,7 @@ class LiveKitChannel(Channel):
         # SDK log three ERROR lines ("publisher data channel ... closed unexpectedly") on every
         # flow hang-up — noise an operator would chase.
         self._detach()
+        await self._drop_legs()
         try:
             await asyncio.wait_for(self.room.disconnect(), UNPUBLISH_LIMIT)
         except Exception as e:  # still delete the room: that is what hangs up the caller
@@ -506,11 +560,11 @@ class LiveKitChannel(Channel):
         if self.hearing is not None:
             self.hearing.close()
         await self.caller_audio.aclose()
-        if not self._hung_up_by_us:
-            # The caller hung up (or was transferred): the room lives on with whoever the flow
-            # dialled in it, connected to nobody. A flow hang-up deleted the room, and them.
-            for identity in self._dialled:
-                await self._drop_dialled(identity)
+        # The caller hung up (or was transferred): each dialled leg's room lives on, connected
+        # to nobody. A flow hang-up dropped them already.
+        await self._drop_legs()
+        if self._bridge_source is not None:
+            await self._bridge_source.aclose()
         if self._track is not None:
             # After our own hang-up the room is deleted: an unpublish request may then never be
             # answered (seen in 1 of 4 flow hang-ups, stalling the job's end by 5 s), so skip it;
