@@ -15,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from livekit import rtc
 
 from ivrkit.voice.audio import Pcm
 
-__all__ = ["Bridge"]
+__all__ = ["Bridge", "Sink", "to_source"]
+
+#: Where one direction's audio goes: a track's `AudioSource` in the other room (`to_source`).
+Sink = Callable[[Pcm], Awaitable[None]]
 
 logger = logging.getLogger("ivrkit.livekit")
 
@@ -29,23 +32,25 @@ logger = logging.getLogger("ivrkit.livekit")
 class Bridge:
     """Copies `caller` into `to_far` and `far` into `to_caller` until `close()` or an end."""
 
-    def __init__(self, caller: AsyncGenerator[Pcm, None], to_far: rtc.AudioSource,
-                 far: AsyncGenerator[Pcm, None], to_caller: rtc.AudioSource, muted: Callable[[], bool]) -> None:
+    def __init__(self, caller: AsyncGenerator[Pcm, None], to_far: Sink,
+                 far: AsyncGenerator[Pcm, None], to_caller: Sink, muted: Callable[[], bool]) -> None:
         self._muted = muted
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._pump(caller, to_far, "caller -> far end", mute=True)),
                        loop.create_task(self._pump(far, to_caller, "far end -> caller", mute=False))]
         self.frames = [0, 0]  # frames carried caller -> far end, far end -> caller
+        self.muted_frames = 0  # caller frames sent to the far end as silence (sensitive input)
 
-    async def _pump(self, frames: AsyncGenerator[Pcm, None], out: rtc.AudioSource, what: str, *, mute: bool) -> None:
+    async def _pump(self, frames: AsyncGenerator[Pcm, None], out: Sink, what: str, *, mute: bool) -> None:
         index = 0 if mute else 1
         try:
             async for pcm in frames:
-                data = bytes(len(pcm.samples)) if mute and self._muted() else pcm.samples
-                n = len(data) // 2
-                if n == 0:
+                if len(pcm.samples) < 2:
                     continue
-                await out.capture_frame(rtc.AudioFrame(data, pcm.sample_rate, 1, n))
+                if mute and self._muted():
+                    pcm = Pcm(bytes(len(pcm.samples)), pcm.sample_rate)
+                    self.muted_frames += 1
+                await out(pcm)
                 self.frames[index] += 1
         except asyncio.CancelledError:
             raise
@@ -59,3 +64,11 @@ class Bridge:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def to_source(source: rtc.AudioSource) -> Sink:
+    """A sink that plays each frame on `source` (waits while its queue is full: real time)."""
+    async def sink(pcm: Pcm) -> None:
+        n = len(pcm.samples) // 2
+        await source.capture_frame(rtc.AudioFrame(pcm.samples[:n * 2], pcm.sample_rate, 1, n))
+    return sink

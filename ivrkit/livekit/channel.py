@@ -47,7 +47,7 @@ from ivrkit.dtmf_merge import KeyMerge, KeySource
 from ivrkit.errors import ChannelError
 from ivrkit.flow.model import DtmfMode
 from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, state_attributes
-from ivrkit.livekit.bridge import Bridge
+from ivrkit.livekit.bridge import Bridge, to_source
 from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
 from ivrkit.livekit.far_leg import BRIDGE_RATE, FarLeg, RoomKeys, leg_room_name
@@ -497,8 +497,8 @@ class LiveKitChannel(Channel):
             except Exception as e:
                 raise ChannelError(f"cannot bridge: publishing the far end's audio to the caller failed ({e!r})") from e
         assert self._bridge_source is not None
-        self._bridge = Bridge(hear(self.room, self.caller_identity, sample_rate=BRIDGE_RATE), far.source,
-                              far.hear(BRIDGE_RATE), self._bridge_source, muted=lambda: self.sensitive)
+        self._bridge = Bridge(hear(self.room, self.caller_identity, sample_rate=BRIDGE_RATE), to_source(far.source),
+                              far.hear(BRIDGE_RATE), to_source(self._bridge_source), muted=lambda: self.sensitive)
         self.record.add("bridged", self.clock.now(), {"room": far.room.name})
 
     async def _drop_leg(self, leg: FarLeg) -> None:
