@@ -242,6 +242,26 @@ class LiveKitChannel(Channel):
             reason = self.ended
             asyncio.get_running_loop().call_soon(emit, Hangup(self.clock.now(), reason))
 
+    # --- sensitive input --------------------------------------------------------------------
+
+    @property
+    def sensitive(self) -> bool:
+        return self._sensitive
+
+    @sensitive.setter
+    def sensitive(self, value: bool) -> None:
+        """Set by the call; as sensitive input starts, any SIP leg in the caller's room other
+        than the caller (none of ours: a dial has a room of its own) would hear its keys —
+        LiveKit SIP relays them. The worker cannot stop that: it says so, loudly."""
+        was, self._sensitive = getattr(self, "_sensitive", False), value
+        if value and not was and getattr(self, "room", None) is not None:
+            others = [p.identity for p in self.room.remote_participants.values()
+                      if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP and p.identity != self.caller_identity]
+            if others:
+                self.log.error("sensitive input while SIP participant(s) %s share the caller's room: LiveKit SIP "
+                               "plays the caller's keys to them", ", ".join(others))
+                self.record.add("sensitive_input_exposed", self.clock.now(), {"sip_legs": others})
+
     # --- speech -----------------------------------------------------------------------------
 
     def listen(self, request: Listen | None) -> None:
