@@ -152,6 +152,7 @@ class PlayedPrompt:
     barge_in: bool
     ended: float | None = None
     interrupted: bool = False
+    hold: bool = False  # hold audio (a dialled party would not hear it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +223,8 @@ class FakeChannel(Channel):
         if self._playing is not None:
             self.stop()  # a well-behaved call never overlaps prompts; be safe anyway
         rec = PlayedPrompt(
-            prompt.id, prompt.state, prompt.log_text, self.vclock.now(), self.duration(prompt), prompt.barge_in
+            prompt.id, prompt.state, prompt.log_text, self.vclock.now(), self.duration(prompt), prompt.barge_in,
+            hold=prompt.hold,
         )
         self.played.append(rec)
         timer = self.vclock.call_later(rec.duration, lambda: self._ended(rec, False))

@@ -175,6 +175,7 @@ class LiveKitChannel(Channel):
         self._legs: list[FarLeg] = []  # the rooms of this call's dials: they end with the call
         self._far: FarLeg | None = None  # the last answered dial: where keys go, what is heard
         self._bridge: Bridge | None = None
+        self._holding = False  # the prompt playing is hold audio
         self._bridge_source: rtc.AudioSource | None = None
         self._bridge_track: rtc.LocalAudioTrack | None = None
         self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
@@ -376,6 +377,9 @@ class LiveKitChannel(Channel):
         if self.ended is not None:
             return
         self.log.info("prompt %d [%s]: %s", prompt.id, prompt.state, prompt.log_text)
+        self._holding = prompt.hold
+        for leg in self._legs:  # a dialled party hears the prompts, not the caller's hold audio
+            leg.hear_prompts(not prompt.hold)
         self.player.play(prompt)
         self.attributes.update({**state_attributes(prompt.state, self.sensitive_states), PROMPT_ATTRIBUTE: prompt.log_text})
 
@@ -456,7 +460,8 @@ class LiveKitChannel(Channel):
             raise ChannelError(f"cannot dial {to}: the call is over ({self.ended})")
         identity = f"ivrkit-dial-{abs(hash((to, self.clock.now()))) % 10**8}"
         leg = await FarLeg.open(self.room_keys, leg_room_name(self.room.name, len(self._legs) + 1),
-                                self.room.local_participant.identity)
+                                self.room.local_participant.identity, self.source)
+        leg.hear_prompts(not self._holding)
         self._legs.append(leg)
         request = api.CreateSIPParticipantRequest(
             sip_trunk_id=trunk_id,

@@ -8,8 +8,11 @@ its own room: the agent sends navigation keys into the leg's room only, and the 
 stay in the caller's. Audio crosses only through the agent (`ivrkit.livekit.bridge`), which
 carries samples and never keys.
 
-The agent publishes one audio track in the leg's room (`to_far`): silence until the call bridges
-the legs, then the caller's voice. The leg's own audio is heard with `participant_audio.hear`,
+The agent publishes two audio tracks in the leg's room: `ivrkit-to-far`, silence until the call
+bridges the legs, then the caller's voice; and `ivrkit-prompts`, the call's prompts (the same
+audio source as the caller's prompt track), so a flow can speak to the dialled party — leave a
+voicemail message after AMD, say who is calling — as it did when both legs shared a room. Hold
+audio is the caller's only: the prompt track is muted in the leg's room while a hold prompt plays. The leg's own audio is heard with `participant_audio.hear`,
 as before (AMD, navigate). Closing deletes the room, which hangs the leg up.
 """
 
@@ -61,27 +64,36 @@ class FarLeg:
     """The room of one dial. `open` joins it and publishes the track the far end hears;
     the SIP participant is then created in `room.name` (the caller of `open` does that)."""
 
-    def __init__(self, room: rtc.Room, source: rtc.AudioSource, track: rtc.LocalAudioTrack) -> None:
+    def __init__(self, room: rtc.Room, source: rtc.AudioSource, prompts: rtc.LocalAudioTrack) -> None:
         self.room = room
-        self.source = source  # what the far end hears from us
-        self.track = track
+        self.source = source  # the bridge's track: the caller's voice once bridged
+        self.prompts = prompts  # the call's prompts, as the caller hears them (muted during hold)
         self.identity: str | None = None  # the SIP participant, once dialled
 
     @classmethod
-    async def open(cls, keys: RoomKeys, name: str, identity: str) -> FarLeg:
+    async def open(cls, keys: RoomKeys, name: str, identity: str, prompt_source: rtc.AudioSource) -> FarLeg:
         room = rtc.Room()
+        source = rtc.AudioSource(BRIDGE_RATE, 1, queue_size_ms=200)
         try:
             await asyncio.wait_for(room.connect(keys.url, keys.token(name, identity),
                                                 rtc.RoomOptions(auto_subscribe=False)), JOIN_LIMIT)
-            source = rtc.AudioSource(BRIDGE_RATE, 1, queue_size_ms=200)
-            track = rtc.LocalAudioTrack.create_audio_track("ivrkit-to-far", source)
-            await asyncio.wait_for(room.local_participant.publish_track(
-                track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)), JOIN_LIMIT)
+            bridge = rtc.LocalAudioTrack.create_audio_track("ivrkit-to-far", source)
+            prompts = rtc.LocalAudioTrack.create_audio_track("ivrkit-prompts", prompt_source)
+            for track in (bridge, prompts):
+                await asyncio.wait_for(room.local_participant.publish_track(
+                    track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)), JOIN_LIMIT)
         except Exception as e:
             with contextlib.suppress(Exception):
                 await room.disconnect()
+            with contextlib.suppress(Exception):
+                await source.aclose()
             raise ChannelError(f"cannot join the dialled leg's room '{name}' ({type(e).__name__}: {e})") from e
-        return cls(room, source, track)
+        return cls(room, source, prompts)
+
+    def hear_prompts(self, on: bool) -> None:
+        """Whether the dialled party hears the call's prompts (not while hold audio plays)."""
+        if self.prompts.muted == on:
+            (self.prompts.unmute if on else self.prompts.mute)()
 
     async def send_dtmf(self, code: int, digit: str) -> None:
         """A key into this leg's room: LiveKit SIP plays it to this leg only."""

@@ -54,7 +54,9 @@ async def test_hold_loops_while_navigating_then_the_legs_are_bridged() -> None:
     fake = t.channel
     assert isinstance(fake, FakeChannel)
     holds = [p for p in fake.played if p.state == "drive"]
-    assert len(holds) >= 3 and all(p.text == "One moment please." for p in holds), fake.played
+    assert len(holds) >= 3 and all(p.text == "One moment please." and p.hold for p in holds), fake.played
+    assert [p.text for p in fake.played if p.hold and p.state == "out"] == ["Please hold."]
+    assert not any(p.hold for p in fake.played if p.state not in ("out", "drive"))
     # back to back: each replay starts as the last one ended, the last is cut when navigation ends
     assert all(b.started == a.ended for a, b in zip(holds, holds[1:])), holds
     assert holds[-1].interrupted and not any(p.interrupted for p in holds[:-1])

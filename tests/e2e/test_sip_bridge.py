@@ -129,5 +129,10 @@ def test_bridge_carries_audio_both_ways_and_no_keys(e: PhoneEnv) -> None:
     trace = e.worker.call_trace("+15550131", BRIDGE)
     assert events(trace, "error") == [], trace
     assert f.answered and r.bye_from == "far", why
-    assert to_caller > 4.0 and to_far > 4.0, f"bridge carried {to_caller:.2f} s / {to_far:.2f} s of audio" + why
+    # the bridge is up from the worker's `bridged` record to the call's end: each end hears the
+    # other's tone for (nearly) all of it — a share, since the two ends' clocks are not the worker's
+    up = events(trace, "call_end")[0]["t"] - events(trace, "bridged")[0]["t"]
+    print(f"bridge up {up:.2f} s (worker clock): {to_caller / up:.0%} / {to_far / up:.0%} of it heard at each end")
+    assert up > 2.0 and to_caller > 0.8 * up and to_far > 0.8 * up, \
+        f"bridge up {up:.2f} s carried {to_caller:.2f} s / {to_far:.2f} s of audio" + why
     assert far_got == "5" and caller_got == "", f"keys crossed the bridge: caller {caller_got!r}, far {far_got!r}" + why
