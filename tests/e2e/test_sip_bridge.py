@@ -13,7 +13,8 @@ The caller's phone sends a 1300 Hz tone all along, the far end a 700 Hz tone: he
 other's tone means the audio is bridged.
 
 Flows (tests/e2e/bridge_flows), routed by the number the phone calls:
-    +15550020 -> xtalk   (dial, collect a sensitive 4-digit PIN, send_dtmf "97", hang up)
+    +15550020 -> xtalk   (dial, collect a sensitive 4-digit PIN, navigate: key "97" with hold
+                          audio for the caller, hang up)
     +15550021 -> bridge  (dial with bridge: true, send_dtmf "5", 6 s on the bridge, hang up)
 """
 
@@ -48,6 +49,7 @@ PROMPTS: dict[str, tuple[float, float]] = {
     "pin": (550, 0.8),
     "done": (660, 0.8),
     "failed": (880, 0.8),
+    "hold": (990, 0.5),  # looped while the flow navigates
 }
 
 
@@ -59,9 +61,9 @@ def far_tone(seconds: float) -> bytes:
 
 
 def tone_seconds(result: SippResult, hz: float) -> float:
-    """Seconds of `hz` in what the end recorded (among the two test tones)."""
+    """Seconds of `hz` in what the end recorded (among the two test tones and the hold tone)."""
     samples, times = result.recording.audio()
-    return sum(s.seconds for s in detect_tones(samples, times, [CALLER_HZ, FAR_HZ]) if s.hz == hz)
+    return sum(s.seconds for s in detect_tones(samples, times, [CALLER_HZ, FAR_HZ, PROMPTS["hold"][0]]) if s.hz == hz)
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +115,10 @@ def test_keys_stay_on_their_leg(e: PhoneEnv) -> None:
     assert caller_got == "", f"the caller's line carried {caller_got!r}: the navigation digits leaked to it" + why
     # never bridged: neither end heard the other
     assert tone_seconds(r, FAR_HZ) == 0.0 and tone_seconds(f, CALLER_HZ) == 0.0, why
+    # the caller heard the hold audio loop through the navigation (3 s); the far end none of it
+    hold_hz = PROMPTS["hold"][0]
+    print(f"hold audio: the caller heard {tone_seconds(r, hold_hz):.2f} s, the far end {tone_seconds(f, hold_hz):.2f} s")
+    assert tone_seconds(r, hold_hz) > 2.0 and tone_seconds(f, hold_hz) == 0.0, why
 
 
 def test_bridge_carries_audio_both_ways_and_no_keys(e: PhoneEnv) -> None:
