@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -47,13 +46,12 @@ from ivrkit.dtmf_merge import KeyMerge, KeySource
 from ivrkit.errors import ChannelError
 from ivrkit.flow.model import DtmfMode
 from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, state_attributes
-from ivrkit.livekit.bridge import Bridge, to_source
 from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
-from ivrkit.livekit.far_leg import BRIDGE_RATE, FarLeg, RoomKeys, leg_room_name
+from ivrkit.livekit.far_leg import RoomKeys
 from ivrkit.livekit.hearing import Hearing
 from ivrkit.livekit.inband import InbandKeys
-from ivrkit.livekit.participant_audio import hear
+from ivrkit.livekit.legs import DialledLegs
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
 from ivrkit.prompts import FilledPrompt
@@ -171,13 +169,6 @@ class LiveKitChannel(Channel):
         self._closed = False
         self._dtmf_on_line_until = 0.0
         self._audio_on_line_until = 0.0
-        self.room_keys = room_keys  # joins a dialled leg's room; None: this channel cannot dial
-        self._legs: list[FarLeg] = []  # the rooms of this call's dials: they end with the call
-        self._far: FarLeg | None = None  # the last answered dial: where keys go, what is heard
-        self._bridge: Bridge | None = None
-        self._holding = False  # the prompt playing is hold audio
-        self._bridge_source: rtc.AudioSource | None = None
-        self._bridge_track: rtc.LocalAudioTrack | None = None
         self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
         self.sensitive_states = sensitive_states  # published as ivrkit.sensitive with the state
         self.dtmf = dtmf
@@ -186,6 +177,9 @@ class LiveKitChannel(Channel):
         self._merge = KeyMerge() if dtmf == "both" else None
         # speech input: only states with input: [.., speech] ask (`listen`); None: keys only
         self.hearing = Hearing(self.caller_audio, recognizer, self._on_speech, clock) if recognizer is not None else None
+        # dialled legs, each in a room of its own; room_keys None: this channel cannot dial
+        self.legs = DialledLegs(room, api, room_keys, self.source, self.caller_audio, muted=lambda: self.sensitive,
+                                clock=clock, record=self.record.add)
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -377,9 +371,7 @@ class LiveKitChannel(Channel):
         if self.ended is not None:
             return
         self.log.info("prompt %d [%s]: %s", prompt.id, prompt.state, prompt.log_text)
-        self._holding = prompt.hold
-        for leg in self._legs:  # a dialled party hears the prompts, not the caller's hold audio
-            leg.hear_prompts(not prompt.hold)
+        self.legs.hold(prompt.hold)  # a dialled party hears the prompts, not the caller's hold audio
         self.player.play(prompt)
         self.attributes.update({**state_attributes(prompt.state, self.sensitive_states), PROMPT_ATTRIBUTE: prompt.log_text})
 
@@ -399,7 +391,7 @@ class LiveKitChannel(Channel):
         if self.ended is not None:
             raise ChannelError(f"cannot send DTMF: the call is over ({self.ended})")
         await self._let_dtmf_reach_the_phone()  # one key on the line at a time: the pace is the gateway's
-        far = self._far  # a dialled leg: keys go into its room only, never the caller's
+        far = self.legs.far  # a dialled leg: keys go into its room only, never the caller's
         room = self.room if far is None else far.room
         try:
             await room.local_participant.publish_dtmf(code=out.code, digit=out.digit)
@@ -453,95 +445,17 @@ class LiveKitChannel(Channel):
                 f"cannot dial {to}: no outbound SIP trunk; set `trunk:` on the dial state or "
                 "IVRKIT_SIP_TRUNK to the id of an outbound trunk (lk sip outbound list)"
             )
-        if self.room_keys is None:
-            raise ChannelError(f"cannot dial {to}: this channel has no server keys to join a room for the dialled leg "
-                               "(a leg in the caller's room would hear the caller's keys)")
         if self.ended is not None:
             raise ChannelError(f"cannot dial {to}: the call is over ({self.ended})")
-        identity = f"ivrkit-dial-{abs(hash((to, self.clock.now()))) % 10**8}"
-        leg = await FarLeg.open(self.room_keys, leg_room_name(self.room.name, len(self._legs) + 1),
-                                self.room.local_participant.identity, self.source)
-        leg.hear_prompts(not self._holding)
-        self._legs.append(leg)
-        request = api.CreateSIPParticipantRequest(
-            sip_trunk_id=trunk_id,
-            sip_call_to=to,
-            room_name=leg.room.name,
-            participant_identity=identity,
-            participant_name=to,
-            wait_until_answered=True,
-        )
-        # The ring window is LiveKit SIP's to enforce (it cancels the INVITE); the API client
-        # then waits that long plus a margin. A client-side timeout alone would leave the far
-        # phone ringing — and joining the room — after the flow moved on.
-        request.ringing_timeout.seconds = max(1, math.ceil(timeout))
-        try:
-            await self.api.sip.create_sip_participant(request)
-            leg.identity = identity
-            self._far = leg
-            self.record.add("dial_room", self.clock.now(), {"room": leg.room.name})
-            return
-        except asyncio.CancelledError:
-            # The call ended while the far end rang (the caller hung up): cancelling the request
-            # does not reach LiveKit SIP, so the phone would ring on for the whole ring window
-            # and could answer into an abandoned room. The call's shutdown awaits this.
-            await self._drop_leg(leg)
-            raise
-        except asyncio.TimeoutError:
-            error = ChannelError(f"dialling {to} was not answered within {timeout:g} s")
-        except api.SipCallError as e:
-            error = ChannelError(f"dialling {to} failed: {e}")
-        except api.TwirpError as e:
-            error = ChannelError(f"dialling {to} failed: {e.code}: {e.message}")
-        except Exception as e:
-            error = ChannelError(f"dialling {to} failed ({type(e).__name__}: {e})")
-        await self._drop_leg(leg)
-        raise error
+        await self.legs.dial(to, trunk_id, timeout)
 
     def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
         """The last answered dial leg's audio, subscribed to only while the engine listens
         (`ivrkit.livekit.participant_audio`, in the leg's room)."""
-        if self._far is None:
-            raise ChannelError("cannot hear the dialled party: no dial was answered in this call")
-        return self._far.hear()
+        return self.legs.audio()
 
     async def bridge(self) -> None:
-        """Audio both ways between the caller and the last answered dial (`ivrkit.livekit.bridge`):
-        a track of ours in each room carries the other side. Keys stay in their rooms."""
-        far = self._far
-        if far is None:
-            raise ChannelError("cannot bridge: no dial was answered in this call")
-        if self._bridge is not None:
-            return
-        if self._bridge_track is None:
-            source = self._bridge_source = rtc.AudioSource(BRIDGE_RATE, 1, queue_size_ms=200)
-            track = self._bridge_track = rtc.LocalAudioTrack.create_audio_track("ivrkit-bridge", source)
-            try:
-                await asyncio.wait_for(self.room.local_participant.publish_track(
-                    track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)), PUBLISH_LIMIT)
-            except Exception as e:
-                raise ChannelError(f"cannot bridge: publishing the far end's audio to the caller failed ({e!r})") from e
-        assert self._bridge_source is not None
-        self._bridge = Bridge(hear(self.room, self.caller_identity, sample_rate=BRIDGE_RATE), to_source(far.source),
-                              far.hear(BRIDGE_RATE), to_source(self._bridge_source), muted=lambda: self.sensitive)
-        self.record.add("bridged", self.clock.now(), {"room": far.room.name})
-
-    async def _drop_leg(self, leg: FarLeg) -> None:
-        """Hang up a dialled leg: its room is deleted (LiveKit SIP sends BYE, or CANCEL while it
-        rings). A dial that failed on our side may still be ringing or just answered: this makes
-        sure that leg does not go on without the call."""
-        if self._far is leg:
-            self._far = None
-        if leg in self._legs:
-            self._legs.remove(leg)
-        await leg.close(self.api)
-
-    async def _drop_legs(self) -> None:
-        if self._bridge is not None:
-            await self._bridge.close()
-            self._bridge = None
-        for leg in list(self._legs):
-            await self._drop_leg(leg)
+        await self.legs.bridge()
 
     async def hangup(self) -> None:
         """End the call for everyone: the room is deleted, which hangs up a SIP caller."""
@@ -560,7 +474,7 @@ class LiveKitChannel(Channel):
         # SDK log three ERROR lines ("publisher data channel ... closed unexpectedly") on every
         # flow hang-up — noise an operator would chase.
         self._detach()
-        await self._drop_legs()
+        await self.legs.aclose()
         try:
             await asyncio.wait_for(self.room.disconnect(), UNPUBLISH_LIMIT)
         except Exception as e:  # still delete the room: that is what hangs up the caller
@@ -587,9 +501,7 @@ class LiveKitChannel(Channel):
         await self.caller_audio.aclose()
         # The caller hung up (or was transferred): each dialled leg's room lives on, connected
         # to nobody. A flow hang-up dropped them already.
-        await self._drop_legs()
-        if self._bridge_source is not None:
-            await self._bridge_source.aclose()
+        await self.legs.aclose()
         if self._track is not None:
             # After our own hang-up the room is deleted: an unpublish request may then never be
             # answered (seen in 1 of 4 flow hang-ups, stalling the job's end by 5 s), so skip it;
