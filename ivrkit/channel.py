@@ -204,6 +204,11 @@ class Channel(ABC):
         Raises `ChannelError` when the adapter cannot."""
         raise ChannelError(f"{type(self).__name__} cannot bridge the caller to a dialled party")
 
+    async def hang_up_dialled(self) -> None:
+        """Hang up the party the last `dial` reached; the call goes on with the caller. Keys
+        sent after it go to the caller again. Raises `ChannelError` when the adapter cannot."""
+        raise ChannelError(f"{type(self).__name__} cannot hang up a dialled party")
+
     def listen(self, request: Listen | None) -> None:
         """Hear the caller from now on for `request` (None: stop listening); returns at once.
         While listening, emit `SpeechStarted` when the caller starts speaking and one `Speech`

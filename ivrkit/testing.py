@@ -198,6 +198,7 @@ class FakeChannel(Channel):
         self.transfers: list[str] = []
         self.dials: list[str] = []
         self.bridged: list[float] = []  # when the call bridged the caller to the dialled party
+        self.legs_hung_up: list[float] = []  # when the call hung up the dialled party (navigate hang_up)
         self.hung_up = False
         self.closed = False
         self.caller_gone = False
@@ -302,6 +303,11 @@ class FakeChannel(Channel):
         if not self.dials:
             raise ChannelError("fake channel: nothing was dialled to bridge to")
         self.bridged.append(self.vclock.now())
+
+    async def hang_up_dialled(self) -> None:
+        if not self.dials:
+            raise ChannelError("fake channel: nothing was dialled to hang up")
+        self.legs_hung_up.append(self.vclock.now())
 
     async def hangup(self) -> None:
         self.hung_up = True

@@ -103,6 +103,9 @@ class Jobs:
                                   ch.clock, self._recorder.record)
             if went.ok and state.navigate.bridge:
                 await self._bridge()
+            if state.navigate.hang_up:
+                await ch.hang_up_dialled()
+                self._recorder.record("dialled_hung_up", {})
             return went
         return None
 

@@ -185,6 +185,8 @@ NAVIGATE_KEYS: tuple[Key, ...] = (
     Key("hold", "prompt", "played to the caller, looping, while the steps run", example="{audio: hold.wav}"),
     Key("bridge", "bool", "after the last step, the caller and the far end hear each other (audio only, never keys)",
         default="false", example="true"),
+    Key("hang_up", "bool", "when the steps are over (done or failed), hang up the dialled leg; not with bridge",
+        default="false", example="true"),
 )
 NAV_STEP_KEYS: tuple[Key, ...] = (
     Key("listen", "duration", "wait until the far end has spoken, then been silent this long (its prompt ended)",

@@ -497,10 +497,15 @@ class StateBuilder:
         if any(step is None for step in steps):
             return None
         hold, bridge = self._hold_bridge(f, reader, loc)
-        if bridge is None:
+        hang_up = reader.boolean(f["hang_up"][1], loc_join(loc, "hang_up"), "hang_up") if "hang_up" in f else False
+        if bridge is None or hang_up is None:
+            return None
+        if bridge and hang_up:
+            reader.bad(f["hang_up"][1], loc_join(loc, "hang_up"), "navigate cannot both bridge and hang up the dialled leg",
+                       "bridge: true puts the caller through; hang_up: true ends the leg after the steps", "leg-conflict")
             return None
         self.ctx.info.settable.add("navigate_failed")
-        return Navigate(tuple(step for step in steps if step is not None), on_fail, hold, bridge)
+        return Navigate(tuple(step for step in steps if step is not None), on_fail, hold, bridge, hang_up)
 
     def nav_step(self, node: yaml.Node, reader: Reader, loc: str) -> NavStep | None:
         f = self._section(node, reader, loc, "nav_step", "navigate step")

@@ -457,6 +457,10 @@ class LiveKitChannel(Channel):
     async def bridge(self) -> None:
         await self.legs.bridge()
 
+    async def hang_up_dialled(self) -> None:
+        await self._let_dtmf_reach_the_phone()  # the last key sent to it is played out first
+        await self.legs.hang_up_far()
+
     async def hangup(self) -> None:
         """End the call for everyone: the room is deleted, which hangs up a SIP caller."""
         if self._hung_up_by_us:

@@ -143,6 +143,17 @@ class DialledLegs:
         finally:
             stop()
 
+    async def hang_up_far(self) -> None:
+        """Hang up the last answered leg (a navigate's `hang_up: true`)."""
+        if self.far is None:
+            raise ChannelError("cannot hang up the dialled party: no dial was answered in this call")
+        if self._bridge is not None:
+            await self._bridge.close()
+            self._bridge = None
+        name = self.far.room.name
+        await self._drop(self.far)
+        self.record("dialled_hung_up", self.clock.now(), {"room": name})
+
     async def _drop(self, leg: FarLeg) -> None:
         """Hang up a leg: its room is deleted (LiveKit SIP sends BYE, or CANCEL while it rings).
         A dial that failed on our side may still be ringing or just answered: this makes sure

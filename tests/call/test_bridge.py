@@ -112,3 +112,22 @@ def test_bad_hold_or_bridge_is_reported_with_its_place(where: str, value: str, m
     line = 5 if where == "dial" else 16
     assert any(message in i.message and i.line == line and i.file == "f.yaml" for i in info.value.issues), \
         [i.format() for i in info.value.issues]
+
+
+async def test_hang_up_ends_the_leg_after_the_steps_and_the_call_goes_on_with_the_caller() -> None:
+    flow = FLOW.replace("      bridge: true\n", "      hang_up: true\n")
+    for far, ended in ((None, "talk"), ("silent", "failed")):
+        text = flow if far is None else flow.replace("{listen: 800ms, timeout: 15s}", "{expect: tone, timeout: 3s}")
+        t = await run(text)
+        fake = t.channel
+        assert isinstance(fake, FakeChannel)
+        assert fake.bridged == [] and len(fake.legs_hung_up) == 1, (far, fake.legs_hung_up)
+        leaving = next(e.t for e in t.trace.events if e.kind == "transition" and e.data.get("from") == "drive")
+        assert fake.legs_hung_up[0] <= leaving  # hung up before the call moved on (done or failed)
+        assert [p.state for p in fake.played][-1] in (ended, "wait"), fake.played
+
+
+def test_bridge_and_hang_up_together_is_a_load_error() -> None:
+    with pytest.raises(FlowValidationError) as info:
+        load_flow_text(FLOW.replace("      bridge: true\n", "      bridge: true\n      hang_up: true\n"), "f.yaml")
+    assert [(i.line, i.code) for i in info.value.issues] == [(17, "leg-conflict")], [i.format() for i in info.value.issues]

@@ -66,6 +66,7 @@ GOOD_FLOW = textwrap.dedent("""\
           on_fail: agent2
           hold: "One moment."
           bridge: true
+          hang_up: false
         next: spoken
       sorry:   {say: "Sorry.", next: out2}
       goodbye: {say: "Goodbye.", hangup: true}
