@@ -152,7 +152,7 @@ class DialledLegs:
             self._bridge = None
         name = self.far.room.name
         await self._drop(self.far)
-        self.record("dialled_hung_up", self.clock.now(), {"room": name})
+        self.record("leg_hung_up", self.clock.now(), {"room": name})
 
     async def _drop(self, leg: FarLeg) -> None:
         """Hang up a leg: its room is deleted (LiveKit SIP sends BYE, or CANCEL while it rings).

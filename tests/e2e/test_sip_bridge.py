@@ -14,7 +14,7 @@ other's tone means the audio is bridged.
 
 Flows (tests/e2e/bridge_flows), routed by the number the phone calls:
     +15550020 -> xtalk   (dial, collect a sensitive 4-digit PIN, navigate: key "97" with hold
-                          audio for the caller, hang up)
+                          audio for the caller, then hang the leg up; "done"; hang up)
     +15550021 -> bridge  (dial with bridge: true, send_dtmf "5", 6 s on the bridge, hang up)
 """
 
@@ -119,6 +119,13 @@ def test_keys_stay_on_their_leg(e: PhoneEnv) -> None:
     hold_hz = PROMPTS["hold"][0]
     print(f"hold audio: the caller heard {tone_seconds(r, hold_hz):.2f} s, the far end {tone_seconds(f, hold_hz):.2f} s")
     assert tone_seconds(r, hold_hz) > 2.0 and tone_seconds(f, hold_hz) == 0.0, why
+    # hang_up: true: the far end's line went quiet (BYE) before the caller heard "done"
+    samples, times = r.recording.audio()
+    done = [seg.start for seg in detect_tones(samples, times, [PROMPTS["done"][0]])]
+    far_last = f.recording.audio()[1][-1]
+    print(f"the far end's last audio {far_last - done[0]:+.2f} s from the start of 'done' at the caller" if done else "")
+    assert done and far_last < done[0], f"far end's last audio at {far_last}, 'done' at {done}" + why
+    assert events(trace, "dialled_hung_up"), trace
 
 
 def test_bridge_carries_audio_both_ways_and_no_keys(e: PhoneEnv) -> None:
