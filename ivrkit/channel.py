@@ -204,7 +204,8 @@ class Channel(ABC):
         """Cut the playing prompt now (barge-in)."""
 
     async def send_dtmf(self, digit: str) -> None:
-        """Send one DTMF key to the far end (0-9 * # A-D). Pacing is the caller's job."""
+        """Send one DTMF key (0-9 * # A-D) to the party the last `dial` reached, or to the caller
+        when nothing was dialled; never to both. Pacing is the caller's job."""
         raise ChannelError(f"{type(self).__name__} cannot send DTMF")
 
     async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
@@ -228,6 +229,19 @@ class Channel(ABC):
         when the adapter has no recogniser for it."""
         raise ChannelError(f"{type(self).__name__} cannot recognise what the dialled party says "
                            "(needed by expect: {say: [...]})")
+
+    async def bridge(self) -> None:
+        """Let the caller and the party the last `dial` reached hear each other, from now until
+        either leaves: audio both ways, never keys (the caller's keys reach only the call, the
+        keys `send_dtmf` sends reach only the dialled party). While `sensitive` is True the
+        dialled party hears silence from the caller (a PIN keyed as tones stays off its line).
+        Raises `ChannelError` when the adapter cannot."""
+        raise ChannelError(f"{type(self).__name__} cannot bridge the caller to a dialled party")
+
+    async def hang_up_dialled(self) -> None:
+        """Hang up the party the last `dial` reached; the call goes on with the caller. Keys
+        sent after it go to the caller again. Raises `ChannelError` when the adapter cannot."""
+        raise ChannelError(f"{type(self).__name__} cannot hang up a dialled party")
 
     def listen(self, request: Listen | None) -> None:
         """Hear the caller from now on for `request` (None: stop listening); returns at once.

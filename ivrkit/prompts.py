@@ -86,6 +86,7 @@ class FilledPrompt:
     barge_in: bool = True
     voice: str | None = None
     language: str | None = None
+    hold: bool = False  # hold audio (`hold:` of a dial/navigate): for the caller, not a dialled party
 
     @property
     def text(self) -> str:

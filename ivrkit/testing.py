@@ -156,6 +156,7 @@ class PlayedPrompt:
     barge_in: bool
     ended: float | None = None
     interrupted: bool = False
+    hold: bool = False  # hold audio (a dialled party would not hear it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,8 @@ class FakeChannel(Channel):
         self.sent: list[SentDtmf] = []
         self.transfers: list[str] = []
         self.dials: list[str] = []
+        self.bridged: list[float] = []  # when the call bridged the caller to the dialled party
+        self.legs_hung_up: list[float] = []  # when the call hung up the dialled party (navigate hang_up)
         self.hung_up = False
         self.closed = False
         self.caller_gone = False
@@ -225,7 +228,8 @@ class FakeChannel(Channel):
         if self._playing is not None:
             self.stop()  # a well-behaved call never overlaps prompts; be safe anyway
         rec = PlayedPrompt(
-            prompt.id, prompt.state, prompt.log_text, self.vclock.now(), self.duration(prompt), prompt.barge_in
+            prompt.id, prompt.state, prompt.log_text, self.vclock.now(), self.duration(prompt), prompt.barge_in,
+            hold=prompt.hold,
         )
         self.played.append(rec)
         timer = self.vclock.call_later(rec.duration, lambda: self._ended(rec, False))
@@ -304,6 +308,16 @@ class FakeChannel(Channel):
         if not isinstance(self.far_end, ScriptedIvr):
             return super().dialled_recognizer()  # type: ignore[return-value]
         return ScriptedRecognizer(self.far_end)
+
+    async def bridge(self) -> None:
+        if not self.dials:
+            raise ChannelError("fake channel: nothing was dialled to bridge to")
+        self.bridged.append(self.vclock.now())
+
+    async def hang_up_dialled(self) -> None:
+        if not self.dials:
+            raise ChannelError("fake channel: nothing was dialled to hang up")
+        self.legs_hung_up.append(self.vclock.now())
 
     async def hangup(self) -> None:
         self.hung_up = True

@@ -72,6 +72,11 @@ class Background:
         self._thread = None
         return then
 
+    @property
+    def running(self) -> bool:
+        """A task was started and its outcome not handed back yet (a hold prompt plays on)."""
+        return self._then is not None
+
     def on_thread(self, fut: asyncio.Future[Any]) -> None:
         self._thread = fut
 

@@ -27,7 +27,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ivrkit.call.background import Background
@@ -332,6 +332,8 @@ class Call:
     def _start_action(self, state: State) -> None:
         self._phase = Phase.ACTION
         self._task.start(lambda: self._jobs.action(state), lambda result: self._action_done(state, result))
+        if (hold := _hold(state)) is not None:
+            self._play(hold, barge_in=False, hold=True)  # replayed as it ends until the action is done (_prompt_done)
 
     def _action_done(self, state: State, result: Answered | Navigated | None = None) -> Move | None:
         self._hops = 0
@@ -357,11 +359,13 @@ class Call:
 
     # --- prompts -------------------------------------------------------------------------------
 
-    def _play(self, prompt: Prompt, *, barge_in: bool) -> Move | None:
+    def _play(self, prompt: Prompt, *, barge_in: bool, hold: bool = False) -> Move | None:
         state = self._current()
         filled = fill(prompt, self.variables, id=self._player.next_id(), state=state.name,
                           sensitive=self.machine.sensitive, barge_in=barge_in,
                           voice=state.settings.voice, language=state.settings.language)
+        if hold:
+            filled = replace(filled, hold=True)
         try:
             self._player.play(filled)
         except Exception as exc:
@@ -390,6 +394,10 @@ class Call:
             case Phase.SORRY:
                 self._end("error")
                 return None
+            case Phase.ACTION:
+                hold = _hold(self._current())
+                if hold is not None and self._task.running:
+                    return self._play(hold, barge_in=False, hold=True)
         return None
 
     # --- keys ----------------------------------------------------------------------------------
@@ -612,3 +620,10 @@ class Call:
 
     def thread_future(self) -> asyncio.Future[Any] | None:
         return self._task.thread
+
+
+def _hold(state: State) -> Prompt | None:
+    """What the caller hears, looping, while a dial rings or a navigate runs (None: silence)."""
+    if state.dial is not None:
+        return state.dial.hold
+    return state.navigate.hold if state.navigate is not None else None

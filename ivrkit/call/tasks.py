@@ -90,15 +90,25 @@ class Jobs:
             to = self.fill(state.dial.to, state)
             self._recorder.record("dial", {"to": to[1]})
             await ch.dial(to[0], trunk=state.dial.trunk, timeout=state.dial.timeout)
+            answered = None
             if state.dial.amd is not None:
-                return await answered_by(ch.dialled_audio(), state.dial.amd, ch.clock)
+                answered = await answered_by(ch.dialled_audio(), state.dial.amd, ch.clock)
+            if state.dial.bridge:
+                await self._bridge()
+            return answered
         elif state.send_dtmf is not None:
             await self._send_dtmf(state)
         elif state.navigate is not None:
             words = any(step.expect == "words" for step in state.navigate.steps if step.kind == "expect")
             recognizer = ch.dialled_recognizer() if words else None
-            return await navigate(state.navigate, ch.dialled_audio(), lambda step: self._send_step(state, step),
+            went = await navigate(state.navigate, ch.dialled_audio(), lambda step: self._send_step(state, step),
                                   ch.clock, self._record_masked, recognizer)
+            if went.ok and state.navigate.bridge:
+                await self._bridge()
+            if state.navigate.hang_up:
+                await ch.hang_up_dialled()
+                self._recorder.record("dialled_hung_up", {})
+            return went
         return None
 
     def _record_masked(self, kind: str, data: dict[str, Any]) -> None:
@@ -106,6 +116,11 @@ class Jobs:
         say (it may read back the account number the flow keyed)."""
         mask = self._recorder.mask
         self._recorder.record(kind, {k: mask(v) if isinstance(v, str) else v for k, v in data.items()})
+
+    async def _bridge(self) -> None:
+        """The caller and the dialled party hear each other from now on; keys stay on their leg."""
+        await self._channel.bridge()
+        self._recorder.record("bridge", {})
 
     async def _send_step(self, state: State, step: NavStep) -> None:
         digits, shown = self.fill(step.keys, state)

@@ -147,10 +147,16 @@ class Amd:
 
 @dataclass(frozen=True, slots=True)
 class Dial:
+    """An outbound call into a leg of its own (no keys cross between it and the caller).
+    `hold`: played to the caller, looping, while it rings (and AMD listens); `bridge`: once
+    answered, the caller and the far end hear each other (audio only, never keys)."""
+
     to: str
     trunk: str | None = None
     timeout: float = 30.0
     amd: Amd | None = None
+    hold: Prompt | None = None
+    bridge: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +183,16 @@ class NavStep:
 
 @dataclass(frozen=True, slots=True)
 class Navigate:
+    """`hold`: played to the caller, looping, while the steps run; `bridge`: once they all
+    succeeded, the caller and the far end hear each other (audio only, never keys);
+    `hang_up`: once the steps are over (done or failed), the dialled leg is hung up — the agent
+    fetched what it needed by keypad, and the call goes on with the caller alone."""
+
     steps: tuple[NavStep, ...]
     on_fail: str | None = None  # None: the error path
+    hold: Prompt | None = None
+    bridge: bool = False
+    hang_up: bool = False
 
 
 @dataclass(frozen=True, slots=True)

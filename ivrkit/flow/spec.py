@@ -157,6 +157,9 @@ DIAL_KEYS: tuple[Key, ...] = (
     Key("timeout", "duration", "how long to ring", example="45s"),
     Key("amd", "amd", "answering-machine detection on the answer: true (Asterisk's defaults) or a mapping (below)",
         default="off", example="true"),
+    Key("hold", "prompt", "played to the caller, looping, while it rings (and AMD listens)", example="{audio: hold.wav}"),
+    Key("bridge", "bool", "once answered, the caller and the far end hear each other (audio only, never keys)",
+        default="false", example="true"),
 )
 _AMD = AmdSettings()
 AMD_KEYS: tuple[Key, ...] = (
@@ -180,6 +183,11 @@ NAVIGATE_KEYS: tuple[Key, ...] = (
     Key("steps", "nav_steps", "the steps, in order (below)", required=True,
         example='[{listen: 800ms}, {send: "1"}, {listen: 800ms}, {send: "{account}#"}]'),
     Key("on_fail", "state", "where to go when a listen/expect step times out", default="the error path"),
+    Key("hold", "prompt", "played to the caller, looping, while the steps run", example="{audio: hold.wav}"),
+    Key("bridge", "bool", "after the last step, the caller and the far end hear each other (audio only, never keys)",
+        default="false", example="true"),
+    Key("hang_up", "bool", "when the steps are over (done or failed), hang up the dialled leg; not with bridge",
+        default="false", example="true"),
 )
 NAV_STEP_KEYS: tuple[Key, ...] = (
     Key("listen", "duration", "wait until the far end has spoken, then been silent this long (its prompt ended)",

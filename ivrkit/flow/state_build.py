@@ -36,6 +36,7 @@ from ivrkit.flow.source import Pos, Reporter, did_you_mean, loc_join, mapping_it
 from ivrkit.flow.spec import ACTIONS, DTMF_KEYS, SECTIONS, SETTING_NAMES, key_names
 from ivrkit.flow.speech_build import OptionWords, expect_phrases
 from ivrkit.flow.values import Reader, kind_of
+from ivrkit.prompts import Prompt
 from ivrkit.voice.amd import AmdSettings
 
 _COMMENT_KEY = re.compile(r"^\s*#\s*:")
@@ -466,9 +467,19 @@ class StateBuilder:
         trunk = reader.text(f["trunk"][1], loc_join(loc, "trunk"), "trunk") if "trunk" in f else None
         timeout = reader.duration(f["timeout"][1], loc_join(loc, "timeout"), "timeout") if "timeout" in f else None
         amd = self.amd(f["amd"][1], reader, loc_join(loc, "amd")) if "amd" in f else None
-        if to is None or amd is False:
+        hold, bridge = self._hold_bridge(f, reader, loc)
+        if to is None or amd is False or bridge is None:
             return None
-        return Dial(to, trunk, 30.0 if timeout is None else timeout, amd if isinstance(amd, Amd) else None)
+        return Dial(to, trunk, 30.0 if timeout is None else timeout, amd if isinstance(amd, Amd) else None, hold, bridge)
+
+    def _hold_bridge(self, f: dict[str, tuple[yaml.Node, yaml.Node]], reader: Reader,
+                     loc: str) -> tuple[Prompt | None, bool | None]:
+        """A dial's or navigate's `hold:` prompt and `bridge:` flag (None: a bad flag, reported)."""
+        hold = self.prompts.prompt(f["hold"][1], reader, loc_join(loc, "hold")) if "hold" in f else None
+        if "bridge" not in f:
+            return hold, False
+        bridge = reader.boolean(f["bridge"][1], loc_join(loc, "bridge"), "bridge")
+        return hold, bridge
 
     def navigate(self, node: yaml.Node, reader: Reader, loc: str) -> Navigate | None:
         f = self._section(node, reader, loc, "navigate", "navigate")
@@ -485,8 +496,16 @@ class StateBuilder:
         steps = [self.nav_step(item, reader, f"{loc}.steps[{i}]") for i, item in enumerate(steps_node.value)]
         if any(step is None for step in steps):
             return None
+        hold, bridge = self._hold_bridge(f, reader, loc)
+        hang_up = reader.boolean(f["hang_up"][1], loc_join(loc, "hang_up"), "hang_up") if "hang_up" in f else False
+        if bridge is None or hang_up is None:
+            return None
+        if bridge and hang_up:
+            reader.bad(f["hang_up"][1], loc_join(loc, "hang_up"), "navigate cannot both bridge and hang up the dialled leg",
+                       "bridge: true puts the caller through; hang_up: true ends the leg after the steps", "leg-conflict")
+            return None
         self.ctx.info.settable.add("navigate_failed")
-        return Navigate(tuple(step for step in steps if step is not None), on_fail)
+        return Navigate(tuple(step for step in steps if step is not None), on_fail, hold, bridge, hang_up)
 
     def nav_step(self, node: yaml.Node, reader: Reader, loc: str) -> NavStep | None:
         f = self._section(node, reader, loc, "nav_step", "navigate step")

@@ -14,6 +14,9 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
 - `job`           one call = one job: find the caller, pick the flow, run the `Call`, end the job
 - `channel`       `LiveKitChannel`, the Channel port on a room (DTMF in, audio out, SIP actions)
 - `participant_audio` hearing one participant (a dialled leg, for `amd:`) while the engine listens
+- `legs`          a call's dialled legs: one room each, where the flow's keys go, the bridge
+- `far_leg`       a dialled SIP leg in a room of its own (no DTMF crosstalk), joined by the agent
+- `bridge`        `bridge: true`: audio both ways between the caller's and the leg's rooms, never keys
 - `dtmf`          every key in or out checked against the RFC 4733 table
 - `caller_audio`  the caller's audio track, subscribed only while a listener (in-band DTMF,
                   speech) needs it; frames to each listener as `Pcm`

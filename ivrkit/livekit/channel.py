@@ -8,6 +8,12 @@ leaving. Out: prompt audio on the agent's own track (`ivrkit.livekit.player`), D
 transfer, outbound dial (and hearing the dialled leg for answering-machine detection), hang-up.
 LiveKit and SIP errors become `ChannelError` here, at the edge.
 
+A dial puts the dialled leg in a room of its own (`ivrkit.livekit.far_leg`): LiveKit SIP relays
+every DTMF data packet in a room to every SIP leg in it, so the caller's keys would reach the far
+end and the keys sent to the far end the caller. `send_dtmf` goes to the dialled leg's room once
+a dial was answered, else to the caller's; `bridge` copies audio between the rooms
+(`ivrkit.livekit.bridge`), never keys.
+
 Whose keys count — only the caller's:
 
 * an event from any other participant in the room (a second web client, a dialled-out party,
@@ -29,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -43,9 +48,10 @@ from ivrkit.flow.model import DtmfMode
 from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, listening_attributes, state_attributes
 from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
+from ivrkit.livekit.far_leg import RoomKeys
 from ivrkit.livekit.hearing import Hearing
 from ivrkit.livekit.inband import InbandKeys
-from ivrkit.livekit.participant_audio import hear
+from ivrkit.livekit.legs import DialledLegs
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
 from ivrkit.livekit.sphinx import FAR_END_DECODER, SphinxRecognizer
@@ -101,8 +107,9 @@ class ChannelLog:
 
     `listener(kind, at, fields)` is told of each record as it happens (the worker writes it to
     the call's trace file at once); kinds: `dtmf_ignored`, `dtmf_merged` (the second half of a press
-    sent both as an event and as tones), `barge_in`, `dtmf_published`, `caller_audio_subscribed` /
-    `caller_audio_unsubscribed`.
+    sent both as an event and as tones), `barge_in`, `dtmf_published` (with `to`: caller or dialled),
+    `caller_audio_subscribed` / `caller_audio_unsubscribed`, `dial_room` (the answered leg's room),
+    `bridged`, `leg_hung_up`, `sensitive_input_exposed` (another SIP leg in the caller's room).
     """
 
     ignored_dtmf: list[dict[str, object]] = field(default_factory=list)
@@ -142,6 +149,7 @@ class LiveKitChannel(Channel):
         sensitive_states: frozenset[str] = frozenset(),
         dtmf: DtmfMode = "rfc4733",
         recognizer: Recognizer | None = None,
+        room_keys: RoomKeys | None = None,
     ) -> None:
         super().__init__(clock=clock, caller=caller_info(caller))
         self.room = room
@@ -163,7 +171,6 @@ class LiveKitChannel(Channel):
         self._closed = False
         self._dtmf_on_line_until = 0.0
         self._audio_on_line_until = 0.0
-        self._dialled: list[str] = []  # identities of answered dial legs: they end with the call
         self._far_recognizer: SphinxRecognizer | None = None
         self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
         self.sensitive_states = sensitive_states  # published as ivrkit.sensitive with the state
@@ -173,6 +180,9 @@ class LiveKitChannel(Channel):
         self._merge = KeyMerge() if dtmf == "both" else None
         # speech input: only states with input: [.., speech] ask (`listen`); None: keys only
         self.hearing = Hearing(self.caller_audio, recognizer, self._on_speech, clock) if recognizer is not None else None
+        # dialled legs, each in a room of its own; room_keys None: this channel cannot dial
+        self.legs = DialledLegs(room, api, room_keys, self.source, self.caller_audio, muted=lambda: self.sensitive,
+                                clock=clock, record=self.record.add)
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -229,6 +239,26 @@ class LiveKitChannel(Channel):
         if self.ended is not None and not self._hung_up_by_us:  # the caller left while we waited for it
             reason = self.ended
             asyncio.get_running_loop().call_soon(emit, Hangup(self.clock.now(), reason))
+
+    # --- sensitive input --------------------------------------------------------------------
+
+    @property
+    def sensitive(self) -> bool:
+        return self._sensitive
+
+    @sensitive.setter
+    def sensitive(self, value: bool) -> None:
+        """Set by the call; as sensitive input starts, any SIP leg in the caller's room other
+        than the caller (none of ours: a dial has a room of its own) would hear its keys —
+        LiveKit SIP relays them. The worker cannot stop that: it says so, loudly."""
+        was, self._sensitive = getattr(self, "_sensitive", False), value
+        if value and not was and getattr(self, "room", None) is not None:
+            others = [p.identity for p in self.room.remote_participants.values()
+                      if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP and p.identity != self.caller_identity]
+            if others:
+                self.log.error("sensitive input while SIP participant(s) %s share the caller's room: LiveKit SIP "
+                               "plays the caller's keys to them", ", ".join(others))
+                self.record.add("sensitive_input_exposed", self.clock.now(), {"sip_legs": others})
 
     # --- speech -----------------------------------------------------------------------------
 
@@ -345,6 +375,7 @@ class LiveKitChannel(Channel):
         if self.ended is not None:
             return
         self.log.info("prompt %d [%s]: %s", prompt.id, prompt.state, prompt.log_text)
+        self.legs.hold(prompt.hold)  # a dialled party hears the prompts, not the caller's hold audio
         self.player.play(prompt)
         self.attributes.update({**state_attributes(prompt.state, self.sensitive_states), PROMPT_ATTRIBUTE: prompt.log_text})
 
@@ -364,13 +395,16 @@ class LiveKitChannel(Channel):
         if self.ended is not None:
             raise ChannelError(f"cannot send DTMF: the call is over ({self.ended})")
         await self._let_dtmf_reach_the_phone()  # one key on the line at a time: the pace is the gateway's
+        far = self.legs.far  # a dialled leg: keys go into its room only, never the caller's
+        room = self.room if far is None else far.room
         try:
-            await self.room.local_participant.publish_dtmf(code=out.code, digit=out.digit)
+            await room.local_participant.publish_dtmf(code=out.code, digit=out.digit)
         except Exception as e:
             raise ChannelError(f"sending DTMF failed ({type(e).__name__}: {e}); is the agent still in the room?") from e
-        if any(p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP for p in self.room.remote_participants.values()):
+        if any(p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP for p in room.remote_participants.values()):
             self._dtmf_on_line_until = self.clock.now() + SIP_DTMF_SECONDS
         sent: dict[str, object] = {"code": "*", "digit": "*"} if self.sensitive else {"code": out.code, "digit": out.digit}
+        sent["to"] = "caller" if far is None else "dialled"
         self.record.dtmf_sent.append(sent)
         self.record.add("dtmf_published", self.clock.now(), sent)
 
@@ -415,46 +449,14 @@ class LiveKitChannel(Channel):
                 f"cannot dial {to}: no outbound SIP trunk; set `trunk:` on the dial state or "
                 "IVRKIT_SIP_TRUNK to the id of an outbound trunk (lk sip outbound list)"
             )
-        identity = f"ivrkit-dial-{abs(hash((to, self.clock.now()))) % 10**8}"
-        request = api.CreateSIPParticipantRequest(
-            sip_trunk_id=trunk_id,
-            sip_call_to=to,
-            room_name=self.room.name,
-            participant_identity=identity,
-            participant_name=to,
-            wait_until_answered=True,
-        )
-        # The ring window is LiveKit SIP's to enforce (it cancels the INVITE); the API client
-        # then waits that long plus a margin. A client-side timeout alone would leave the far
-        # phone ringing — and joining the room — after the flow moved on.
-        request.ringing_timeout.seconds = max(1, math.ceil(timeout))
-        try:
-            await self.api.sip.create_sip_participant(request)
-            self._dialled.append(identity)
-            return
-        except asyncio.CancelledError:
-            # The call ended while the far end rang (the caller hung up): cancelling the request
-            # does not reach LiveKit SIP, so the phone would ring on for the whole ring window
-            # and could answer into an abandoned room. The call's shutdown awaits this.
-            await self._drop_dialled(identity)
-            raise
-        except asyncio.TimeoutError:
-            error = ChannelError(f"dialling {to} was not answered within {timeout:g} s")
-        except api.SipCallError as e:
-            error = ChannelError(f"dialling {to} failed: {e}")
-        except api.TwirpError as e:
-            error = ChannelError(f"dialling {to} failed: {e.code}: {e.message}")
-        except Exception as e:
-            error = ChannelError(f"dialling {to} failed ({type(e).__name__}: {e})")
-        await self._drop_dialled(identity)
-        raise error
+        if self.ended is not None:
+            raise ChannelError(f"cannot dial {to}: the call is over ({self.ended})")
+        await self.legs.dial(to, trunk_id, timeout)
 
     def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
         """The last answered dial leg's audio, subscribed to only while the engine listens
-        (`ivrkit.livekit.participant_audio`)."""
-        if not self._dialled:
-            raise ChannelError("cannot hear the dialled party: no dial was answered in this call")
-        return hear(self.room, self._dialled[-1])
+        (`ivrkit.livekit.participant_audio`, in the leg's room)."""
+        return self.legs.audio()
 
     def dialled_recognizer(self) -> Recognizer:
         """What hears the dialled leg's words: the call's STT plugin as it is, or an offline
@@ -468,17 +470,12 @@ class LiveKitChannel(Channel):
             self._far_recognizer = SphinxRecognizer(decoder_options=FAR_END_DECODER)
         return self._far_recognizer
 
-    async def _drop_dialled(self, identity: str) -> None:
-        """Hang up a dialled leg (LiveKit SIP sends BYE, or CANCEL while it rings). A dial that
-        failed on our side may still be ringing or just answered: make sure that leg does not
-        join the call later."""
-        try:
-            await asyncio.wait_for(
-                self.api.room.remove_participant(api.RoomParticipantIdentity(room=self.room.name, identity=identity)),
-                UNPUBLISH_LIMIT,
-            )
-        except Exception as e:  # NOT_FOUND is the usual answer: the leg never joined
-            self.log.debug("removing dialled leg '%s': %r", identity, e)
+    async def bridge(self) -> None:
+        await self.legs.bridge()
+
+    async def hang_up_dialled(self) -> None:
+        await self._let_dtmf_reach_the_phone()  # the last key sent to it is played out first
+        await self.legs.hang_up_far()
 
     async def hangup(self) -> None:
         """End the call for everyone: the room is deleted, which hangs up a SIP caller."""
@@ -497,6 +494,7 @@ class LiveKitChannel(Channel):
         # SDK log three ERROR lines ("publisher data channel ... closed unexpectedly") on every
         # flow hang-up — noise an operator would chase.
         self._detach()
+        await self.legs.aclose()
         try:
             await asyncio.wait_for(self.room.disconnect(), UNPUBLISH_LIMIT)
         except Exception as e:  # still delete the room: that is what hangs up the caller
@@ -521,11 +519,9 @@ class LiveKitChannel(Channel):
         if self.hearing is not None:
             self.hearing.close()
         await self.caller_audio.aclose()
-        if not self._hung_up_by_us:
-            # The caller hung up (or was transferred): the room lives on with whoever the flow
-            # dialled in it, connected to nobody. A flow hang-up deleted the room, and them.
-            for identity in self._dialled:
-                await self._drop_dialled(identity)
+        # The caller hung up (or was transferred): each dialled leg's room lives on, connected
+        # to nobody. A flow hang-up dropped them already.
+        await self.legs.aclose()
         if self._track is not None:
             # After our own hang-up the room is deleted: an unpublish request may then never be
             # answered (seen in 1 of 4 flow hang-ups, stalling the job's end by 5 s), so skip it;

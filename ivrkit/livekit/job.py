@@ -32,12 +32,13 @@ from ivrkit.flow.model import Flow
 from ivrkit.livekit.admission import ADMISSION
 from ivrkit.livekit.attributes import progress_hooks, sensitive_states
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
+from ivrkit.livekit.far_leg import RoomKeys
 from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set, takes_speech
 from ivrkit.livekit.guard import CallRegistry
 from ivrkit.livekit.otel import worker_tracer
 from ivrkit.livekit.plugin_stt import PluginRecognizer
 from ivrkit.livekit.routing import RouteDecision
-from ivrkit.livekit.settings import SettingsError, WorkerOptions
+from ivrkit.livekit.settings import SettingsError, WorkerOptions, credentials
 from ivrkit.livekit.sphinx import SphinxRecognizer
 from ivrkit.livekit.trace import TraceCopier, TraceWriter
 from ivrkit.prompts import FilledPrompt
@@ -241,6 +242,15 @@ async def _recognizer(flow: Flow, worker_stt: str | None, clock: LoopClock) -> R
     return recognizer
 
 
+def _room_keys(opts: WorkerOptions) -> RoomKeys | None:
+    """The server keys a dial uses to join the dialled leg's room (None: not configured)."""
+    try:
+        creds = credentials(opts)
+    except SettingsError:
+        return None
+    return RoomKeys(creds.url, creds.api_key, creds.api_secret)
+
+
 def _registry(opts: WorkerOptions) -> CallRegistry | None:
     if opts.guard_dir is None:
         return None
@@ -267,7 +277,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
     channel = LiveKitChannel(
         room, caller, api=ctx.api, clock=clock, synthesize=synthesize,
         sip_trunk=opts.sip_trunk, sensitive_states=sensitive_states(loaded.flow),
-        dtmf=loaded.flow.dtmf or opts.dtmf, recognizer=recognizer,
+        dtmf=loaded.flow.dtmf or opts.dtmf, recognizer=recognizer, room_keys=_room_keys(opts),
     )
     logger.info(
         "call in room '%s': caller '%s' (%s) -> flow '%s' (%s), version %s",

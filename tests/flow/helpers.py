@@ -51,7 +51,7 @@ GOOD_FLOW = textwrap.dedent("""\
       agent2:  {transfer: {to: "sip:{caller_number}@pbx", announce: "Connecting.", play_dialtone: true}}
       legacy:  {send_dtmf: "1234#", next: legacy2}
       legacy2: {send_dtmf: {digits: "w9{pin}", pace: 300ms}, next: goodbye}
-      out:     {dial: {to: +15550100, trunk: ST_x, timeout: 30s}, next: legacy}
+      out:     {dial: {to: +15550100, trunk: ST_x, timeout: 30s, hold: "Please hold.", bridge: false}, next: legacy}
       out2:    {dial: "+15550101", next: out3}
       out3:
         dial:
@@ -65,6 +65,9 @@ GOOD_FLOW = textwrap.dedent("""\
           steps: [{listen: 800ms, timeout: 10s}, {send: "1", pace: 200ms}, {pause: 1s}, {expect: tone, timeout: 5s},
                   {expect: {say: [for billing], unexpected: [invalid entry]}}]
           on_fail: agent2
+          hold: "One moment."
+          bridge: true
+          hang_up: false
         next: spoken
       sorry:   {say: "Sorry.", next: out2}
       goodbye: {say: "Goodbye.", hangup: true}

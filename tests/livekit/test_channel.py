@@ -52,3 +52,30 @@ def test_a_key_arriving_after_the_caller_left_is_recorded_without_its_digit(capl
     assert emitted == []
     assert channel.record.ignored_dtmf == [{"from": "caller", "why": "arrived after the call ended (caller left)"}]
     assert [r.getMessage() for r in caplog.records] == ["DTMF arrived after the call ended (caller left): ignored"]
+
+
+def test_sensitive_input_with_another_sip_leg_in_the_callers_room_is_logged_and_recorded(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """LiveKit SIP plays the caller's keys to every SIP leg in its room: a leg there that is not
+    the caller (ivrkit's own dials have rooms of their own) is flagged as the PIN entry starts."""
+    from livekit import rtc
+
+    sip, web = rtc.ParticipantKind.PARTICIPANT_KIND_SIP, rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD
+    channel = stand_in(sensitive=False)
+    channel.room = types.SimpleNamespace(remote_participants={
+        "caller": types.SimpleNamespace(identity="caller", kind=sip),
+        "viewer": types.SimpleNamespace(identity="viewer", kind=web)})
+    setter = LiveKitChannel.sensitive.fset
+    assert setter is not None
+    with caplog.at_level(logging.WARNING, logger="ivrkit.livekit"):
+        setter(channel, True)  # only the caller is a SIP leg: nothing to say
+        setter(channel, False)
+        channel.room.remote_participants["pbx"] = types.SimpleNamespace(identity="pbx", kind=sip)
+        records: list[tuple[str, dict[str, object]]] = []
+        channel.record.listener = lambda kind, at, fields: records.append((kind, fields))
+        setter(channel, True)
+        setter(channel, True)  # still the same sensitive input: said once
+    assert records == [("sensitive_input_exposed", {"sip_legs": ["pbx"]})]
+    assert [r.getMessage() for r in caplog.records] == [
+        "sensitive input while SIP participant(s) pbx share the caller's room: LiveKit SIP plays the caller's keys to them"]
+    assert channel._sensitive is True

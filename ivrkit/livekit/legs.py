@@ -1,0 +1,176 @@
+"""A call's dialled legs: each in a room of its own, where the flow's keys go, and the bridge.
+
+Why a room per leg: LiveKit SIP relays every DTMF data packet in a room to every SIP leg in it
+(`ivrkit.livekit.far_leg`). So a dial joins a new room (`<caller's room>--legN`) before asking
+LiveKit SIP to call into it; keys the flow sends go into the last answered leg's room only;
+`bridge` copies audio between the rooms (`ivrkit.livekit.bridge`), the caller's side taken from
+`CallerAudio` so it shares the one subscription with in-band DTMF and speech input. Every leg
+is hung up (its room deleted) when the call ends, or when its dial failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncGenerator, Callable
+
+from livekit import api, rtc
+
+from ivrkit.clock import Clock
+from ivrkit.errors import ChannelError
+from ivrkit.livekit.bridge import Bridge, to_source
+from ivrkit.livekit.caller_audio import CallerAudio
+from ivrkit.livekit.far_leg import BRIDGE_RATE, FarLeg, RoomKeys, leg_room_name
+from ivrkit.voice.audio import Pcm
+
+__all__ = ["DialledLegs"]
+
+#: Publishing the bridge's track to the caller waits at most this long.
+PUBLISH_LIMIT = 20.0
+#: Caller frames queued for the bridge before the oldest is dropped (real time over completeness).
+BRIDGE_QUEUE = 25
+
+
+class DialledLegs:
+    """The legs of one call. `far` is the last answered one (None: no dial answered yet)."""
+
+    def __init__(self, room: rtc.Room, lk: api.LiveKitAPI, keys: RoomKeys | None, prompts: rtc.AudioSource,
+                 caller: CallerAudio, *, muted: Callable[[], bool], clock: Clock,
+                 record: Callable[[str, float, dict[str, object]], None]) -> None:
+        self.room = room
+        self.api = lk
+        self.keys = keys
+        self.prompts = prompts  # the caller's prompt source: a dialled party hears it too
+        self.caller = caller
+        self.muted = muted  # True while input is sensitive: the far end hears silence from the caller
+        self.clock = clock
+        self.record = record
+        self.far: FarLeg | None = None
+        self._legs: list[FarLeg] = []
+        self._holding = False
+        self._bridge: Bridge | None = None
+        self._source: rtc.AudioSource | None = None  # the far end's audio, to the caller
+
+    async def dial(self, to: str, trunk_id: str, timeout: float) -> None:
+        if self.keys is None:
+            raise ChannelError(f"cannot dial {to}: this channel has no server keys to join a room for the dialled leg "
+                               "(a leg in the caller's room would hear the caller's keys)")
+        identity = f"ivrkit-dial-{abs(hash((to, self.clock.now()))) % 10**8}"
+        leg = await FarLeg.open(self.keys, leg_room_name(self.room.name, len(self._legs) + 1),
+                                self.room.local_participant.identity, self.prompts)
+        leg.hear_prompts(not self._holding)
+        self._legs.append(leg)
+        request = api.CreateSIPParticipantRequest(
+            sip_trunk_id=trunk_id,
+            sip_call_to=to,
+            room_name=leg.room.name,
+            participant_identity=identity,
+            participant_name=to,
+            wait_until_answered=True,
+        )
+        # The ring window is LiveKit SIP's to enforce (it cancels the INVITE); the API client
+        # then waits that long plus a margin. A client-side timeout alone would leave the far
+        # phone ringing — and joining the room — after the flow moved on.
+        request.ringing_timeout.seconds = max(1, math.ceil(timeout))
+        try:
+            await self.api.sip.create_sip_participant(request)
+            leg.identity = identity
+            self.far = leg
+            self.record("dial_room", self.clock.now(), {"room": leg.room.name})
+            return
+        except asyncio.CancelledError:
+            # The call ended while the far end rang (the caller hung up): cancelling the request
+            # does not reach LiveKit SIP, so the phone would ring on for the whole ring window
+            # and could answer into an abandoned room. The call's shutdown awaits this.
+            await self._drop(leg)
+            raise
+        except asyncio.TimeoutError:
+            error = ChannelError(f"dialling {to} was not answered within {timeout:g} s")
+        except api.SipCallError as e:
+            error = ChannelError(f"dialling {to} failed: {e}")
+        except api.TwirpError as e:
+            error = ChannelError(f"dialling {to} failed: {e.code}: {e.message}")
+        except Exception as e:
+            error = ChannelError(f"dialling {to} failed ({type(e).__name__}: {e})")
+        await self._drop(leg)
+        raise error
+
+    def audio(self) -> AsyncGenerator[Pcm, None]:
+        if self.far is None:
+            raise ChannelError("cannot hear the dialled party: no dial was answered in this call")
+        return self.far.hear()
+
+    def hold(self, on: bool) -> None:
+        """A hold prompt starts (on) or another prompt does: the legs do not hear hold audio."""
+        self._holding = on
+        for leg in self._legs:
+            leg.hear_prompts(not on)
+
+    async def bridge(self) -> None:
+        """Audio both ways between the caller and the last answered leg: a track of ours in
+        each room carries the other side. Keys stay in their rooms."""
+        far = self.far
+        if far is None:
+            raise ChannelError("cannot bridge: no dial was answered in this call")
+        if self._bridge is not None:
+            return
+        if self._source is None:
+            self._source = rtc.AudioSource(BRIDGE_RATE, 1, queue_size_ms=200)
+            track = rtc.LocalAudioTrack.create_audio_track("ivrkit-bridge", self._source)
+            try:
+                await asyncio.wait_for(self.room.local_participant.publish_track(
+                    track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)), PUBLISH_LIMIT)
+            except Exception as e:
+                raise ChannelError(f"cannot bridge: publishing the far end's audio to the caller failed ({e!r})") from e
+        self._bridge = Bridge(self._caller_frames(), to_source(far.source), far.hear(BRIDGE_RATE),
+                              to_source(self._source), muted=self.muted)
+        self.record("bridged", self.clock.now(), {"room": far.room.name})
+
+    async def _caller_frames(self) -> AsyncGenerator[Pcm, None]:
+        """The caller's audio as an iteration, through `CallerAudio` (one subscription shared
+        with in-band DTMF and speech input)."""
+        queue: asyncio.Queue[Pcm] = asyncio.Queue(BRIDGE_QUEUE)
+
+        def sink(pcm: Pcm, at: float) -> None:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(pcm)
+
+        stop = self.caller.listen(sink, sample_rate=BRIDGE_RATE)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            stop()
+
+    async def hang_up_far(self) -> None:
+        """Hang up the last answered leg (a navigate's `hang_up: true`)."""
+        if self.far is None:
+            raise ChannelError("cannot hang up the dialled party: no dial was answered in this call")
+        if self._bridge is not None:
+            await self._bridge.close()
+            self._bridge = None
+        name = self.far.room.name
+        await self._drop(self.far)
+        self.record("leg_hung_up", self.clock.now(), {"room": name})
+
+    async def _drop(self, leg: FarLeg) -> None:
+        """Hang up a leg: its room is deleted (LiveKit SIP sends BYE, or CANCEL while it rings).
+        A dial that failed on our side may still be ringing or just answered: this makes sure
+        that leg does not go on without the call."""
+        if self.far is leg:
+            self.far = None
+        if leg in self._legs:
+            self._legs.remove(leg)
+        await leg.close(self.api)
+
+    async def aclose(self) -> None:
+        """Hang up every leg (the call is over). Idempotent."""
+        if self._bridge is not None:
+            await self._bridge.close()
+            self._bridge = None
+        for leg in list(self._legs):
+            await self._drop(leg)
+        if self._source is not None:
+            source, self._source = self._source, None
+            await source.aclose()

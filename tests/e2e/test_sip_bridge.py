@@ -1,0 +1,151 @@
+"""Two SIP legs, one call: who hears which keys, and the audio bridge between them.
+
+    SIPp phone --INVITE--> LiveKit SIP --room--> ivrkit worker --CreateSIPParticipant--> LiveKit SIP --INVITE--> SIPp far end
+
+LiveKit SIP relays every DTMF data packet in a room to every SIP leg in it. With the dialled leg
+in the caller's room the caller's PIN went out to the far end as tones and the digits the flow
+keyed into the far end were played to the caller (measured with this module before the fix:
+see docs/security.md). The worker now puts a dialled leg in a room of its own and bridges
+audio between the rooms itself, never keys. Each end is a SIPp UA whose RTP is recorded, so
+what is asserted is what each phone line carried: RFC 4733 events and tones.
+
+The caller's phone sends a 1300 Hz tone all along, the far end a 700 Hz tone: hearing the
+other's tone means the audio is bridged.
+
+Flows (tests/e2e/bridge_flows), routed by the number the phone calls:
+    +15550020 -> xtalk   (dial, collect a sensitive 4-digit PIN, navigate: key "97" with hold
+                          audio for the caller, then hang the leg up; "done"; hang up)
+    +15550021 -> bridge  (dial with bridge: true, send_dtmf "5", 6 s on the bridge, hang up)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from stack import testenv
+from stack.phones import PhoneEnv
+from stack.rtp_analysis import detect_tones
+from stack.sip import create_dispatch_rule, create_inbound_trunk, create_outbound_trunk, sip_stack_missing
+from stack.sip_stack import SipStack
+from stack.sipp import SippResult
+from stack.testenv import tone_flows, unavailable
+from stack.worker import Worker, events
+
+pytestmark = pytest.mark.sip
+
+FLOWS = Path(__file__).resolve().parent / "bridge_flows"
+AGENT = "ivrkit-bridge"
+FAR_PORT = 5320
+XTALK, BRIDGE = "+15550020", "+15550021"
+TRUNK_NUMBER = "+15550900"
+RATE = 48000
+CALLER_HZ, FAR_HZ = 1300.0, 700.0
+#: prompt -> (frequency Hz, seconds)
+PROMPTS: dict[str, tuple[float, float]] = {
+    "hello": (440, 0.6),
+    "pin": (550, 0.8),
+    "done": (660, 0.8),
+    "failed": (880, 0.8),
+    "hold": (990, 0.5),  # looped while the flow navigates
+}
+
+
+def far_tone(seconds: float) -> bytes:
+    """What the far end says: a 700 Hz tone (8 kHz 16-bit PCM) at about -20 dBFS."""
+    n = round(seconds * 8000)
+    return b"".join(round(3000 * math.sin(2 * math.pi * FAR_HZ * i / 8000)).to_bytes(2, "little", signed=True)
+                    for i in range(n))
+
+
+def tone_seconds(result: SippResult, hz: float) -> float:
+    """Seconds of `hz` in what the end recorded (among the two test tones and the hold tone)."""
+    samples, times = result.recording.audio()
+    return sum(s.seconds for s in detect_tones(samples, times, [CALLER_HZ, FAR_HZ, PROMPTS["hold"][0]]) if s.hz == hz)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
+    reason = sip_stack_missing()
+    if reason:
+        unavailable(reason)
+    log_dir = testenv.log_dir("sip-bridge")
+    sip = SipStack.up(log_dir)
+    try:
+        inbound = sip.api(lambda lk: create_inbound_trunk(lk, [XTALK, BRIDGE], allowed_addresses=[f"{sip.ns.address}/32"]))
+        sip.api(lambda lk: create_dispatch_rule(lk, [inbound], agent_name=AGENT))
+        outbound = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
+        flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("bridge") / "flows", PROMPTS, RATE)
+        trace_dir = log_dir / "traces"
+        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="bridge,xtalk", args=[
+            "--sip-trunk", outbound, "--route", f"number:{XTALK}=xtalk", "--route", f"number:{BRIDGE}=bridge"])
+        print(f"\nsip bridge: worker log {proc.log_path}")
+        yield PhoneEnv(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
+        proc.stop(timeout=10)
+    finally:
+        leftover = sip.down()
+    assert leftover == [], f"processes left in the namespace: {leftover}"
+
+
+@pytest.fixture
+def e(env: PhoneEnv) -> Iterator[PhoneEnv]:
+    env.sip.clear_rooms()
+    yield env
+    env.sip.stop_calls()
+
+
+def test_keys_stay_on_their_leg(e: PhoneEnv) -> None:
+    # The far end answers at ~2 s; the PIN is keyed at 6 s, while both legs are up.
+    far = e.sip.far_end(e.workdir / "xtalk-far", sip_port=FAR_PORT, answer="200", hold=40.0, audio=far_tone(30))
+    phone = e.call(XTALK, "xtalk-phone", caller="+15550130", keys=[(6.0, "4321")], hold=25.0, hangup="far",
+                   tone_hz=CALLER_HZ)
+    r = phone.wait()
+    f = far.wait(timeout=15)
+    why = e.why(r) + f"\nfar end: {f.describe()}"
+    caller_got, far_got = r.recording.digit_string(), f.recording.digit_string()
+    print(f"\ncaller's line carried keys {caller_got!r}, the far end's {far_got!r}; "
+          f"caller heard {tone_seconds(r, FAR_HZ):.2f} s of the far end, far end {tone_seconds(f, CALLER_HZ):.2f} s of the caller")
+    trace = e.worker.call_trace("+15550130", XTALK)
+    assert [x["digit"] for x in events(trace, "dtmf_sent")] == ["9", "7"], trace
+    assert [x["digits"] for x in events(trace, "collect")] == ["****"], trace
+    assert f.answered and r.bye_from == "far", why
+    assert far_got == "97", f"the far end's line carried {far_got!r}: the caller's PIN leaked to it" + why
+    assert caller_got == "", f"the caller's line carried {caller_got!r}: the navigation digits leaked to it" + why
+    # never bridged: neither end heard the other
+    assert tone_seconds(r, FAR_HZ) == 0.0 and tone_seconds(f, CALLER_HZ) == 0.0, why
+    # the caller heard the hold audio loop through the navigation (3 s); the far end none of it
+    hold_hz = PROMPTS["hold"][0]
+    print(f"hold audio: the caller heard {tone_seconds(r, hold_hz):.2f} s, the far end {tone_seconds(f, hold_hz):.2f} s")
+    assert tone_seconds(r, hold_hz) > 2.0 and tone_seconds(f, hold_hz) == 0.0, why
+    # hang_up: true: the far end's line went quiet (BYE) before the caller heard "done"
+    samples, times = r.recording.audio()
+    done = [seg.start for seg in detect_tones(samples, times, [PROMPTS["done"][0]])]
+    far_last = f.recording.audio()[1][-1]
+    print(f"the far end's last audio {far_last - done[0]:+.2f} s from the start of 'done' at the caller" if done else "")
+    assert done and far_last < done[0], f"far end's last audio at {far_last}, 'done' at {done}" + why
+    assert events(trace, "dialled_hung_up"), trace
+
+
+def test_bridge_carries_audio_both_ways_and_no_keys(e: PhoneEnv) -> None:
+    far = e.sip.far_end(e.workdir / "bridge-far", sip_port=FAR_PORT, answer="200", hold=40.0, audio=far_tone(30))
+    phone = e.call(BRIDGE, "bridge-phone", caller="+15550131", keys=[(5.0, "8")], hold=25.0, hangup="far",
+                   tone_hz=CALLER_HZ)
+    r = phone.wait()
+    f = far.wait(timeout=15)
+    why = e.why(r) + f"\nfar end: {f.describe()}"
+    to_caller, to_far = tone_seconds(r, FAR_HZ), tone_seconds(f, CALLER_HZ)
+    caller_got, far_got = r.recording.digit_string(), f.recording.digit_string()
+    print(f"\nbridged: the caller heard {to_caller:.2f} s of the far end's tone, the far end {to_far:.2f} s of "
+          f"the caller's; keys on the caller's line {caller_got!r}, on the far end's {far_got!r}")
+    trace = e.worker.call_trace("+15550131", BRIDGE)
+    assert events(trace, "error") == [], trace
+    assert f.answered and r.bye_from == "far", why
+    # the bridge is up from the worker's `bridged` record to the call's end: each end hears the
+    # other's tone for (nearly) all of it — a share, since the two ends' clocks are not the worker's
+    up = events(trace, "call_end")[0]["t"] - events(trace, "bridged")[0]["t"]
+    print(f"bridge up {up:.2f} s (worker clock): {to_caller / up:.0%} / {to_far / up:.0%} of it heard at each end")
+    assert up > 2.0 and to_caller > 0.8 * up and to_far > 0.8 * up, \
+        f"bridge up {up:.2f} s carried {to_caller:.2f} s / {to_far:.2f} s of audio" + why
+    assert far_got == "5" and caller_got == "", f"keys crossed the bridge: caller {caller_got!r}, far {far_got!r}" + why
