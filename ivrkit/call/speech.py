@@ -51,7 +51,7 @@ def listen_request(state: State, *, confirming: bool, sensitive: bool) -> Listen
 class Ears:
     """Whether the call listens, and whether the caller is speaking (see the module docstring)."""
 
-    __slots__ = ("_channel", "_recorder", "request", "speaking", "drop", "_was_sensitive")
+    __slots__ = ("_channel", "_recorder", "request", "speaking", "drop", "_was_sensitive", "_utterance_for")
 
     def __init__(self, channel: Channel, recorder: Recorder) -> None:
         self._channel = channel
@@ -59,9 +59,13 @@ class Ears:
         self.request: Listen | None = None
         self.speaking = False  # SpeechStarted came, its Speech not yet
         self.drop = False  # a key won over the utterance in progress: drop its Speech
-        # the last listening request was sensitive: a late result (after a key, after the state
-        # was left) may hold a PIN said aloud, so a discarded one is masked too
+        # a sensitive request was made since the last result: a late result (after a key, after
+        # the state was left) may hold a PIN said aloud, so a discarded one is masked too. Only
+        # a handled result clears it: a new request must not (the PIN's Speech may be queued
+        # behind the keys that ended its collect).
         self._was_sensitive = False
+        # the request the utterance in progress began under (SpeechStarted)
+        self._utterance_for: Listen | None = None
 
     def want(self, request: Listen | None) -> None:
         """Listen for `request` from now on (None: stop); the channel hears of changes only."""
@@ -71,7 +75,7 @@ class Ears:
         if request is None:
             self.speaking = False
         else:
-            self._was_sensitive = request.sensitive
+            self._was_sensitive = self._was_sensitive or request.sensitive
             self._recorder.record("listen", {"phrases": list(request.phrases), "digits": request.digits})
         try:
             self._channel.listen(request)
@@ -85,6 +89,7 @@ class Ears:
             self._recorder.record("speech", {"heard": at, "discarded": "the call is not listening"})
             return False
         self.speaking = True
+        self._utterance_for = self.request
         self._recorder.record("speech_start", {"heard": at})
         return True
 
@@ -99,14 +104,22 @@ class Ears:
     def take(self, speech: Speech) -> bool:
         """True when `speech` is for the state listening now; else it is traced as discarded."""
         self.speaking = False
-        if self.drop:
-            self.drop = False
-            self.discard(speech, "a key was pressed while the caller spoke")
-            return False
-        if self.request is None:
-            self.discard(speech, "the call is not listening")
-            return False
-        return True
+        began_for, self._utterance_for = self._utterance_for, None
+        try:
+            if self.drop:
+                self.drop = False
+                self.discard(speech, "a key was pressed while the caller spoke")
+                return False
+            if self.request is None:
+                self.discard(speech, "the call is not listening")
+                return False
+            if began_for is not None and began_for.sensitive and began_for != self.request:
+                # said for a sensitive entry that has ended: never input for the next state
+                self.discard(speech, "said while an earlier sensitive entry listened")
+                return False
+            return True
+        finally:
+            self._was_sensitive = self.request is not None and self.request.sensitive
 
     def discard(self, speech: Speech, reason: str) -> None:
         self._recorder.record("speech", {**self.shown(speech.text, late=True), "heard": speech.at, "discarded": reason})

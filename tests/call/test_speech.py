@@ -229,3 +229,32 @@ async def test_listening_stops_when_the_state_is_left_and_at_the_end() -> None:
         await t.advance(10)
         t.expect_ended("hangup")
         assert t.channel.listens[-1] is None and t.channel.listening is None
+
+
+async def test_a_pin_said_as_keys_end_it_stays_masked_when_the_next_state_listens_openly() -> None:
+    """The PIN's Speech can be queued behind the keys that completed its collect: the next
+    state's (not sensitive) listening request must not unmask it, nor take it as input."""
+    f = load_flow_text(textwrap.dedent("""\
+        start: pin
+        defaults: {input: [dtmf, speech]}
+        states:
+          pin:
+            collect: {prompt: "Your PIN?", into: pin, min_digits: 4, max_digits: 4, sensitive: true}
+            next: main
+          main:
+            menu:
+              prompt: "Say billing or press 1."
+              options: {"1": {to: done, say: [billing]}}
+          done: {say: "Done.", hangup: true}
+    """), "t.yaml")
+    async with FlowTester(f) as t:
+        await t.until_input()
+        t.channel.start_speaking()
+        await t.press("9876")  # keys win; the entry completes, the menu listens (not sensitive)
+        assert t.channel.listening is not None and not t.channel.listening.sensitive
+        t.channel.finish_speaking("nine eight seven six")
+        await t.advance(0)
+        t.expect_state("main")
+        dropped = t.trace.of_kind("speech")[-1].data
+        assert dropped["text"] == "*" and "discarded" in dropped
+        assert "nine" not in json.dumps([e.data for e in t.trace])
