@@ -82,11 +82,13 @@ class FarLeg:
             for track in (bridge, prompts):
                 await asyncio.wait_for(room.local_participant.publish_track(
                     track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)), JOIN_LIMIT)
-        except Exception as e:
+        except BaseException as e:  # cancelled too (the caller hung up meanwhile): leave the room
             with contextlib.suppress(Exception):
                 await room.disconnect()
             with contextlib.suppress(Exception):
                 await source.aclose()
+            if not isinstance(e, Exception):
+                raise
             raise ChannelError(f"cannot join the dialled leg's room '{name}' ({type(e).__name__}: {e})") from e
         return cls(room, source, prompts)
 

@@ -49,6 +49,7 @@ class DialledLegs:
         self._legs: list[FarLeg] = []
         self._holding = False
         self._bridge: Bridge | None = None
+        self._dialled = 0  # dials so far: numbers the legs' rooms
         self._source: rtc.AudioSource | None = None  # the far end's audio, to the caller
 
     async def dial(self, to: str, trunk_id: str, timeout: float) -> None:
@@ -56,7 +57,8 @@ class DialledLegs:
             raise ChannelError(f"cannot dial {to}: this channel has no server keys to join a room for the dialled leg "
                                "(a leg in the caller's room would hear the caller's keys)")
         identity = f"ivrkit-dial-{abs(hash((to, self.clock.now()))) % 10**8}"
-        leg = await FarLeg.open(self.keys, leg_room_name(self.room.name, len(self._legs) + 1),
+        self._dialled += 1  # never reused: a room whose deletion failed must not take a new leg
+        leg = await FarLeg.open(self.keys, leg_room_name(self.room.name, self._dialled),
                                 self.room.local_participant.identity, self.prompts)
         leg.hear_prompts(not self._holding)
         self._legs.append(leg)

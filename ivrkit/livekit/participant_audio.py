@@ -67,6 +67,7 @@ async def hear(room: rtc.Room, identity: str, *, sample_rate: int = 8000,
     room.on("track_subscribed", on_subscribed)
     room.on("participant_disconnected", on_left)
     stream: rtc.AudioStream | None = None
+    nxt: asyncio.Future[rtc.AudioFrameEvent] | None = None
     try:
         participant = room.remote_participants.get(identity)
         if participant is None:
@@ -81,7 +82,7 @@ async def hear(room: rtc.Room, identity: str, *, sample_rate: int = 8000,
         stream = rtc.AudioStream.from_track(track=track, sample_rate=sample_rate, num_channels=1)
         frames = stream.__aiter__()
         while True:
-            nxt: asyncio.Future[rtc.AudioFrameEvent] = asyncio.ensure_future(frames.__anext__())
+            nxt = asyncio.ensure_future(frames.__anext__())
             waiting: list[asyncio.Future[Any]] = [nxt, gone]
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if nxt not in done:  # the participant left
@@ -94,6 +95,9 @@ async def hear(room: rtc.Room, identity: str, *, sample_rate: int = 8000,
                 return
             yield Pcm(bytes(event.frame.data), sample_rate)
     finally:
+        if nxt is not None and not nxt.done():  # closed while waiting for a frame (a timeout)
+            nxt.cancel()
+            await asyncio.gather(nxt, return_exceptions=True)
         room.off("track_published", on_published)
         room.off("track_subscribed", on_subscribed)
         room.off("participant_disconnected", on_left)

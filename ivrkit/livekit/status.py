@@ -194,7 +194,10 @@ def forget_dead_processes(folder: str) -> list[int]:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
+            try:
+                mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
+            except FileNotFoundError:  # a scrape on another thread forgot it first
+                continue
             dead.append(pid)
         except PermissionError:  # alive, someone else's
             pass
