@@ -516,12 +516,13 @@ class LiveKitChannel(Channel):
         self.player.close()
         await self.attributes.aclose()
         self._detach()
+        # First, within the call's bounded end: the caller hung up (or was transferred), and each
+        # dialled leg's room would live on, its far party connected to nobody. A flow hang-up
+        # dropped them already.
+        await self.legs.aclose()
         if self.hearing is not None:
             self.hearing.close()
         await self.caller_audio.aclose()
-        # The caller hung up (or was transferred): each dialled leg's room lives on, connected
-        # to nobody. A flow hang-up dropped them already.
-        await self.legs.aclose()
         if self._track is not None:
             # After our own hang-up the room is deleted: an unpublish request may then never be
             # answered (seen in 1 of 4 flow hang-ups, stalling the job's end by 5 s), so skip it;

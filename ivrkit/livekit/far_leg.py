@@ -109,11 +109,14 @@ class FarLeg:
     async def close(self, lk: api.LiveKitAPI) -> None:
         """Hang the leg up (its room is deleted: BYE, or CANCEL while it rings) and leave."""
         name = self.room.name
+        try:  # first: this is what hangs up the far party
+            await asyncio.wait_for(lk.room.delete_room(api.DeleteRoomRequest(room=name)), 5.0)
+        except api.TwirpError as e:
+            if e.code != api.TwirpErrorCode.NOT_FOUND:  # NOT_FOUND: gone already
+                logger.warning("deleting the dialled leg's room '%s' failed: %s", name, e.message)
+        except Exception as e:
+            logger.warning("deleting the dialled leg's room '%s' failed (%s: %s)", name, type(e).__name__, e)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.room.disconnect(), 1.0)
-        try:
-            await asyncio.wait_for(lk.room.delete_room(api.DeleteRoomRequest(room=name)), 5.0)
-        except Exception as e:  # NOT_FOUND: gone already
-            logger.debug("deleting the dialled leg's room '%s': %r", name, e)
         with contextlib.suppress(Exception):
             await self.source.aclose()

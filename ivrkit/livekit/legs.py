@@ -171,8 +171,7 @@ class DialledLegs:
         if self._bridge is not None:
             await self._bridge.close()
             self._bridge = None
-        for leg in list(self._legs):
-            await self._drop(leg)
+        await asyncio.gather(*(self._drop(leg) for leg in list(self._legs)))  # at once: the call's end is bounded
         if self._source is not None:
             source, self._source = self._source, None
             await source.aclose()
