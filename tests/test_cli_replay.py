@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ivrkit.cli import main
+from tests.texts import trace_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 BANK = str(ROOT / "flows" / "bank.yaml")
@@ -28,26 +26,9 @@ def console_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def trace_text(path: Path) -> str:
-    """Every text of the trace (keys, prompts, collected values), not its numbers: a timestamp
-    such as 14882.432114 may hold the PIN's digits by chance."""
-    def texts(value: Any) -> Iterator[str]:
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                yield k
-                yield from texts(v)
-        elif isinstance(value, list):
-            for v in value:
-                yield from texts(v)
-
-    return "\n".join(t for line in path.read_text().splitlines() for t in texts(json.loads(line)))
-
-
 def test_a_console_trace_replays_to_a_match(console_trace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    assert "4321" not in trace_text(console_trace)
+    assert "4321" not in trace_texts(console_trace)
     assert main(["replay", str(console_trace), BANK, "--set", "pin=4321"]) == 0
     out = capsys.readouterr().out
     # the count of states and prompts depends on how the real-time console call went on a loaded
