@@ -21,7 +21,7 @@ from _report import RESULTS, table
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 ORDER = ["keypress", "keypress_metrics", "load", "memory", "completion", "server_latency", "concurrency", "report",
-         "amd", "inband", "inband_cost", "speech"]
+         "amd", "inband", "inband_cost", "speech", "joins"]
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -154,6 +154,15 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
         lat = f"; end of speech → result {ours['menu_latency_p50_ms']:.0f} ms" if ours.get("menu_latency_p50_ms") else ""
         rows.append(["11 offline speech (pocketsphinx, eSpeak voices)", acc("grammar + endpointer (ivrkit)") + lat,
                      "unrestricted LM: " + acc("unrestricted LM (baseline)"), "-", "-", "-", _cmd(d)])
+    if "joins" in data:
+        d = data["joins"]
+        by = {("turns" if "turns" in r["side"] else "straight"): r for r in d["results"]}
+        t, b = by["turns"], by.get("straight")
+        rows.append([f"12 room joins, {t['threads']} threads of a process at once",
+                     f"in turns: {t['panicked_rounds']} of {t['rounds']} rounds panicked, {t['joined']}/{t['of']} joined, "
+                     f"last {t['join_ms_max']:.0f} ms",
+                     f"straight: {b['panicked_rounds']} of {b['rounds']} rounds panicked, {b['joined']}/{b['of']} joined"
+                     if b else "-", "-", "no FFI panic", _met(t["panicked_rounds"] == 0), _cmd(d, root=True)])
     return rows
 
 

@@ -37,6 +37,7 @@ SCRIPTS = [
     ("concurrency.py", True, 400),
     ("soak.py", True, 300),
     ("inband_cost.py", True, 300),
+    ("joins.py", True, 120),
 ]
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from livekit import api, rtc
 
 from ivrkit.errors import ChannelError
+from ivrkit.livekit.joining import join
 from ivrkit.livekit.participant_audio import hear
 from ivrkit.voice.audio import Pcm
 
@@ -75,8 +76,8 @@ class FarLeg:
         room = rtc.Room()
         source = rtc.AudioSource(BRIDGE_RATE, 1, queue_size_ms=200)
         try:
-            await asyncio.wait_for(room.connect(keys.url, keys.token(name, identity),
-                                                rtc.RoomOptions(auto_subscribe=False)), JOIN_LIMIT)
+            await join(lambda: room.connect(keys.url, keys.token(name, identity), rtc.RoomOptions(auto_subscribe=False)),
+                       limit=JOIN_LIMIT, what=f"joining the dialled leg's room '{name}'", on_abandoned=room.disconnect)
             bridge = rtc.LocalAudioTrack.create_audio_track("ivrkit-to-far", source)
             prompts = rtc.LocalAudioTrack.create_audio_track("ivrkit-prompts", prompt_source)
             for track in (bridge, prompts):

@@ -35,6 +35,7 @@ from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.far_leg import RoomKeys
 from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set, takes_speech
 from ivrkit.livekit.guard import CallRegistry
+from ivrkit.livekit.joining import join
 from ivrkit.livekit.otel import worker_tracer
 from ivrkit.livekit.plugin_stt import PluginRecognizer
 from ivrkit.livekit.routing import RouteDecision
@@ -177,20 +178,18 @@ async def _hang_up_after_failure(ctx: JobContext) -> None:
         logger.error("room '%s': could not hang up after the failure (%s: %s)", ctx.room.name, type(e).__name__, e)
 
 
-#: Joining the call's room waits at most this long. Under load livekit's native client was seen
-#: never answering ("timed out waiting for ReadyForRoomEventRequest after ConnectCallback"): the
-#: job then waited for good and its caller sat in silence; now it fails, and the room is deleted.
+#: Joining the call's room waits at most this long (its turn among the process's joins
+#: included, ivrkit.livekit.joining); past it the call fails and its room is deleted, which
+#: hangs the caller up instead of leaving them in silence.
 CONNECT_LIMIT = 20.0
 
 
 async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | None = None) -> str:
     fs: FlowSet = flow_set(opts)
     connect_limit = CONNECT_LIMIT if connect_limit is None else connect_limit
-    try:  # audio is subscribed only while a flow listens to it (ivrkit.livekit.caller_audio)
-        await asyncio.wait_for(ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE), connect_limit)
-    except asyncio.TimeoutError:
-        raise ChannelError(f"joining room '{ctx.room.name}' was not answered within {connect_limit:g} s "
-                           "(livekit's native client)") from None
+    # audio is subscribed only while a flow listens to it (ivrkit.livekit.caller_audio)
+    await join(lambda: ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE), limit=connect_limit,
+               what=f"joining room '{ctx.room.name}'", on_abandoned=ctx.room.disconnect)
     room = ctx.room
     caller = await wait_for_caller(room, opts.caller_timeout)
     if caller is None:

@@ -23,7 +23,12 @@ class StandInContext:
     when livekit's FFI times out "waiting for ReadyForRoomEventRequest after ConnectCallback"."""
 
     def __init__(self) -> None:
-        self.room = types.SimpleNamespace(name="r1")
+        self.left = 0
+
+        async def disconnect() -> None:
+            self.left += 1
+
+        self.room = types.SimpleNamespace(name="r1", disconnect=disconnect)
         self.job = types.SimpleNamespace(id="AJ_1")
         self.deleted: list[str] = []
         self.shutdown_reason: str | None = None
