@@ -21,7 +21,7 @@ from _report import RESULTS, table
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 ORDER = ["keypress", "keypress_metrics", "load", "memory", "completion", "server_latency", "concurrency", "report",
-         "amd", "inband", "inband_cost", "speech", "joins"]
+         "amd", "inband", "inband_cost", "speech", "joins", "prompt_cpu"]
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -163,6 +163,14 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      f"last {t['join_ms_max']:.0f} ms",
                      f"straight: {b['panicked_rounds']} of {b['rounds']} rounds panicked, {b['joined']}/{b['of']} joined"
                      if b else "-", "-", "no FFI panic", _met(t["panicked_rounds"] == 0), _cmd(d, root=True)])
+    if "prompt_cpu" in data:
+        d = data["prompt_cpu"]
+        by = {r["phase"]: r for r in d["results"]}
+        play, idle = by["play"], by["idle"]
+        rows.append([f"13 worker CPU per call, {play['calls_per_batch']} calls: prompt playing / waiting in a menu",
+                     f"{play['chunk_ms']} ms chunks: {play['now_pct_per_call']:.1f} % / {idle['now_pct_per_call']:.1f} % of a core",
+                     f"20 ms frames: {play['before_pct_per_call']:.1f} % / {idle['before_pct_per_call']:.1f} %",
+                     f"{play['before_pct_per_call'] / play['now_pct_per_call']:.1f}x (playing)", "-", "-", _cmd(d, root=True)])
     return rows
 
 

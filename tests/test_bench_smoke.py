@@ -38,6 +38,7 @@ SCRIPTS = [
     ("soak.py", True, 300),
     ("inband_cost.py", True, 300),
     ("joins.py", True, 120),
+    ("prompt_cpu.py", True, 200),
 ]
 
 

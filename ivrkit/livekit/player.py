@@ -25,16 +25,23 @@ from dataclasses import dataclass
 from livekit import rtc
 
 from ivrkit.prompts import FilledPrompt
-from ivrkit.voice.audio import Pcm, frames
+from ivrkit.voice.audio import Pcm, chunks
 
 __all__ = ["BargeIn", "PromptPlayer"]
 
 logger = logging.getLogger("ivrkit.livekit")
 
-FRAME_MS = 20
-#: How far ahead of real time frames are pushed into the native source. Small, so a barge-in
-#: has little to drop; large enough that a busy event loop does not starve the track.
-QUEUE_MS = 200
+#: Prompt audio goes to the native source in chunks this long. Every `capture_frame` is a round
+#: trip through livekit's FFI whose answer is handed to every event loop of the process (each
+#: call of a thread-executor worker has one): per 20 ms frame that was most of a playing call's
+#: CPU. The native source still sends 10 ms packets at real time, so what the caller hears, the
+#: start of each prompt and barge-in (the queue is cleared) do not change (bench/prompt_cpu.py,
+#: row 13, and the barge-in and audio checks of tests/e2e).
+CHUNK_MS = 100
+#: How far ahead of real time audio is pushed into the native source: three chunks, so the
+#: feeder may be up to 200 ms late before the track runs dry (as with 20 ms frames before). A
+#: barge-in clears it: nothing queued is sent after the cut.
+QUEUE_MS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +163,7 @@ class PromptPlayer:
             if gen != self._gen:
                 continue
             try:
-                for chunk in frames(pcm, FRAME_MS):
+                for chunk in chunks(pcm, CHUNK_MS):
                     if gen != self._gen:
                         break
                     await self.source.capture_frame(
@@ -168,7 +175,7 @@ class PromptPlayer:
                     if gen != self._gen:
                         self.source.clear_queue()  # the frame that went in during the cut
                         break
-                    self._pushed_ms += FRAME_MS
+                    self._pushed_ms += chunk.num_samples * 1000 / chunk.sample_rate
                 else:
                     await self.source.wait_for_playout()
             except asyncio.CancelledError:

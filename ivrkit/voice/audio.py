@@ -26,6 +26,7 @@ from ivrkit.errors import AudioFileError
 
 __all__ = [
     "Pcm",
+    "chunks",
     "concat",
     "dominant_frequency",
     "frames",
@@ -189,6 +190,24 @@ def frames(pcm: Pcm, frame_ms: int = 20, *, pad: bool = True) -> Iterator[Pcm]:
         chunk = data[start : start + step]
         if pad and len(chunk) < step:
             chunk += b"\0" * (step - len(chunk))
+        yield Pcm(chunk, pcm.sample_rate)
+
+
+def chunks(pcm: Pcm, chunk_ms: int) -> Iterator[Pcm]:
+    """Cut into chunks of `chunk_ms` (a multiple of 10 ms) for a source that sends 10 ms frames
+    itself. The last chunk is padded with silence only to a whole 10 ms, so a prompt's end is
+    not delayed by up to a chunk of silence; nothing is dropped."""
+    if chunk_ms <= 0 or chunk_ms % 10:
+        raise ValueError(f"chunk_ms must be a positive multiple of 10, got {chunk_ms}")
+    if pcm.sample_rate % 100:
+        raise ValueError(f"{pcm.sample_rate} Hz does not split into whole 10 ms frames")
+    ten_ms = pcm.sample_rate // 100 * 2
+    step = ten_ms * (chunk_ms // 10)
+    data = pcm.samples
+    for start in range(0, len(data), step):
+        chunk = data[start : start + step]
+        if len(chunk) % ten_ms:
+            chunk += b"\0" * (ten_ms - len(chunk) % ten_ms)
         yield Pcm(chunk, pcm.sample_rate)
 
 

@@ -12,6 +12,7 @@ from ivrkit.errors import IvrkitError
 from ivrkit.voice.audio import (
     AudioFileError,
     Pcm,
+    chunks,
     concat,
     dominant_frequency,
     frames,
@@ -129,6 +130,20 @@ def test_frames_pad_the_last_frame_and_lose_nothing() -> None:
     short = list(frames(pcm, 10, pad=False))
     assert [f.num_samples for f in short[-2:]] == [160, 123]
     assert b"".join(f.samples for f in short) == pcm.samples
+
+
+def test_chunks_pad_the_last_only_to_a_whole_10_ms_and_lose_nothing() -> None:
+    pcm = _ramp(48000 + 4801, 48000)  # 1.100021 s
+    out = list(chunks(pcm, 100))
+    assert [c.num_samples for c in out] == [4800] * 11 + [480]  # the tail: 1 sample -> 10 ms, not 100
+    joined = b"".join(c.samples for c in out)
+    assert joined[: len(pcm.samples)] == pcm.samples
+    assert set(joined[len(pcm.samples):]) == {0}
+    assert [c.num_samples for c in chunks(_ramp(9600, 48000), 100)] == [4800, 4800]  # whole: no padding
+    with pytest.raises(ValueError, match="multiple of 10"):
+        list(chunks(pcm, 25))
+    with pytest.raises(ValueError, match="22050 Hz"):
+        list(chunks(Pcm(b"\0\0" * 100, 22050), 100))
 
 
 def test_frames_reject_odd_sizes() -> None:

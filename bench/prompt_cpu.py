@@ -1,0 +1,150 @@
+"""The worker's CPU per call while a prompt plays and while a call waits in a menu, by the size
+of the chunks prompt audio is pushed in: 20 ms frames (before) against ivrkit's chunks (now).
+
+    sudo .venv/bin/python bench/prompt_cpu.py            # ~4 min (bench/results/prompt_cpu.json)
+    sudo .venv/bin/python bench/prompt_cpu.py --smoke    # 2 calls, the playing phase only
+
+In the harness's namespace (tests/stack): livekit-server, one ivrkit worker (thread executor)
+per batch, and N Go callers (tests/e2e/goclient: they join, publish a microphone track and never
+subscribe, so their own CPU is not the worker's and stays small). Two flows: `play`, whose menu
+prompt is a 60 s tone (the call hears a prompt for the whole window), and `idle`, a 0.5 s prompt
+then 60 s of waiting for a key. Once every call of the batch is in its phase (its trace shows
+the prompt started, or ended), the worker's CPU — its own process, read from /proc, so the
+callers' and the server's CPU are not in it — is read over a window. Per batch the same worker,
+idle before the calls, gives the baseline subtracted. Batches alternate: 20 ms, then CHUNK_MS,
+for each phase, repeated, so both see the same swings of this shared machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _report import Report, parser, table
+from _stack_run import REPO, WORKER_ENV, cpu_seconds, missing, stack_up, tree
+
+sys.path.insert(0, str(REPO / "tests"))
+
+from ivrkit.livekit.player import CHUNK_MS  # noqa: E402
+
+AGENT = "ivrkit-prompt-cpu"
+PLAY = """\
+flow: play
+start: main
+defaults: {timeout: 60s, retries: 1}
+states:
+  main:
+    menu:
+      prompt: {audio: tones/long.wav}
+      options: {"1": bye}
+      on_max_retries: bye
+  bye: {say: {audio: tones/short.wav}, hangup: true}
+"""
+IDLE = PLAY.replace("flow: play", "flow: idle").replace("tones/long.wav", "tones/short.wav")
+#: Starts the worker with the chunk size of the batch: the module constant the player reads.
+LAUNCH = ("import sys, ivrkit.livekit.player as p; p.CHUNK_MS = int(sys.argv.pop(1)); "
+          "from ivrkit.livekit.worker import main; sys.exit(main())")
+
+
+def _in_phase(trace_dir: Path, rooms: list[str], event: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        missing_rooms = [r for r in rooms if not any(f'"event": "{event}"' in p.read_text()
+                                                     for p in trace_dir.glob(f"{r}--*.jsonl"))]
+        if not missing_rooms:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(missing_rooms)} calls never reached {event!r}, e.g. {missing_rooms[0]}")
+        time.sleep(0.2)
+
+
+def _batch(st: Any, flows: Path, work: Path, chunk_ms: int, phase: str, calls: int, window: float, n: int) -> dict[str, float]:
+    trace_dir = work / f"traces-{n}"
+    proc = st.start([sys.executable, "-c", LAUNCH, str(chunk_ms), "start", str(flows), "--agent-name", AGENT,
+                     "--executor", "thread", "--no-guard", "--max-calls", "1000", "--log-level", "WARN", "--http-port", "0",
+                     "--trace-dir", str(trace_dir), "--route", "room:cpu-play-*=play", "--route", "room:cpu-idle-*=idle"],
+                    name=f"prompt-cpu-worker-{n}", env={**st.env(), **WORKER_ENV}, cwd=REPO)
+    proc.wait_for_log(r"ivrkit worker registered", timeout=90)
+    pid = proc.pid
+    time.sleep(2.0)
+    c0, t0 = cpu_seconds(tree(pid)), time.monotonic()
+    time.sleep(window / 2)
+    idle = (cpu_seconds(tree(pid)) - c0) / (time.monotonic() - t0)
+    stamp = time.monotonic_ns() % 10**9
+    rooms = [f"cpu-{phase}-{stamp}-{i}" for i in range(calls)]
+    callers = [st.go_caller(room, room, agent_name=AGENT, timeout=30) for room in rooms]
+    try:
+        # Go callers never subscribe: each prompt starts after the worker's 5 s subscription wait.
+        _in_phase(trace_dir, rooms, "prompt" if phase == "play" else "prompt_end", 40)
+        time.sleep(1.0)
+        c0, t0 = cpu_seconds(tree(pid)), time.monotonic()
+        time.sleep(window)
+        used = (cpu_seconds(tree(pid)) - c0) / (time.monotonic() - t0)
+        if phase == "play":  # the window must have been inside the 60 s prompt for every call
+            ended = [r for r in rooms for p in trace_dir.glob(f"{r}--*.jsonl") if '"event": "prompt_end"' in p.read_text()]
+            if ended:
+                raise RuntimeError(f"the prompt ended in {len(ended)} calls during the window")
+    finally:
+        for c in callers:
+            c.leave(timeout=5)
+        proc.stop(timeout=15)
+    return {"idle_worker": idle, "used": used, "per_call": (used - idle) / calls}
+
+
+def main() -> int:
+    p = parser(__doc__ or "")
+    p.add_argument("--calls", type=int, default=10, help="calls per batch (default 10)")
+    p.add_argument("--rounds", type=int, default=2, help="rounds of the four batches (default 2)")
+    args = p.parse_args()
+    calls, rounds, window = (2, 1, 3.0) if args.smoke else (args.calls, args.rounds, 10.0)
+    report = Report("prompt_cpu", "Worker CPU per call by phase: prompt audio in 20 ms frames vs in chunks")
+    report.settings = {"calls_per_batch": calls, "rounds": rounds, "window_s": window, "executor": "thread",
+                       "chunk_ms": CHUNK_MS, "callers": "Go (never subscribe)"}
+    report.print_header()
+    reason = missing()
+    if reason:
+        print(f"skipped: {reason}")
+        return 0 if args.smoke else 1
+    from stack.testenv import tone_flows
+
+    got: dict[tuple[str, int], list[float]] = {}
+    idles: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="ivrkit-prompt-cpu-") as tmp, stack_up("prompt-cpu") as st:
+        work = Path(tmp)
+        (work / "src").mkdir()
+        (work / "src" / "play.yaml").write_text(PLAY)
+        (work / "src" / "idle.yaml").write_text(IDLE)
+        flows = tone_flows((work / "src").glob("*.yaml"), work / "flows", {"long": (440.0, 60.0), "short": (660.0, 0.5)})
+        n = 0
+        phases = ("play",) if args.smoke else ("play", "idle")  # the smoke: a worker start less per phase
+        for _ in range(rounds):
+            for phase in phases:
+                for chunk in (20, CHUNK_MS):
+                    r = _batch(st, flows, work, chunk, phase, calls, window, n)
+                    n += 1
+                    got.setdefault((phase, chunk), []).append(100 * r["per_call"])
+                    idles.append(100 * r["idle_worker"])
+                    print(f"{phase} {chunk} ms: worker {100 * r['used']:.1f} % of a core for {calls} calls "
+                          f"(idle worker {100 * r['idle_worker']:.1f} %)", flush=True)
+    rows = []
+    for phase, what in (("play", "a prompt playing"), ("idle", "waiting in a menu (no prompt)")):
+        if phase not in phases:
+            continue
+        before, now = statistics.median(got[(phase, 20)]), statistics.median(got[(phase, CHUNK_MS)])
+        report.results.append({"phase": phase, "calls_per_batch": calls, "before_chunk_ms": 20, "chunk_ms": CHUNK_MS,
+                               "before_pct_per_call": before, "now_pct_per_call": now,
+                               "before_batches": got[(phase, 20)], "now_batches": got[(phase, CHUNK_MS)]})
+        rows.append([what, calls, before, now, f"{before / now:.1f}x" if now > 0 else "-"])
+    report.show(table(["phase", "calls", "20 ms frames: % of a core per call", f"{CHUNK_MS} ms chunks: % per call",
+                       "ratio"], rows))
+    report.notes.append(f"idle worker (no call) {statistics.median(idles):.1f} % of a core, subtracted per batch")
+    report.finish(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
