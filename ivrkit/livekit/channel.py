@@ -109,7 +109,9 @@ class ChannelLog:
     the call's trace file at once); kinds: `dtmf_ignored`, `dtmf_merged` (the second half of a press
     sent both as an event and as tones), `barge_in`, `dtmf_published` (with `to`: caller or dialled),
     `caller_audio_subscribed` / `caller_audio_unsubscribed`, `dial_room` (the answered leg's room),
-    `bridged`, `leg_hung_up`, `sensitive_input_exposed` (another SIP leg in the caller's room).
+    `bridged`, `unbridged` (with the frames it carried each way and `muted_frames`: caller frames
+    the far end got as silence during sensitive input), `leg_hung_up`, `sensitive_input_exposed`
+    (another SIP leg in the caller's room).
     """
 
     ignored_dtmf: list[dict[str, object]] = field(default_factory=list)

@@ -4,13 +4,17 @@ Why a room per leg: LiveKit SIP relays every DTMF data packet in a room to every
 (`ivrkit.livekit.far_leg`). So a dial joins a new room (`<caller's room>--legN`) before asking
 LiveKit SIP to call into it; keys the flow sends go into the last answered leg's room only;
 `bridge` copies audio between the rooms (`ivrkit.livekit.bridge`), the caller's side taken from
-`CallerAudio` so it shares the one subscription with in-band DTMF and speech input. Every leg
-is hung up (its room deleted) when the call ends, or when its dial failed.
+`CallerAudio` so it shares the one subscription with in-band DTMF and speech input, and muted
+as it is captured while input is sensitive. The caller is bridged to one leg at a time: a
+bridge to another leg (a later dial) replaces the one before, and one whose far end hung up can
+be replaced too. Every leg is hung up (its room deleted) when the call ends, or when its dial
+failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import AsyncGenerator, Callable
 
@@ -18,7 +22,7 @@ from livekit import api, rtc
 
 from ivrkit.clock import Clock
 from ivrkit.errors import ChannelError
-from ivrkit.livekit.bridge import Bridge, to_source
+from ivrkit.livekit.bridge import Bridge, Muting, caller_frames, to_source
 from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.far_leg import BRIDGE_RATE, FarLeg, RoomKeys, leg_room_name
 from ivrkit.voice.audio import Pcm
@@ -27,8 +31,6 @@ __all__ = ["DialledLegs"]
 
 #: Publishing the bridge's track to the caller waits at most this long.
 PUBLISH_LIMIT = 20.0
-#: Caller frames queued for the bridge before the oldest is dropped (real time over completeness).
-BRIDGE_QUEUE = 25
 
 
 class DialledLegs:
@@ -42,13 +44,16 @@ class DialledLegs:
         self.keys = keys
         self.prompts = prompts  # the caller's prompt source: a dialled party hears it too
         self.caller = caller
-        self.muted = muted  # True while input is sensitive: the far end hears silence from the caller
         self.clock = clock
         self.record = record
         self.far: FarLeg | None = None
         self._legs: list[FarLeg] = []
         self._holding = False
         self._bridge: Bridge | None = None
+        self._bridged: FarLeg | None = None  # the leg `_bridge` connects the caller to
+        # muted(): True while input is sensitive, when the far end hears silence from the caller
+        # (and a hold-over after it); one per call: the hold-over outlasts a bridge
+        self._muting = Muting(muted)
         self._dialled = 0  # dials so far: numbers the legs' rooms
         self._source: rtc.AudioSource | None = None  # the far end's audio, to the caller
 
@@ -110,48 +115,51 @@ class DialledLegs:
 
     async def bridge(self) -> None:
         """Audio both ways between the caller and the last answered leg: a track of ours in
-        each room carries the other side. Keys stay in their rooms."""
+        each room carries the other side. Keys stay in their rooms. Bridging the leg already
+        bridged does nothing; any other bridge (to an earlier leg, or one that ended when its
+        far end hung up) is closed first, so the caller hears only this leg."""
         far = self.far
         if far is None:
             raise ChannelError("cannot bridge: no dial was answered in this call")
-        if self._bridge is not None:
+        if self._bridge is not None and self._bridged is far and not self._bridge.ended:
             return
+        await self._unbridge()
         if self._source is None:
-            self._source = rtc.AudioSource(BRIDGE_RATE, 1, queue_size_ms=200)
-            track = rtc.LocalAudioTrack.create_audio_track("ivrkit-bridge", self._source)
+            source = rtc.AudioSource(BRIDGE_RATE, 1, queue_size_ms=200)
+            track = rtc.LocalAudioTrack.create_audio_track("ivrkit-bridge", source)
             try:
                 await asyncio.wait_for(self.room.local_participant.publish_track(
                     track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)), PUBLISH_LIMIT)
-            except Exception as e:
+            except BaseException as e:  # no track carries the source: the next bridge publishes anew
+                with contextlib.suppress(Exception):
+                    await source.aclose()
+                if not isinstance(e, Exception):
+                    raise
                 raise ChannelError(f"cannot bridge: publishing the far end's audio to the caller failed ({e!r})") from e
-        self._bridge = Bridge(self._caller_frames(), to_source(far.source), far.hear(BRIDGE_RATE),
-                              to_source(self._source), muted=self.muted)
+            self._source = source
+        caller = caller_frames(lambda sink: self.caller.listen(sink, sample_rate=BRIDGE_RATE), self._muting)
+        self._bridge = Bridge(caller, to_source(far.source), far.hear(BRIDGE_RATE), to_source(self._source))
+        self._bridged = far
         self.record("bridged", self.clock.now(), {"room": far.room.name})
 
-    async def _caller_frames(self) -> AsyncGenerator[Pcm, None]:
-        """The caller's audio as an iteration, through `CallerAudio` (one subscription shared
-        with in-band DTMF and speech input)."""
-        queue: asyncio.Queue[Pcm] = asyncio.Queue(BRIDGE_QUEUE)
-
-        def sink(pcm: Pcm, at: float) -> None:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(pcm)
-
-        stop = self.caller.listen(sink, sample_rate=BRIDGE_RATE)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            stop()
+    async def _unbridge(self) -> None:
+        """Close the bridge, if any, and record what it carried (muted: caller frames the far
+        end got as silence during sensitive input)."""
+        bridge, self._bridge = self._bridge, None
+        leg, self._bridged = self._bridged, None
+        if bridge is None:
+            return
+        await bridge.close()
+        self.record("unbridged", self.clock.now(), {"room": leg.room.name if leg is not None else None,
+                                                    "frames_to_far": bridge.frames[0],
+                                                    "frames_to_caller": bridge.frames[1],
+                                                    "muted_frames": bridge.muted_frames})
 
     async def hang_up_far(self) -> None:
         """Hang up the last answered leg (a navigate's `hang_up: true`)."""
         if self.far is None:
             raise ChannelError("cannot hang up the dialled party: no dial was answered in this call")
-        if self._bridge is not None:
-            await self._bridge.close()
-            self._bridge = None
+        await self._unbridge()
         name = self.far.room.name
         await self._drop(self.far)
         self.record("leg_hung_up", self.clock.now(), {"room": name})
@@ -168,9 +176,7 @@ class DialledLegs:
 
     async def aclose(self) -> None:
         """Hang up every leg (the call is over). Idempotent."""
-        if self._bridge is not None:
-            await self._bridge.close()
-            self._bridge = None
+        await self._unbridge()
         await asyncio.gather(*(self._drop(leg) for leg in list(self._legs)))  # at once: the call's end is bounded
         if self._source is not None:
             source, self._source = self._source, None

@@ -16,14 +16,18 @@ Flows (tests/e2e/bridge_flows), routed by the number the phone calls:
     +15550020 -> xtalk   (dial, collect a sensitive 4-digit PIN, navigate: key "97" with hold
                           audio for the caller, then hang the leg up; "done"; hang up)
     +15550021 -> bridge  (dial with bridge: true, send_dtmf "5", 6 s on the bridge, hang up)
+    +15550022 -> rebridge (dial far end A with bridge: true, a sensitive PIN sent as RFC 4733
+                          events and tones, hang A up, dial far end B on a second trunk and
+                          bridge again, 3 s on the bridge, hang up)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from stack import testenv
 from stack.phones import PhoneEnv
@@ -34,15 +38,18 @@ from stack.sipp import SippResult
 from stack.testenv import tone_flows, unavailable
 from stack.worker import Worker, events
 
+from ivrkit.voice.dtmf_tones import DtmfDetector
+
 pytestmark = pytest.mark.sip
 
 FLOWS = Path(__file__).resolve().parent / "bridge_flows"
 AGENT = "ivrkit-bridge"
 FAR_PORT = 5320
-XTALK, BRIDGE = "+15550020", "+15550021"
+FAR_B_PORT = 5322  # the second far end of rebridge (5321 would take 5320's recorder port)
+XTALK, BRIDGE, REBRIDGE = "+15550020", "+15550021", "+15550022"
 TRUNK_NUMBER = "+15550900"
 RATE = 48000
-CALLER_HZ, FAR_HZ = 1300.0, 700.0
+CALLER_HZ, FAR_HZ, FAR_B_HZ = 1300.0, 700.0, 1000.0
 #: prompt -> (frequency Hz, seconds)
 PROMPTS: dict[str, tuple[float, float]] = {
     "hello": (440, 0.6),
@@ -53,17 +60,30 @@ PROMPTS: dict[str, tuple[float, float]] = {
 }
 
 
-def far_tone(seconds: float) -> bytes:
+def far_tone(seconds: float, hz: float = FAR_HZ) -> bytes:
     """What the far end says: a 700 Hz tone (8 kHz 16-bit PCM) at about -20 dBFS."""
     n = round(seconds * 8000)
-    return b"".join(round(3000 * math.sin(2 * math.pi * FAR_HZ * i / 8000)).to_bytes(2, "little", signed=True)
+    return b"".join(round(3000 * math.sin(2 * math.pi * hz * i / 8000)).to_bytes(2, "little", signed=True)
                     for i in range(n))
 
 
-def tone_seconds(result: SippResult, hz: float) -> float:
-    """Seconds of `hz` in what the end recorded (among the two test tones and the hold tone)."""
+def tone_segments(result: SippResult, hz: float) -> list[tuple[float, float]]:
+    """(start, seconds) of each stretch of `hz` in what the end recorded (among the test tones
+    and the hold tone)."""
     samples, times = result.recording.audio()
-    return sum(s.seconds for s in detect_tones(samples, times, [CALLER_HZ, FAR_HZ, PROMPTS["hold"][0]]) if s.hz == hz)
+    return [(s.start, s.seconds) for s in detect_tones(samples, times, [CALLER_HZ, FAR_HZ, FAR_B_HZ, PROMPTS["hold"][0]])
+            if s.hz == hz]
+
+
+def tone_seconds(result: SippResult, hz: float) -> float:
+    """Seconds of `hz` in what the end recorded."""
+    return sum(seconds for _, seconds in tone_segments(result, hz))
+
+
+def keys_in_audio(result: SippResult) -> str:
+    """The DTMF keys heard as tones in what the end recorded (ivrkit's own in-band detector)."""
+    samples: Sequence[int] = result.recording.audio()[0]
+    return "".join(k.digit for k in DtmfDetector(8000).feed(np.asarray(samples, dtype=np.int16)))
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +94,19 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
     log_dir = testenv.log_dir("sip-bridge")
     sip = SipStack.up(log_dir)
     try:
-        inbound = sip.api(lambda lk: create_inbound_trunk(lk, [XTALK, BRIDGE], allowed_addresses=[f"{sip.ns.address}/32"]))
+        inbound = sip.api(lambda lk: create_inbound_trunk(lk, [XTALK, BRIDGE, REBRIDGE],
+                                                          allowed_addresses=[f"{sip.ns.address}/32"]))
         sip.api(lambda lk: create_dispatch_rule(lk, [inbound], agent_name=AGENT))
         outbound = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
+        trunk_b = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_B_PORT}", [TRUNK_NUMBER],
+                                                           name="ivrkit-test-outbound-b"))
         flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("bridge") / "flows", PROMPTS, RATE)
+        rebridge = flows / "rebridge.yaml"
+        rebridge.write_text(rebridge.read_text().replace("trunk: TRUNK_B", f"trunk: {trunk_b}"))
         trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="bridge,xtalk", args=[
-            "--sip-trunk", outbound, "--route", f"number:{XTALK}=xtalk", "--route", f"number:{BRIDGE}=bridge"])
+        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="bridge,rebridge,xtalk", args=[
+            "--sip-trunk", outbound, "--route", f"number:{XTALK}=xtalk", "--route", f"number:{BRIDGE}=bridge",
+            "--route", f"number:{REBRIDGE}=rebridge"])
         print(f"\nsip bridge: worker log {proc.log_path}")
         yield PhoneEnv(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
         proc.stop(timeout=10)
@@ -149,3 +175,39 @@ def test_bridge_carries_audio_both_ways_and_no_keys(e: PhoneEnv) -> None:
     assert up > 2.0 and to_caller > 0.8 * up and to_far > 0.8 * up, \
         f"bridge up {up:.2f} s carried {to_caller:.2f} s / {to_far:.2f} s of audio" + why
     assert far_got == "5" and caller_got == "", f"keys crossed the bridge: caller {caller_got!r}, far {far_got!r}" + why
+
+
+def test_a_second_bridge_reaches_the_second_far_end_and_a_pin_typed_while_bridged_does_not_cross(e: PhoneEnv) -> None:
+    # Far end A answers at ~2 s and is bridged; the PIN is keyed at 6.5 s, each key both as an
+    # RFC 4733 event (which ends the collect) and as tones, whose tail comes after it.
+    far_a = e.sip.far_end(e.workdir / "rebridge-far-a", sip_port=FAR_PORT, answer="200", hold=40.0, audio=far_tone(30))
+    far_b = e.sip.far_end(e.workdir / "rebridge-far-b", sip_port=FAR_B_PORT, answer="200", hold=40.0,
+                          audio=far_tone(30, FAR_B_HZ))
+    phone = e.call(REBRIDGE, "rebridge-phone", caller="+15550134", keys=[(6.5, "4321")], hold=30.0, hangup="far",
+                   tone_hz=CALLER_HZ, dtmf="both")
+    r = phone.wait()
+    a, b = far_a.wait(timeout=15), far_b.wait(timeout=15)
+    why = e.why(r) + f"\nfar end A: {a.describe()}\nfar end B: {b.describe()}"
+    trace = e.worker.call_trace("+15550134", REBRIDGE)
+    bridged = events(trace, "bridged")
+    unbridged = events(trace, "unbridged")
+    a_keys, a_tones = a.recording.digit_string(), keys_in_audio(a)
+    print(f"\nfar end A: keys {a_keys!r} as events, {a_tones!r} as tones; heard {tone_seconds(a, CALLER_HZ):.2f} s of the caller; "
+          f"unbridged {[(u.get('frames_to_far'), u.get('muted_frames')) for u in unbridged]} (frames to far, muted)")
+    assert events(trace, "error") == [], trace
+    assert [x["digits"] for x in events(trace, "collect")] == ["****"], trace
+    assert a.answered and b.answered and r.bye_from == "far", why
+    assert len(bridged) == 2 and bridged[0]["room"] != bridged[1]["room"], trace
+    # The PIN reached far end A neither as keys nor as tones, though A heard the caller
+    assert tone_seconds(a, CALLER_HZ) > 1.0, "far end A never heard the caller: not bridged" + why
+    assert a_keys == "" and a_tones == "", f"the PIN crossed the bridge: {a_keys!r} / {a_tones!r}" + why
+    assert unbridged and unbridged[0]["muted_frames"] > 0, trace
+    # The caller heard A, then B (the second bridge), and nothing of A after it was hung up
+    a_heard, b_heard = tone_segments(r, FAR_HZ), tone_segments(r, FAR_B_HZ)
+    up = events(trace, "call_end")[0]["t"] - bridged[1]["t"]
+    print(f"the caller heard A {sum(s for _, s in a_heard):.2f} s, then B {sum(s for _, s in b_heard):.2f} s "
+          f"of {up:.2f} s bridged to B; the far end B heard {tone_seconds(b, CALLER_HZ):.2f} s of the caller")
+    assert a_heard and b_heard, why
+    assert sum(s for _, s in b_heard) > 0.8 * up and tone_seconds(b, CALLER_HZ) > 0.8 * up, why
+    assert a_heard[-1][0] + a_heard[-1][1] <= b_heard[0][0] + 0.1, f"A {a_heard}, B {b_heard}" + why
+    assert b.recording.digit_string() == "" and keys_in_audio(b) == "", why
