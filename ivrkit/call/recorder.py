@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from ivrkit.clock import Clock
 from ivrkit.hooks import Hooks, run_limited
 from ivrkit.prompts import MASK
-from ivrkit.trace import Trace, TraceEvent
+from ivrkit.trace import MAX_EVENTS, Trace, TraceEvent, new_event
 
 log = logging.getLogger("ivrkit.call")
 
@@ -51,7 +51,7 @@ class MetricsSink(Protocol):
 class Recorder:
     """The call's trace, its masking, its observer notifications and its metrics sink."""
 
-    __slots__ = ("trace", "state", "label", "metrics", "_clock", "_hooks", "_secrets", "_notify")
+    __slots__ = ("trace", "state", "label", "metrics", "_clock", "_hooks", "_secrets", "_notify", "_events")
 
     def __init__(self, clock: Clock, hooks: Hooks, secrets: Callable[[], Iterable[str]], label: str,
                  metrics: MetricsSink | None = None) -> None:
@@ -64,10 +64,19 @@ class Recorder:
         self.label = label  # the flow's name, for log lines
         self.metrics = metrics
         self._notify: list[TraceEvent] = []
+        self._events = self.trace.events
 
     def record(self, kind: str, data: Mapping[str, Any]) -> None:
-        """Append a record (already masked by the caller where it holds input)."""
-        event = self.trace.record(self._clock.now(), kind, self.state, data)
+        """Append a record (already masked by the caller where it holds input).
+
+        Below the trace's cap the record is appended here, as `Trace.record` would (same `seq`),
+        without a second call per record; at the cap `Trace.record` decides what is kept."""
+        events = self._events
+        if len(events) < MAX_EVENTS:
+            event: TraceEvent = new_event(TraceEvent, (len(events) + 1, self._clock.now(), kind, self.state, data))
+            events.append(event)
+        else:
+            event = self.trace.record(self._clock.now(), kind, self.state, data)
         if self.metrics is not None:
             try:
                 self.metrics.record(event)

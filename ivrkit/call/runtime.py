@@ -78,7 +78,7 @@ class Call:
     __slots__ = (
         "machine", "flow", "channel", "clock", "variables", "state", "_keys", "_queue", "_phase",
         "_recorder", "_player", "_timer", "_task", "_jobs", "_hops", "_errored", "_ended_by",
-        "_started", "_activity", "_draining", "_ears",
+        "_started", "_activity", "_draining", "_ears", "_here", "_record",
     )
 
     def __init__(
@@ -101,6 +101,9 @@ class Call:
         self._queue = Inbox()
         self._phase = Phase.IDLE
         self._recorder = Recorder(self.clock, hooks or NO_HOOKS, self._secrets, self.flow.name, metrics)
+        self._record = self._recorder.record
+        #: the `State` of `self.state`, looked up once per move (`_current`), read many times per key
+        self._here = State(name=INITIAL, where=self.flow.file)  # call_start hooks run before the start state
         self._keys = Keys(self._recorder, self.variables, machine.sensitive, self.clock,
                          queued_schedule(self.clock, self._post))
         self._player = Player(channel, self._recorder)
@@ -129,10 +132,15 @@ class Call:
         self.machine.attach(self)
         try:
             await self._settle(self._begin())
+            queue, recorder = self._queue, self._recorder
             while self._ended_by is None:
-                event = await self._queue.get()
+                event = queue.take()
+                if event is None:
+                    event = await queue.get()
                 self._activity += 1
-                await self._settle(self._dispatch(event))
+                move = self._dispatch(event)
+                if move is not None or recorder.pending:  # else nothing to settle: skip the coroutine
+                    await self._settle(move)
         except asyncio.CancelledError:
             self._ended_by = self._ended_by or "cancelled"
             task = asyncio.current_task()
@@ -225,6 +233,7 @@ class Call:
             if move.dest == BUILTIN_ERROR:
                 raise
             return self._fail(exc)
+        self._here = self._current()
         self._recorder.state = self.state
         self._record("transition", {"from": source, "to": move.dest, "why": move.why})
         return self._enter()
@@ -237,6 +246,7 @@ class Call:
         self._task.cancel()
 
     def _current(self) -> State:
+        """The `State` of `self.state` (kept in `_here` after each move)."""
         state = self.flow.states.get(self.state)
         if state is not None:
             return state
@@ -245,7 +255,7 @@ class Call:
         return State(name=INITIAL, where=self.flow.file)  # call_start hooks run before the start state
 
     def _enter(self) -> Move | None:
-        state = self._current()
+        state = self._here
         self._keys.enter(state)
         self.channel.sensitive = self._keys.sensitive_now  # the adapter masks keys it logs itself
         self._hops += 1
@@ -360,7 +370,7 @@ class Call:
     # --- prompts -------------------------------------------------------------------------------
 
     def _play(self, prompt: Prompt, *, barge_in: bool, hold: bool = False) -> Move | None:
-        state = self._current()
+        state = self._here
         filled = fill(prompt, self.variables, id=self._player.next_id(), state=state.name,
                           sensitive=self.machine.sensitive, barge_in=barge_in,
                           voice=state.settings.voice, language=state.settings.language)
@@ -385,17 +395,17 @@ class Call:
         """The current prompt ended, or a key barged in on it: what the phase does next."""
         match self._phase:
             case Phase.SAY:
-                return self._action(self._current())
+                return self._action(self._here)
             case Phase.PROMPT:
                 return self._next_prompt()
             case Phase.ANNOUNCE:
-                self._start_action(self._current())
+                self._start_action(self._here)
                 return None
             case Phase.SORRY:
                 self._end("error")
                 return None
             case Phase.ACTION:
-                hold = _hold(self._current())
+                hold = _hold(self._here)
                 if hold is not None and self._task.running:
                     return self._play(hold, barge_in=False, hold=True)
         return None
@@ -465,7 +475,7 @@ class Call:
                 return self._start_input(first)
             case Validate(ref=ref, digits=digits):
                 self._phase = Phase.VALIDATE
-                state = self._current()
+                state = self._here
                 self._task.start(lambda: self._jobs.hook(ref, state, digits),
                                  lambda ok: self._validated(digits, ok))
                 return None
@@ -483,7 +493,7 @@ class Call:
 
     def _next_prompt(self) -> Move | None:
         self._phase = Phase.PROMPT
-        barge_in = self._current().settings.barge_in
+        barge_in = self._here.settings.barge_in
         prompt = self._keys.next_prompt(barge_in)
         if prompt is not None:
             self._listen(now=barge_in)  # speech may cut the prompt only where a key may
@@ -492,7 +502,7 @@ class Call:
 
     def _listen(self, *, now: bool = True) -> None:
         """Listen for what the current input state takes (`now` False: not yet, not speech)."""
-        request = listen_request(self._current(), confirming=self._keys.confirming,
+        request = listen_request(self._here, confirming=self._keys.confirming,
                                  sensitive=self._keys.sensitive_now) if now else None
         self._ears.want(request)
 
@@ -515,7 +525,7 @@ class Call:
         finally:
             self._draining = False
         if self._phase is Phase.INPUT and self._ended_by is None and not self._keys.listen():
-            self._timer.arm(self._current().settings.timeout)
+            self._timer.arm(self._here.settings.timeout)
         return None
 
     def _no_input(self) -> Move | None:
@@ -537,7 +547,7 @@ class Call:
     # --- errors and the end --------------------------------------------------------------------
 
     def _fail(self, error: BaseException) -> Move | None:
-        state = self._current()
+        state = self._here
         where = getattr(error, "where", "") or state.where
         message = self._recorder.mask(f"{type(error).__name__}: {error}")
         log.error("flow %s state %s (%s): %s", self.flow.name, state.name, where, message)
@@ -598,9 +608,6 @@ class Call:
             if value:
                 yield str(value)
         yield from self._keys.secrets()
-
-    def _record(self, kind: str, data: Mapping[str, Any]) -> None:
-        self._recorder.record(kind, data)
 
     # --- for harnesses -------------------------------------------------------------------------
 
