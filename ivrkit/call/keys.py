@@ -117,7 +117,7 @@ class Keys:
 
     __slots__ = ("_recorder", "_variables", "_sensitive", "_clock", "_schedule", "state", "buffer",
                  "collector", "confirming", "prompts", "no_input", "no_match", "history", "secret", "_stray",
-                 "_last_digit")
+                 "_last_digit", "sensitive_now")
 
     def __init__(self, recorder: Recorder, variables: MutableMapping[str, Any], sensitive: frozenset[str],
                  clock: Clock, schedule: Schedule) -> None:
@@ -139,12 +139,15 @@ class Keys:
         # the terminator out of habit — that key belongs to the finished entry, not the next state
         self._stray: tuple[str, float] | None = None
         self._last_digit = 0.0  # when the key that completed an entry was pressed
+        #: the state takes sensitive input (a sensitive collect): its keys are masked
+        self.sensitive_now = False
 
     # --- the state's visit ---------------------------------------------------------------------
 
     def enter(self, state: State) -> None:
         """A state was entered: counters start again."""
         self.state = state
+        self.sensitive_now = state.collect is not None and state.collect.sensitive
         self.no_input = self.no_match = 0
 
     def visit(self, state: State) -> None:
@@ -171,7 +174,7 @@ class Keys:
 
     def arrive(self, key: Key, waiting: bool) -> Arrival:
         """A key arrived; `waiting`: the call is in its input phase."""
-        if not self.buffer and self._is_stray(key):  # before barge-in: it must not cut a prompt
+        if self._stray is not None and not self.buffer and self._is_stray(key):  # before barge-in: it must not cut a prompt
             self.discard(key, STRAY)
             return Arrival.DROPPED
         if waiting and not self.buffer:
@@ -192,7 +195,8 @@ class Keys:
         has one (a caller typing "1 4321" and hanging up must not leave a PIN in the trace)."""
         if self._recorder.trace.closed:
             return
-        log.debug("flow %s state %s: key discarded (%s)", self._recorder.label, self._recorder.state, reason)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("flow %s state %s: key discarded (%s)", self._recorder.label, self._recorder.state, reason)
         masked = self.sensitive_now or (pending and bool(self._sensitive))
         data: dict[str, Any] = {"digit": "?" if masked else key.digit, "arrived": key.at, "discarded": reason}
         if masked:
@@ -206,11 +210,6 @@ class Keys:
     def discard_buffer(self, reason: str) -> None:
         while self.buffer:
             self.discard(self.buffer.popleft(), reason, pending=True)
-
-    @property
-    def sensitive_now(self) -> bool:
-        state = self.state
-        return state is not None and state.collect is not None and state.collect.sensitive
 
     def secrets(self) -> Iterator[str]:
         """Sensitive digits this object holds (an entry in progress, or being validated)."""
@@ -227,7 +226,8 @@ class Keys:
         assert state is not None
         spec: Menu | Collect | None = state.menu or state.collect
         assert spec is not None
-        self._drop_held_stray()
+        if self._stray is not None:
+            self._drop_held_stray()
         main = state.collect.confirm if (self.confirming and state.collect) else spec.prompt
         self.prompts = [first, main] if first is not None else [main]  # type: ignore[list-item]
         if state.collect is not None and not self.confirming:
@@ -345,7 +345,8 @@ class Keys:
         """Record a used key. Keys of a collect say what they did to the entry (`entry`: digit,
         terminator, cleared); in a sensitive one they are all recorded as `*` with `masked`."""
         digit = "*" if masked else key.digit
-        log.debug("flow %s state %s: key %s", self._recorder.label, self._recorder.state, digit)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("flow %s state %s: key %s", self._recorder.label, self._recorder.state, digit)
         data: dict[str, Any] = {"digit": digit, "arrived": key.at, "consumed": self._recorder.state}
         if entry is not None:
             data["entry"] = entry.value

@@ -51,7 +51,7 @@ class MetricsSink(Protocol):
 class Recorder:
     """The call's trace, its masking, its observer notifications and its metrics sink."""
 
-    __slots__ = ("trace", "state", "label", "metrics", "_clock", "_hooks", "_secrets", "_notify", "_events")
+    __slots__ = ("trace", "state", "label", "metrics", "_clock", "_hooks", "_secrets", "pending", "_events")
 
     def __init__(self, clock: Clock, hooks: Hooks, secrets: Callable[[], Iterable[str]], label: str,
                  metrics: MetricsSink | None = None) -> None:
@@ -63,7 +63,8 @@ class Recorder:
         self._secrets = secrets
         self.label = label  # the flow's name, for log lines
         self.metrics = metrics
-        self._notify: list[TraceEvent] = []
+        #: Records waiting for `deliver()` to hand them to their observers (empty: nothing to do).
+        self.pending: list[TraceEvent] = []
         self._events = self.trace.events
 
     def record(self, kind: str, data: Mapping[str, Any]) -> None:
@@ -85,7 +86,7 @@ class Recorder:
         if self._hooks is not NO_HOOKS:
             point = POINTS.get(kind)
             if point is not None and getattr(self._hooks, point):
-                self._notify.append(event)
+                self.pending.append(event)
 
     def hook_ran(self, hook: str, seconds: float, outcome: str) -> None:
         """Tell the metrics sink how a flow hook went (the trace has no record of its start)."""
@@ -115,15 +116,10 @@ class Recorder:
             log.debug("%s: traceback (sensitive values masked):\n%s", context,
                       self.mask("".join(traceback.format_exception(cause))).rstrip())
 
-    @property
-    def pending(self) -> bool:
-        """Observer notifications wait for `deliver()`."""
-        return bool(self._notify)
-
     async def deliver(self) -> None:
         """Hand the records made since the last delivery to their observers, each under the
         hooks' time limit; one that fails is logged and traced, and the call goes on."""
-        pending, self._notify = self._notify, []
+        pending, self.pending = self.pending, []
         for event in pending:
             point = POINTS[event.kind]
             for observer in getattr(self._hooks, point):

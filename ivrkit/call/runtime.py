@@ -168,15 +168,15 @@ class Call:
     def _dispatch(self, event: Event) -> Move | None:
         match event:
             case Key():
-                if self._ears.key_pressed() and self._keys.collector is not None:
+                if self._ears.speaking and self._ears.key_pressed() and self._keys.collector is not None:
                     self._timer.cancel()  # the entry's own timers take over from the utterance limit
                 return self._on_key(event)
+            case PromptEnded():
+                return self._on_prompt_ended(event)
             case SpeechStarted():
                 return self._on_speech_started(event)
             case Speech():
                 return self._on_speech(event)
-            case PromptEnded():
-                return self._on_prompt_ended(event)
             case TimerFired():
                 return self._no_input() if self._timer.fired(event) else None
             case CollectorTimer(fire=fire):
@@ -239,10 +239,12 @@ class Call:
         return self._enter()
 
     def _leave_state(self) -> None:
-        self._ears.want(None)
+        if self._ears.request is not None:
+            self._ears.want(None)
         self._timer.cancel()
         self._keys.leave()
-        self._player.stop()
+        if self._player.playing is not None:
+            self._player.stop()
         self._task.cancel()
 
     def _current(self) -> State:
@@ -460,9 +462,10 @@ class Call:
 
     def _input(self, key: Key) -> Move | None:
         decision = self._keys.press(key)
-        if decision is not None:
-            self._timer.cancel()
-        return self._decide(decision)
+        if decision is None:
+            return None
+        self._timer.cancel()
+        return decision if type(decision) is Move else self._decide(decision)
 
     def _decide(self, decision: Decision) -> Move | None:
         """Carry out what `Keys` decided."""
@@ -502,9 +505,12 @@ class Call:
 
     def _listen(self, *, now: bool = True) -> None:
         """Listen for what the current input state takes (`now` False: not yet, not speech)."""
-        request = listen_request(self._here, confirming=self._keys.confirming,
-                                 sensitive=self._keys.sensitive_now) if now else None
-        self._ears.want(request)
+        if not (now and self._here.settings.speech):  # nothing to hear (most states: keys only)
+            if self._ears.request is not None:
+                self._ears.want(None)
+            return
+        self._ears.want(listen_request(self._here, confirming=self._keys.confirming,
+                                       sensitive=self._keys.sensitive_now))
 
     def _await_input(self) -> Move | None:
         self._phase = Phase.INPUT
