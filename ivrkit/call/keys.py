@@ -154,11 +154,13 @@ class Keys:
         """An input state starts taking keys: remember it for the back key."""
         if not self.history or self.history[-1] != state.name:
             self.history.append(state.name)
-            del self.history[:-16]
+            if len(self.history) > 16:
+                del self.history[0]
 
     def leave(self) -> None:
         """The call leaves the state: an entry in progress is cancelled, the visit forgotten."""
-        self.end_entry(EndReason.CANCELLED)
+        if self.collector is not None:
+            self.end_entry(EndReason.CANCELLED)
         self.prompts = []
         self.confirming = False
         self.secret = ""
@@ -174,7 +176,8 @@ class Keys:
 
     def arrive(self, key: Key, waiting: bool) -> Arrival:
         """A key arrived; `waiting`: the call is in its input phase."""
-        if self._stray is not None and not self.buffer and self._is_stray(key):  # before barge-in: it must not cut a prompt
+        # a stray terminator is dropped before barge-in: it must not cut a prompt
+        if self._stray is not None and not self.buffer and self._is_stray(key):
             self.discard(key, STRAY)
             return Arrival.DROPPED
         if waiting and not self.buffer:

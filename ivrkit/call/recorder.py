@@ -73,8 +73,9 @@ class Recorder:
         Below the trace's cap the record is appended here, as `Trace.record` would (same `seq`),
         without a second call per record; at the cap `Trace.record` decides what is kept."""
         events = self._events
-        if len(events) < MAX_EVENTS:
-            event: TraceEvent = new_event(TraceEvent, (len(events) + 1, self._clock.now(), kind, self.state, data))
+        seq = len(events) + 1
+        if seq <= MAX_EVENTS:
+            event: TraceEvent = new_event(TraceEvent, (seq, self._clock.now(), kind, self.state, data))
             events.append(event)
         else:
             event = self.trace.record(self._clock.now(), kind, self.state, data)

@@ -171,8 +171,8 @@ class Call:
                 if self._ears.speaking and self._ears.key_pressed() and self._keys.collector is not None:
                     self._timer.cancel()  # the entry's own timers take over from the utterance limit
                 return self._on_key(event)
-            case PromptEnded():
-                return self._on_prompt_ended(event)
+            case PromptEnded():  # only the current prompt's end means anything (not one barged in on)
+                return self._prompt_done() if self._player.ended(event) else None
             case SpeechStarted():
                 return self._on_speech_started(event)
             case Speech():
@@ -387,11 +387,6 @@ class Call:
                 return None
             return self._fail(exc)
         return None
-
-    def _on_prompt_ended(self, event: PromptEnded) -> Move | None:
-        if not self._player.ended(event):
-            return None  # a prompt we already stopped (barge-in) or left behind
-        return self._prompt_done()
 
     def _prompt_done(self) -> Move | None:
         """The current prompt ended, or a key barged in on it: what the phase does next."""
