@@ -59,8 +59,9 @@ END_ACTION_LIMIT = 5.0
 SORRY = Prompt.text("Sorry, something went wrong. Please call again later.", "<built-in>")
 
 _BUILTIN_STATE = State(name=BUILTIN_ERROR, where="<built-in>", settings=Settings(barge_in=False), hangup=True)
-#: Phases in which a prompt plays that a key may cut short.
-_BARGEABLE = frozenset({Phase.SAY, Phase.PROMPT, Phase.ANNOUNCE})
+#: Phases in which a prompt plays that a key may cut short (a tuple: `in` finds a member by
+#: identity, where a set would call `Enum.__hash__`, Python code, on every key).
+_BARGEABLE = (Phase.PROMPT, Phase.SAY, Phase.ANNOUNCE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,9 @@ class Call:
                     event = await queue.get()
                 self._activity += 1
                 move = self._dispatch(event)
-                if move is not None or recorder.pending:  # else nothing to settle: skip the coroutine
+                while move is not None and self._ended_by is None and not recorder.pending:
+                    move = self._move_now(move)  # _settle's loop, without a coroutine per event
+                if recorder.pending:
                     await self._settle(move)
         except asyncio.CancelledError:
             self._ended_by = self._ended_by or "cancelled"
@@ -195,13 +198,11 @@ class Call:
         """Make `move` and the moves it leads to (a loop: chains of states do not recurse), and
         deliver observer notifications in between."""
         while True:
-            if self._recorder.pending:
-                await self._recorder.deliver()
-            if move is None or self._ended_by is not None:
-                if not self._recorder.pending:
-                    return
-                continue
-            move = self._move_now(move)
+            while move is not None and self._ended_by is None and not self._recorder.pending:
+                move = self._move_now(move)
+            if not self._recorder.pending:
+                return
+            await self._recorder.deliver()
 
     def _begin(self) -> Move | None:
         self._record("call_start", {"caller_number": self.variables["caller_number"],
