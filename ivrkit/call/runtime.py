@@ -234,7 +234,7 @@ class Call:
             if move.dest == BUILTIN_ERROR:
                 raise
             return self._fail(exc)
-        self._here = self._current()
+        self._here = self.flow.states.get(self.state) or self._current()
         self._recorder.state = self.state
         self._record("transition", {"from": source, "to": move.dest, "why": move.why})
         return self._enter()
@@ -495,7 +495,8 @@ class Call:
         barge_in = self._here.settings.barge_in
         prompt = self._keys.next_prompt(barge_in)
         if prompt is not None:
-            self._listen(now=barge_in)  # speech may cut the prompt only where a key may
+            if self.machine.speech:
+                self._listen(now=barge_in)  # speech may cut the prompt only where a key may
             return self._play(prompt, barge_in=barge_in)
         return self._await_input()
 
@@ -510,7 +511,8 @@ class Call:
 
     def _await_input(self) -> Move | None:
         self._phase = Phase.INPUT
-        self._listen()
+        if self.machine.speech:
+            self._listen()
         self._hops = 0
         self._errored = False
         if self._draining:
