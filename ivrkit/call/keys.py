@@ -69,6 +69,7 @@ STRAY = "terminator after an entry already complete (max_digits)"
 #: terminator, clear or back key) are collected as typed, but they are no digits of an account
 #: number or a PIN: an entry holding one is a no-match unless the flow's `pattern` allows it.
 DIGITS_ONLY = "[0-9]*"
+_DIGITS_ONLY = re.compile(DIGITS_ONLY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,7 @@ class Keys:
         self.prompts: list[Prompt] = []
         self.no_input = 0
         self.no_match = 0
-        self.history: list[str] = []
+        self.history: deque[str] = deque(maxlen=16)  # the last input states visited, for the back key
         self.secret = ""  # sensitive digits being validated: masked in every message
         # (terminator, until): a collect completed at max_digits; the caller may still press
         # the terminator out of habit — that key belongs to the finished entry, not the next state
@@ -152,10 +153,9 @@ class Keys:
 
     def visit(self, state: State) -> None:
         """An input state starts taking keys: remember it for the back key."""
-        if not self.history or self.history[-1] != state.name:
-            self.history.append(state.name)
-            if len(self.history) > 16:
-                del self.history[0]
+        history = self.history
+        if not history or history[-1] != state.name:
+            history.append(state.name)
 
     def leave(self) -> None:
         """The call leaves the state: an entry in progress is cancelled, the visit forgotten."""
@@ -407,7 +407,8 @@ class Keys:
             self.secret = digits
         if not digits and result.reason in (EndReason.FIRST_DIGIT_TIMEOUT, EndReason.INTER_DIGIT_TIMEOUT):
             return self.failed("no_input")
-        if not c.min_digits <= len(digits) <= c.max_digits or re.fullmatch(c.pattern or DIGITS_ONLY, digits) is None:
+        fits = re.fullmatch(c.pattern, digits) if c.pattern else _DIGITS_ONLY.fullmatch(digits)
+        if not c.min_digits <= len(digits) <= c.max_digits or fits is None:
             return self.failed("no_match")
         if c.validate is not None:
             return Validate(c.validate, digits)

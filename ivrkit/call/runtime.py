@@ -458,10 +458,10 @@ class Call:
 
     def _input(self, key: Key) -> Move | None:
         decision = self._keys.press(key)
-        if decision is None:
-            return None
+        if decision is None or type(decision) is Move:
+            return decision  # a move cancels the timer as it leaves the state
         self._timer.cancel()
-        return decision if type(decision) is Move else self._decide(decision)
+        return self._decide(decision)
 
     def _decide(self, decision: Decision) -> Move | None:
         """Carry out what `Keys` decided."""
@@ -471,6 +471,7 @@ class Call:
             case Move():
                 return decision
             case Reprompt(first=first):
+                self._timer.cancel()
                 return self._start_input(first)
             case Validate(ref=ref, digits=digits):
                 self._phase = Phase.VALIDATE
@@ -486,7 +487,7 @@ class Call:
         raise CallError(f"unknown decision {decision!r}")
 
     def _start_input(self, first: Prompt | None = None) -> Move | None:
-        self._timer.cancel()
+        """Input starts or starts again; no timer runs here (a Reprompt cancels it, a move left it)."""
         self._keys.begin(first)
         return self._next_prompt()
 
