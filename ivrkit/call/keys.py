@@ -113,6 +113,11 @@ class Arrival(enum.Enum):
     DROPPED = "dropped"  # discarded (and traced) at once
 
 
+#: Returned on every key: module constants, as `Arrival.X` costs an `EnumType.__getattr__` hook on
+#: CPython 3.11 (see `ivrkit.call.runtime`).
+_USE, _TYPED_AHEAD = Arrival.USE, Arrival.TYPED_AHEAD
+
+
 class Keys:
     """The keypad policy of one call (see the module docstring)."""
 
@@ -181,12 +186,12 @@ class Keys:
             self.discard(key, STRAY)
             return Arrival.DROPPED
         if waiting and not self.buffer:
-            return Arrival.USE
+            return _USE
         if key.digit not in DTMF_KEYS and not self.buffer:
             self.discard(key, self._not_dtmf(key))
             return Arrival.DROPPED
         self.buffer.append(key)  # behind earlier keys: records stay in the order pressed
-        return Arrival.TYPED_AHEAD
+        return _TYPED_AHEAD
 
     def typed_ahead(self) -> Key | None:
         """The oldest buffered key, taken out of the buffer."""

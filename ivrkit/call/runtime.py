@@ -62,6 +62,11 @@ _BUILTIN_STATE = State(name=BUILTIN_ERROR, where="<built-in>", settings=Settings
 #: Phases in which a prompt plays that a key may cut short (a tuple: `in` finds a member by
 #: identity, where a set would call `Enum.__hash__`, Python code, on every key).
 _BARGEABLE = (Phase.PROMPT, Phase.SAY, Phase.ANNOUNCE)
+#: The members a key reads, as module constants: on CPython 3.11 every `Phase.X` goes through
+#: the attribute hook `EnumType.__getattr__` installs (~70 ns, ten times a global), and a menu
+#: key read a dozen of them (bench/keypress.py, issue 16). Elsewhere `Phase.X` reads better.
+_PROMPT, _INPUT, _ENDED = Phase.PROMPT, Phase.INPUT, Phase.ENDED
+_USE, _TYPED_AHEAD = Arrival.USE, Arrival.TYPED_AHEAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +167,7 @@ class Call:
         return CallResult(self._ended_by, self.state, self.trace)
 
     def _post(self, event: Event) -> None:
-        if self._phase is Phase.ENDED:
+        if self._phase is _ENDED:
             if type(event) is Key:
                 self._keys.discard(event, "call ended", pending=True)
             return
@@ -391,11 +396,11 @@ class Call:
 
     def _prompt_done(self) -> Move | None:
         """The current prompt ended, or a key barged in on it: what the phase does next."""
+        if self._phase is _PROMPT:  # an input state's prompt: the most common by far
+            return self._next_prompt()
         match self._phase:
             case Phase.SAY:
                 return self._action(self._here)
-            case Phase.PROMPT:
-                return self._next_prompt()
             case Phase.ANNOUNCE:
                 self._start_action(self._here)
                 return None
@@ -411,10 +416,10 @@ class Call:
     # --- keys ----------------------------------------------------------------------------------
 
     def _on_key(self, key: Key) -> Move | None:
-        arrival = self._keys.arrive(key, waiting=self._phase is Phase.INPUT)
-        if arrival is Arrival.USE:
+        arrival = self._keys.arrive(key, waiting=self._phase is _INPUT)
+        if arrival is _USE:
             return self._input(key)
-        if (arrival is Arrival.TYPED_AHEAD and key.digit in DTMF_KEYS and self._player.interruptible
+        if (arrival is _TYPED_AHEAD and key.digit in DTMF_KEYS and self._player.interruptible
                 and self._phase in _BARGEABLE):
             self._player.stop("key")  # barge-in: the key waits in the buffer for the input state
             return self._prompt_done()
@@ -492,7 +497,7 @@ class Call:
         return self._next_prompt()
 
     def _next_prompt(self) -> Move | None:
-        self._phase = Phase.PROMPT
+        self._phase = _PROMPT
         barge_in = self._here.settings.barge_in
         prompt = self._keys.next_prompt(barge_in)
         if prompt is not None:
@@ -511,7 +516,7 @@ class Call:
                                        sensitive=self._keys.sensitive_now))
 
     def _await_input(self) -> Move | None:
-        self._phase = Phase.INPUT
+        self._phase = _INPUT
         if self.machine.speech:
             self._listen()
         self._hops = 0
@@ -520,7 +525,7 @@ class Call:
             return None  # reached again from a key being drained (repeat key): the loop below goes on
         self._draining = True
         try:
-            while self._phase is Phase.INPUT and self._ended_by is None:
+            while self._phase is _INPUT and self._ended_by is None:
                 key = self._keys.typed_ahead()
                 if key is None:
                     break
@@ -529,7 +534,7 @@ class Call:
                     return move
         finally:
             self._draining = False
-        if self._phase is Phase.INPUT and self._ended_by is None and not self._keys.listen():
+        if self._phase is _INPUT and self._ended_by is None and not self._keys.listen():
             self._timer.arm(self._here.settings.timeout)
         return None
 
@@ -623,7 +628,7 @@ class Call:
 
     @property
     def ended(self) -> bool:
-        return self._phase is Phase.ENDED
+        return self._phase is _ENDED
 
     @property
     def idle_info(self) -> tuple[int, int, bool]:
