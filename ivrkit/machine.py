@@ -83,7 +83,7 @@ class FlowMachine:
     path — the loader reports the same problem with file and line before any call starts).
     """
 
-    __slots__ = ("flow", "_machine", "_hooks", "_hook_errors", "sensitive", "input_states", "__weakref__")
+    __slots__ = ("flow", "_machine", "_hooks", "_hook_errors", "sensitive", "input_states", "speech", "__weakref__")
 
     def __init__(
         self,
@@ -105,6 +105,8 @@ class FlowMachine:
         self.input_states = frozenset(
             n for n, s in flow.states.items() if s.menu is not None or s.collect is not None
         )
+        #: some state takes speech; a call on a keys-only flow never listens (nor asks per key)
+        self.speech = any(s.settings.speech for s in flow.states.values())
         self._hooks: dict[HookRef, Callable[..., Any]] = {}
         self._hook_errors: dict[HookRef, str] = {}
         paths = [*flow.python_path, *search_paths]

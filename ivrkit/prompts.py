@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 PartKind = Literal["text", "audio", "digits", "silence"]
@@ -53,6 +53,13 @@ class Prompt:
 
     parts: tuple[PromptPart, ...]
     where: str = ""
+    #: The log text when every part is text without a template or brace (most prompts): then
+    #: `fill` has nothing to fill or mask, and a call plays one on most keys. None otherwise.
+    plain: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        plain = all(p.kind == "text" and "{" not in p.value and "}" not in p.value for p in self.parts)
+        object.__setattr__(self, "plain", " ".join(p.value for p in self.parts if p.value) if plain else None)
 
     @property
     def variables(self) -> frozenset[str]:
@@ -129,6 +136,8 @@ def fill(
 ) -> FilledPrompt:
     """Fill `prompt`'s templates. A variable with no value fills in empty (the loader warns
     about variables nothing can set)."""
+    if prompt.plain is not None:  # the same result as below, without the work
+        return FilledPrompt(id, prompt.parts, prompt.plain, state, barge_in, voice, language)
     parts: list[PromptPart] = []
     log: list[str] = []
     for part in prompt.parts:

@@ -74,6 +74,11 @@ class TraceEvent(NamedTuple):
         return f"#{self.seq} t={self.t:.3f} [{self.state}] {self.kind} {details}".rstrip()
 
 
+#: Builds a `TraceEvent` from its fields in one C call, without the Python-level `__new__`
+#: NamedTuple generates (a frame per record; a call writes several records per key).
+new_event = tuple.__new__
+
+
 class Trace:
     """Append-only list of `TraceEvent`s. Iterable; `closed` once the call has ended."""
 
@@ -88,8 +93,8 @@ class Trace:
         """Append a record, or count it as dropped past the cap (see the module docstring). The
         record is returned either way: observers still see it."""
         events = self.events
-        if not self.dropped and len(events) < MAX_EVENTS:  # the common case: every record kept
-            event = TraceEvent(len(events) + 1, t, kind, state, data)
+        if len(events) < MAX_EVENTS:  # the common case, every record kept (dropping leaves more than MAX_EVENTS)
+            event: TraceEvent = new_event(TraceEvent, (len(events) + 1, t, kind, state, data))
             events.append(event)
             return event
         keep = kind in ALWAYS_KEPT or len(events) < MAX_EVENTS

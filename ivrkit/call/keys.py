@@ -69,6 +69,7 @@ STRAY = "terminator after an entry already complete (max_digits)"
 #: terminator, clear or back key) are collected as typed, but they are no digits of an account
 #: number or a PIN: an entry holding one is a no-match unless the flow's `pattern` allows it.
 DIGITS_ONLY = "[0-9]*"
+_DIGITS_ONLY = re.compile(DIGITS_ONLY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +113,17 @@ class Arrival(enum.Enum):
     DROPPED = "dropped"  # discarded (and traced) at once
 
 
+#: Returned on every key: module constants, as `Arrival.X` costs an `EnumType.__getattr__` hook on
+#: CPython 3.11 (see `ivrkit.call.runtime`).
+_USE, _TYPED_AHEAD = Arrival.USE, Arrival.TYPED_AHEAD
+
+
 class Keys:
     """The keypad policy of one call (see the module docstring)."""
 
     __slots__ = ("_recorder", "_variables", "_sensitive", "_clock", "_schedule", "state", "buffer",
                  "collector", "confirming", "prompts", "no_input", "no_match", "history", "secret", "_stray",
-                 "_last_digit")
+                 "_last_digit", "sensitive_now")
 
     def __init__(self, recorder: Recorder, variables: MutableMapping[str, Any], sensitive: frozenset[str],
                  clock: Clock, schedule: Schedule) -> None:
@@ -133,29 +139,33 @@ class Keys:
         self.prompts: list[Prompt] = []
         self.no_input = 0
         self.no_match = 0
-        self.history: list[str] = []
+        self.history: deque[str] = deque(maxlen=16)  # the last input states visited, for the back key
         self.secret = ""  # sensitive digits being validated: masked in every message
         # (terminator, until): a collect completed at max_digits; the caller may still press
         # the terminator out of habit — that key belongs to the finished entry, not the next state
         self._stray: tuple[str, float] | None = None
         self._last_digit = 0.0  # when the key that completed an entry was pressed
+        #: the state takes sensitive input (a sensitive collect): its keys are masked
+        self.sensitive_now = False
 
     # --- the state's visit ---------------------------------------------------------------------
 
     def enter(self, state: State) -> None:
         """A state was entered: counters start again."""
         self.state = state
+        self.sensitive_now = state.collect is not None and state.collect.sensitive
         self.no_input = self.no_match = 0
 
     def visit(self, state: State) -> None:
         """An input state starts taking keys: remember it for the back key."""
-        if not self.history or self.history[-1] != state.name:
-            self.history.append(state.name)
-            del self.history[:-16]
+        history = self.history
+        if not history or history[-1] != state.name:
+            history.append(state.name)
 
     def leave(self) -> None:
         """The call leaves the state: an entry in progress is cancelled, the visit forgotten."""
-        self.end_entry(EndReason.CANCELLED)
+        if self.collector is not None:
+            self.end_entry(EndReason.CANCELLED)
         self.prompts = []
         self.confirming = False
         self.secret = ""
@@ -171,16 +181,17 @@ class Keys:
 
     def arrive(self, key: Key, waiting: bool) -> Arrival:
         """A key arrived; `waiting`: the call is in its input phase."""
-        if not self.buffer and self._is_stray(key):  # before barge-in: it must not cut a prompt
+        # a stray terminator is dropped before barge-in: it must not cut a prompt
+        if self._stray is not None and not self.buffer and self._is_stray(key):
             self.discard(key, STRAY)
             return Arrival.DROPPED
         if waiting and not self.buffer:
-            return Arrival.USE
+            return _USE
         if key.digit not in DTMF_KEYS and not self.buffer:
             self.discard(key, self._not_dtmf(key))
             return Arrival.DROPPED
         self.buffer.append(key)  # behind earlier keys: records stay in the order pressed
-        return Arrival.TYPED_AHEAD
+        return _TYPED_AHEAD
 
     def typed_ahead(self) -> Key | None:
         """The oldest buffered key, taken out of the buffer."""
@@ -192,7 +203,8 @@ class Keys:
         has one (a caller typing "1 4321" and hanging up must not leave a PIN in the trace)."""
         if self._recorder.trace.closed:
             return
-        log.debug("flow %s state %s: key discarded (%s)", self._recorder.label, self._recorder.state, reason)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("flow %s state %s: key discarded (%s)", self._recorder.label, self._recorder.state, reason)
         masked = self.sensitive_now or (pending and bool(self._sensitive))
         data: dict[str, Any] = {"digit": "?" if masked else key.digit, "arrived": key.at, "discarded": reason}
         if masked:
@@ -206,11 +218,6 @@ class Keys:
     def discard_buffer(self, reason: str) -> None:
         while self.buffer:
             self.discard(self.buffer.popleft(), reason, pending=True)
-
-    @property
-    def sensitive_now(self) -> bool:
-        state = self.state
-        return state is not None and state.collect is not None and state.collect.sensitive
 
     def secrets(self) -> Iterator[str]:
         """Sensitive digits this object holds (an entry in progress, or being validated)."""
@@ -227,7 +234,8 @@ class Keys:
         assert state is not None
         spec: Menu | Collect | None = state.menu or state.collect
         assert spec is not None
-        self._drop_held_stray()
+        if self._stray is not None:
+            self._drop_held_stray()
         main = state.collect.confirm if (self.confirming and state.collect) else spec.prompt
         self.prompts = [first, main] if first is not None else [main]  # type: ignore[list-item]
         if state.collect is not None and not self.confirming:
@@ -345,7 +353,8 @@ class Keys:
         """Record a used key. Keys of a collect say what they did to the entry (`entry`: digit,
         terminator, cleared); in a sensitive one they are all recorded as `*` with `masked`."""
         digit = "*" if masked else key.digit
-        log.debug("flow %s state %s: key %s", self._recorder.label, self._recorder.state, digit)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("flow %s state %s: key %s", self._recorder.label, self._recorder.state, digit)
         data: dict[str, Any] = {"digit": digit, "arrived": key.at, "consumed": self._recorder.state}
         if entry is not None:
             data["entry"] = entry.value
@@ -403,7 +412,8 @@ class Keys:
             self.secret = digits
         if not digits and result.reason in (EndReason.FIRST_DIGIT_TIMEOUT, EndReason.INTER_DIGIT_TIMEOUT):
             return self.failed("no_input")
-        if not c.min_digits <= len(digits) <= c.max_digits or re.fullmatch(c.pattern or DIGITS_ONLY, digits) is None:
+        fits = re.fullmatch(c.pattern, digits) if c.pattern else _DIGITS_ONLY.fullmatch(digits)
+        if not c.min_digits <= len(digits) <= c.max_digits or fits is None:
             return self.failed("no_match")
         if c.validate is not None:
             return Validate(c.validate, digits)

@@ -66,7 +66,8 @@ class Player:
         pid, self.playing = self.playing, None
         if pid is None:
             return
-        self._recorder.record("prompt_end", {"id": pid, "interrupted": True, **({"by": reason} if reason else {})})
+        self._recorder.record("prompt_end", {"id": pid, "interrupted": True, "by": reason} if reason
+                              else {"id": pid, "interrupted": True})
         try:
             self._channel.stop()
         except Exception as exc:

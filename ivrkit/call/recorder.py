@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from ivrkit.clock import Clock
 from ivrkit.hooks import Hooks, run_limited
 from ivrkit.prompts import MASK
-from ivrkit.trace import Trace, TraceEvent
+from ivrkit.trace import MAX_EVENTS, Trace, TraceEvent, new_event
 
 log = logging.getLogger("ivrkit.call")
 
@@ -51,7 +51,7 @@ class MetricsSink(Protocol):
 class Recorder:
     """The call's trace, its masking, its observer notifications and its metrics sink."""
 
-    __slots__ = ("trace", "state", "label", "metrics", "_clock", "_hooks", "_secrets", "_notify")
+    __slots__ = ("trace", "state", "label", "metrics", "_clock", "_hooks", "_secrets", "pending", "_events")
 
     def __init__(self, clock: Clock, hooks: Hooks, secrets: Callable[[], Iterable[str]], label: str,
                  metrics: MetricsSink | None = None) -> None:
@@ -63,11 +63,22 @@ class Recorder:
         self._secrets = secrets
         self.label = label  # the flow's name, for log lines
         self.metrics = metrics
-        self._notify: list[TraceEvent] = []
+        #: Records waiting for `deliver()` to hand them to their observers (empty: nothing to do).
+        self.pending: list[TraceEvent] = []
+        self._events = self.trace.events
 
     def record(self, kind: str, data: Mapping[str, Any]) -> None:
-        """Append a record (already masked by the caller where it holds input)."""
-        event = self.trace.record(self._clock.now(), kind, self.state, data)
+        """Append a record (already masked by the caller where it holds input).
+
+        Below the trace's cap the record is appended here, as `Trace.record` would (same `seq`),
+        without a second call per record; at the cap `Trace.record` decides what is kept."""
+        events = self._events
+        seq = len(events) + 1
+        if seq <= MAX_EVENTS:
+            event: TraceEvent = new_event(TraceEvent, (seq, self._clock.now(), kind, self.state, data))
+            events.append(event)
+        else:
+            event = self.trace.record(self._clock.now(), kind, self.state, data)
         if self.metrics is not None:
             try:
                 self.metrics.record(event)
@@ -76,7 +87,7 @@ class Recorder:
         if self._hooks is not NO_HOOKS:
             point = POINTS.get(kind)
             if point is not None and getattr(self._hooks, point):
-                self._notify.append(event)
+                self.pending.append(event)
 
     def hook_ran(self, hook: str, seconds: float, outcome: str) -> None:
         """Tell the metrics sink how a flow hook went (the trace has no record of its start)."""
@@ -106,15 +117,10 @@ class Recorder:
             log.debug("%s: traceback (sensitive values masked):\n%s", context,
                       self.mask("".join(traceback.format_exception(cause))).rstrip())
 
-    @property
-    def pending(self) -> bool:
-        """Observer notifications wait for `deliver()`."""
-        return bool(self._notify)
-
     async def deliver(self) -> None:
         """Hand the records made since the last delivery to their observers, each under the
         hooks' time limit; one that fails is logged and traced, and the call goes on."""
-        pending, self._notify = self._notify, []
+        pending, self.pending = self.pending, []
         for event in pending:
             point = POINTS[event.kind]
             for observer in getattr(self._hooks, point):

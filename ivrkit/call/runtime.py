@@ -59,8 +59,14 @@ END_ACTION_LIMIT = 5.0
 SORRY = Prompt.text("Sorry, something went wrong. Please call again later.", "<built-in>")
 
 _BUILTIN_STATE = State(name=BUILTIN_ERROR, where="<built-in>", settings=Settings(barge_in=False), hangup=True)
-#: Phases in which a prompt plays that a key may cut short.
-_BARGEABLE = frozenset({Phase.SAY, Phase.PROMPT, Phase.ANNOUNCE})
+#: Phases in which a prompt plays that a key may cut short (a tuple: `in` finds a member by
+#: identity, where a set would call `Enum.__hash__`, Python code, on every key).
+_BARGEABLE = (Phase.PROMPT, Phase.SAY, Phase.ANNOUNCE)
+#: The members a key reads, as module constants: on CPython 3.11 every `Phase.X` goes through
+#: the attribute hook `EnumType.__getattr__` installs (~70 ns, ten times a global), and a menu
+#: key read a dozen of them (bench/keypress.py, issue 16). Elsewhere `Phase.X` reads better.
+_PROMPT, _INPUT, _ENDED = Phase.PROMPT, Phase.INPUT, Phase.ENDED
+_USE, _TYPED_AHEAD = Arrival.USE, Arrival.TYPED_AHEAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,7 @@ class Call:
     __slots__ = (
         "machine", "flow", "channel", "clock", "variables", "state", "_keys", "_queue", "_phase",
         "_recorder", "_player", "_timer", "_task", "_jobs", "_hops", "_errored", "_ended_by",
-        "_started", "_activity", "_draining", "_ears",
+        "_started", "_activity", "_draining", "_ears", "_here", "_record",
     )
 
     def __init__(
@@ -101,6 +107,9 @@ class Call:
         self._queue = Inbox()
         self._phase = Phase.IDLE
         self._recorder = Recorder(self.clock, hooks or NO_HOOKS, self._secrets, self.flow.name, metrics)
+        self._record = self._recorder.record
+        #: the `State` of `self.state`, looked up once per move (`_current`), read many times per key
+        self._here = State(name=INITIAL, where=self.flow.file)  # call_start hooks run before the start state
         self._keys = Keys(self._recorder, self.variables, machine.sensitive, self.clock,
                          queued_schedule(self.clock, self._post))
         self._player = Player(channel, self._recorder)
@@ -129,10 +138,17 @@ class Call:
         self.machine.attach(self)
         try:
             await self._settle(self._begin())
+            queue, recorder = self._queue, self._recorder
             while self._ended_by is None:
-                event = await self._queue.get()
+                event = queue.take()
+                if event is None:
+                    event = await queue.get()
                 self._activity += 1
-                await self._settle(self._dispatch(event))
+                move = self._dispatch(event)
+                while move is not None and self._ended_by is None and not recorder.pending:
+                    move = self._move_now(move)  # _settle's loop, without a coroutine per event
+                if recorder.pending:
+                    await self._settle(move)
         except asyncio.CancelledError:
             self._ended_by = self._ended_by or "cancelled"
             task = asyncio.current_task()
@@ -151,7 +167,7 @@ class Call:
         return CallResult(self._ended_by, self.state, self.trace)
 
     def _post(self, event: Event) -> None:
-        if self._phase is Phase.ENDED:
+        if self._phase is _ENDED:
             if type(event) is Key:
                 self._keys.discard(event, "call ended", pending=True)
             return
@@ -160,15 +176,15 @@ class Call:
     def _dispatch(self, event: Event) -> Move | None:
         match event:
             case Key():
-                if self._ears.key_pressed() and self._keys.collector is not None:
+                if self._ears.speaking and self._ears.key_pressed() and self._keys.collector is not None:
                     self._timer.cancel()  # the entry's own timers take over from the utterance limit
                 return self._on_key(event)
+            case PromptEnded():  # only the current prompt's end means anything (not one barged in on)
+                return self._prompt_done() if self._player.ended(event) else None
             case SpeechStarted():
                 return self._on_speech_started(event)
             case Speech():
                 return self._on_speech(event)
-            case PromptEnded():
-                return self._on_prompt_ended(event)
             case TimerFired():
                 return self._no_input() if self._timer.fired(event) else None
             case CollectorTimer(fire=fire):
@@ -187,13 +203,11 @@ class Call:
         """Make `move` and the moves it leads to (a loop: chains of states do not recurse), and
         deliver observer notifications in between."""
         while True:
-            if self._recorder.pending:
-                await self._recorder.deliver()
-            if move is None or self._ended_by is not None:
-                if not self._recorder.pending:
-                    return
-                continue
-            move = self._move_now(move)
+            while move is not None and self._ended_by is None and not self._recorder.pending:
+                move = self._move_now(move)
+            if not self._recorder.pending:
+                return
+            await self._recorder.deliver()
 
     def _begin(self) -> Move | None:
         self._record("call_start", {"caller_number": self.variables["caller_number"],
@@ -225,18 +239,22 @@ class Call:
             if move.dest == BUILTIN_ERROR:
                 raise
             return self._fail(exc)
+        self._here = self.flow.states.get(self.state) or self._current()
         self._recorder.state = self.state
         self._record("transition", {"from": source, "to": move.dest, "why": move.why})
         return self._enter()
 
     def _leave_state(self) -> None:
-        self._ears.want(None)
+        if self._ears.request is not None:
+            self._ears.want(None)
         self._timer.cancel()
         self._keys.leave()
-        self._player.stop()
+        if self._player.playing is not None:
+            self._player.stop()
         self._task.cancel()
 
     def _current(self) -> State:
+        """The `State` of `self.state` (kept in `_here` after each move)."""
         state = self.flow.states.get(self.state)
         if state is not None:
             return state
@@ -245,7 +263,7 @@ class Call:
         return State(name=INITIAL, where=self.flow.file)  # call_start hooks run before the start state
 
     def _enter(self) -> Move | None:
-        state = self._current()
+        state = self._here
         self._keys.enter(state)
         self.channel.sensitive = self._keys.sensitive_now  # the adapter masks keys it logs itself
         self._hops += 1
@@ -360,7 +378,7 @@ class Call:
     # --- prompts -------------------------------------------------------------------------------
 
     def _play(self, prompt: Prompt, *, barge_in: bool, hold: bool = False) -> Move | None:
-        state = self._current()
+        state = self._here
         filled = fill(prompt, self.variables, id=self._player.next_id(), state=state.name,
                           sensitive=self.machine.sensitive, barge_in=barge_in,
                           voice=state.settings.voice, language=state.settings.language)
@@ -376,26 +394,21 @@ class Call:
             return self._fail(exc)
         return None
 
-    def _on_prompt_ended(self, event: PromptEnded) -> Move | None:
-        if not self._player.ended(event):
-            return None  # a prompt we already stopped (barge-in) or left behind
-        return self._prompt_done()
-
     def _prompt_done(self) -> Move | None:
         """The current prompt ended, or a key barged in on it: what the phase does next."""
+        if self._phase is _PROMPT:  # an input state's prompt: the most common by far
+            return self._next_prompt()
         match self._phase:
             case Phase.SAY:
-                return self._action(self._current())
-            case Phase.PROMPT:
-                return self._next_prompt()
+                return self._action(self._here)
             case Phase.ANNOUNCE:
-                self._start_action(self._current())
+                self._start_action(self._here)
                 return None
             case Phase.SORRY:
                 self._end("error")
                 return None
             case Phase.ACTION:
-                hold = _hold(self._current())
+                hold = _hold(self._here)
                 if hold is not None and self._task.running:
                     return self._play(hold, barge_in=False, hold=True)
         return None
@@ -403,10 +416,10 @@ class Call:
     # --- keys ----------------------------------------------------------------------------------
 
     def _on_key(self, key: Key) -> Move | None:
-        arrival = self._keys.arrive(key, waiting=self._phase is Phase.INPUT)
-        if arrival is Arrival.USE:
+        arrival = self._keys.arrive(key, waiting=self._phase is _INPUT)
+        if arrival is _USE:
             return self._input(key)
-        if (arrival is Arrival.TYPED_AHEAD and key.digit in DTMF_KEYS and self._player.interruptible
+        if (arrival is _TYPED_AHEAD and key.digit in DTMF_KEYS and self._player.interruptible
                 and self._phase in _BARGEABLE):
             self._player.stop("key")  # barge-in: the key waits in the buffer for the input state
             return self._prompt_done()
@@ -450,8 +463,9 @@ class Call:
 
     def _input(self, key: Key) -> Move | None:
         decision = self._keys.press(key)
-        if decision is not None:
-            self._timer.cancel()
+        if decision is None or type(decision) is Move:
+            return decision  # a move cancels the timer as it leaves the state
+        self._timer.cancel()
         return self._decide(decision)
 
     def _decide(self, decision: Decision) -> Move | None:
@@ -462,10 +476,11 @@ class Call:
             case Move():
                 return decision
             case Reprompt(first=first):
+                self._timer.cancel()
                 return self._start_input(first)
             case Validate(ref=ref, digits=digits):
                 self._phase = Phase.VALIDATE
-                state = self._current()
+                state = self._here
                 self._task.start(lambda: self._jobs.hook(ref, state, digits),
                                  lambda ok: self._validated(digits, ok))
                 return None
@@ -477,35 +492,40 @@ class Call:
         raise CallError(f"unknown decision {decision!r}")
 
     def _start_input(self, first: Prompt | None = None) -> Move | None:
-        self._timer.cancel()
+        """Input starts or starts again; no timer runs here (a Reprompt cancels it, a move left it)."""
         self._keys.begin(first)
         return self._next_prompt()
 
     def _next_prompt(self) -> Move | None:
-        self._phase = Phase.PROMPT
-        barge_in = self._current().settings.barge_in
+        self._phase = _PROMPT
+        barge_in = self._here.settings.barge_in
         prompt = self._keys.next_prompt(barge_in)
         if prompt is not None:
-            self._listen(now=barge_in)  # speech may cut the prompt only where a key may
+            if self.machine.speech:
+                self._listen(now=barge_in)  # speech may cut the prompt only where a key may
             return self._play(prompt, barge_in=barge_in)
         return self._await_input()
 
     def _listen(self, *, now: bool = True) -> None:
         """Listen for what the current input state takes (`now` False: not yet, not speech)."""
-        request = listen_request(self._current(), confirming=self._keys.confirming,
-                                 sensitive=self._keys.sensitive_now) if now else None
-        self._ears.want(request)
+        if not (now and self._here.settings.speech):  # nothing to hear (most states: keys only)
+            if self._ears.request is not None:
+                self._ears.want(None)
+            return
+        self._ears.want(listen_request(self._here, confirming=self._keys.confirming,
+                                       sensitive=self._keys.sensitive_now))
 
     def _await_input(self) -> Move | None:
-        self._phase = Phase.INPUT
-        self._listen()
+        self._phase = _INPUT
+        if self.machine.speech:
+            self._listen()
         self._hops = 0
         self._errored = False
         if self._draining:
             return None  # reached again from a key being drained (repeat key): the loop below goes on
         self._draining = True
         try:
-            while self._phase is Phase.INPUT and self._ended_by is None:
+            while self._phase is _INPUT and self._ended_by is None:
                 key = self._keys.typed_ahead()
                 if key is None:
                     break
@@ -514,8 +534,8 @@ class Call:
                     return move
         finally:
             self._draining = False
-        if self._phase is Phase.INPUT and self._ended_by is None and not self._keys.listen():
-            self._timer.arm(self._current().settings.timeout)
+        if self._phase is _INPUT and self._ended_by is None and not self._keys.listen():
+            self._timer.arm(self._here.settings.timeout)
         return None
 
     def _no_input(self) -> Move | None:
@@ -537,7 +557,7 @@ class Call:
     # --- errors and the end --------------------------------------------------------------------
 
     def _fail(self, error: BaseException) -> Move | None:
-        state = self._current()
+        state = self._here
         where = getattr(error, "where", "") or state.where
         message = self._recorder.mask(f"{type(error).__name__}: {error}")
         log.error("flow %s state %s (%s): %s", self.flow.name, state.name, where, message)
@@ -599,9 +619,6 @@ class Call:
                 yield str(value)
         yield from self._keys.secrets()
 
-    def _record(self, kind: str, data: Mapping[str, Any]) -> None:
-        self._recorder.record(kind, data)
-
     # --- for harnesses -------------------------------------------------------------------------
 
     @property
@@ -611,7 +628,7 @@ class Call:
 
     @property
     def ended(self) -> bool:
-        return self._phase is Phase.ENDED
+        return self._phase is _ENDED
 
     @property
     def idle_info(self) -> tuple[int, int, bool]:
