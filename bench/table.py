@@ -165,12 +165,18 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                      if b else "-", "-", "no FFI panic", _met(t["panicked_rounds"] == 0), _cmd(d, root=True)])
     if "prompt_cpu" in data:
         d = data["prompt_cpu"]
-        by = {r["phase"]: r for r in d["results"]}
-        play, idle = by["play"], by["idle"]
-        rows.append([f"13 worker CPU per call, {play['calls_per_batch']} calls: prompt playing / waiting in a menu",
-                     f"{play['chunk_ms']} ms chunks: {play['now_pct_per_call']:.1f} % / {idle['now_pct_per_call']:.1f} % of a core",
-                     f"20 ms frames: {play['before_pct_per_call']:.1f} % / {idle['before_pct_per_call']:.1f} %",
-                     f"{play['before_pct_per_call'] / play['now_pct_per_call']:.1f}x (playing)", "-", "-", _cmd(d, root=True)])
+        res = d["results"]
+
+        def fig(side: str, phase: str) -> str:
+            return ", ".join(f"{r['calls']} calls {r[side + '_pct_per_call']:.1f} %"
+                             + (" (saturated)" if r.get("saturated", {}).get(side) else "")
+                             for r in res if r["phase"] == phase)
+
+        rows.append(["13 worker CPU per call (% of a core): prompt playing | waiting in a menu",
+                     f"{fig('now', 'play')} | {fig('now', 'idle')}", f"before: {fig('before', 'play')} | {fig('before', 'idle')}",
+                     ", ".join(f"{r['before_pct_per_call'] / r['now_pct_per_call']:.1f}x" for r in res
+                               if r["phase"] == "play" and r["now_pct_per_call"] > 0) + " (playing)",
+                     "flat per call as calls grow", "-", _cmd(d, root=True)])
     return rows
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from livekit import api, rtc
 
 from ivrkit.errors import ChannelError
+from ivrkit.livekit.ffi_events import narrow_room
 from ivrkit.livekit.joining import join
 from ivrkit.livekit.participant_audio import hear
 from ivrkit.voice.audio import Pcm
@@ -78,6 +79,7 @@ class FarLeg:
         try:
             await join(lambda: room.connect(keys.url, keys.token(name, identity), rtc.RoomOptions(auto_subscribe=False)),
                        limit=JOIN_LIMIT, what=f"joining the dialled leg's room '{name}'", on_abandoned=room.disconnect)
+            narrow_room(room)
             bridge = rtc.LocalAudioTrack.create_audio_track("ivrkit-to-far", source)
             prompts = rtc.LocalAudioTrack.create_audio_track("ivrkit-prompts", prompt_source)
             for track in (bridge, prompts):

@@ -33,6 +33,7 @@ from ivrkit.livekit.admission import ADMISSION
 from ivrkit.livekit.attributes import progress_hooks, sensitive_states
 from ivrkit.livekit.channel import SIP_CALLED_NUMBER, LiveKitChannel
 from ivrkit.livekit.far_leg import RoomKeys
+from ivrkit.livekit.ffi_events import narrow_room
 from ivrkit.livekit.flows import BUSY_FLOW, FlowSet, LoadedFlow, flow_set, takes_speech
 from ivrkit.livekit.guard import CallRegistry
 from ivrkit.livekit.joining import join
@@ -190,6 +191,7 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
     # audio is subscribed only while a flow listens to it (ivrkit.livekit.caller_audio)
     await join(lambda: ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE), limit=connect_limit,
                what=f"joining room '{ctx.room.name}'", on_abandoned=ctx.room.disconnect)
+    narrow_room(ctx.room)  # its loop wakes for its own events only (ivrkit.livekit.ffi_events)
     room = ctx.room
     caller = await wait_for_caller(room, opts.caller_timeout)
     if caller is None:

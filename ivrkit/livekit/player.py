@@ -42,6 +42,9 @@ CHUNK_MS = 100
 #: feeder may be up to 200 ms late before the track runs dry (as with 20 ms frames before). A
 #: barge-in clears it: nothing queued is sent after the cut.
 QUEUE_MS = 300
+#: Push each chunk only when the queue has room for it (`PromptPlayer._pace`); the bench's
+#: "before" side turns it off.
+PACED = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,15 @@ class PromptPlayer:
         if gen == self._gen:
             self._ready.put_nowait((gen, prompt, pcm))
 
+    async def _pace(self) -> None:
+        """Wait until the native queue has room for a chunk, so `capture_frame` is answered at
+        once: a capture waiting for room keeps an unfiltered subscription to livekit's FFI
+        events open, and every event of every call in the process then wakes this call's loop
+        (bench row 13). The source's own count of queued audio says how long to wait."""
+        over = self.source.queued_duration - (QUEUE_MS - CHUNK_MS) / 1000
+        if over > 0:
+            await asyncio.sleep(over)
+
     async def _feed(self) -> None:
         while True:
             gen, prompt, pcm = await self._ready.get()
@@ -164,6 +176,8 @@ class PromptPlayer:
                 continue
             try:
                 for chunk in chunks(pcm, CHUNK_MS):
+                    if PACED:
+                        await self._pace()
                     if gen != self._gen:
                         break
                     await self.source.capture_frame(
