@@ -53,6 +53,7 @@ from ivrkit.livekit.hearing import Hearing
 from ivrkit.livekit.inband import InbandKeys
 from ivrkit.livekit.legs import DialledLegs
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
+from ivrkit.livekit.plugin_stt import PluginRecognizer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
 from ivrkit.livekit.sphinx import FAR_END_DECODER, SphinxRecognizer
 from ivrkit.prompts import FilledPrompt
@@ -522,6 +523,8 @@ class LiveKitChannel(Channel):
         await self.legs.aclose()
         if self.hearing is not None:
             self.hearing.close()
+            if isinstance(self.hearing.recognizer, PluginRecognizer):
+                await self.hearing.recognizer.aclose()  # its streams' closes: none outlives the call
         await self.caller_audio.aclose()
         if self._track is not None:
             # After our own hang-up the room is deleted: an unpublish request may then never be
