@@ -16,6 +16,8 @@ Flows (tests/e2e/bridge_flows), routed by the number the phone calls:
     +15550020 -> xtalk   (dial, collect a sensitive 4-digit PIN, navigate: key "97" with hold
                           audio for the caller, then hang the leg up; "done"; hang up)
     +15550021 -> bridge  (dial with bridge: true, send_dtmf "5", 6 s on the bridge, hang up)
+    +15550022 -> navbridge (dial with bridge: true, navigate: listen for the end of the far end's
+                          prompt, then 4 s on the bridge: the listener's end must not cut it)
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ pytestmark = pytest.mark.sip
 FLOWS = Path(__file__).resolve().parent / "bridge_flows"
 AGENT = "ivrkit-bridge"
 FAR_PORT = 5320
-XTALK, BRIDGE = "+15550020", "+15550021"
+XTALK, BRIDGE, NAVBRIDGE = "+15550020", "+15550021", "+15550022"
 TRUNK_NUMBER = "+15550900"
 RATE = 48000
 CALLER_HZ, FAR_HZ = 1300.0, 700.0
@@ -60,6 +62,10 @@ def far_tone(seconds: float) -> bytes:
                     for i in range(n))
 
 
+def far_quiet(seconds: float) -> bytes:
+    return bytes(2 * round(seconds * 8000))
+
+
 def tone_seconds(result: SippResult, hz: float) -> float:
     """Seconds of `hz` in what the end recorded (among the two test tones and the hold tone)."""
     samples, times = result.recording.audio()
@@ -74,13 +80,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
     log_dir = testenv.log_dir("sip-bridge")
     sip = SipStack.up(log_dir)
     try:
-        inbound = sip.api(lambda lk: create_inbound_trunk(lk, [XTALK, BRIDGE], allowed_addresses=[f"{sip.ns.address}/32"]))
+        inbound = sip.api(lambda lk: create_inbound_trunk(lk, [XTALK, BRIDGE, NAVBRIDGE], allowed_addresses=[f"{sip.ns.address}/32"]))
         sip.api(lambda lk: create_dispatch_rule(lk, [inbound], agent_name=AGENT))
         outbound = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
         flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("bridge") / "flows", PROMPTS, RATE)
         trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="bridge,xtalk", args=[
-            "--sip-trunk", outbound, "--route", f"number:{XTALK}=xtalk", "--route", f"number:{BRIDGE}=bridge"])
+        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="bridge,navbridge,xtalk", args=[
+            "--sip-trunk", outbound, "--route", f"number:{XTALK}=xtalk", "--route", f"number:{BRIDGE}=bridge",
+            "--route", f"number:{NAVBRIDGE}=navbridge"])
         print(f"\nsip bridge: worker log {proc.log_path}")
         yield PhoneEnv(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
         proc.stop(timeout=10)
@@ -149,3 +156,27 @@ def test_bridge_carries_audio_both_ways_and_no_keys(e: PhoneEnv) -> None:
     assert up > 2.0 and to_caller > 0.8 * up and to_far > 0.8 * up, \
         f"bridge up {up:.2f} s carried {to_caller:.2f} s / {to_far:.2f} s of audio" + why
     assert far_got == "5" and caller_got == "", f"keys crossed the bridge: caller {caller_got!r}, far {far_got!r}" + why
+
+
+def test_navigating_a_bridged_leg_leaves_the_bridge_carrying_the_far_end(e: PhoneEnv) -> None:
+    # The far end's "prompt" (1.5 s of tone), the pause that ends it, then the tone on and on:
+    # the navigate step hears the pause and stops listening; the bridge must carry the rest.
+    far = e.sip.far_end(e.workdir / "navbridge-far", sip_port=FAR_PORT, answer="200", hold=40.0,
+                        audio=far_tone(1.5) + far_quiet(1.5) + far_tone(25))
+    phone = e.call(NAVBRIDGE, "navbridge-phone", caller="+15550132", hold=25.0, hangup="far", tone_hz=CALLER_HZ)
+    r = phone.wait()
+    f = far.wait(timeout=15)
+    why = e.why(r) + f"\nfar end: {f.describe()}"
+    trace = e.worker.call_trace("+15550132", NAVBRIDGE)
+    assert events(trace, "error") == [], trace
+    moves = [(t["from"], t["to"]) for t in events(trace, "transition")]
+    assert ("prompt", "talk") in moves, f"the navigate step did not hear the far end's prompt end: {moves}" + why
+    samples, times = r.recording.audio()
+    heard = [s for s in detect_tones(samples, times, [CALLER_HZ, FAR_HZ, PROMPTS["hold"][0]]) if s.hz == FAR_HZ]
+    print(f"\nthe caller heard the far end in segments of {[round(s.seconds, 2) for s in heard]} s")
+    # the prompt through the bridge while navigating, then the tone again for the 4 s on the
+    # bridge after the navigate step let go of the leg's audio (before the fix: nothing)
+    assert heard and heard[0].seconds > 0.8, f"the caller did not hear the far end's prompt: {heard}" + why
+    assert len(heard) >= 2 and heard[-1].seconds > 2.5, \
+        f"the bridge stopped carrying the far end when navigate stopped listening: {heard}" + why
+    assert f.answered and r.bye_from == "far", why
