@@ -348,15 +348,26 @@ async def frames(audio: ParticipantAudio, *, sample_rate: int = 8000, frame_ms: 
         raise ChannelError(f"cannot hear '{audio.identity}': it is not in room '{audio.room.name}' "
                            "(it left, or never joined)")
     queue: asyncio.Queue[Pcm | None] = asyncio.Queue()  # None: the participant is gone
+    gone = asyncio.Event()
+
+    def left() -> None:
+        gone.set()
+        queue.put_nowait(None)
+
     stop = audio.listen(lambda pcm, at: queue.put_nowait(pcm), sample_rate=sample_rate, frame_ms=frame_ms,
-                        on_gone=lambda: queue.put_nowait(None))
+                        on_gone=left)
+    waits = [asyncio.ensure_future(audio.delivered(track_wait)), asyncio.ensure_future(gone.wait())]
     try:
-        if not await audio.delivered(track_wait) and queue.empty():
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)  # delivered, timed out, or left
+        if not gone.is_set() and not waits[0].result():
             what = "published no audio track" if not audio.subscribed else "its audio track was not delivered"
             raise ChannelError(f"cannot hear '{audio.identity}': it {what} within {track_wait:g} s")
         while (pcm := await queue.get()) is not None:
             yield pcm
     finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
         stop()
 
 
