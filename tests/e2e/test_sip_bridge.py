@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from stack import testenv
 from stack.phones import PhoneEnv
+from stack.process import LEAK
 from stack.rtp_analysis import detect_tones
 from stack.sip import create_dispatch_rule, create_inbound_trunk, create_outbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
@@ -180,3 +181,5 @@ def test_navigating_a_bridged_leg_leaves_the_bridge_carrying_the_far_end(e: Phon
     assert len(heard) >= 2 and heard[-1].seconds > 2.5, \
         f"the bridge stopped carrying the far end when navigate stopped listening: {heard}" + why
     assert f.answered and r.bye_from == "far", why
+    leaks = [ln for ln in e.worker.process.log_text().splitlines() if LEAK.search(ln)]
+    assert leaks == [], leaks  # no stream or task of the leg's audio left behind

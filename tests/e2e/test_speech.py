@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from stack.callers import CallerProcess
+from stack.process import LEAK
 from stack.stack import Stack
 from stack.testenv import log_text, tone_flows, trace_text
 from stack.worker import Worker, events
@@ -135,3 +136,5 @@ def test_a_caller_who_republishes_their_microphone_is_still_heard(stack: Stack, 
     tracks = [r["track"] for r in events(trace, "caller_audio_subscribed")]
     assert tracks[-2:] == [switched["new"], again["new"]], (tracks, switched, again)
     assert switched["old"] in tracks and len(tracks) == 3, tracks
+    leaks = [ln for ln in worker.process.log_text().splitlines() if LEAK.search(ln)]
+    assert leaks == [], leaks  # the dying tracks' streams were all closed
