@@ -166,10 +166,12 @@ class ParticipantAudio:
         return True
 
     async def aclose(self) -> None:
-        """Stop every listener and unsubscribe. Idempotent."""
+        """Stop every listener and unsubscribe; to a listener with `on_gone` the participant is
+        gone (a leg hung up while navigate listens: its iteration ends). Idempotent."""
         self._closed = True
         for listener in list(self._listeners):
             self._stop(listener)
+            self._tell_gone(listener)
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
@@ -286,10 +288,14 @@ class ParticipantAudio:
             self._end_stream(listener)
             if listener.on_gone is not None:
                 self._stop(listener)
-                try:
-                    listener.on_gone()
-                except Exception:
-                    self.log.exception("a consumer of the %s's audio failed when it left", self.who)
+                self._tell_gone(listener)
+
+    def _tell_gone(self, listener: _Listener) -> None:
+        if listener.on_gone is not None:
+            try:
+                listener.on_gone()
+            except Exception:
+                self.log.exception("a consumer of the %s's audio failed when it left", self.who)
 
     # --- per listener --------------------------------------------------------------------
 

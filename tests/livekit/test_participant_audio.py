@@ -167,3 +167,17 @@ async def test_frames_says_why_it_cannot_hear() -> None:
     room.publish(caller, Publication("TR_1"))
     with pytest.raises(ChannelError, match="its audio track was not delivered within 0 s"):
         await frames(ears, track_wait=0).__anext__()
+
+
+async def test_closing_ends_every_iteration_and_gives_the_track_back() -> None:
+    far = Participant("far")
+    mic = Publication("TR_far")
+    room = Room(far)
+    room.publish(far, mic)
+    ears = audio(room, "far")
+    reading = asyncio.ensure_future(frames(ears, track_wait=60).__anext__())  # navigate, listening
+    await asyncio.sleep(0)
+    await ears.aclose()  # the leg is hung up
+    with pytest.raises(StopAsyncIteration):
+        await reading
+    assert mic.asked == [True, False] and not ears.listening
