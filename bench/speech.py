@@ -7,7 +7,7 @@ What is recognised: the menu words of flows/press_or_say.yaml's main menu (each 
 alone) and 4-digit strings ("four three oh one"), rendered by eSpeak NG (ivrkit.voice.speech)
 in several voices, with 0.5 s of silence before and 1.2 s after, in two conditions: clean (16
 kHz) and phone (band-limited to 8 kHz, then white noise at 15 dB SNR). Each utterance is fed
-in 20 ms frames, as the worker's `CallerAudio` feeds it.
+in 20 ms frames, as the worker's `ParticipantAudio` feeds it.
 
 Side by side, in the same run, on the same audio:
 - ivrkit: `SphinxRecognizer` — a JSGF grammar of the state's words (digits: exactly 4) and

@@ -13,13 +13,13 @@ dial pad, `ivrkit.dialpad`, is the other livekit user). Module by module:
 - `flows`         the worker's flows: loaded and checked once, compiled once per process
 - `job`           one call = one job: find the caller, pick the flow, run the `Call`, end the job
 - `channel`       `LiveKitChannel`, the Channel port on a room (DTMF in, audio out, SIP actions)
-- `participant_audio` hearing one participant (a dialled leg, for `amd:`) while the engine listens
+- `participant_audio` one participant's audio (the caller, a dialled leg), ONE subscription held only
+                  while a listener (in-band DTMF, speech, `amd:`, navigate, the bridge) needs it;
+                  frames to each listener as `Pcm`
 - `legs`          a call's dialled legs: one room each, where the flow's keys go, the bridge
 - `far_leg`       a dialled SIP leg in a room of its own (no DTMF crosstalk), joined by the agent
 - `bridge`        `bridge: true`: audio both ways between the caller's and the leg's rooms, never keys
 - `dtmf`          every key in or out checked against the RFC 4733 table
-- `caller_audio`  the caller's audio track, subscribed only while a listener (in-band DTMF,
-                  speech) needs it; frames to each listener as `Pcm`
 - `hearing`       speech input: the call's `listen` requests, the caller's audio, a recogniser
 - `sphinx`        the offline recogniser: pocketsphinx, a grammar of the state's words, its VAD
 - `plugin_stt`    any streaming livekit-agents STT plugin as the recogniser (`stt:` / `--stt`)

@@ -28,7 +28,7 @@ from typing import NamedTuple
 from livekit import rtc
 
 from ivrkit.dtmf_merge import MERGE_WINDOW
-from ivrkit.livekit.caller_audio import AudioSink
+from ivrkit.livekit.participant_audio import AudioSink
 from ivrkit.voice.audio import Pcm
 
 __all__ = ["BRIDGE_QUEUE", "HOLD_OVER", "Bridge", "Captured", "Muting", "Sink", "caller_frames", "to_source"]
@@ -75,7 +75,7 @@ class Muting:
 
 async def caller_frames(listen: Callable[[AudioSink], Callable[[], None]], muting: Muting) -> AsyncGenerator[Captured, None]:
     """The caller's audio as an iteration, each frame muted or not as it is handed over by
-    `listen` (`CallerAudio.listen`: one subscription shared with in-band DTMF and speech input).
+    `listen` (`ParticipantAudio.listen`: one subscription shared with in-band DTMF and speech input).
     At most `BRIDGE_QUEUE` frames wait; the oldest is dropped for a new one."""
     queue: asyncio.Queue[Captured] = asyncio.Queue(BRIDGE_QUEUE)
 

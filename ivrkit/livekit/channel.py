@@ -46,13 +46,14 @@ from ivrkit.dtmf_merge import KeyMerge, KeySource
 from ivrkit.errors import ChannelError
 from ivrkit.flow.model import DtmfMode
 from ivrkit.livekit.attributes import PROMPT_ATTRIBUTE, AttributePublisher, listening_attributes, state_attributes
-from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.dtmf import DtmfRejected, check_incoming, outgoing
 from ivrkit.livekit.far_leg import RoomKeys
 from ivrkit.livekit.hearing import Hearing
 from ivrkit.livekit.inband import InbandKeys
 from ivrkit.livekit.legs import DialledLegs
+from ivrkit.livekit.participant_audio import ParticipantAudio
 from ivrkit.livekit.player import QUEUE_MS, BargeIn, PromptPlayer
+from ivrkit.livekit.plugin_stt import PluginRecognizer
 from ivrkit.livekit.prompt_audio import OUTPUT_RATE
 from ivrkit.livekit.sphinx import FAR_END_DECODER, SphinxRecognizer
 from ivrkit.prompts import FilledPrompt
@@ -177,7 +178,7 @@ class LiveKitChannel(Channel):
         self.attributes = AttributePublisher(room.local_participant.set_attributes, log)
         self.sensitive_states = sensitive_states  # published as ivrkit.sensitive with the state
         self.dtmf = dtmf
-        self.caller_audio = CallerAudio(room, caller.identity, clock=clock, log=log, records=self.record.add)
+        self.caller_audio = ParticipantAudio(room, caller.identity, clock=clock, log=log, records=self.record.add)
         self.inband = InbandKeys(self.caller_audio, self._on_tone) if dtmf != "rfc4733" else None
         self._merge = KeyMerge() if dtmf == "both" else None
         # speech input: only states with input: [.., speech] ask (`listen`); None: keys only
@@ -456,8 +457,8 @@ class LiveKitChannel(Channel):
         await self.legs.dial(to, trunk_id, timeout)
 
     def dialled_audio(self) -> AsyncGenerator[Pcm, None]:
-        """The last answered dial leg's audio, subscribed to only while the engine listens
-        (`ivrkit.livekit.participant_audio`, in the leg's room)."""
+        """The last answered dial leg's audio, subscribed to only while something listens
+        (`ivrkit.livekit.participant_audio`, in the leg's room; shared with the bridge)."""
         return self.legs.audio()
 
     def dialled_recognizer(self) -> Recognizer:
@@ -524,6 +525,8 @@ class LiveKitChannel(Channel):
         await self.legs.aclose()
         if self.hearing is not None:
             self.hearing.close()
+            if isinstance(self.hearing.recognizer, PluginRecognizer):
+                await self.hearing.recognizer.aclose()  # its streams' closes: none outlives the call
         await self.caller_audio.aclose()
         if self._track is not None:
             # After our own hang-up the room is deleted: an unpublish request may then never be

@@ -12,8 +12,9 @@ The agent publishes two audio tracks in the leg's room: `ivrkit-to-far`, silence
 bridges the legs, then the caller's voice; and `ivrkit-prompts`, the call's prompts (the same
 audio source as the caller's prompt track), so a flow can speak to the dialled party — leave a
 voicemail message after AMD, say who is calling — as it did when both legs shared a room. Hold
-audio is the caller's only: the prompt track is muted in the leg's room while a hold prompt plays. The leg's own audio is heard with `participant_audio.hear`,
-as before (AMD, navigate). Closing deletes the room, which hangs the leg up.
+audio is the caller's only: the prompt track is muted in the leg's room while a hold prompt
+plays. The leg's own audio is heard through one `ParticipantAudio` (one subscription) shared by
+AMD, navigate and the bridge, so one of them ending never cuts the others. Closing deletes the room, which hangs the leg up.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from dataclasses import dataclass
 
 from livekit import api, rtc
 
+from ivrkit.clock import Clock
 from ivrkit.errors import ChannelError
 from ivrkit.livekit.ffi_events import narrow_room
 from ivrkit.livekit.joining import join
-from ivrkit.livekit.participant_audio import hear
+from ivrkit.livekit.participant_audio import ParticipantAudio, frames
 from ivrkit.voice.audio import Pcm
 
 __all__ = ["BRIDGE_RATE", "FarLeg", "RoomKeys", "leg_room_name"]
@@ -70,7 +72,8 @@ class FarLeg:
         self.room = room
         self.source = source  # the bridge's track: the caller's voice once bridged
         self.prompts = prompts  # the call's prompts, as the caller hears them (muted during hold)
-        self.identity: str | None = None  # the SIP participant, once dialled
+        self.identity: str | None = None  # the SIP participant, once answered
+        self.audio: ParticipantAudio | None = None  # its audio, for every listener, once answered
 
     @classmethod
     async def open(cls, keys: RoomKeys, name: str, identity: str, prompt_source: rtc.AudioSource) -> FarLeg:
@@ -104,14 +107,23 @@ class FarLeg:
         """A key into this leg's room: LiveKit SIP plays it to this leg only."""
         await self.room.local_participant.publish_dtmf(code=code, digit=digit)
 
+    def answered(self, identity: str, clock: Clock) -> None:
+        """The dial was answered by SIP participant `identity`: its audio can be heard."""
+        self.identity = identity
+        self.audio = ParticipantAudio(self.room, identity, clock=clock, who="dialled")
+
     def hear(self, sample_rate: int = 8000) -> AsyncGenerator[Pcm, None]:
-        if self.identity is None:
+        """The far party's audio until it hangs up; one more listener of the leg's one
+        subscription (closing it leaves the others' audio alone)."""
+        if self.audio is None:
             raise ChannelError("cannot hear the dialled party: the dial was not answered")
-        return hear(self.room, self.identity, sample_rate=sample_rate)
+        return frames(self.audio, sample_rate=sample_rate)
 
     async def close(self, lk: api.LiveKitAPI) -> None:
         """Hang the leg up (its room is deleted: BYE, or CANCEL while it rings) and leave."""
         name = self.room.name
+        if self.audio is not None:  # its listeners' streams, before the track goes away
+            await self.audio.aclose()
         try:  # first: this is what hangs up the far party
             await asyncio.wait_for(lk.room.delete_room(api.DeleteRoomRequest(room=name)), 5.0)
         except api.TwirpError as e:

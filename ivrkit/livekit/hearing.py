@@ -1,6 +1,6 @@
 """Speech input on a LiveKit call: the call's `Listen` requests, the caller's audio, a recogniser.
 
-Why here: the call says *what* it listens for and when (`ivrkit.call.speech`), `CallerAudio`
+Why here: the call says *what* it listens for and when (`ivrkit.call.speech`), `ParticipantAudio`
 owns the caller's track (subscribed only while someone listens), and a recogniser
 (`ivrkit.voice.listen.Recognizer`; offline pocketsphinx by default, `ivrkit.livekit.sphinx`)
 turns frames into `SpeechStarted` / `Speech`. `Hearing` joins the three for one call.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ivrkit.channel import Listen, Speech, SpeechStarted
 from ivrkit.clock import Clock, TimerHandle
-from ivrkit.livekit.caller_audio import CallerAudio
+from ivrkit.livekit.participant_audio import ParticipantAudio
 from ivrkit.voice.audio import Pcm
 from ivrkit.voice.listen import HeardEmit, Recognition, Recognizer
 
@@ -30,7 +30,7 @@ RELEASE_AFTER = 2.0
 class Hearing:
     """One call's ears: `listen(request)` / `listen(None)` as the call asks, `close()` at the end."""
 
-    def __init__(self, audio: CallerAudio, recognizer: Recognizer, emit: HeardEmit, clock: Clock) -> None:
+    def __init__(self, audio: ParticipantAudio, recognizer: Recognizer, emit: HeardEmit, clock: Clock) -> None:
         self.audio = audio
         self.clock = clock
         self.recognizer = recognizer

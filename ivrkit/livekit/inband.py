@@ -2,7 +2,7 @@
 
 Why here: LiveKit SIP turns only RFC 4733 telephone-events into `sip_dtmf_received`; a flow
 with `dtmf: inband` or `both` (`ivrkit.flow.model.DtmfMode`) also hears the tones in the
-caller's audio. This listens with `CallerAudio` at 8 kHz — the phone line's own rate, and the
+caller's audio. This listens with `ParticipantAudio` at 8 kHz — the phone line's own rate, and the
 cheapest for the detector — for the whole call (a key may come at any time: type-ahead, barge-in),
 feeds `ivrkit.voice.dtmf_tones.DtmfDetector` and hands each key to the channel, which takes it
 exactly like an RFC 4733 key (and, with `both`, drops the second half of a press:
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ivrkit.livekit.caller_audio import CallerAudio
+from ivrkit.livekit.participant_audio import ParticipantAudio
 from ivrkit.voice.audio import Pcm
 from ivrkit.voice.dtmf_tones import DtmfDetector
 
@@ -36,7 +36,7 @@ class InbandKeys:
     """`start()` listens to the caller for DTMF tones and calls `on_key(digit, at)` once per
     press; `stop()` gives the audio back (unsubscribing when nothing else listens)."""
 
-    def __init__(self, audio: CallerAudio, on_key: Callable[[str, float], None]) -> None:
+    def __init__(self, audio: ParticipantAudio, on_key: Callable[[str, float], None]) -> None:
         self.audio = audio
         self.on_key = on_key
         self.detector = DtmfDetector(DETECTOR_RATE)

@@ -26,7 +26,6 @@ from livekit.agents import AutoSubscribe, JobContext, JobProcess, tts
 
 from ivrkit.call import Call
 from ivrkit.clock import LoopClock
-from ivrkit.errors import ChannelError
 from ivrkit.flow.hook_refs import resolve_hook
 from ivrkit.flow.model import Flow
 from ivrkit.livekit.admission import ADMISSION
@@ -188,7 +187,7 @@ CONNECT_LIMIT = 20.0
 async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | None = None) -> str:
     fs: FlowSet = flow_set(opts)
     connect_limit = CONNECT_LIMIT if connect_limit is None else connect_limit
-    # audio is subscribed only while a flow listens to it (ivrkit.livekit.caller_audio)
+    # audio is subscribed only while a flow listens to it (ivrkit.livekit.participant_audio)
     await join(lambda: ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE), limit=connect_limit,
                what=f"joining room '{ctx.room.name}'", on_abandoned=ctx.room.disconnect)
     narrow_room(ctx.room)  # its loop wakes for its own events only (ivrkit.livekit.ffi_events)

@@ -3,12 +3,12 @@
 Why a room per leg: LiveKit SIP relays every DTMF data packet in a room to every SIP leg in it
 (`ivrkit.livekit.far_leg`). So a dial joins a new room (`<caller's room>--legN`) before asking
 LiveKit SIP to call into it; keys the flow sends go into the last answered leg's room only;
-`bridge` copies audio between the rooms (`ivrkit.livekit.bridge`), the caller's side taken from
-`CallerAudio` so it shares the one subscription with in-band DTMF and speech input, and muted
-as it is captured while input is sensitive. The caller is bridged to one leg at a time: a
-bridge to another leg (a later dial) replaces the one before, and one whose far end hung up can
-be replaced too. Every leg is hung up (its room deleted) when the call ends, or when its dial
-failed.
+`bridge` copies audio between the rooms (`ivrkit.livekit.bridge`), each side taken from its
+`ParticipantAudio`, so it shares one subscription with in-band DTMF and speech input (the
+caller's) or with AMD and navigate (the leg's); the caller's is muted as it is captured while
+input is sensitive. The caller is bridged to one leg at a time: a bridge to another leg (a
+later dial) replaces the one before, and one whose far end hung up can be replaced too. Every
+leg is hung up (its room deleted) when the call ends, or when its dial failed.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from livekit import api, rtc
 from ivrkit.clock import Clock
 from ivrkit.errors import ChannelError
 from ivrkit.livekit.bridge import Bridge, Muting, caller_frames, to_source
-from ivrkit.livekit.caller_audio import CallerAudio
 from ivrkit.livekit.far_leg import BRIDGE_RATE, FarLeg, RoomKeys, leg_room_name
+from ivrkit.livekit.participant_audio import ParticipantAudio
 from ivrkit.voice.audio import Pcm
 
 __all__ = ["DialledLegs"]
@@ -37,7 +37,7 @@ class DialledLegs:
     """The legs of one call. `far` is the last answered one (None: no dial answered yet)."""
 
     def __init__(self, room: rtc.Room, lk: api.LiveKitAPI, keys: RoomKeys | None, prompts: rtc.AudioSource,
-                 caller: CallerAudio, *, muted: Callable[[], bool], clock: Clock,
+                 caller: ParticipantAudio, *, muted: Callable[[], bool], clock: Clock,
                  record: Callable[[str, float, dict[str, object]], None]) -> None:
         self.room = room
         self.api = lk
@@ -81,7 +81,7 @@ class DialledLegs:
         request.ringing_timeout.seconds = max(1, math.ceil(timeout))
         try:
             await self.api.sip.create_sip_participant(request)
-            leg.identity = identity
+            leg.answered(identity, self.clock)
             self.far = leg
             self.record("dial_room", self.clock.now(), {"room": leg.room.name})
             return

@@ -10,7 +10,10 @@ offline recogniser's. Only streaming plugins qualify — a batch one needs a VAD
 (`stt.StreamAdapter`), which is the flow author's factory to build.
 
 One stream per listening state, in the state's `language` (the flow's setting), closed when the
-state stops listening; what it says after that is dropped by `Hearing`.
+state stops listening; what it says after that is dropped by `Hearing`. Closing a stream is
+asynchronous (the plugin may flush to its service) while the port's `close()` is not: each close
+runs on a task the recogniser keeps, and the call's end awaits them all (`aclose`, bounded), so
+no task of a call outlives it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ __all__ = ["PluginRecognizer"]
 
 logger = logging.getLogger("ivrkit.livekit")
 
+#: Seconds the call's end waits for its STT streams to close before cancelling what is left.
+CLOSE_LIMIT = 2.0
+
 
 class PluginRecognizer:
     """A streaming livekit-agents STT as a `Recognizer` (see the module docstring)."""
@@ -44,16 +50,32 @@ class PluginRecognizer:
                             "with a VAD in the factory the flow names")
         self.plugin = plugin
         self.clock = clock
+        self._closing: set[asyncio.Task[None]] = set()  # streams of ended states, still closing
 
     def start(self, request: Listen, emit: HeardEmit) -> PluginRecognition:
-        return PluginRecognition(self.plugin.stream(language=request.language or NOT_GIVEN), emit, self.clock)
+        return PluginRecognition(self.plugin.stream(language=request.language or NOT_GIVEN), emit, self.clock,
+                                 self._closing)
+
+    async def aclose(self, limit: float = CLOSE_LIMIT) -> None:
+        """Wait for every stream of this call to finish closing; after `limit` seconds the rest
+        are cancelled (and awaited), so nothing is left pending when the call's loop moves on."""
+        if not self._closing:
+            return
+        _, late = await asyncio.wait(set(self._closing), timeout=limit)
+        for task in late:
+            task.cancel()
+        if late:
+            logger.warning("%d STT stream(s) did not close within %g s: cancelled", len(late), limit)
+            await asyncio.gather(*late, return_exceptions=True)
 
 
 class PluginRecognition:
     """One listening state's stream: frames pushed, its events read on a task."""
 
-    def __init__(self, stream: stt.RecognizeStream, emit: HeardEmit, clock: Clock) -> None:
+    def __init__(self, stream: stt.RecognizeStream, emit: HeardEmit, clock: Clock,
+                 closing: set[asyncio.Task[None]]) -> None:
         self._stream = stream
+        self._closing = closing  # the recogniser's: its `aclose` awaits this stream's close
         self._emit = emit
         self._clock = clock
         self._speaking = False
@@ -69,7 +91,9 @@ class PluginRecognition:
             return
         self._closed = True
         self._reader.cancel()
-        asyncio.get_running_loop().create_task(self._aclose(), name="ivrkit-stt-close")
+        task = asyncio.get_running_loop().create_task(self._aclose(), name="ivrkit-stt-close")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _aclose(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):

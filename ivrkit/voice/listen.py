@@ -2,7 +2,7 @@
 `Listen` request (the call's grammar of the moment).
 
 Why a port of its own: the call decides *what* may be said (`ivrkit.call.speech`), an adapter
-owns the audio (the LiveKit worker's `CallerAudio`), and a recogniser sits between them —
+owns the audio (the LiveKit worker's `ParticipantAudio`), and a recogniser sits between them —
 offline pocketsphinx restricted to the request's words by default (`ivrkit.livekit.sphinx`),
 or a livekit-agents STT plugin. Each gets mono 16-bit frames at its `sample_rate`, in order,
 with the clock time each arrived, and reports through `emit`; it decides itself when speech

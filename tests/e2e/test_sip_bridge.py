@@ -19,6 +19,8 @@ Flows (tests/e2e/bridge_flows), routed by the number the phone calls:
     +15550022 -> rebridge (dial far end A with bridge: true, a sensitive PIN sent as RFC 4733
                           events and tones, hang A up, dial far end B on a second trunk and
                           bridge again, 3 s on the bridge, hang up)
+    +15550023 -> navbridge (dial with bridge: true, navigate: listen for the end of the far end's
+                          prompt, then 4 s on the bridge: the listener's end must not cut it)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 import pytest
 from stack import testenv
 from stack.phones import PhoneEnv
+from stack.process import LEAK
 from stack.rtp_analysis import detect_tones
 from stack.sip import create_dispatch_rule, create_inbound_trunk, create_outbound_trunk, sip_stack_missing
 from stack.sip_stack import SipStack
@@ -46,7 +49,7 @@ FLOWS = Path(__file__).resolve().parent / "bridge_flows"
 AGENT = "ivrkit-bridge"
 FAR_PORT = 5320
 FAR_B_PORT = 5322  # the second far end of rebridge (5321 would take 5320's recorder port)
-XTALK, BRIDGE, REBRIDGE = "+15550020", "+15550021", "+15550022"
+XTALK, BRIDGE, REBRIDGE, NAVBRIDGE = "+15550020", "+15550021", "+15550022", "+15550023"
 TRUNK_NUMBER = "+15550900"
 RATE = 48000
 CALLER_HZ, FAR_HZ, FAR_B_HZ = 1300.0, 700.0, 1000.0
@@ -65,6 +68,10 @@ def far_tone(seconds: float, hz: float = FAR_HZ) -> bytes:
     n = round(seconds * 8000)
     return b"".join(round(3000 * math.sin(2 * math.pi * hz * i / 8000)).to_bytes(2, "little", signed=True)
                     for i in range(n))
+
+
+def far_quiet(seconds: float) -> bytes:
+    return bytes(2 * round(seconds * 8000))
 
 
 def tone_segments(result: SippResult, hz: float) -> list[tuple[float, float]]:
@@ -94,7 +101,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
     log_dir = testenv.log_dir("sip-bridge")
     sip = SipStack.up(log_dir)
     try:
-        inbound = sip.api(lambda lk: create_inbound_trunk(lk, [XTALK, BRIDGE, REBRIDGE],
+        inbound = sip.api(lambda lk: create_inbound_trunk(lk, [XTALK, BRIDGE, REBRIDGE, NAVBRIDGE],
                                                           allowed_addresses=[f"{sip.ns.address}/32"]))
         sip.api(lambda lk: create_dispatch_rule(lk, [inbound], agent_name=AGENT))
         outbound = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
@@ -104,9 +111,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
         rebridge = flows / "rebridge.yaml"
         rebridge.write_text(rebridge.read_text().replace("trunk: TRUNK_B", f"trunk: {trunk_b}"))
         trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="bridge,rebridge,xtalk", args=[
+        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="bridge,navbridge,rebridge,xtalk", args=[
             "--sip-trunk", outbound, "--route", f"number:{XTALK}=xtalk", "--route", f"number:{BRIDGE}=bridge",
-            "--route", f"number:{REBRIDGE}=rebridge"])
+            "--route", f"number:{REBRIDGE}=rebridge",
+            "--route", f"number:{NAVBRIDGE}=navbridge"])
         print(f"\nsip bridge: worker log {proc.log_path}")
         yield PhoneEnv(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
         proc.stop(timeout=10)
@@ -211,3 +219,29 @@ def test_a_second_bridge_reaches_the_second_far_end_and_a_pin_typed_while_bridge
     assert sum(s for _, s in b_heard) > 0.8 * up and tone_seconds(b, CALLER_HZ) > 0.8 * up, why
     assert a_heard[-1][0] + a_heard[-1][1] <= b_heard[0][0] + 0.1, f"A {a_heard}, B {b_heard}" + why
     assert b.recording.digit_string() == "" and keys_in_audio(b) == "", why
+
+
+def test_navigating_a_bridged_leg_leaves_the_bridge_carrying_the_far_end(e: PhoneEnv) -> None:
+    # The far end's "prompt" (1.5 s of tone), the pause that ends it, then the tone on and on:
+    # the navigate step hears the pause and stops listening; the bridge must carry the rest.
+    far = e.sip.far_end(e.workdir / "navbridge-far", sip_port=FAR_PORT, answer="200", hold=40.0,
+                        audio=far_tone(1.5) + far_quiet(1.5) + far_tone(25))
+    phone = e.call(NAVBRIDGE, "navbridge-phone", caller="+15550132", hold=25.0, hangup="far", tone_hz=CALLER_HZ)
+    r = phone.wait()
+    f = far.wait(timeout=15)
+    why = e.why(r) + f"\nfar end: {f.describe()}"
+    trace = e.worker.call_trace("+15550132", NAVBRIDGE)
+    assert events(trace, "error") == [], trace
+    moves = [(t["from"], t["to"]) for t in events(trace, "transition")]
+    assert ("prompt", "talk") in moves, f"the navigate step did not hear the far end's prompt end: {moves}" + why
+    samples, times = r.recording.audio()
+    heard = [s for s in detect_tones(samples, times, [CALLER_HZ, FAR_HZ, PROMPTS["hold"][0]]) if s.hz == FAR_HZ]
+    print(f"\nthe caller heard the far end in segments of {[round(s.seconds, 2) for s in heard]} s")
+    # the prompt through the bridge while navigating, then the tone again for the 4 s on the
+    # bridge after the navigate step let go of the leg's audio (before the fix: nothing)
+    assert heard and heard[0].seconds > 0.8, f"the caller did not hear the far end's prompt: {heard}" + why
+    assert len(heard) >= 2 and heard[-1].seconds > 2.5, \
+        f"the bridge stopped carrying the far end when navigate stopped listening: {heard}" + why
+    assert f.answered and r.bye_from == "far", why
+    leaks = [ln for ln in e.worker.process.log_text().splitlines() if LEAK.search(ln)]
+    assert leaks == [], leaks  # no stream or task of the leg's audio left behind

@@ -107,7 +107,7 @@ def test_a_phone_without_telephone_event_is_heard_through_its_tones(e: PhoneEnv)
     trace = e.worker.call_trace(caller, INBAND)
     _pin_taken(e, r, trace)
     assert len(events(trace, "caller_audio_subscribed")) == 1, trace
-    # given back when the flow hung up (CallerAudio: the last listener gone unsubscribes)
+    # given back when the flow hung up (ParticipantAudio: the last listener gone unsubscribes)
     kinds = [x["event"] for x in trace]
     assert kinds.count("caller_audio_unsubscribed") == 1, kinds
     assert kinds.index("caller_audio_subscribed") < kinds.index("caller_audio_unsubscribed"), kinds

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from stack.callers import CallerProcess
+from stack.process import LEAK
 from stack.stack import Stack
 from stack.testenv import log_text, tone_flows, trace_text
 from stack.worker import Worker, events
@@ -111,3 +112,29 @@ def test_speech_barges_in_on_the_menu_prompt(stack: Stack, worker: Worker, room_
     ends = [r for r in events(trace, "prompt_end") if r.get("by") == "speech"]
     assert ends, "no prompt was cut by speech"
     assert ("main", "account", "said 1") in [(r["from"], r["to"], r["why"]) for r in events(trace, "transition")]
+
+
+def test_a_caller_who_republishes_their_microphone_is_still_heard(stack: Stack, worker: Worker, room_name: str,
+                                                                 said: dict[str, str]) -> None:
+    # A web client switching microphone publishes the new track, then unpublishes the old; a
+    # phone's re-INVITE may do it the other way round. Both, once each, while the call listens.
+    caller = dial(stack, room_name)
+    caller.wait_for_tone(hz("main"), 20, ended=True)
+    switched = caller.republish("publish")
+    caller.play_audio(said["billing"])
+    caller.wait_for_tone(hz("account"), 15, ended=True)
+    again = caller.republish("unpublish")
+    caller.play_audio(said["two five eight oh"])
+    caller.wait_for_tone(hz("pin"), 15, ended=True)
+    caller.leave()
+
+    trace = worker.trace(room_name)
+    moves = [(r["from"], r["to"], r["why"]) for r in events(trace, "transition")]
+    assert ("main", "account", "said 1") in moves and ("account", "pin", "collected") in moves, moves
+    assert events(trace, "collect")[0]["digits"] == "2580", trace
+    # the listeners moved to each new track, never back to a dying one
+    tracks = [r["track"] for r in events(trace, "caller_audio_subscribed")]
+    assert tracks[-2:] == [switched["new"], again["new"]], (tracks, switched, again)
+    assert switched["old"] in tracks and len(tracks) == 3, tracks
+    leaks = [ln for ln in worker.process.log_text().splitlines() if LEAK.search(ln)]
+    assert leaks == [], leaks  # the dying tracks' streams were all closed

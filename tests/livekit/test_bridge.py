@@ -2,7 +2,7 @@
 frames in order, the caller's audio reaches the far end as silence while input is sensitive —
 decided as each frame is captured, and for `HOLD_OVER` after — and the bridge ends with either
 side or at `close()`. Time is a `VirtualClock`; the caller's audio is a stand-in for
-`CallerAudio.listen` that hands frames to the bridge's sink as the test captures them."""
+`ParticipantAudio.listen` that hands frames to the bridge's sink as the test captures them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable
 
 from ivrkit.livekit.bridge import BRIDGE_QUEUE, HOLD_OVER, Bridge, Captured, Muting, caller_frames
-from ivrkit.livekit.caller_audio import AudioSink
+from ivrkit.livekit.participant_audio import AudioSink
 from ivrkit.testing import VirtualClock
 from ivrkit.voice.audio import Pcm
 
@@ -46,8 +46,8 @@ class Heard:
 
 
 class Caller:
-    """Stands in for `CallerAudio.listen`: `capture(level)` hands a frame to the listening sink
-    at the clock's time, as CallerAudio does when a frame arrives."""
+    """Stands in for `ParticipantAudio.listen`: `capture(level)` hands a frame to the listening sink
+    at the clock's time, as ParticipantAudio does when a frame arrives."""
 
     def __init__(self, clock: VirtualClock) -> None:
         self.clock = clock

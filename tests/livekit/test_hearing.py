@@ -1,7 +1,7 @@
 """Hearing: the call's listen requests turned into recognitions over the caller's audio, the
 audio kept between listening states and given back after them — on a VirtualClock.
 
-`CallerAudio` needs a LiveKit room (tests/e2e/test_speech.py runs it for real); here a stand-in
+`ParticipantAudio` needs a LiveKit room (tests/e2e/test_speech.py runs it for real); here a stand-in
 with its one method, `listen(sink, sample_rate) -> stop`, counts subscriptions. The recogniser
 is a real adapter of the port (`ivrkit.voice.listen`): it hears a frame of non-silence as the
 start of speech and the next silent frame as the word "billing"."""

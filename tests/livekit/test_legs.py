@@ -1,5 +1,5 @@
 """`DialledLegs.bridge` and what ends a bridge, without a LiveKit server: the caller's room,
-its audio (`CallerAudio.listen`) and the dialled legs are stand-ins holding only what
+its audio (`ParticipantAudio.listen`) and the dialled legs are stand-ins holding only what
 `DialledLegs` uses (a real leg needs a room on a server: tests/e2e/test_sip_bridge.py bridges
 real SIP legs). The bridge's track source is a real `rtc.AudioSource` (no server needed)."""
 
@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from ivrkit.errors import ChannelError
-from ivrkit.livekit.caller_audio import AudioSink
 from ivrkit.livekit.legs import DialledLegs
+from ivrkit.livekit.participant_audio import AudioSink
 from ivrkit.testing import VirtualClock
 from ivrkit.voice.audio import Pcm
 
 
 class Caller:
-    """Stands in for `CallerAudio`: `capture(level)` hands a frame to every listening sink."""
+    """Stands in for `ParticipantAudio`: `capture(level)` hands a frame to every listening sink."""
 
     def __init__(self, clock: VirtualClock) -> None:
         self.clock = clock

@@ -91,3 +91,42 @@ async def test_a_closed_stream_says_nothing_more_and_a_batch_plugin_is_refused()
     assert heard == [SpeechStarted(0.0)]
     with pytest.raises(TypeError, match="does not stream: wrap it in livekit.agents.stt.StreamAdapter"):
         PluginRecognizer(LoudnessSTT(streaming=False), VirtualClock())
+
+
+def stt_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("ivrkit-stt")]
+
+
+async def test_the_calls_end_awaits_every_stream_close_so_no_task_outlives_it() -> None:
+    recognizer = PluginRecognizer(LoudnessSTT(), VirtualClock())
+    recognitions = [recognizer.start(Listen(digits=True), lambda event: None) for _ in range(3)]
+    for recognition in recognitions:
+        recognition.feed(LOUD, 0.0)
+        recognition.close()
+    assert len([t for t in stt_tasks() if t.get_name() == "ivrkit-stt-close"]) == 3  # closing, not yet closed
+    await recognizer.aclose()
+    assert stt_tasks() == []
+    assert all(r._stream._input_ch.closed for r in recognitions)  # type: ignore[attr-defined]
+
+
+class _StuckStream(_Stream):
+    async def aclose(self) -> None:  # a plugin whose close never returns (a hung service)
+        await asyncio.Event().wait()
+
+
+class StuckSTT(LoudnessSTT):
+    def stream(self, *, language: NotGivenOr[str] = NOT_GIVEN,
+               conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS) -> stt.RecognizeStream:
+        return _StuckStream(stt=self, conn_options=conn_options)
+
+
+async def test_a_stream_that_never_closes_is_cancelled_at_the_limit(caplog: pytest.LogCaptureFixture) -> None:
+    recognizer = PluginRecognizer(StuckSTT(), VirtualClock())
+    recognition = recognizer.start(Listen(digits=True), lambda event: None)
+    recognition.close()
+    await settle()
+    await recognizer.aclose(limit=0)
+    assert stt_tasks() == []
+    assert "1 STT stream(s) did not close within 0 s: cancelled" in caplog.text
+    # the stuck stream's own machinery (livekit-agents' main task) is the plugin's to end
+    await stt.RecognizeStream.aclose(recognition._stream)  # type: ignore[attr-defined]

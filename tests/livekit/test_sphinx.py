@@ -30,7 +30,7 @@ def hear(request: Listen, pcm: Pcm) -> list[SpeechStarted | Speech]:
     out: list[SpeechStarted | Speech] = []
     recognition = recognizer().start(request, out.append)
     at = 0.0
-    for frame in frames(pcm, 20):  # as CallerAudio hands them over
+    for frame in frames(pcm, 20):  # as ParticipantAudio hands them over
         at += frame.duration
         recognition.feed(frame, at)
     recognition.close()

@@ -13,6 +13,9 @@ stdin, one JSON object a line ("id" is optional and echoed in the reply):
     {"cmd": "tone", "freq": 440, "seconds": 1.0, "amplitude": 0.3, "id": 2}   publish a sine
     {"cmd": "audio", "path": "/tmp/said.wav", "id": 3}   publish a mono 16-bit WAV (speech)
     {"cmd": "frames", "on": true}       also stream one "frame" event per 20 ms of heard audio
+    {"cmd": "republish", "first": "publish"}   a new microphone track in place of the old one, as a
+        web client switching microphone does ("publish": the new one, then unpublish the old) or
+        a phone's re-INVITE may ("unpublish" first); tones and audio go on the new one
     {"cmd": "stats"}  {"cmd": "ping"}  {"cmd": "leave"}          (EOF on stdin = leave)
 
 --subscribe-after S: a slow caller (a phone or browser whose media takes S seconds to come up):
@@ -25,6 +28,7 @@ clock as time.monotonic() in the test process):
     track_subscribed / track_unsubscribed {participant, track, kind}
     tone_start / tone_end {participant, track, kind: "tone"|"sound", freq, start, end, duration, rms_db}
     frame {participant, rms_db, freq, purity}       tone_sent {freq, start, end}   audio_sent {start, end}
+    republished {old, new} (track sids)
     stats {...}  pong  error {message}  disconnected {reason}  left
 """
 
@@ -77,6 +81,7 @@ class Caller:
     dtmf_received: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     source: rtc.AudioSource | None = None
+    mic: rtc.LocalTrackPublication | None = None
     phase: float = 0.0
     gone: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -174,6 +179,13 @@ class Caller:
                                       float(cmd.get("amplitude", 0.3)), reply))
         elif name == "audio":
             self.spawn(_play_audio(self, str(cmd["path"]), reply))
+        elif name == "republish":
+            try:
+                old, new = await self.republish_mic(str(cmd.get("first", "publish")))
+            except Exception as exc:  # reported to the test, which decides
+                emit("error", message=f"republishing the microphone failed: {exc!r}", **reply)
+                return True
+            emit("republished", old=old, new=new, **reply)
         elif name == "frames":
             self.stream_frames = bool(cmd.get("on", True))
             emit("ok", **reply)
@@ -187,7 +199,7 @@ class Caller:
         elif name == "leave":
             return False
         else:
-            emit("error", message=f"unknown command {name!r} (known: dtmf, tone, audio, frames, stats, ping, leave)",
+            emit("error", message=f"unknown command {name!r} (known: dtmf, tone, audio, frames, republish, stats, ping, leave)",
                  **reply)
         return True
 
@@ -203,8 +215,24 @@ class Caller:
             self.source = rtc.AudioSource(SAMPLE_RATE, 1)
             track = rtc.LocalAudioTrack.create_audio_track("caller-mic", self.source)
             opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-            await self.room.local_participant.publish_track(track, opts)
+            self.mic = await self.room.local_participant.publish_track(track, opts)
         return self.source
+
+    async def republish_mic(self, first: str) -> tuple[str, str]:
+        """Replace the microphone track by a new one on the same source; the two sids."""
+        source = await self.publish_mic()
+        old = self.mic
+        if old is None:
+            raise RuntimeError("the microphone track was published without its publication kept")
+        track = rtc.LocalAudioTrack.create_audio_track("caller-mic", source)
+        opts = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        if first == "unpublish":
+            await self.room.local_participant.unpublish_track(old.sid)
+            self.mic = await self.room.local_participant.publish_track(track, opts)
+        else:
+            self.mic = await self.room.local_participant.publish_track(track, opts)
+            await self.room.local_participant.unpublish_track(old.sid)
+        return old.sid, self.mic.sid
 
     async def play_tone(self, freq: float, seconds: float, amplitude: float, reply: dict[str, Any]) -> None:
         """Play a phase-continuous sine on the microphone track."""

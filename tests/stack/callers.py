@@ -206,6 +206,11 @@ class CallerProcess:
             self.wait_for("audio_sent", timeout, id=cid)
         return cid
 
+    def republish(self, first: str = "publish", timeout: float = 10.0) -> Event:
+        """A new microphone track in place of the old (caller.py only): "publish" the new one
+        first (a web client switching microphone), or "unpublish" the old one first."""
+        return self.request("republish", "republished", timeout, first=first)
+
     def stats(self) -> Event:
         return self.request("stats", "stats")
 
