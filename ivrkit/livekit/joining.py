@@ -8,7 +8,7 @@ worker. Two things led there:
 1. Joins at the same moment from several threads (livekit-agents' thread executor: a job per
    thread, each its own event loop). Six threads joining at once panicked in 4 of 4 rounds
    against the e2e livekit-server, on an idle machine; the same six taking turns, 0 of 4, each
-   join 70-100 ms (tests/e2e/test_joining.py repeats both). So joins in a process take turns,
+   join 70-100 ms (tests/e2e/test_room_joins.py repeats both). So joins in a process take turns,
    behind a process-wide lock: the sixth of a burst waits about half a second.
 2. A join cancelled while the native client works on it (our own time limit, or the caller
    hanging up first) never sends the ready request: the same panic 15 s later

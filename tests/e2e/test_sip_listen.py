@@ -14,6 +14,9 @@ navigate (listen_flows/nav.yaml): the far end plays two menu prompts 3 s apart; 
 listens for the end of each before keying "2", then "9#". The far end's recorder says which
 keys came, once each, in order, and when.
 
+navigate to a far end that stays silent (listen_flows/nav_quiet.yaml): the listen step times
+out, the flow takes its failure path and sends no key.
+
 navigate by words (listen_flows/nav_words.yaml): the far end says its menu, then "Invalid
 entry." after the flow's wrong key; the worker's offline recogniser hears "for billing" and
 then "invalid entry" on the dialled leg, and the flow takes its failure path on it.
@@ -106,9 +109,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         trunk = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
         flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("amd") / "flows", PROMPTS, RATE)
         trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-amd,dial-nav,dial-words",
+        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-amd,dial-nav,dial-quiet,dial-words",
                                 args=["--sip-trunk", trunk, "--route", "room:dial-amd-*=dial-amd",
-                                      "--route", "room:dial-nav-*=dial-nav", "--route", "room:dial-words-*=dial-words"])
+                                      "--route", "room:dial-nav-*=dial-nav", "--route", "room:dial-words-*=dial-words",
+                                      "--route", "room:dial-quiet-*=dial-quiet"])
         yield Env(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
         proc.stop(timeout=10)
     finally:
@@ -204,6 +208,24 @@ def test_navigate_keys_each_entry_after_the_far_prompt_ended(e: Env) -> None:
     # the listen steps heard the prompts: voiced audio (ms, pauses between words not counted)
     assert 500 <= steps[0]["heard_ms"] <= menu.duration * 1000, (steps[0], menu.duration)
     assert 500 <= steps[1]["heard_ms"] <= account.duration * 1000, (steps[1], account.duration)
+    assert events(trace, "error") == [], trace
+
+
+def test_navigate_to_a_far_end_that_stays_silent_takes_the_failure_path_and_sends_nothing(e: Env) -> None:
+    from ivrkit.voice.audio import silence
+
+    far = e.sip.far_end(e.workdir / "navigate-quiet", sip_port=FAR_PORT, answer="200", hold=30.0,
+                        audio=silence(20.0, sample_rate=8000).samples)
+    room, caller = e.call("dial-quiet")
+    heard = e.heard(caller, far, room)
+    r = far.wait(timeout=30)
+    trace = e.worker.trace(room)
+    steps = events(trace, "navigate_step")
+    print(f"\nnavigate to a silent far end: heard {heard}; steps {steps}")
+    assert heard == "failed", f"the caller heard {heard!r}; steps {steps}\n{r.describe()}"
+    assert [(s["step"], s["ok"]) for s in steps] == [(1, False)], steps
+    assert steps[0]["why"] == "no prompt ended within 3 s", steps
+    assert r.recording.digits() == [], r.describe()
     assert events(trace, "error") == [], trace
 
 
