@@ -8,7 +8,7 @@ its own events (`ivrkit.livekit.ffi_events`). The worker of a batch is started w
 module settings of its side (LAUNCH).
 
     sudo .venv/bin/python bench/prompt_cpu.py            # ~4 min (bench/results/prompt_cpu.json)
-    sudo .venv/bin/python bench/prompt_cpu.py --smoke    # 2 calls, the playing phase only
+    sudo .venv/bin/python bench/prompt_cpu.py --smoke    # 2 calls, playing, "now" only
 
 In the harness's namespace (tests/stack): livekit-server, one ivrkit worker (thread executor)
 per batch, and N Go callers (tests/e2e/goclient: they join, publish a microphone track and never
@@ -136,7 +136,7 @@ def main() -> int:
         for _ in range(rounds):
             for calls in sizes:
                 for phase in phases:
-                    for side in SIDES:
+                    for side in (("now",) if args.smoke else SIDES):  # the smoke: one worker start
                         r = _batch(st, flows, work, side, phase, calls, window, n)
                         n += 1
                         got.setdefault((phase, calls, side), []).append(100 * r["per_call"])
@@ -148,6 +148,9 @@ def main() -> int:
     for phase, what in (("play", "a prompt playing"), ("idle", "waiting in a menu")):
         for calls in sizes:
             if phase not in phases:
+                continue
+            if args.smoke:  # no "before" side to compare with
+                rows.append([what, calls, "-", statistics.median(got[(phase, calls, "now")]), "-"])
                 continue
             before, now = (statistics.median(got[(phase, calls, side)]) for side in SIDES)
             report.results.append({"phase": phase, "calls": calls, "before_pct_per_call": before, "now_pct_per_call": now,

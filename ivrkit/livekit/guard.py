@@ -14,6 +14,12 @@ cannot help itself once dead, so `ivrkit start` runs it as a child of a small gu
 - SIGTERM / SIGINT go to the worker, which drains its calls as usual; the guard then exits with
   the worker's code. The worker dies with the guard (PR_SET_PDEATHSIG), never orphaned.
 
+Several workers (`--workers N`): one interpreter tops out near 1.2 cores (bench row 6 and 13),
+so a host uses every core only with several worker processes. The guard starts N, each
+registered with LiveKit on its own and reporting its own load, so LiveKit's dispatcher spreads
+the calls; each has its own calls folder, so one's death hangs up only its calls, and it alone is
+restarted. SIGTERM drains them all; the guard exits when the last has.
+
 Rooms left registered by a guard that died itself (the whole container was killed) are hung up
 by the next guard at start, when it is given the same folder (`--guard-dir`, a volume).
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import math
 import logging
 import os
 import signal
@@ -29,14 +36,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from urllib.parse import quote, unquote
 
 from ivrkit.livekit.dev_child import child_environment
-from ivrkit.livekit.settings import LiveKitCredentials, WorkerOptions
+from ivrkit.livekit.settings import CALLS_PER_CORE, DEFAULT_HEALTH_PORT, LiveKitCredentials, WorkerOptions
 
-__all__ = ["CallRegistry", "guard", "hang_up"]
+__all__ = ["CallRegistry", "child_folder", "child_options", "guard", "hang_up"]
 
 logger = logging.getLogger("ivrkit.livekit")
 
@@ -124,51 +132,114 @@ def _say(line: str) -> None:
     print(f"ivrkit guard: {line}", flush=True)
 
 
+@dataclass
+class _Child:
+    """One worker of the guard: its process, options and calls folder, and its early deaths."""
+
+    number: int
+    opts: WorkerOptions
+    registry: CallRegistry
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    young_deaths: int = 0
+
+    def start(self) -> None:
+        self.process = _start_worker(self.opts)
+        self.started = time.monotonic()
+        _say(f"worker{self._n} pid={self.process.pid} started (calls registered in {self.registry.folder})")
+
+    @property
+    def _n(self) -> str:
+        return f" {self.number}" if self.number else ""
+
+
 def guard(opts: WorkerOptions, creds: LiveKitCredentials) -> int:
-    """Run the worker as a child until it is stopped; hang up a dead worker's calls and start a
-    new one (see the module docstring). Returns the exit code for the process."""
+    """Run `opts.workers` workers as children until stopped; hang up a dead worker's calls and
+    start a new one in its place (see the module docstring). Returns the exit code."""
     folder = opts.guard_dir or Path(tempfile.mkdtemp(prefix="ivrkit-calls-"))
-    registry = CallRegistry(folder)
-    left = hang_up(registry, creds)
+    children = [_Child(i, child_options(opts, folder, i), CallRegistry(child_folder(opts, folder, i)))
+                for i in range(opts.workers)]
+    left = hang_up(CallRegistry(folder), creds) + [room for c in children if c.opts.guard_dir != folder
+                                                  for room in hang_up(c.registry, creds)]
     if left:
         _say(f"hung up {len(left)} call(s) left by an earlier worker: {', '.join(left)}")
-    child_opts = _with_guard_dir(opts, folder)
     stopping = False
-    child = _start_worker(child_opts)
+    for c in children:
+        c.start()
 
     def forward(sig: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
-        if child.poll() is None:
-            child.send_signal(sig)
+        for c in children:
+            if c.process is not None and c.process.poll() is None:
+                c.process.send_signal(sig)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    young_deaths = 0
+    codes: dict[int, int] = {}
     while True:
-        started = time.monotonic()
-        _say(f"worker pid={child.pid} started (calls registered in {folder})")
-        code = child.wait()
+        pid, status = os.wait()
+        child = next((c for c in children if c.process is not None and c.process.pid == pid), None)
+        if child is None or child.process is None:
+            continue  # not a worker (cannot happen: the guard starts nothing else)
+        child.process.returncode = code = os.waitstatus_to_exitcode(status)
         if stopping:
-            return code if code >= 0 else 128 - code
+            codes[child.number] = code if code >= 0 else 128 - code
+            if len(codes) == len(children):
+                return max(codes.values())
+            continue
         if code in (1, 2):  # the worker gave up on its own (settings, flows, server): it said why
-            hang_up(registry, creds)
+            for c in children:
+                if c is not child and c.process is not None and c.process.poll() is None:
+                    c.process.terminate()  # its siblings would give up on the same grounds
+            for c in children:
+                if c.process is not None:
+                    c.process.wait()
+                hang_up(c.registry, creds)
             return code
         how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        hung = hang_up(registry, creds)
-        _say(f"worker pid={child.pid} {how}; hung up {len(hung)} call(s) it was serving"
+        hung = hang_up(child.registry, creds)
+        _say(f"worker{child._n} pid={pid} {how}; hung up {len(hung)} call(s) it was serving"
              + (f": {', '.join(hung)}" if hung else ""))
-        young_deaths = young_deaths + 1 if time.monotonic() - started < YOUNG_SECONDS else 1
-        if young_deaths >= MAX_YOUNG_DEATHS:
-            _say(f"the worker died {young_deaths} times within {YOUNG_SECONDS:g} s of starting; giving up")
+        child.young_deaths = child.young_deaths + 1 if time.monotonic() - child.started < YOUNG_SECONDS else 1
+        if child.young_deaths >= MAX_YOUNG_DEATHS:
+            _say(f"a worker died {child.young_deaths} times within {YOUNG_SECONDS:g} s of starting; giving up")
+            forward(signal.SIGTERM, None)
+            for c in children:
+                if c.process is not None:
+                    c.process.wait()
+                hang_up(c.registry, creds)
             return code if code > 0 else 1
         time.sleep(1.0)
         if stopping:
-            return 0
-        child = _start_worker(child_opts)
+            codes[child.number] = 0
+            if len(codes) == len(children):
+                return max(codes.values())
+            continue
+        child.start()
 
 
-def _with_guard_dir(opts: WorkerOptions, folder: Path) -> WorkerOptions:
+def child_folder(opts: WorkerOptions, folder: Path, number: int) -> Path:
+    """Worker `number`'s calls folder: the guard's own with one worker, else a subfolder each,
+    so a dead worker's calls are told from its siblings'."""
+    return folder if opts.workers == 1 else folder / f"worker-{number}"
+
+
+def child_options(opts: WorkerOptions, folder: Path, number: int) -> WorkerOptions:
+    """Worker `number`'s options. With several workers each takes its share of the host's
+    default capacity (unless `--max-calls` says), and its own health and metrics ports: the
+    given port plus its number (port 0 stays 0: any free port)."""
     from dataclasses import replace
 
-    return replace(opts, guard_dir=folder)
+    if opts.workers == 1:
+        return replace(opts, guard_dir=folder)
+
+    def port(given: int | None) -> int | None:
+        return given + number if given else given
+
+    max_calls = opts.max_calls or math.ceil(CALLS_PER_CORE * (os.cpu_count() or 1) / opts.workers)
+    return replace(opts, guard_dir=child_folder(opts, folder, number), max_calls=max_calls,
+                   http_port=port(opts.http_port if opts.http_port is not None else DEFAULT_HEALTH_PORT),
+                   metrics_port=port(opts.metrics_port))
+
+

@@ -61,6 +61,10 @@ DEFAULT_EXECUTOR: ExecutorKind = "thread"
 #: hand-written baseline; 5 per core stays under the lower of those.
 CALLS_PER_CORE = 5
 DEFAULT_AGENT_NAME = "ivrkit"
+#: The health check port of `start` (livekit-agents' default).
+DEFAULT_HEALTH_PORT = 8081
+#: At most this many worker processes under one guard.
+MAX_WORKERS = 64
 
 _HOW = {
     "LIVEKIT_URL": "export LIVEKIT_URL=wss://<project>.livekit.cloud (or ws://127.0.0.1:7880 for a local livekit-server)",
@@ -122,6 +126,7 @@ class WorkerOptions:
     drain_timeout: int = 1800  # seconds `start` waits for calls in progress on SIGTERM
     guard: bool = True  # start only: run the worker under the guard (ivrkit.livekit.guard)
     guard_dir: Path | None = None  # where calls in progress are registered; None: a temp folder
+    workers: int = 1  # start only: worker processes under the guard, each registered with LiveKit on its own
 
     def __post_init__(self) -> None:
         if self.executor not in ("thread", "process"):
@@ -132,6 +137,11 @@ class WorkerOptions:
             raise SettingsError(f"metrics port must be 0-65535, not {self.metrics_port} (IVRKIT_METRICS_PORT / --metrics-port)")
         if self.max_calls is not None and self.max_calls < 1:
             raise SettingsError(f"max calls must be >= 1, not {self.max_calls} (IVRKIT_MAX_CALLS / --max-calls)")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise SettingsError(f"workers must be 1-{MAX_WORKERS}, not {self.workers} (IVRKIT_WORKERS / --workers)")
+        if self.workers > 1 and (self.dev or not self.guard):
+            raise SettingsError("several workers (--workers / IVRKIT_WORKERS) run under `ivrkit start`'s guard: "
+                                "drop --no-guard, or run one process per worker under your own supervisor")
         if self.dtmf not in DTMF_MODES:
             raise SettingsError(f"dtmf must be one of {', '.join(DTMF_MODES)}, not {self.dtmf!r} (IVRKIT_DTMF / --dtmf)")
         if not self.agent_name.strip():
@@ -173,6 +183,7 @@ class WorkerOptions:
             "http_host": ("IVRKIT_HTTP_HOST", str),
             "metrics_port": ("IVRKIT_METRICS_PORT", _port("IVRKIT_METRICS_PORT")),
             "guard_dir": ("IVRKIT_GUARD_DIR", Path),
+            "workers": ("IVRKIT_WORKERS", _positive_int("IVRKIT_WORKERS")),
         }
         for name, (var, convert) in from_env.items():
             raw = env.get(var, "").strip()

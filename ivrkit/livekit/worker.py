@@ -305,6 +305,11 @@ def add_worker_arguments(parser: argparse.ArgumentParser, *, dev: bool = False) 
     parser.add_argument("--no-guard", action="store_true",
                         help="start: run the worker in this process, without the guard that hangs up a dead "
                              "worker's calls (for a supervisor of your own)")
+    parser.add_argument("--workers", type=int,
+                        help="start: worker processes under the guard (env IVRKIT_WORKERS; default 1). Each "
+                             "registers with LiveKit and reports its own load, so the calls spread over "
+                             "every core; each takes --max-calls (default: its share of 5 per core), and "
+                             "the health and metrics ports given plus its number (0, 1, ...)")
     parser.add_argument("--guard-dir", type=Path,
                         help="start: folder where calls in progress are registered (env IVRKIT_GUARD_DIR; "
                              "default a temp folder; a volume lets a restarted container hang up the calls "
@@ -348,6 +353,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             metrics_port=args.metrics_port,
             guard=not args.no_guard,
             guard_dir=args.guard_dir,
+            workers=args.workers,
         )
     except (SettingsError, RoutingError) as e:
         raise _fail(e, 2) from None
