@@ -150,7 +150,10 @@ def main() -> int:
             if phase not in phases:
                 continue
             if args.smoke:  # no "before" side to compare with
-                rows.append([what, calls, "-", statistics.median(got[(phase, calls, "now")]), "-"])
+                now = statistics.median(got[(phase, calls, "now")])
+                report.results.append({"phase": phase, "calls": calls, "now_pct_per_call": now,
+                                       "now_batches": got[(phase, calls, "now")]})
+                rows.append([what, calls, "-", now, "-"])
                 continue
             before, now = (statistics.median(got[(phase, calls, side)]) for side in SIDES)
             report.results.append({"phase": phase, "calls": calls, "before_pct_per_call": before, "now_pct_per_call": now,
