@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from stack.process import LEAK
 from stack.stack import CALLER_PY, Stack
-from stack.testenv import TYPED_PINS, log_text, trace_text
+from stack.testenv import TYPED_PINS, log_text, pins_in, trace_text
 from stack.worker import Record, Worker, events, json_object
 
 REPO = Path(__file__).resolve().parents[2]
@@ -233,14 +233,14 @@ def test_hang_up_in_state_ends_the_job_cleanly(hangups: Hangups, flow: str, stat
     errors = events(trace, "error")
     if (flow, state) not in ERROR_PATHS:
         assert not errors, errors
-    assert not {p for p in (PIN, WRONG_PIN) if p in trace_text(trace)}, "a PIN reached the trace"
+    assert not pins_in(trace_text(trace), (PIN, WRONG_PIN)), "a PIN reached the trace"
     log = worker.process.log_text()
     job_lines = [ln for ln in log.splitlines() if outcome.room in ln]
     assert any(" ended: " in ln for ln in job_lines), job_lines[-5:]
     bad = [ln for ln in job_lines if '"level": "ERROR"' in ln and (flow, state) not in ERROR_PATHS]
     assert not bad, bad
     assert not [ln for ln in log.splitlines() if LEAK.search(ln)], "a leak line in the worker log"
-    assert not {p for p in (PIN, WRONG_PIN) if p in log_text(log)}, "a PIN reached the worker log"
+    assert not pins_in(log_text(log), (PIN, WRONG_PIN)), "a PIN reached the worker log"
     last = [r["state"] for r in events(trace, "state")][-1]
     print(f"{flow}/{state}: hung up in {last!r} after {outcome.seconds:.1f} s; ended: {trace[-1]['reason']}")
 

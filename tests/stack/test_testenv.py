@@ -41,7 +41,8 @@ def test_the_pin_sweep_finds_whole_tokens_only(tmp_path: Path) -> None:
     assert pins_in("bad pin 4321.") == ["4321"]
     assert pins_in('{"message": "pin=4321"}') == ["4321"]
     for by_chance in ("room test-30246-4321", "job AJ_4321x", "number 143210", "worker pid=4321 started",
-                      "port 4321", "took 14.321 ms"):
+                      "port 4321", "took 14.321 ms", "HTTP server listening on :4321", "at 127.0.0.1:4321",
+                      "localhost:4321"):
         assert pins_in(log_text(by_chance)) == [], by_chance
 
 

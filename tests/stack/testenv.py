@@ -119,8 +119,9 @@ TYPED_PINS = frozenset({"4321", "5678", "1111", "3333", "9876"})
 #: A PIN as a whole token: not part of a longer run of letters, digits, `_` or `-` (an id, a
 #: room name like `test-30246-4321`, a longer number).
 _TOKEN = re.compile(r"(?<![\w-])(\d{4,})(?![\w-])")
-#: Numbers that are process ids or ports, written inside messages ("worker pid=4321 started").
-_ID_NUMBER = re.compile(r"\b(?:pid|ppid|port)\b[=: ]\s*\d+", re.I)
+#: Numbers that are process ids or ports, written inside messages ("worker pid=4321 started",
+#: "HTTP server listening on :43213", "127.0.0.1:4321"): the system picks them, not a caller.
+_ID_NUMBER = re.compile(r"\b(?:pid|ppid|port)\b[=: ]\s*\d+|(?:(?<=\s)|(?<=\d)|(?<=>)|(?<=localhost)|(?<=\])):\d{1,5}\b", re.I)
 #: Directories the session's processes wrote logs or traces to (`note_output`).
 _OUTPUT_DIRS: set[Path] = set()
 
