@@ -1,11 +1,14 @@
 """The worker's CPU per call while a prompt plays and while a call waits in a menu: ivrkit now
-against ivrkit before issue 16's changes, side by side in one run.
+against ivrkit before issue 16's changes, and against a queue-less prompt source, side by side
+in one run, with where each call's CPU goes (the worker's threads by name).
 
 "Before": prompt audio pushed in 20 ms frames, each `capture_frame` waiting for room in the
 native queue, every room hearing every native event of the process. "Now": `CHUNK_MS` chunks,
 pushed only when the queue has room (`PromptPlayer._pace`), each room and audio stream hearing
-its own events (`ivrkit.livekit.ffi_events`). The worker of a batch is started with the
-module settings of its side (LAUNCH).
+its own events (`ivrkit.livekit.ffi_events`). "Queue-less": as now, but the call's native
+source has no queue and prompts are fed 10 ms at a time from Python (`_queueless.py`), so
+nothing is sent between prompts — the native source with a queue sends silence then. The
+worker of a batch is started with the module settings of its side (LAUNCH).
 
     sudo .venv/bin/python bench/prompt_cpu.py            # ~4 min (bench/results/prompt_cpu.json)
     sudo .venv/bin/python bench/prompt_cpu.py --smoke    # 2 calls, playing, "now" only
@@ -17,12 +20,17 @@ prompt is a 60 s tone (the call hears a prompt for the whole window), and `idle`
 then 60 s of waiting for a key. Once every call of the batch is in its phase (its trace shows
 the prompt started, or ended), the worker's CPU — its own process, read from /proc, so the
 callers' and the server's CPU are not in it — is read over a window. Per batch the same worker,
-idle before the calls, gives the baseline subtracted. Batches alternate: 20 ms, then CHUNK_MS,
-for each phase, repeated, so both see the same swings of this shared machine.
+idle before the calls, gives the baseline subtracted. Batches alternate: before, now,
+queue-less, for each phase, repeated, so all see the same swings of this shared machine. The
+same window is split by the worker's threads (/proc/PID/task/*/comm): Python (the interpreter's
+threads: event loops, livekit's FFI callbacks), WebRTC's audio send (`AudioEncoderQue`, the Opus
+encoder and RTP; `AudioSourceCapt`, the native source's 10 ms timer), livekit's audio capture
+runtime (`livekit-audio`) and the rest of the native client (network, tokio, signalling).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -53,11 +61,31 @@ states:
 IDLE = PLAY.replace("flow: play", "flow: idle").replace("tones/long.wav", "tones/short.wav")
 #: Starts the worker with the settings of its side: "before" or "now".
 LAUNCH = ("import sys, ivrkit.livekit.player as p, ivrkit.livekit.ffi_events as f\n"
-          "if sys.argv.pop(1) == 'before': p.CHUNK_MS, p.PACED, f.ENABLED = 20, False, False\n"
+          "side = sys.argv.pop(1)\n"
+          "if side == 'before': p.CHUNK_MS, p.PACED, f.ENABLED = 20, False, False\n"
+          f"if side == 'queueless': sys.path.insert(0, {str(Path(__file__).parent)!r}); import _queueless; _queueless.install()\n"
           "from ivrkit.livekit.worker import main; sys.exit(main())")
-SIDES = ("before", "now")
+SIDES = ("before", "now", "queueless")
+#: Thread groups of the worker process, by the start of a thread's name (the rest: "native other").
+GROUPS = (("Python", ("python",)), ("WebRTC audio send", ("AudioEncoderQue", "AudioSourceCapt")),
+          ("livekit audio capture", ("livekit-audio",)))
 #: Cores a batch's worker used at or above which it was starved (see the table's note).
 SATURATED = 1.1
+
+
+def _threads(pid: int) -> dict[str, float]:
+    """CPU seconds so far of the process's threads, summed by `GROUPS`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = dict.fromkeys([g for g, _ in GROUPS] + ["native other"], 0.0)
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        group = next((g for g, starts in GROUPS if name.startswith(starts)), "native other")
+        out[group] += (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def _in_phase(trace_dir: Path, rooms: list[str], event: str, timeout: float) -> None:
@@ -72,7 +100,7 @@ def _in_phase(trace_dir: Path, rooms: list[str], event: str, timeout: float) -> 
         time.sleep(0.2)
 
 
-def _batch(st: Any, flows: Path, work: Path, side: str, phase: str, calls: int, window: float, n: int) -> dict[str, float]:
+def _batch(st: Any, flows: Path, work: Path, side: str, phase: str, calls: int, window: float, n: int) -> dict[str, Any]:
     trace_dir = work / f"traces-{n}"
     proc = st.start([sys.executable, "-c", LAUNCH, side, "start", str(flows), "--agent-name", AGENT,
                      "--executor", "thread", "--no-guard", "--max-calls", "1000", "--log-level", "WARN", "--http-port", "0",
@@ -81,9 +109,11 @@ def _batch(st: Any, flows: Path, work: Path, side: str, phase: str, calls: int, 
     proc.wait_for_log(r"ivrkit worker registered", timeout=90)
     pid = proc.pid
     time.sleep(2.0)
-    c0, t0 = cpu_seconds(tree(pid)), time.monotonic()
+    c0, g0, t0 = cpu_seconds(tree(pid)), _threads(pid), time.monotonic()
     time.sleep(window / 2)
-    idle = (cpu_seconds(tree(pid)) - c0) / (time.monotonic() - t0)
+    span = time.monotonic() - t0
+    idle = (cpu_seconds(tree(pid)) - c0) / span
+    idle_groups = {g: (v - g0[g]) / span for g, v in _threads(pid).items()}
     stamp = time.monotonic_ns() % 10**9
     rooms = [f"cpu-{phase}-{stamp}-{i}" for i in range(calls)]
     callers = [st.go_caller(room, room, agent_name=AGENT, timeout=30) for room in rooms]
@@ -91,9 +121,11 @@ def _batch(st: Any, flows: Path, work: Path, side: str, phase: str, calls: int, 
         # Go callers never subscribe: each prompt starts after the worker's 5 s subscription wait.
         _in_phase(trace_dir, rooms, "prompt" if phase == "play" else "prompt_end", 40)
         time.sleep(1.0)
-        c0, t0 = cpu_seconds(tree(pid)), time.monotonic()
+        c0, g0, t0 = cpu_seconds(tree(pid)), _threads(pid), time.monotonic()
         time.sleep(window)
-        used = (cpu_seconds(tree(pid)) - c0) / (time.monotonic() - t0)
+        span = time.monotonic() - t0
+        used = (cpu_seconds(tree(pid)) - c0) / span
+        groups = {g: ((v - g0[g]) / span - idle_groups[g]) / calls for g, v in _threads(pid).items()}
         if phase == "play":  # the window must have been inside the 60 s prompt for every call
             ended = [r for r in rooms for p in trace_dir.glob(f"{r}--*.jsonl") if '"event": "prompt_end"' in p.read_text()]
             if ended:
@@ -102,7 +134,7 @@ def _batch(st: Any, flows: Path, work: Path, side: str, phase: str, calls: int, 
         for c in callers:
             c.leave(timeout=5)
         proc.stop(timeout=15)
-    return {"idle_worker": idle, "used": used, "per_call": (used - idle) / calls}
+    return {"idle_worker": idle, "used": used, "per_call": (used - idle) / calls, "groups": groups}
 
 
 def main() -> int:
@@ -113,7 +145,7 @@ def main() -> int:
     sizes = [2] if args.smoke else [int(x) for x in args.calls.split(",")]
     rounds, window = (1, 3.0) if args.smoke else (args.rounds, 10.0)
     phases = ("play",) if args.smoke else ("play", "idle")  # the smoke: fewer worker starts
-    report = Report("prompt_cpu", "Worker CPU per call by phase: ivrkit now vs before issue 16's changes")
+    report = Report("prompt_cpu", "Worker CPU per call by phase: ivrkit now vs before issue 16's changes and a queue-less source")
     report.settings = {"calls": sizes, "rounds": rounds, "window_s": window, "executor": "thread",
                        "chunk_ms": CHUNK_MS, "callers": "Go (never subscribe)"}
     report.print_header()
@@ -125,7 +157,9 @@ def main() -> int:
 
     got: dict[tuple[str, int, str], list[float]] = {}
     used: dict[tuple[str, int, str], list[float]] = {}
+    split: dict[tuple[str, int, str], list[dict[str, float]]] = {}
     idles: list[float] = []
+    sides = ("now",) if args.smoke else SIDES  # the smoke: one worker start
     with tempfile.TemporaryDirectory(prefix="ivrkit-prompt-cpu-") as tmp, stack_up("prompt-cpu") as st:
         work = Path(tmp)
         (work / "src").mkdir()
@@ -136,37 +170,43 @@ def main() -> int:
         for _ in range(rounds):
             for calls in sizes:
                 for phase in phases:
-                    for side in (("now",) if args.smoke else SIDES):  # the smoke: one worker start
+                    for side in sides:
                         r = _batch(st, flows, work, side, phase, calls, window, n)
                         n += 1
                         got.setdefault((phase, calls, side), []).append(100 * r["per_call"])
                         used.setdefault((phase, calls, side), []).append(r["used"])
+                        split.setdefault((phase, calls, side), []).append(r["groups"])
                         idles.append(100 * r["idle_worker"])
                         print(f"{phase} {calls} calls {side}: worker {100 * r['used']:.1f} % of a core "
                               f"(idle worker {100 * r['idle_worker']:.1f} %)", flush=True)
-    rows = []
+    rows, where = [], []
     for phase, what in (("play", "a prompt playing"), ("idle", "waiting in a menu")):
         for calls in sizes:
             if phase not in phases:
                 continue
-            if args.smoke:  # no "before" side to compare with
-                now = statistics.median(got[(phase, calls, "now")])
-                report.results.append({"phase": phase, "calls": calls, "now_pct_per_call": now,
-                                       "now_batches": got[(phase, calls, "now")]})
-                rows.append([what, calls, "-", now, "-"])
-                continue
-            before, now = (statistics.median(got[(phase, calls, side)]) for side in SIDES)
-            report.results.append({"phase": phase, "calls": calls, "before_pct_per_call": before, "now_pct_per_call": now,
-                                   "before_batches": got[(phase, calls, "before")],
-                                   "now_batches": got[(phase, calls, "now")]})
+            fig = {side: statistics.median(got[(phase, calls, side)]) for side in sides}
             # One worker process tops out near 1.2-1.3 cores (one interpreter): a side that used
             # that much was starved, and its figure per call is a floor, not its cost.
-            starved = {side: max(used[(phase, calls, side)]) >= SATURATED for side in SIDES}
-            report.results[-1]["saturated"] = starved
-            rows.append([what, calls, f"{before:.2f}" + (" (saturated)" if starved["before"] else ""),
-                         f"{now:.2f}" + (" (saturated)" if starved["now"] else ""),
-                         f"{before / now:.1f}x" if now > 0 else "-"])
-    report.show(table(["phase", "calls", "before: % of a core per call", "now: % of a core per call", "ratio"], rows))
+            starved = {side: max(used[(phase, calls, side)]) >= SATURATED for side in sides}
+            groups = {side: {g: 100 * statistics.median(b[g] for b in split[(phase, calls, side)]) for g in split[(phase, calls, side)][0]}
+                      for side in sides}
+            result: dict[str, Any] = {"phase": phase, "calls": calls, "saturated": starved, "threads_pct_per_call": groups}
+            for side in sides:
+                result[f"{side}_pct_per_call"] = fig[side]
+                result[f"{side}_batches"] = got[(phase, calls, side)]
+            report.results.append(result)
+            for side in sides:
+                where.append([what, calls, side, *(f"{v:.2f}" for v in groups[side].values())])
+            if args.smoke:  # no other side to compare with
+                rows.append([what, calls, "-", f"{fig['now']:.2f}", "-", "-"])
+                continue
+            shown = {side: f"{fig[side]:.2f}" + (" (saturated)" if starved[side] else "") for side in sides}
+            rows.append([what, calls, shown["before"], shown["now"], shown["queueless"],
+                         f"{fig['before'] / fig['now']:.1f}x" if fig["now"] > 0 else "-"])
+    report.show(table(["phase", "calls", "before: % of a core per call", "now: % of a core per call",
+                       "queue-less: % of a core per call", "before / now"], rows))
+    report.show(table(["phase", "calls", "side", *(f"{g} % per call" for g in [g for g, _ in GROUPS] + ["native other"])],
+                      where))
     report.notes.append(f"idle worker (no call) {statistics.median(idles):.1f} % of a core, subtracted per batch")
     report.notes.append(f"(saturated): a batch of that side used >= {SATURATED:g} cores, near one process's ceiling: "
                         "its calls were starved and its figure per call is a floor")

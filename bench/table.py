@@ -173,7 +173,9 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                              for r in res if r["phase"] == phase)
 
         rows.append(["13 worker CPU per call (% of a core): prompt playing | waiting in a menu",
-                     f"{fig('now', 'play')} | {fig('now', 'idle')}", f"before: {fig('before', 'play')} | {fig('before', 'idle')}",
+                     f"{fig('now', 'play')} | {fig('now', 'idle')}",
+                     f"before: {fig('before', 'play')} | {fig('before', 'idle')}; queue-less source: "
+                     f"{fig('queueless', 'play')} | {fig('queueless', 'idle')}",
                      ", ".join(f"{r['before_pct_per_call'] / r['now_pct_per_call']:.1f}x" for r in res
                                if r["phase"] == "play" and r["now_pct_per_call"] > 0) + " (playing)",
                      "flat per call as calls grow", "-", _cmd(d, root=True)])
