@@ -150,7 +150,7 @@ class _Child:
 
     @property
     def _n(self) -> str:
-        return f" {self.number}" if self.number else ""
+        return f" {self.number}" if self.opts.workers > 1 else ""  # one worker: no number
 
 
 def guard(opts: WorkerOptions, creds: LiveKitCredentials) -> int:

@@ -63,6 +63,16 @@ def test_several_workers_get_a_folder_ports_and_a_share_of_the_default_capacity_
     assert (free.http_port, free.metrics_port, free.max_calls) == (0, None, 6)  # 0: any free port; given: kept
 
 
+def test_the_guard_names_each_worker_by_its_number_when_it_runs_several(tmp_path: Path) -> None:
+    from ivrkit.livekit.guard import _Child, child_options
+
+    def label(opts: WorkerOptions, number: int) -> str:
+        return _Child(number, child_options(opts, tmp_path, number), CallRegistry(tmp_path))._n
+
+    assert label(WorkerOptions(path=tmp_path), 0) == ""  # one worker: "worker pid=…", as before
+    assert [label(WorkerOptions(path=tmp_path, workers=2), i) for i in (0, 1)] == [" 0", " 1"]
+
+
 def test_several_workers_need_the_guard_and_a_sane_count(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="several workers .* under `ivrkit start`'s guard"):
         WorkerOptions(path=tmp_path, workers=2, guard=False)
