@@ -310,6 +310,11 @@ def add_worker_arguments(parser: argparse.ArgumentParser, *, dev: bool = False) 
                              "registers with LiveKit and reports its own load, so the calls spread over "
                              "every core; each takes --max-calls (default: its share of 5 per core), and "
                              "the health and metrics ports given plus its number (0, 1, ...)")
+    parser.add_argument("--drain-timeout", type=int, metavar="SECONDS",
+                        help="start: on SIGTERM, how long calls in progress may run on (no new ones are taken); "
+                             "past it each is stopped: its caller is hung up and its trace says the worker "
+                             "stopped (env IVRKIT_DRAIN_TIMEOUT; default 1800). Set it below your "
+                             "orchestrator's kill deadline (terminationGracePeriodSeconds)")
     parser.add_argument("--guard-dir", type=Path,
                         help="start: folder where calls in progress are registered (env IVRKIT_GUARD_DIR; "
                              "default a temp folder; a volume lets a restarted container hang up the calls "
@@ -354,6 +359,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             guard=not args.no_guard,
             guard_dir=args.guard_dir,
             workers=args.workers,
+            drain_timeout=args.drain_timeout,
         )
     except (SettingsError, RoutingError) as e:
         raise _fail(e, 2) from None
