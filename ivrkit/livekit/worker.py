@@ -4,7 +4,9 @@ Built on livekit-agents 1.8.9's own worker: an `AgentServer` with one
 `@server.rtc_session(agent_name=...)` entrypoint (explicit dispatch: a SIP dispatch rule, a
 token's room configuration or `AgentDispatchService.create_dispatch` names the agent), run by
 livekit-agents' CLI runner, so signals, draining, the health endpoint (`:8081/`), the JSON log
-format and the reconnect backoff are LiveKit's own.
+format and the reconnect backoff are LiveKit's own. What a job does when that runner closes it
+(`dev` stopped, `start` past `--drain-timeout`) is ivrkit's: its call is stopped at once and
+hung up (`ivrkit.livekit.stopping`).
 
 Startup, in order (each failure is one clear message and a non-zero exit, before registering):
 1. LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET present and well-formed (exit 2);
