@@ -124,7 +124,11 @@ def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_child(child)
+        try:
+            _stop_child(child)  # the worker stops its calls (hung up, traced) and exits
+        except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM while it does: do not wait
+            child.kill()
+            child.wait()
 
 
 def _check_main() -> int:
