@@ -25,7 +25,7 @@ failed dict lookup. bench/keypress.py --metrics measures it side by side.
 The series (all counters end in `_total`, times are seconds):
 
   ivrkit_calls_started_total{flow}                 calls that reached the engine
-  ivrkit_calls_ended_total{flow,ended_by}          hangup, caller_hangup, transfer, error, cancelled
+  ivrkit_calls_ended_total{flow,ended_by}          hangup, caller_hangup, transfer, error, cancelled, stopped
   ivrkit_calls_active{flow}                        gauge: calls in progress
   ivrkit_state_entries_total{flow,state}           every entry (re-entries too)
   ivrkit_caller_hangups_total{flow,state}          the caller hung up while in `state`: drop-off
@@ -76,7 +76,7 @@ RENDER_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 #: scrape can lag behind the call.
 FLUSH_SECONDS = 1.0
 
-_ENDED_BY = frozenset({"caller_hangup", "hangup", "transfer", "error", "cancelled"})
+_ENDED_BY = frozenset({"caller_hangup", "hangup", "transfer", "error", "cancelled", "stopped"})
 _COLLECT_REASONS = frozenset(r.value for r in EndReason)
 _MENU_KEY = "key "  # a transition's `why` for a menu choice: "key 1"
 

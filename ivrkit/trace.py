@@ -31,7 +31,7 @@ Kinds (`TraceEvent.kind`) and their `data`:
   error       {message, where}
   condition_error {message, where}            a goto condition hit a type error: its arm is false
   observer_error {point, observer, error}
-  call_end    {ended_by[, dropped]}
+  call_end    {ended_by[, reason][, dropped]}   reason: why `Call.stop` ended it (ended_by stopped)
   truncated   {limit}                         the record cap was reached here (at most once)
 
 A call keeps at most `MAX_EVENTS` records of other kinds, but every `key` record and the

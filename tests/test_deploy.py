@@ -138,6 +138,7 @@ def test_the_deployment_runs_the_image_command_and_probes_what_the_worker_serves
     assert container["livenessProbe"]["httpGet"] == {"path": "/", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "metrics"}
     assert pod["terminationGracePeriodSeconds"] >= 60, "SIGTERM drains calls: give them time"
+    assert opts.drain_timeout < pod["terminationGracePeriodSeconds"], "the drain must end (calls stopped) before SIGKILL"
     mounts = {v["mountPath"] for v in container["volumeMounts"]}
     assert {str(opts.guard_dir), str(opts.trace_dir)} <= mounts
     service = m["Service"]["spec"]

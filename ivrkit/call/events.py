@@ -1,7 +1,8 @@
 """What goes through a call's queue, and what its handlers answer.
 
 Into the queue: the channel's events (`Key`, `SpeechStarted`, `Speech`, `PromptEnded`, `Hangup`) and the call's own
-(`TimerFired`, `CollectorTimer`, `TaskDone`), each posted by one mechanism object. Out of a
+(`TimerFired`, `CollectorTimer`, `TaskDone`), each posted by one mechanism object, and `Stop`
+from outside (`Call.stop`). Out of a
 handler: a `Move` to perform next, or None when the call now waits for something. Handlers
 return moves instead of performing them so that a chain of states (a `goto` into a `say` into a
 menu) runs as a loop in one place, `Call._settle`, not as a recursion through the handlers.
@@ -18,7 +19,8 @@ from ivrkit.channel import Hangup, Key, PromptEnded, Speech, SpeechStarted
 from ivrkit.digits import CollectResult
 
 #: How a call ended (`CallResult.ended_by`).
-EndedBy = Literal["caller_hangup", "hangup", "transfer", "error", "cancelled"]
+#: `stopped`: ended from outside by `Call.stop` (the worker is shutting down).
+EndedBy = Literal["caller_hangup", "hangup", "transfer", "error", "cancelled", "stopped"]
 
 
 class Phase(enum.Enum):
@@ -60,7 +62,14 @@ class TaskDone:
     error: BaseException | None
 
 
-Event = Key | PromptEnded | Hangup | SpeechStarted | Speech | TimerFired | CollectorTimer | TaskDone
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """End the call now, from outside the flow (`Call.stop`), saying why."""
+
+    reason: str
+
+
+Event = Key | PromptEnded | Hangup | SpeechStarted | Speech | TimerFired | CollectorTimer | TaskDone | Stop
 
 
 @dataclass(frozen=True, slots=True)

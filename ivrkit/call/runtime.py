@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ivrkit.call.background import Background
-from ivrkit.call.events import CollectorTimer, EndedBy, Event, Move, Phase, TaskDone, TimerFired
+from ivrkit.call.events import CollectorTimer, EndedBy, Event, Move, Phase, Stop, TaskDone, TimerFired
 from ivrkit.call.inbox import Inbox
 from ivrkit.call.keys import Arrival, Decision, End, Fail, Keys, Reprompt, Validate
 from ivrkit.call.listen import Answered
@@ -84,7 +84,7 @@ class Call:
     __slots__ = (
         "machine", "flow", "channel", "clock", "variables", "state", "_keys", "_queue", "_phase",
         "_recorder", "_player", "_timer", "_task", "_jobs", "_hops", "_errored", "_ended_by",
-        "_started", "_activity", "_draining", "_ears", "_here", "_record",
+        "_started", "_activity", "_draining", "_ears", "_here", "_record", "_stopped_because",
     )
 
     def __init__(
@@ -120,6 +120,7 @@ class Call:
         self._hops = 0  # states entered since the caller was last waited on
         self._errored = False  # an error since the caller was last waited on
         self._ended_by: EndedBy | None = None
+        self._stopped_because = ""  # why `stop` ended the call
         self._started = False
         self._activity = 0
         self._draining = False  # consuming type-ahead keys (keeps key handling iterative)
@@ -166,6 +167,18 @@ class Call:
         assert self._ended_by is not None
         return CallResult(self._ended_by, self.state, self.trace)
 
+    def stop(self, reason: str) -> None:
+        """End the call from outside the flow, now: the worker is shutting down. Whatever the
+        call is doing stops (prompt, timers, a running hook or action), the caller is hung up
+        (`channel.hangup`, bounded) rather than left in silence, and the trace ends with
+        `call_end {ended_by: stopped, reason}`; `run()` then returns. Safe from any callback on
+        the call's loop, before `run()` (it stops as it starts) and after the end (no effect).
+
+        Why an event and not a cancel: a cancelled call ends `cancelled` and does not hang up
+        (its caller may still be served elsewhere); a stop is an ending the flow did not choose
+        but the caller must hear — it goes through the queue like a hang-up, in order."""
+        self._post(Stop(reason))
+
     def _post(self, event: Event) -> None:
         if self._phase is _ENDED:
             if type(event) is Key:
@@ -197,6 +210,9 @@ class Call:
                 return self._fail(event.error) if event.error is not None else then(event.result)
             case Hangup():
                 self._caller_hung_up()
+            case Stop(reason=reason):
+                self._stopped_because = reason
+                self._end("stopped")
         return None
 
     async def _settle(self, move: Move | None) -> None:
@@ -590,13 +606,14 @@ class Call:
         self._phase = Phase.ENDED
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
-        if ended_by in ("hangup", "error"):
+        if ended_by in ("hangup", "error", "stopped"):
             await self._bounded(self.channel.hangup(), "hangup")
         self._keys.discard_buffer("call ended")
         while (event := self._queue.take()) is not None:
             if isinstance(event, Key):
                 self._keys.discard(event, "call ended", pending=True)
-        self._record("call_end", {"ended_by": ended_by})
+        self._record("call_end", {"ended_by": ended_by, "reason": self._stopped_because}
+                     if ended_by == "stopped" else {"ended_by": ended_by})
         await self._jobs.call_end(self.flow.states.get(self.state) or self.flow.states[self.flow.start])
         await self._recorder.deliver()
         self.trace.close()

@@ -11,8 +11,11 @@ cannot help itself once dead, so `ivrkit start` runs it as a child of a small gu
   (deleting a room hangs up a SIP caller and disconnects everyone else), then starts a new
   worker; a worker that keeps dying young, or that exits on its own with a code (bad settings,
   server unreachable), ends the guard with that code instead of looping;
-- SIGTERM / SIGINT go to the worker, which drains its calls as usual; the guard then exits with
-  the worker's code. The worker dies with the guard (PR_SET_PDEATHSIG), never orphaned.
+- SIGTERM / SIGINT go to the worker, which drains its calls as usual (past `--drain-timeout` it
+  stops them: ivrkit.livekit.stopping); the guard then exits with the worker's code. A second
+  signal is passed on too: livekit-agents then exits at once, and the guard hangs up the calls
+  it left. The worker runs in a session of its own, so a terminal's Ctrl-C reaches it once,
+  through the guard, and it dies with the guard (PR_SET_PDEATHSIG), never orphaned.
 
 Several workers (`--workers N`): one interpreter tops out near 1.2 cores (bench row 6 and 13),
 so a host uses every core only with several worker processes. The guard starts N, each
@@ -27,13 +30,11 @@ by the next guard at start, when it is given the same folder (`--guard-dir`, a v
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import math
 import logging
+import math
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import quote, unquote
 
-from ivrkit.livekit.dev_child import child_environment
+from ivrkit.livekit.dev_child import start_worker
 from ivrkit.livekit.settings import CALLS_PER_CORE, DEFAULT_HEALTH_PORT, LiveKitCredentials, WorkerOptions
 
 __all__ = ["CallRegistry", "child_folder", "child_options", "guard", "hang_up"]
@@ -53,7 +54,6 @@ YOUNG_SECONDS = 30.0
 MAX_YOUNG_DEATHS = 3
 #: Each room deletion waits at most this long for the server.
 DELETE_LIMIT = 5.0
-_PR_SET_PDEATHSIG = 1
 
 
 class CallRegistry:
@@ -114,20 +114,6 @@ def hang_up(registry: CallRegistry, creds: LiveKitCredentials) -> list[str]:
     return done
 
 
-def _die_with_parent() -> None:
-    """Runs in the worker child before exec: it gets SIGTERM if the guard dies."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: an orphaned worker still drains and exits on its own SIGTERM
-
-
-def _start_worker(opts: WorkerOptions) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ivrkit.livekit.worker"], env=child_environment(opts),
-                            preexec_fn=_die_with_parent)
-
-
 def _say(line: str) -> None:
     print(f"ivrkit guard: {line}", flush=True)
 
@@ -144,7 +130,7 @@ class _Child:
     young_deaths: int = 0
 
     def start(self) -> None:
-        self.process = _start_worker(self.opts)
+        self.process = start_worker(self.opts)
         self.started = time.monotonic()
         _say(f"worker{self._n} pid={self.process.pid} started (calls registered in {self.registry.folder})")
 
@@ -185,6 +171,11 @@ def guard(opts: WorkerOptions, creds: LiveKitCredentials) -> int:
         child.process.returncode = code = os.waitstatus_to_exitcode(status)
         if stopping:
             codes[child.number] = code if code >= 0 else 128 - code
+            # a drained worker leaves none; one forced out (a second signal) leaves its callers
+            hung = hang_up(child.registry, creds)
+            if hung:
+                _say(f"worker{child._n} pid={pid} stopped with {len(hung)} call(s) in progress; hung them up: "
+                     f"{', '.join(hung)}")
             if len(codes) == len(children):
                 return max(codes.values())
             continue

@@ -41,6 +41,7 @@ from ivrkit.livekit.plugin_stt import PluginRecognizer
 from ivrkit.livekit.routing import RouteDecision
 from ivrkit.livekit.settings import SettingsError, WorkerOptions, credentials
 from ivrkit.livekit.sphinx import SphinxRecognizer
+from ivrkit.livekit.stopping import Stopping
 from ivrkit.livekit.trace import TraceCopier, TraceWriter
 from ivrkit.prompts import FilledPrompt
 from ivrkit.telemetry import export_call
@@ -84,9 +85,10 @@ def _pick_caller(room: rtc.Room) -> rtc.RemoteParticipant | None:
     return chosen[0] if chosen else None
 
 
-async def wait_for_caller(room: rtc.Room, timeout: float) -> rtc.RemoteParticipant | None:
+async def wait_for_caller(room: rtc.Room, timeout: float,
+                          give_up: asyncio.Event | None = None) -> rtc.RemoteParticipant | None:
     """The caller: a SIP participant if present, else the first standard participant to be in
-    the room; None if nobody came within `timeout` seconds."""
+    the room; None if nobody came within `timeout` seconds (or once `give_up` is set)."""
     found = _pick_caller(room)
     if found is not None:
         return found
@@ -97,12 +99,16 @@ async def wait_for_caller(room: rtc.Room, timeout: float) -> rtc.RemoteParticipa
             joined.set_result(p)
 
     room.on("participant_connected", on_join)
+    waits: list[asyncio.Future[Any]] = [joined]
+    if give_up is not None:
+        waits.append(asyncio.ensure_future(give_up.wait()))
     try:
-        return await asyncio.wait_for(joined, timeout)
-    except asyncio.TimeoutError:
-        return None
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return joined.result() if joined.done() else None
     finally:
         room.off("participant_connected", on_join)
+        for w in waits:
+            w.cancel()
 
 
 def tts_factory(spec: str, option: str = "--tts") -> Callable[[], Any]:
@@ -154,13 +160,15 @@ def _tts_plugin(flow: Flow, spec: str | None) -> tts.TTS[Any] | None:
 async def entrypoint(opts: WorkerOptions, ctx: JobContext) -> None:
     """The rtc_session entrypoint (bound to `opts` with functools.partial, so it pickles)."""
     reason = "call ended"
+    stopping = Stopping(ctx)  # the worker's shutdown request ends the call (ivrkit.livekit.stopping)
     try:
-        reason = await run_call(opts, ctx)
+        reason = await run_call(opts, ctx, stopping=stopping)
     except Exception:
         logger.exception("call in room '%s' failed", ctx.room.name)
         reason = "call failed (see the error above)"
         await _hang_up_after_failure(ctx)
     finally:
+        stopping.close()
         logger.info("job %s (room %s) ended: %s", ctx.job.id, ctx.room.name, reason)
         ctx.shutdown(reason)
 
@@ -184,7 +192,8 @@ async def _hang_up_after_failure(ctx: JobContext) -> None:
 CONNECT_LIMIT = 20.0
 
 
-async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | None = None) -> str:
+async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | None = None,
+                   stopping: Stopping | None = None) -> str:
     fs: FlowSet = flow_set(opts)
     connect_limit = CONNECT_LIMIT if connect_limit is None else connect_limit
     # audio is subscribed only while a flow listens to it (ivrkit.livekit.participant_audio)
@@ -192,7 +201,9 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
                what=f"joining room '{ctx.room.name}'", on_abandoned=ctx.room.disconnect)
     narrow_room(ctx.room)  # its loop wakes for its own events only (ivrkit.livekit.ffi_events)
     room = ctx.room
-    caller = await wait_for_caller(room, opts.caller_timeout)
+    caller = await wait_for_caller(room, opts.caller_timeout, stopping.requested if stopping else None)
+    if stopping is not None and stopping.reason is not None:
+        return f"{stopping.reason} before the call started"
     if caller is None:
         return f"no caller joined room '{room.name}' within {opts.caller_timeout:g} s"
     if room.local_participant.attributes.get(ADMISSION) == "busy":
@@ -214,7 +225,7 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
     if registry is not None:
         registry.add(room.name)  # until the call ends: if the worker dies, its guard hangs up
     try:
-        return await _serve_call(opts, ctx, caller, decision, loaded)
+        return await _serve_call(opts, ctx, caller, decision, loaded, stopping)
     finally:
         if registry is not None:
             registry.remove(room.name)
@@ -263,7 +274,7 @@ def _registry(opts: WorkerOptions) -> CallRegistry | None:
 
 
 async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemoteParticipant,
-                      decision: RouteDecision, loaded: LoadedFlow) -> str:
+                      decision: RouteDecision, loaded: LoadedFlow, stopping: Stopping | None = None) -> str:
     room = ctx.room
     clock = LoopClock()
     spec = tts_spec(loaded.flow, opts.tts)
@@ -299,6 +310,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
         channel.record.listener = lambda kind, at, fields: trace.write(kind, at=at, **fields)
     epoch_offset_ns = time.time_ns() - round(clock.now() * 1e9)  # the wall time of loop time 0, for spans
     call: Call | None = None
+    stopped: str | None = None  # why the worker's shutdown ended the call
     try:
         await channel.start()
         call = Call(loaded.machine, channel, hooks=progress_hooks(loaded.flow, channel.show), metrics=metrics)
@@ -307,7 +319,12 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
             flusher = asyncio.get_running_loop().create_task(copier.run(), name="ivrkit-trace")
         if metrics is not None:
             publisher = asyncio.get_running_loop().create_task(_publish(metrics), name="ivrkit-metrics")
+        if stopping is not None:
+            stopping.follow(call.stop)
         result = await call.run()
+        if result.ended_by == "stopped" and stopping is not None:
+            stopped = stopping.reason
+            return f"flow '{decision.flow}' ended: stopped, {stopped}"
         return f"flow '{decision.flow}' ended: {result.ended_by}"
     finally:
         if flusher is not None:
@@ -322,7 +339,7 @@ async def _serve_call(opts: WorkerOptions, ctx: JobContext, caller: rtc.RemotePa
         if trace is not None:
             if copier is not None:
                 copier.copy()
-            trace.write("job_end", at=clock.now(), reason=channel.ended)
+            trace.write("job_end", at=clock.now(), reason=stopped or channel.ended)
             trace.close()
         if call is not None:
             _export_spans(call, loaded.flow, epoch_offset_ns, room=room.name, job=ctx.job.id)

@@ -9,7 +9,8 @@ hook modules the flows name — worked out again after each restart, so an edit 
 include or a hook folder elsewhere is watched from then on. Only `.yaml`/`.yml`/`.py`/`.wav` changes count. Before a restart
 the changed flows are checked in a fresh interpreter (so a changed hook module is checked too);
 when that fails, the errors are printed and the running worker is kept — a typo does not take
-the dev line down. Calls in progress end at a restart (dev mode only).
+the dev line down. Calls in progress end at a restart and at Ctrl-C (dev mode does not drain):
+each is stopped at once, hung up, its trace saying the worker stopped (ivrkit.livekit.stopping).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ivrkit.livekit.dev_child import child_environment, options_from_environment
+from ivrkit.livekit.dev_child import child_environment, options_from_environment, start_worker
 from ivrkit.livekit.flows import FlowSet, FlowSetError, build_flow_set
 from ivrkit.livekit.settings import WorkerOptions
 
@@ -53,7 +54,7 @@ def _relevant(change: Any, path: str) -> bool:
 
 
 def _start_child(opts: WorkerOptions) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ivrkit.livekit.worker"], env=child_environment(opts))
+    return start_worker(opts)  # its own session: Ctrl-C reaches it once, as our SIGTERM
 
 
 def _stop_child(child: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -123,7 +124,11 @@ def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_child(child)
+        try:
+            _stop_child(child)  # the worker stops its calls (hung up, traced) and exits
+        except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM while it does: do not wait
+            child.kill()
+            child.wait()
 
 
 def _check_main() -> int:

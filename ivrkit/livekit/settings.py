@@ -123,7 +123,7 @@ class WorkerOptions:
     http_host: str | None = None  # health check address; None: all interfaces in start (probes), 127.0.0.1 in dev
     metrics_port: int | None = None  # /metrics and /ready (ivrkit.livekit.status), bound like the health port; None: off
     caller_timeout: float = 60.0  # seconds a job waits for its caller before giving up
-    drain_timeout: int = 1800  # seconds `start` waits for calls in progress on SIGTERM
+    drain_timeout: int = 1800  # seconds `start` waits for calls in progress on SIGTERM; then they are stopped
     guard: bool = True  # start only: run the worker under the guard (ivrkit.livekit.guard)
     guard_dir: Path | None = None  # where calls in progress are registered; None: a temp folder
     workers: int = 1  # start only: worker processes under the guard, each registered with LiveKit on its own
@@ -137,6 +137,9 @@ class WorkerOptions:
             raise SettingsError(f"metrics port must be 0-65535, not {self.metrics_port} (IVRKIT_METRICS_PORT / --metrics-port)")
         if self.max_calls is not None and self.max_calls < 1:
             raise SettingsError(f"max calls must be >= 1, not {self.max_calls} (IVRKIT_MAX_CALLS / --max-calls)")
+        if self.drain_timeout < 1:  # livekit-agents reads 0 as "wait for ever"
+            raise SettingsError(f"drain timeout must be >= 1 s, not {self.drain_timeout} "
+                                "(IVRKIT_DRAIN_TIMEOUT / --drain-timeout)")
         if not 1 <= self.workers <= MAX_WORKERS:
             raise SettingsError(f"workers must be 1-{MAX_WORKERS}, not {self.workers} (IVRKIT_WORKERS / --workers)")
         if self.workers > 1 and (self.dev or not self.guard):
@@ -184,6 +187,7 @@ class WorkerOptions:
             "metrics_port": ("IVRKIT_METRICS_PORT", _port("IVRKIT_METRICS_PORT")),
             "guard_dir": ("IVRKIT_GUARD_DIR", Path),
             "workers": ("IVRKIT_WORKERS", _positive_int("IVRKIT_WORKERS")),
+            "drain_timeout": ("IVRKIT_DRAIN_TIMEOUT", _positive_int("IVRKIT_DRAIN_TIMEOUT")),
         }
         for name, (var, convert) in from_env.items():
             raw = env.get(var, "").strip()

@@ -4,7 +4,9 @@ Built on livekit-agents 1.8.9's own worker: an `AgentServer` with one
 `@server.rtc_session(agent_name=...)` entrypoint (explicit dispatch: a SIP dispatch rule, a
 token's room configuration or `AgentDispatchService.create_dispatch` names the agent), run by
 livekit-agents' CLI runner, so signals, draining, the health endpoint (`:8081/`), the JSON log
-format and the reconnect backoff are LiveKit's own.
+format and the reconnect backoff are LiveKit's own. What a job does when that runner closes it
+(`dev` stopped, `start` past `--drain-timeout`) is ivrkit's: its call is stopped at once and
+hung up (`ivrkit.livekit.stopping`).
 
 Startup, in order (each failure is one clear message and a non-zero exit, before registering):
 1. LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET present and well-formed (exit 2);
@@ -310,6 +312,11 @@ def add_worker_arguments(parser: argparse.ArgumentParser, *, dev: bool = False) 
                              "registers with LiveKit and reports its own load, so the calls spread over "
                              "every core; each takes --max-calls (default: its share of 5 per core), and "
                              "the health and metrics ports given plus its number (0, 1, ...)")
+    parser.add_argument("--drain-timeout", type=int, metavar="SECONDS",
+                        help="start: on SIGTERM, how long calls in progress may run on (no new ones are taken); "
+                             "past it each is stopped: its caller is hung up and its trace says the worker "
+                             "stopped (env IVRKIT_DRAIN_TIMEOUT; default 1800). Set it below your "
+                             "orchestrator's kill deadline (terminationGracePeriodSeconds)")
     parser.add_argument("--guard-dir", type=Path,
                         help="start: folder where calls in progress are registered (env IVRKIT_GUARD_DIR; "
                              "default a temp folder; a volume lets a restarted container hang up the calls "
@@ -354,6 +361,7 @@ def options_from_args(args: argparse.Namespace, *, dev: bool) -> WorkerOptions:
             guard=not args.no_guard,
             guard_dir=args.guard_dir,
             workers=args.workers,
+            drain_timeout=args.drain_timeout,
         )
     except (SettingsError, RoutingError) as e:
         raise _fail(e, 2) from None

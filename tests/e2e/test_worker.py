@@ -23,7 +23,7 @@ from stack.callers import CallerError, CallerProcess, Tone
 from stack.process import LEAK
 from stack.stack import CALLER_PY, Stack
 from stack.testenv import log_text, pins_in, tone_flows, trace_text, unavailable
-from stack.worker import Worker, events
+from stack.worker import Record, Worker, events
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = Path(__file__).resolve().parent / "flows"
@@ -430,11 +430,11 @@ states:
 """
 
 
-def _flood_worker(stack: Stack, tmp_path: Path, agent: str, *extra: str) -> Worker:
+def _flood_worker(stack: Stack, tmp_path: Path, agent: str, *extra: str, mode: str = "start") -> Worker:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "flood.yaml").write_text(FLOOD_FLOW)
     flows = tone_flows([tmp_path / "src" / "flood.yaml"], tmp_path / "flows", TONES, RATE)
-    argv = [sys.executable, "-m", "ivrkit.livekit.worker", "start", str(flows), "--agent-name", agent,
+    argv = [sys.executable, "-m", "ivrkit.livekit.worker", mode, str(flows), "--agent-name", agent,
             "--http-port", "0", "--trace-dir", str(tmp_path / "traces"), "--default-flow", "e2e-flood", *extra]
     proc = stack.start(argv, name=f"worker-{agent}", env={**stack.env(), "PYTHONPATH": str(REPO)}, cwd=REPO)
     proc.wait_for_log(rf"ivrkit worker registered agent_name={agent} flows=e2e-flood", 60)
@@ -443,6 +443,93 @@ def _flood_worker(stack: Stack, tmp_path: Path, agent: str, *extra: str) -> Work
 
 def _keys_recorded(worker: Worker, room: str) -> str:
     return "".join(r["digit"] for r in events(worker.trace(room), "key"))
+
+
+#: How soon a call must end once its worker's shutdown reaches the job: the call stops its
+#: prompt and timers, leaves the room and deletes it — two server round trips, each bounded
+#: by the call's END_ACTION_LIMIT (5 s). livekit-agents alone held such a call 15 s, then
+#: cancelled it without hanging up.
+STOP_BOUND = 5.0
+
+
+def _disconnect_reason(event: Any) -> str:
+    """The caller's `disconnected` reason by name (the Python SDK gives its enum number)."""
+    from livekit import rtc
+
+    raw = str(event.get("reason"))
+    return rtc.DisconnectReason.Name(int(raw)) if raw.isdigit() else raw
+
+
+def _stopped_cleanly(worker: Worker, room: str, levels: str) -> list[Record]:
+    """The call in `room` ended as stopped by the worker, its trace saying so, nothing logged
+    at ERROR and nothing leaked; returns its trace."""
+    trace = worker.trace(room)
+    assert [r["ended_by"] for r in events(trace, "call_end")] == ["stopped"], trace[-3:]
+    assert events(trace, "call_end")[0]["reason"] == "the worker stopped"
+    assert trace[-1]["event"] == "job_end" and trace[-1]["reason"] == "the worker stopped", trace[-1]
+    assert "ended: flow 'e2e-flood' ended: stopped, the worker stopped" in worker.job_end(room)
+    bad = [ln for ln in worker.process.log_text().splitlines() if re.search(levels, ln) or LEAK.search(ln)]
+    assert not bad, bad
+    return trace
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm-no-reload"])
+def test_stopping_ivrkit_dev_stops_the_live_call_at_once(stack: Stack, tmp_path: Path, room_name: str, how: str) -> None:
+    """`ivrkit dev` (no drain) stopped mid-call — by Ctrl-C in its terminal (SIGINT to the whole
+    process group: the reloading parent and its worker), or by SIGTERM to a `--no-reload` worker
+    as a test harness stops it: the call ends at once — hung up (its room deleted), its trace
+    ending `stopped` / "the worker stopped" — and the worker exits 0, instead of the call running
+    on in silence until livekit-agents cancels it 15 s later, or the worker dying on the spot
+    (the terminal's signal plus the parent's own made two: livekit-agents' "exit now")."""
+    extra = ("--no-reload",) if how == "sigterm-no-reload" else ()
+    fw = _flood_worker(stack, tmp_path, f"{AGENT}-devstop-{how}", *extra, mode="dev")
+    caller = stack.caller(room_name, "caller", agent_name=fw.agent_name)
+    caller.wait_for_tone(hz("pin"), 30)
+    caller.press("12", interval=0.1)  # a key entry in progress
+    stop = time.monotonic()
+    if how == "ctrl-c":
+        os.killpg(fw.process.pid, signal.SIGINT)  # the harness started it as a process group leader
+    else:
+        os.kill(fw.process.pid, signal.SIGTERM)
+    gone = caller.wait_for("disconnected", STOP_BOUND)
+    hung_up = time.monotonic() - stop
+    assert _disconnect_reason(gone) == "ROOM_DELETED", gone
+    fw.process.popen.wait(STOP_BOUND)
+    exited = time.monotonic() - stop
+    assert fw.process.returncode == 0, fw.process.log_tail()
+    trace = _stopped_cleanly(fw, room_name, r"(?:\x1b\[[\d;]*m|\s)(?:ERROR|CRITICAL)(?:\x1b|\s)")  # colored dev log
+    assert "".join(r["digit"] for r in events(trace, "key")) == "12"
+    print(f"\ndev, {how} mid-call: caller hung up {hung_up:.2f} s after the signal, worker exited after {exited:.2f} s")
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_past_the_drain_timeout_start_stops_its_calls_then_exits(stack: Stack, tmp_path: Path, room_name: str,
+                                                                executor: str) -> None:
+    """SIGTERM to `ivrkit start --drain-timeout 3` mid-call: the call goes on through the drain
+    (its keys still count), and once the 3 s are over it is stopped — hung up, its trace ending
+    "the worker stopped" — and the worker and its guard exit 0. Either executor: a job process
+    learns of the shutdown the same way as a job thread."""
+    drain = 3
+    fw = _flood_worker(stack, tmp_path, f"{AGENT}-drainstop-{executor}", "--drain-timeout", str(drain),
+                       "--executor", executor)
+    caller = stack.caller(room_name, "caller", agent_name=fw.agent_name)
+    caller.wait_for_tone(hz("pin"), 30)
+    term = time.monotonic()
+    os.kill(fw.process.pid, signal.SIGTERM)
+    fw.process.wait_for_log(r"draining worker", 10)
+    caller.press("34", interval=0.1)  # the call is still served while the worker drains
+    gone = caller.wait_for("disconnected", drain + STOP_BOUND)
+    hung_up = time.monotonic() - term
+    assert hung_up >= drain, f"the call was stopped {hung_up:.2f} s after SIGTERM, before the drain timeout"
+    assert _disconnect_reason(gone) == "ROOM_DELETED", gone
+    fw.process.popen.wait(STOP_BOUND)
+    exited = time.monotonic() - term
+    assert fw.process.returncode == 0, fw.process.log_tail()
+    fw.process.wait_for_log(r"drain timed out, forcing shutdown", 1)
+    trace = _stopped_cleanly(fw, room_name, r'"level": "ERROR"')
+    assert "".join(r["digit"] for r in events(trace, "key")) == "34"
+    print(f"\nstart --drain-timeout {drain} ({executor}): caller hung up {hung_up:.2f} s after SIGTERM, "
+          f"worker exited after {exited:.2f} s")
 
 
 def test_a_flood_of_keys_is_accounted_for_key_by_key(stack: Stack, tmp_path: Path, room_name: str) -> None:
@@ -657,3 +744,25 @@ def test_sip_call_menu_and_pin_with_rfc4733_keys(sip_worker: tuple[Any, Worker],
     assert call["sip"] is True and call["caller_info"]["called_number"] == SIP_NUMBER
     assert call["caller_info"]["call_id"], call
     assert [r["digit"] for r in events(trace, "key")] == ["1", "*", "*", "*", "*", "*"]
+
+
+def test_a_second_sigterm_during_the_drain_ends_the_worker_and_the_guard_hangs_up(
+    stack: Stack, tmp_path: Path, room_name: str
+) -> None:
+    """SIGTERM twice to `ivrkit start` mid-call: the first drains, the second is livekit-agents'
+    "exit now" (the worker leaves at once, no clean stop of its call) — so the guard hangs up the
+    call the worker left registered, instead of leaving the caller in silence."""
+    fw = _flood_worker(stack, tmp_path, f"{AGENT}-forced")
+    caller = stack.caller(room_name, "caller", agent_name=fw.agent_name)
+    caller.wait_for_tone(hz("pin"), 30)
+    os.kill(fw.process.pid, signal.SIGTERM)
+    fw.process.wait_for_log(r"draining worker", 10)
+    forced = time.monotonic()
+    os.kill(fw.process.pid, signal.SIGTERM)
+    gone = caller.wait_for("disconnected", STOP_BOUND)
+    hung_up = time.monotonic() - forced
+    assert _disconnect_reason(gone) == "ROOM_DELETED", gone
+    fw.process.popen.wait(STOP_BOUND)
+    fw.process.wait_for_log(rf"stopped with 1 call\(s\) in progress; hung them up: {re.escape(room_name)}", 1)
+    assert fw.process.returncode == 1, fw.process.log_tail()  # livekit-agents' forced exit
+    print(f"\nstart, second SIGTERM mid-drain: the guard hung the caller up {hung_up:.2f} s after it")

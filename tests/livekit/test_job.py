@@ -101,3 +101,39 @@ def test_calls_are_counted_only_when_the_worker_serves_metrics(tmp_path: Path) -
     assert job._call_metrics(WorkerOptions.from_env(tmp_path, env={}), flow) is None
     sink = job._call_metrics(WorkerOptions.from_env(tmp_path, env={}, metrics_port=0), flow)
     assert sink is not None and sink.series.name == "f" and sink.menus == frozenset({"main"})
+
+
+class Room:
+    """What `wait_for_caller` uses of an rtc.Room: its participants and join events."""
+
+    def __init__(self) -> None:
+        self.remote_participants: dict[str, Any] = {}
+        self.handlers: dict[str, Any] = {}
+
+    def on(self, event: str, handler: Any) -> None:
+        self.handlers[event] = handler
+
+    def off(self, event: str, handler: Any) -> None:
+        assert self.handlers.pop(event) is handler
+
+
+async def test_waiting_for_the_caller_ends_when_the_worker_stops() -> None:
+    """A job still waiting for its caller when the worker stops gives up at once (no call to
+    stop yet), instead of waiting out `caller_timeout` (60 s)."""
+    room, give_up = Room(), asyncio.Event()
+    waiting = asyncio.create_task(job.wait_for_caller(room, 60.0, give_up))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert "participant_connected" in room.handlers and not waiting.done()
+    give_up.set()
+    assert await asyncio.wait_for(waiting, 1.0) is None
+    assert room.handlers == {}  # its handler is gone with it
+
+
+async def test_waiting_for_the_caller_returns_the_one_who_joins() -> None:
+    room, give_up = Room(), asyncio.Event()
+    waiting = asyncio.create_task(job.wait_for_caller(room, 60.0, give_up))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    caller = types.SimpleNamespace(kind=job._SIP, identity="sip_+15550100")
+    room.handlers["participant_connected"](caller)
+    assert await asyncio.wait_for(waiting, 1.0) is caller
+    assert room.handlers == {}

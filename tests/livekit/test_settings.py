@@ -101,3 +101,13 @@ def test_health_and_metrics_ports_bind_alike() -> None:
     assert WorkerOptions.from_env("f.yaml", ENV).bind_host == ""  # start: all interfaces, for probes
     assert WorkerOptions.from_env("f.yaml", ENV, dev=True).bind_host == "127.0.0.1"
     assert WorkerOptions.from_env("f.yaml", {**ENV, "IVRKIT_HTTP_HOST": "10.0.0.5"}).bind_host == "10.0.0.5"
+
+
+def test_drain_timeout_from_env_or_flag_and_never_zero() -> None:
+    assert WorkerOptions.from_env("flows", {}).drain_timeout == 1800
+    assert WorkerOptions.from_env("flows", {"IVRKIT_DRAIN_TIMEOUT": "25"}).drain_timeout == 25
+    assert WorkerOptions.from_env("flows", {"IVRKIT_DRAIN_TIMEOUT": "25"}, drain_timeout=5).drain_timeout == 5
+    with pytest.raises(SettingsError, match=r"IVRKIT_DRAIN_TIMEOUT='0' is not a whole number >= 1"):
+        WorkerOptions.from_env("flows", {"IVRKIT_DRAIN_TIMEOUT": "0"})
+    with pytest.raises(SettingsError, match=r"drain timeout must be >= 1 s, not 0 \(IVRKIT_DRAIN_TIMEOUT / --drain-timeout\)"):
+        WorkerOptions.from_env("flows", {}, drain_timeout=0)
