@@ -172,8 +172,10 @@ def summary(data: dict[str, dict[str, Any]]) -> list[list[Any]]:
                              + (" (saturated)" if r.get("saturated", {}).get(side) else "")
                              for r in res if r["phase"] == phase)
 
-        rows.append(["13 worker CPU per call (% of a core): prompt playing | waiting in a menu",
-                     f"{fig('now', 'play')} | {fig('now', 'idle')}",
+        setup = next((r for r in res if r["phase"] == "setup"), None)
+        rows.append(["13 worker CPU per call (% of a core): prompt playing | waiting in a menu | a key a second",
+                     f"{fig('now', 'play')} | {fig('now', 'idle')} | {fig('now', 'keys')}"
+                     + (f"; set-up {setup['now_cpu_ms_per_call']:.0f} ms CPU per call" if setup else ""),
                      f"before: {fig('before', 'play')} | {fig('before', 'idle')}; queue-less source: "
                      f"{fig('queueless', 'play')} | {fig('queueless', 'idle')}",
                      ", ".join(f"{r['before_pct_per_call'] / r['now_pct_per_call']:.1f}x" for r in res
