@@ -166,24 +166,25 @@ async def entrypoint(opts: WorkerOptions, ctx: JobContext) -> None:
     except Exception:
         logger.exception("call in room '%s' failed", ctx.room.name)
         reason = "call failed (see the error above)"
-        await _hang_up_after_failure(ctx)
+        await _hang_up_by_room(ctx)
     finally:
         stopping.close()
         logger.info("job %s (room %s) ended: %s", ctx.job.id, ctx.room.name, reason)
         ctx.shutdown(reason)
 
 
-async def _hang_up_after_failure(ctx: JobContext) -> None:
-    """A call that failed outside the flow (no prompt track, a plugin that would not start)
-    must not leave the caller in silence, or ringing: delete the room, which hangs up a SIP
-    caller. Already gone (the flow hung up first) is fine."""
+async def _hang_up_by_room(ctx: JobContext) -> None:
+    """A call that failed outside the flow (no prompt track, a plugin that would not start), or
+    that the worker's stop ended before its flow began, must not leave the caller in silence, or
+    ringing: delete the room, which hangs up a SIP caller. Already gone (the flow hung up
+    first) is fine."""
     try:
         await asyncio.wait_for(ctx.api.room.delete_room(api.DeleteRoomRequest(room=ctx.room.name)), 5.0)
     except api.TwirpError as e:
         if e.code != api.TwirpErrorCode.NOT_FOUND:
-            logger.error("room '%s': could not hang up after the failure: %s", ctx.room.name, e.message)
+            logger.error("room '%s': could not hang up: %s", ctx.room.name, e.message)
     except Exception as e:
-        logger.error("room '%s': could not hang up after the failure (%s: %s)", ctx.room.name, type(e).__name__, e)
+        logger.error("room '%s': could not hang up (%s: %s)", ctx.room.name, type(e).__name__, e)
 
 
 #: Joining the call's room waits at most this long (its turn among the process's joins
@@ -203,6 +204,8 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
     room = ctx.room
     caller = await wait_for_caller(room, opts.caller_timeout, stopping.requested if stopping else None)
     if stopping is not None and stopping.reason is not None:
+        if caller is not None:  # already in the room: hang up rather than leave them in silence
+            await _hang_up_by_room(ctx)
         return f"{stopping.reason} before the call started"
     if caller is None:
         return f"no caller joined room '{room.name}' within {opts.caller_timeout:g} s"

@@ -57,9 +57,16 @@ def _start_child(opts: WorkerOptions) -> subprocess.Popen[bytes]:
     return start_worker(opts)  # its own session: Ctrl-C reaches it once, as our SIGTERM
 
 
+#: Workers already sent their SIGTERM: a second one (Ctrl-C while a restart waits for the old
+#: worker) makes livekit-agents exit at once, its calls neither hung up nor traced.
+_terminated: set[int] = set()
+
+
 def _stop_child(child: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
+        if child.pid not in _terminated:
+            _terminated.add(child.pid)
+            child.send_signal(signal.SIGTERM)
         try:
             child.wait(timeout)
         except subprocess.TimeoutExpired:

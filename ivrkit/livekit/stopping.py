@@ -12,7 +12,9 @@ This module reads that future — the one signal livekit-agents has — from the
 `on_shutdown` function the runner gave the `JobContext` closes over the runner itself. Read-only:
 livekit's own shutdown sequence is unchanged. A request from the worker (not from the job's own
 `ctx.shutdown`, nor "room disconnected", which the channel already treats as the caller gone) is
-passed on as "the worker stopped". Pinned to 1.8.9 (pyproject.toml); should a later version move
+passed on as "the worker stopped". livekit-agents sends the same request, without a reason,
+when livekit-server terminates one job (`JobTermination`) while the worker goes on; ivrkit
+cannot tell the two apart, and such a call is traced "the worker stopped" too. Pinned to 1.8.9 (pyproject.toml); should a later version move
 things, `watch` logs one warning and jobs stop as before (after livekit's 15 s), and
 tests/livekit/test_stopping.py fails on the real runner.
 """
