@@ -1,6 +1,6 @@
 """Row 6: how many calls of a menu mix this 2-core box holds, and what each party's CPU costs.
 
-    sudo .venv/bin/python bench/concurrency.py            # N = 10, 25, 50, 75, 100, 125, 150: ~20 min
+    sudo .venv/bin/python bench/concurrency.py            # N = 10, 20, 30, 40, 50, 75, 100 ...: ~20 min
     sudo .venv/bin/python bench/concurrency.py --smoke    # 2 calls, one ivrkit worker, seconds
 
 In the harness's namespace (tests/stack): livekit-server, three workers running for the whole run
@@ -251,7 +251,7 @@ def _slope(points: list[tuple[int, float]]) -> float | None:
 
 def main() -> int:
     p = parser(__doc__ or "")
-    p.add_argument("--calls", default="10,25,50,75,100,125,150", help="N, a comma list, grown until a side does not hold")
+    p.add_argument("--calls", default="10,20,30,40,50,75,100,125,150", help="N, a comma list, grown until a side does not hold")
     p.add_argument("--sides", default=",".join(SIDES), help=f"a comma list of {', '.join(SIDES)}")
     p.add_argument("--window", type=float, default=30.0, help="seconds measured once every call heard its greeting")
     p.add_argument("--prompt-s", type=float, default=3.0, help="length of each prompt (s)")
