@@ -1,6 +1,6 @@
 """Row 6: how many calls of a menu mix this 2-core box holds, and what each party's CPU costs.
 
-    sudo .venv/bin/python bench/concurrency.py            # N = 10, 20, 30, 40, 50, 75, 100 ...: ~20 min
+    sudo .venv/bin/python bench/concurrency.py            # N = 10, 15, 20, 25, 30, 40, 50, 75, 100 ...: ~15 min
     sudo .venv/bin/python bench/concurrency.py --smoke    # 2 calls, one ivrkit worker, seconds
 
 In the harness's namespace (tests/stack): livekit-server, three workers running for the whole run
@@ -149,9 +149,22 @@ def _traces(trace_dir: Path, rooms: list[str], timeout: float = 20.0) -> dict[st
     return out
 
 
+def _quiet(pid: int, below_pct: float = 15.0, limit: float = 90.0) -> float:
+    """Wait until the worker is idle again (an overloaded batch leaves it seconds of backlog);
+    returns the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        c0 = cpu_seconds(tree(pid))
+        time.sleep(1.0)
+        if 100 * (cpu_seconds(tree(pid)) - c0) < below_pct:
+            break
+    return time.monotonic() - began
+
+
 def _batch(st: Any, side: str, worker: Any, trace_dir: Path | None, n: int, args: Any, seed: int) -> dict[str, Any]:
     stamp = time.monotonic_ns() % 10**9
     calls = [Call(room=f"c6-{side}-{n}-{stamp}-{i}") for i in range(n)]
+    settled_s = _quiet(worker.pid)
     c0, t0 = cpu_seconds(tree(worker.pid)), time.monotonic()
     time.sleep(args.idle)
     idle_pct = 100 * (cpu_seconds(tree(worker.pid)) - c0) / max(time.monotonic() - t0, 1e-3)
@@ -193,7 +206,7 @@ def _batch(st: Any, side: str, worker: Any, trace_dir: Path | None, n: int, args
         "worker_pct_per_call": (pct["worker"] - idle_pct) / n,
         "server_pct": pct["server"], "callers_pct": pct["callers"], "driver_pct": pct["driver"],
         "box_pct": pct["box"], "other_pct": pct["other"], "window_s": wall, "ramp_s": ramp_s,
-        "prompt_share": playing / (n * wall),
+        "prompt_share": playing / (n * wall), "settled_s": settled_s,
         "setup_p50_ms": ms(percentile(setup, 50)) if setup else None,
         "setup_p99_ms": ms(percentile(setup, 99)) if setup else None, "load_avg_1m": os.getloadavg()[0],
     }
@@ -251,7 +264,7 @@ def _slope(points: list[tuple[int, float]]) -> float | None:
 
 def main() -> int:
     p = parser(__doc__ or "")
-    p.add_argument("--calls", default="10,20,30,40,50,75,100,125,150", help="N, a comma list, grown until a side does not hold")
+    p.add_argument("--calls", default="10,15,20,25,30,40,50,75,100,125,150", help="N, a comma list, grown until a side does not hold")
     p.add_argument("--sides", default=",".join(SIDES), help=f"a comma list of {', '.join(SIDES)}")
     p.add_argument("--window", type=float, default=30.0, help="seconds measured once every call heard its greeting")
     p.add_argument("--prompt-s", type=float, default=3.0, help="length of each prompt (s)")
