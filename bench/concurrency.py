@@ -246,6 +246,30 @@ def _batch(st: Any, side: str, worker: Any, trace_dir: Path | None, n: int, args
     return res
 
 
+def summarise(results: list[dict[str, Any]], sides: list[str]) -> list[dict[str, Any]]:
+    """Per side: the largest N held (in either try), the first N that held in neither, and the
+    slope of the worker's CPU (minus idle) against N over the held batches from 10 to 100 calls."""
+    out = []
+    for side in sides:
+        runs = [r for r in results if r.get("side") == side and not r.get("summary")]
+        held = [r for r in runs if r["held"]]
+        fit = [(r["calls"], r["worker_pct"] - r["worker_idle_pct"]) for r in held if 10 <= r["calls"] <= 100]
+        xs = [x for x, _ in fit]
+        out.append({"side": side, "held_up_to": max((r["calls"] for r in held), default=None),
+                    "first_not_held": min((r["calls"] for r in runs if not any(h["calls"] == r["calls"] for h in held)),
+                                          default=None),
+                    "slope_pct_per_call": _slope(fit), "slope_range": [min(xs, default=None), max(xs, default=None)]})
+    return out
+
+
+def detector_table(results: list[dict[str, Any]]) -> str | None:
+    """The onset detector against the worker's traces, and the keys' way to the worker, per batch."""
+    det = [[r["side"], r["calls"], r["attempt"], r.get("prompt_to_onset_p50_ms"), r.get("prompt_to_onset_p99_ms"),
+            r.get("key_to_worker_p50_ms"), r.get("key_to_worker_p99_ms")] for r in results if r.get("prompt_to_onset_n")]
+    return table(["side", "calls", "try", "trace prompt → onset p50 ms", "p99 ms", "key sent → trace key p50 ms",
+                  "p99 ms"], det) if det else None
+
+
 def _keep(log_dir: Path, call: Call, trace: list[dict[str, Any]]) -> None:
     """A call whose keys or prompts do not add up: its trace and what its caller heard, beside the logs."""
     (log_dir / f"{call.room}.trace.json").write_text(json.dumps(trace, indent=1))
@@ -339,26 +363,15 @@ def main() -> int:
     report.show(table(["side", "calls", "try", "keys timed", "p50 ms", "p99 ms", "lost keys", "unanswered", "failed calls",
                        "set-up p50 ms", "worker % of a core", "worker % per call", "server %", "callers %", "box %",
                        "load avg", "prompt playing", "held"], rows))
-    summaries = []
-    for side in sides:
-        runs = [r for r in report.results if r["side"] == side]
-        held = [r for r in runs if r["held"]]
-        fit = [(r["calls"], r["worker_pct"] - r["worker_idle_pct"]) for r in held if 10 <= r["calls"] <= 100]
-        s = {"side": side, "held_up_to": max((r["calls"] for r in held), default=None),
-             "first_not_held": next((r["calls"] for r in runs if not r["held"]), None),
-             "slope_pct_per_call": _slope(fit), "slope_range": [min((x for x, _ in fit), default=None),
-                                                                 max((x for x, _ in fit), default=None)]}
-        summaries.append(s)
-        slope, (lo, hi) = _slope(fit), (min((x for x, _ in fit), default=None), max((x for x, _ in fit), default=None))
-        print(f"{side}: held up to N={s['held_up_to']}, first not held N={s['first_not_held']}, worker CPU slope "
+    summaries = summarise(report.results, sides)
+    for s in summaries:
+        slope, (lo, hi) = s["slope_pct_per_call"], s["slope_range"]
+        print(f"{s['side']}: held up to N={s['held_up_to']}, first not held N={s['first_not_held']}, worker CPU slope "
               + (f"{slope:.2f} % of a core per call (N {lo}-{hi})" if slope is not None else "-"))
     report.results.extend({"summary": True, **s} for s in summaries)
-    det = [(r["side"], r["calls"], r.get("prompt_to_onset_p50_ms"), r.get("prompt_to_onset_p99_ms"),
-            r.get("key_to_worker_p50_ms"), r.get("key_to_worker_p99_ms")) for r in report.results
-           if r.get("prompt_to_onset_n")]
+    det = detector_table(report.results)
     if det:
-        report.show(table(["side", "calls", "trace prompt → onset p50 ms", "p99 ms", "key sent → trace key p50 ms",
-                           "p99 ms"], [list(d) for d in det]))
+        report.show(det)
     report.notes.append("worker % of a core: its own processes (guard and workers), read from /proc over the window; "
                         "per call: minus the same worker idle just before the batch, / N")
     report.notes.append("callers: the Go callers' processes (one per call); box: the whole machine's busy time "
