@@ -14,7 +14,7 @@ where key 1 goes to the other menu.
 
 Callers are Go processes (tests/e2e/goclient with `-listen`, one per call): they subscribe to the
 agent's track and tell a prompt's start ("onset") and end by the size of each Opus packet, never
-decoding audio, so 100+ of them fit beside the worker. Each call: join (calls arrive `--arrival`
+decoding audio (~0.6 % of a core each here), so 100+ of them fit beside the worker. Each call: join (calls arrive `--arrival`
 a second), hear the greeting to its end, then over and over: wait a human 1-3 s (seeded per
 call), press 1, hear the next prompt to its end. Once every call of the batch heard its greeting,
 a window of `--window` seconds is measured; then the calls hang up.
@@ -25,8 +25,9 @@ keys (ivrkit: keys sent vs the `key` records of each call's trace — any lost k
 CPU over the window from /proc in % of one core, per party: the worker's processes only (minus
 the same worker idle just before the batch, then per call), livekit-server, the Go callers, this
 driver, and the box as a whole. Held = p99 ≤ 250 ms, no lost or unanswered key, every call up.
-Sides run interleaved per N (the first side rotates); a side stops growing after the first N it
-does not hold. The worker's CPU per call is also fitted against N (slope, 10 → 100 or the limit).
+Sides run interleaved per N (the first side rotates); a batch that does not hold is tried once
+more (the box is shared), and a side stops growing after an N that held in neither try. The
+worker's CPU is fitted against N over its held batches (the slope, 10 → 100 or the limit).
 
 The onset detector is checked in the same run: each onset against the worker trace's `prompt`
 record (the time the call started the prompt), and each key's arrival in the trace against its send.
