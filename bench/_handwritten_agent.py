@@ -6,7 +6,10 @@ own `rtc.AudioSource` + published track, 20 ms frames), the same tone samples pr
 memory. On `sip_dtmf_received` "1" from the caller it cuts the playing prompt
 (`clear_queue`) and starts the other tone. No flow, no state machine, no trace, no masking.
 
-    LIVEKIT_URL=... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=... python bench/_handwritten_agent.py
+    LIVEKIT_URL=... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=... python bench/_handwritten_agent.py [--tone-seconds S]
+
+`--tone-seconds` sets the prompts' length (default `_tones.SECONDS`), as `write_tones` does for
+the ivrkit worker's WAV files.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ from livekit import rtc
 from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobExecutorType, cli
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _tones import RATE, TONES, tone_pcm  # noqa: E402
+from _tones import RATE, SECONDS, TONES, tone_pcm  # noqa: E402
 
 AGENT_NAME = "handwritten-bench"
 FRAME = RATE // 50  # 20 ms
 
 
-def _frames(freq: float) -> list[rtc.AudioFrame]:
-    pcm = tone_pcm(freq)
+def _frames(freq: float, seconds: float) -> list[rtc.AudioFrame]:
+    pcm = tone_pcm(freq, seconds)
     step = FRAME * 2
     out = []
     for i in range(0, len(pcm), step):
@@ -35,7 +38,7 @@ def _frames(freq: float) -> list[rtc.AudioFrame]:
     return out
 
 
-PROMPTS = [_frames(f) for f in TONES]
+PROMPTS: list[list[rtc.AudioFrame]] = []
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -80,6 +83,8 @@ async def entrypoint(ctx: JobContext) -> None:
 
 
 def main() -> None:
+    seconds = float(sys.argv[sys.argv.index("--tone-seconds") + 1]) if "--tone-seconds" in sys.argv else SECONDS
+    PROMPTS.extend(_frames(f, seconds) for f in TONES)
     server = AgentServer(job_executor_type=JobExecutorType.THREAD, load_fnc=lambda s: 0.0, load_threshold=1.0,
                          port=0)
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)

@@ -1,4 +1,4 @@
-"""Simulated callers for the real-server benchmarks (rows 5 and 6): key → first prompt audio.
+"""Simulated callers for the real-server benchmark of row 5: key → first prompt audio.
 
 Runs inside the harness's network namespace (started by bench/_stack_run.py). One process hosts
 one or many calls, each its own `rtc.Room` joined with a token from LIVEKIT_TOKENS (a JSON list;
@@ -8,9 +8,7 @@ each token's room configuration dispatches the worker under test). Per call:
 2. then, `warmup + presses` times: wait a short random gap of silence, take t0 =
    time.monotonic(), `publish_dtmf(1, "1")`, and wait for the first audio frame louder than
    -35 dBFS to arrive at this caller: latency = its arrival time - t0. Wait for the prompt to end
-   (150 ms of silence) and go on. With --lockstep the calls take turns, one press at a time
-   (press i of every call happens before press i+1 of any), so calls to different workers see
-   the same background load — the paired comparison of row 5. The prompts are tones, alternating between two frequencies with
+   (150 ms of silence) and go on. The prompts are tones, alternating between two frequencies with
    every key, so each press also checks that the *next* prompt (not a replay) was heard.
 
 stdout, JSON lines: {"event": "call", "call": i, "latencies": [...], "failures": n,
@@ -35,6 +33,8 @@ from livekit import rtc
 
 LOUD_DB = -35.0
 SILENCE_S = 0.15
+RATE = 16000  # what the caller decodes to
+FRAME_MS = 10
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -92,31 +92,6 @@ async def _silence(ear: Ear, limit: float) -> bool:
     return False
 
 
-class Turns:
-    """Lockstep: call i may press its n-th key only after every call pressed its (n-1)-th."""
-
-    def __init__(self, calls: int) -> None:
-        self.calls = calls
-        self.turn = 0
-        self.broken = False
-        self.cond = asyncio.Condition()
-
-    async def wait(self, i: int, n: int) -> None:
-        async with self.cond:
-            await self.cond.wait_for(lambda: self.broken or self.turn >= n * self.calls + i)
-
-    async def abandon(self) -> None:
-        """A call failed: stop taking turns rather than leave the others waiting forever."""
-        async with self.cond:
-            self.broken = True
-            self.cond.notify_all()
-
-    async def done(self) -> None:
-        async with self.cond:
-            self.turn += 1
-            self.cond.notify_all()
-
-
 async def _press(n: int, room: rtc.Room, ear: Ear, args: argparse.Namespace, tones: tuple[float, float],
                  expect: int, out: dict[str, Any]) -> None:
     await asyncio.sleep(args.gap * random.uniform(0.5, 1.5))
@@ -150,10 +125,9 @@ async def _press(n: int, room: rtc.Room, ear: Ear, args: argparse.Namespace, ton
         out["press_index"].append(n)
 
 
-async def one_call(i: int, url: str, token: str, args: argparse.Namespace, tones: tuple[float, float],
-                   turns: Turns | None = None) -> dict[str, Any]:
+async def one_call(i: int, url: str, token: str, args: argparse.Namespace, tones: tuple[float, float]) -> dict[str, Any]:
     room = rtc.Room()
-    ear = Ear(rate=args.rate)
+    ear = Ear(rate=RATE)
     got_track: asyncio.Future[rtc.Track] = asyncio.get_running_loop().create_future()
     tasks: list[asyncio.Task[None]] = []
     out: dict[str, Any] = {"call": i, "latencies": [], "failures": 0, "wrong_prompt": 0, "errors": [],
@@ -167,7 +141,7 @@ async def one_call(i: int, url: str, token: str, args: argparse.Namespace, tones
     try:
         await room.connect(url, token)
         track = await asyncio.wait_for(got_track, args.join_timeout)
-        tasks.append(asyncio.ensure_future(_listen(track, ear, args.frame_ms)))
+        tasks.append(asyncio.ensure_future(_listen(track, ear, FRAME_MS)))
         # the first prompt: wait for it to start, then to end
         first: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
         ear.waiter = first
@@ -175,21 +149,11 @@ async def one_call(i: int, url: str, token: str, args: argparse.Namespace, tones
         if not await _silence(ear, 10):
             raise TimeoutError("the first prompt did not end within 10 s")
         expect = 1  # the first prompt was tone 0; each key moves to the other one
-        if turns is not None:
-            await turns.done()  # "ready" turn (n = 0 is the first prompt)
         for n in range(args.warmup + args.presses):
-            if turns is not None:
-                await turns.wait(i, n + 1)
-            try:
-                await _press(n, room, ear, args, tones, expect, out)
-            finally:
-                if turns is not None:
-                    await turns.done()
+            await _press(n, room, ear, args, tones, expect, out)
             expect = 1 - expect
     except Exception as exc:  # reported in the JSON: the bench decides
         out["errors"].append(f"{type(exc).__name__}: {exc}")
-        if turns is not None:
-            await turns.abandon()
         out["failures"] += max(0, args.warmup + args.presses - len(out["latencies"]) - out["failures"])
     finally:
         for t in tasks:
@@ -208,20 +172,15 @@ async def main() -> int:
     p.add_argument("--press-timeout", type=float, default=5.0)
     p.add_argument("--join-timeout", type=float, default=30.0)
     p.add_argument("--stagger", type=float, default=0.05, help="seconds between call starts")
-    p.add_argument("--delay", type=float, default=0.0, help="seconds before the first call starts")
-    p.add_argument("--rate", type=int, default=16000)
-    p.add_argument("--frame-ms", type=int, default=10)
     p.add_argument("--tones", default="600,900")
-    p.add_argument("--lockstep", action="store_true", help="calls take turns, one press at a time")
     args = p.parse_args()
     tokens = json.loads(os.environ["LIVEKIT_TOKENS"])
     tones = tuple(float(x) for x in args.tones.split(","))
     start = time.monotonic()
-    turns = Turns(len(tokens)) if args.lockstep else None
 
     async def staggered(i: int, token: str) -> dict[str, Any]:
-        await asyncio.sleep(args.delay + i * args.stagger)
-        res = await one_call(i, args.url, token, args, tones, turns)  # type: ignore[arg-type]
+        await asyncio.sleep(i * args.stagger)
+        res = await one_call(i, args.url, token, args, tones)  # type: ignore[arg-type]
         emit("call", **res)
         return res
 

@@ -1,4 +1,4 @@
-"""The real stack for rows 5 and 6, through the project's harness (tests/stack).
+"""The real stack for the real-server rows (5, 6, 10, 13 and the soak), through the project's harness (tests/stack).
 
 Everything runs inside the harness's private network namespace: livekit-server on its test
 address, the worker(s) under test and the simulated callers; nothing else is a target. Workers
@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,8 +68,9 @@ def start_ivrkit_worker(st: Any, flow: Path, *, agent_name: str, executor: str, 
     return proc
 
 
-def start_handwritten_worker(st: Any, timeout: float = 90.0) -> Any:
-    proc = st.start([sys.executable, str(HANDWRITTEN)], name="handwritten-worker",
+def start_handwritten_worker(st: Any, timeout: float = 90.0, tone_seconds: float | None = None) -> Any:
+    extra = [] if tone_seconds is None else ["--tone-seconds", str(tone_seconds)]
+    proc = st.start([sys.executable, str(HANDWRITTEN), *extra], name="handwritten-worker",
                     env={**st.env(), **WORKER_ENV}, cwd=REPO)
     proc.wait_for_log(r"handwritten worker registered", timeout=timeout)
     return proc
@@ -101,57 +101,40 @@ class CallerRun:
 
 
 def run_callers(st: Any, agent_name: str | list[str], *, calls: int, presses: int, warmup: int, tag: str,
-                gap: float = 0.15, timeout: float = 600.0, stagger: float = 0.05, lockstep: bool = False,
-                per_process: int = 0, rate: int = 16000, frame_ms: int = 10) -> CallerRun:
-    """`calls` simulated callers, each in its own room dispatching `agent_name` (or
-    `agent_name[i]` for call i); all in one caller process, or `per_process` calls per process
-    (processes run at the same time; fewer rooms per Python event loop disturb each other less)."""
+                gap: float = 0.15, timeout: float = 600.0) -> CallerRun:
+    """`calls` simulated callers in one caller process, each in its own room dispatching
+    `agent_name` (or `agent_name[i]` for call i)."""
     stamp = f"{tag}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
     agents = agent_name if isinstance(agent_name, list) else [agent_name] * calls
     tokens = [st.token(f"caller-{i}", f"bench-{stamp}-{i}", agent_name=agents[i]) for i in range(calls)]
-    size = per_process or calls
-    groups = [tokens[i:i + size] for i in range(0, calls, size)]
     argv = [sys.executable, str(CALLER), "--url", st.url, "--presses", str(presses), "--warmup", str(warmup),
-            "--gap", str(gap), "--rate", str(rate), "--frame-ms", str(frame_ms),
-            *(["--lockstep"] if lockstep else [])]
-
-    def one(g: int) -> Any:
-        # later groups start after the earlier ones' stagger, so call starts stay spread out
-        delay = g * size * stagger
-        return st.run([*argv, "--stagger", str(stagger), "--delay", str(delay)], timeout=timeout,
-                      env={"LIVEKIT_TOKENS": json.dumps(groups[g])})
-
+            "--gap", str(gap)]
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        dones = list(pool.map(one, range(len(groups))))
+    done = st.run(argv, timeout=timeout, env={"LIVEKIT_TOKENS": json.dumps(tokens)})
     seconds = time.monotonic() - t0
     results = []
+    finished = False
+    for line in done.stdout.splitlines():
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("event") == "call":
+            results.append(ev)
+        elif ev.get("event") == "done":
+            finished = True
     crashed_at_exit = 0
-    for g, done in enumerate(dones):
-        got = 0
-        finished = False
-        for line in done.stdout.splitlines():
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if ev.get("event") == "call":
-                ev["call"] += g * size
-                results.append(ev)
-                got += 1
-            elif ev.get("event") == "done":
-                finished = True
-        if done.returncode != 0 and finished and got == len(groups[g]):
-            # every result was printed; the process died in livekit's native teardown afterwards
-            # (seen: a tokio panic "panic in a function that cannot unwind" at exit)
-            crashed_at_exit += 1
-        elif done.returncode != 0 or got != len(groups[g]):
-            raise RuntimeError(f"caller process {g} exited {done.returncode} with {got}/{len(groups[g])} call "
-                               f"results; stderr tail:\n{done.stderr[-3000:]}")
-    return CallerRun(results, seconds, "\n".join(d.stderr[-1000:] for d in dones), crashed_at_exit)
+    if done.returncode != 0 and finished and len(results) == calls:
+        # every result was printed; the process died in livekit's native teardown afterwards
+        # (seen: a tokio panic "panic in a function that cannot unwind" at exit)
+        crashed_at_exit = 1
+    elif done.returncode != 0 or len(results) != calls:
+        raise RuntimeError(f"the caller process exited {done.returncode} with {len(results)}/{calls} call "
+                           f"results; stderr tail:\n{done.stderr[-3000:]}")
+    return CallerRun(results, seconds, done.stderr[-1000:], crashed_at_exit)
 
 
-# --- process-tree accounting (row 6) ---------------------------------------------------------------
+# --- process-tree accounting (rows 6 and 13) ---------------------------------------------------------------
 
 
 def _children() -> dict[int, list[int]]:

@@ -24,7 +24,7 @@ def tone_pcm(freq: float, seconds: float = SECONDS, rate: int = RATE) -> bytes:
     return (AMPLITUDE * 32767 * np.sin(2 * np.pi * freq * t)).astype(np.int16).tobytes()
 
 
-def write_tones(folder: Path) -> list[Path]:
+def write_tones(folder: Path, seconds: float = SECONDS) -> list[Path]:
     paths = []
     for i, freq in enumerate(TONES):
         path = folder / f"tone{i}.wav"
@@ -32,7 +32,7 @@ def write_tones(folder: Path) -> list[Path]:
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(RATE)
-            w.writeframes(tone_pcm(freq))
+            w.writeframes(tone_pcm(freq, seconds))
         paths.append(path)
     return paths
 

@@ -34,7 +34,7 @@ SCRIPTS = [
     ("inband.py", False, 120),
     ("speech.py", False, 180),
     ("server_latency.py", True, 300),
-    ("concurrency.py", True, 400),
+    ("concurrency.py", True, 120),
     ("soak.py", True, 300),
     ("inband_cost.py", True, 300),
     ("joins.py", True, 120),

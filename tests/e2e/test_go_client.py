@@ -58,3 +58,39 @@ def test_go_caller_drives_the_worker_and_receives_its_dtmf(
         assert [(r["digit"], r["code"]) for r in tw.events(trace, "dtmf_published")] == tw.SENT
     finally:
         worker.process.stop(timeout=10)
+
+
+def test_go_caller_listening_hears_each_prompt_start_and_end_without_decoding(
+    stack: Stack, room_name: str, go_caller_built: Path, tmp_path: Path
+) -> None:
+    # The caller bench/concurrency.py runs by the hundred: sound told from silence by Opus payload
+    # size. Each onset it reports must be a prompt the worker's trace started, a few ms later,
+    # and each sound must last as long as its tone (flows/worker.yaml: main 2.5 s, pin 1.5 s).
+    import test_worker as tw
+
+    (tmp_path / "flows").mkdir()
+    worker = tw._start_worker(stack, tmp_path, "thread", tw.AGENT + "-listen")
+    try:
+        go = stack.go_caller(room_name, "go-listener", agent_name=worker.agent_name, listen=True)
+        main = go.wait_for("sound_end", 30)
+        mark = go.mark()
+        sent = go.dtmf("1")  # the PIN prompt, before the menu's 1.5 s no-input timeout
+        pin_onset = go.wait_for("onset", 5, since=mark)
+        pin = go.wait_for("sound_end", 5, since=mark)
+        onsets = [e.t for e in go.events("onset")]
+        go.leave()
+        summary = go.wait_for("listen_summary", 1)
+
+        assert abs(main["end"] - main["start"] - tw.TONES["main"][1]) < 0.06, main
+        assert abs(pin["end"] - pin["start"] - tw.TONES["pin"][1]) < 0.06, pin
+        assert pin_onset.t - float(sent["t0"]) < 0.25
+        trace = worker.trace(room_name)
+        clock = tw.events(trace, "call")[0]["clock"]
+        started = [clock + r["t"] for r in tw.events(trace, "prompt")]
+        assert len(onsets) == len(started) == 2, (onsets, started)
+        lags = [o - s for o, s in zip(onsets, started)]
+        assert all(0 <= lag < 0.1 for lag in lags), lags  # one 20 ms packet plus the way through the server
+        sizes = {int(k): n for k, n in summary["payload_sizes"].items()}
+        assert sum(n for k, n in sizes.items() if k >= summary["sound_bytes"]) > 150  # 4 s of tones in 20 ms packets
+    finally:
+        worker.process.stop(timeout=10)

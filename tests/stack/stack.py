@@ -32,7 +32,10 @@ T = TypeVar("T")
 
 
 def go_caller_binary() -> Path:
-    return stack_cache() / "bin" / "ivrkit-goclient"
+    """Where install.sh puts the Go caller (`IVRKIT_GOCLIENT` overrides: a build of one's own
+    worktree, while the shared cache may hold another worktree's)."""
+    override = os.environ.get("IVRKIT_GOCLIENT")
+    return Path(override) if override else stack_cache() / "bin" / "ivrkit-goclient"
 
 
 def missing_prerequisites() -> str | None:
@@ -156,13 +159,18 @@ class Stack:
         return self._caller(argv, token, identity, room, timeout)
 
     def go_caller(self, room: str, identity: str = "go-caller", *, agent_name: str | None = None,
-                  timeout: float = 20.0) -> CallerProcess:
-        """Start the Go caller (tests/e2e/goclient) in the namespace, joined to `room`."""
+                  timeout: float = 20.0, listen: bool = False) -> CallerProcess:
+        """Start the Go caller (tests/e2e/goclient) in the namespace, joined to `room`.
+
+        With `listen` it subscribes to the others' audio and reports `onset` / `sound_end`
+        events from the Opus packets' sizes, without decoding (see main.go).
+        """
         binary = go_caller_binary()
         if not binary.is_file():
             raise FileNotFoundError(f"Go caller not built at {binary}; run `{INSTALL_HINT}` (needs Go)")
         token = self.token(identity, room, agent_name=agent_name)
-        return self._caller([str(binary), "-url", self.url], token, identity, room, timeout)
+        argv = [str(binary), "-url", self.url, *(["-listen"] if listen else [])]
+        return self._caller(argv, token, identity, room, timeout)
 
     def _caller(self, argv: list[str], token: str, identity: str, room: str, timeout: float) -> CallerProcess:
         proc = self.start(argv, name=f"caller-{identity}", env={"LIVEKIT_TOKEN": token},

@@ -6,10 +6,25 @@
 // tests/stack/caller.py, so one Python wrapper drives both:
 //
 //	stdin : {"cmd":"dtmf","digit":"1","code":1,"id":7}  {"cmd":"leave"}
-//	stdout: {"event":"connected",...} {"event":"dtmf",...} {"event":"dtmf_sent",...}
+//	stdout: {"event":"connected",...} {"event":"dtmf",...} {"event":"dtmf_sent","t0":...,...}
 //	        {"event":"participant_joined",...} {"event":"track_published",...} {"event":"left"}
 //
 // At connect it publishes a silent microphone track (-mic=false: none), as a phone does.
+//
+// With -listen it subscribes to every remote audio track and tells sound from silence by the
+// size of each Opus packet's payload, without decoding (what lets one box host 100+ callers
+// beside the worker: bench/concurrency.py). An Opus encoder spends a few bytes on a frame of
+// silence and tens to hundreds on a tone or a voice, so a packet of at least -sound-bytes is
+// sound. It reports one line per sound, when its first packet arrives and when it ended:
+//
+//	{"event":"onset","t":...,"participant":"agent-...","bytes":97,"seq":1234}
+//	{"event":"sound_end","t":...,"participant":"agent-...","start":...,"end":...}
+//
+// `end` is the arrival of the first of -quiet-packets silent packets in a row, or 20 ms after
+// the last packet when the track paused -gap seconds (libwebrtc's Opus encoder runs with DTX:
+// in silence it sends a 1-3 byte packet every 400 ms, so a pause is the usual end).
+// At leave, a "listen_summary" per track counts packets by payload size, so a run can check
+// the threshold against what the encoder actually sent.
 // The URL comes from -url, the access token from the LIVEKIT_TOKEN
 // environment variable (kept off the process list).
 package main
@@ -17,10 +32,14 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"runtime"
 	"sync"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
@@ -71,7 +90,16 @@ var rfc4733 = map[string]uint32{
 func main() {
 	url := flag.String("url", "", "LiveKit server URL (ws://host:7880)")
 	mic := flag.Bool("mic", true, "publish a (silent) microphone track at connect, as a phone does")
+	listen := flag.Bool("listen", false, "subscribe to remote audio tracks and report sound onsets and ends (no decoding)")
+	soundBytes := flag.Int("sound-bytes", 20, "with -listen: an Opus payload of at least this many bytes is sound")
+	quietPackets := flag.Int("quiet-packets", 3, "with -listen: this many silent packets in a row end a sound")
+	gap := flag.Float64("gap", 0.1, "with -listen: no packet for this many seconds ends a sound")
 	flag.Parse()
+	if *listen && os.Getenv("GOMAXPROCS") == "" {
+		// One call needs one thread: bench/concurrency.py runs 100+ of these processes, and each
+		// runtime's idle processors spinning for work cost a third more CPU (measured at 25 calls).
+		runtime.GOMAXPROCS(1)
+	}
 	token := os.Getenv("LIVEKIT_TOKEN")
 	o := &out{enc: json.NewEncoder(os.Stdout)}
 	if *url == "" || token == "" {
@@ -99,8 +127,21 @@ func main() {
 	cb.OnParticipantDisconnected = func(p *lksdk.RemoteParticipant) {
 		o.emit("participant_left", map[string]any{"participant": p.Identity()})
 	}
+	var listeners listening
 	cb.OnTrackPublished = func(pub *lksdk.RemoteTrackPublication, p *lksdk.RemoteParticipant) {
 		o.emit("track_published", map[string]any{"participant": p.Identity(), "track": pub.SID(), "kind": string(pub.Kind())})
+		if *listen && pub.Kind() == lksdk.TrackKindAudio {
+			go subscribe(o, pub)
+		}
+	}
+	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, p *lksdk.RemoteParticipant) {
+		if !*listen || track.Kind() != webrtc.RTPCodecTypeAudio {
+			return
+		}
+		l := &listener{o: o, participant: p.Identity(), track: pub.SID(), soundBytes: *soundBytes,
+			quietPackets: *quietPackets, gap: *gap, sizes: map[int]int{}}
+		listeners.add(l)
+		go l.run(track)
 	}
 	cb.OnDisconnected = func() {
 		o.emit("disconnected", nil)
@@ -131,6 +172,13 @@ func main() {
 	remote := []string{}
 	for _, p := range room.GetRemoteParticipants() {
 		remote = append(remote, p.Identity())
+		if *listen {
+			for _, pub := range p.TrackPublications() {
+				if rpub, ok := pub.(*lksdk.RemoteTrackPublication); ok && pub.Kind() == lksdk.TrackKindAudio {
+					go subscribe(o, rpub)
+				}
+			}
+		}
 	}
 	o.emit("connected", map[string]any{
 		"identity": room.LocalParticipant.Identity(), "room": room.Name(), "participants": remote, "mic": *mic,
@@ -152,6 +200,7 @@ func main() {
 	}()
 
 	<-done
+	listeners.summarise()
 	room.Disconnect()
 	o.emit("left", nil)
 }
@@ -174,6 +223,7 @@ func handle(room *lksdk.Room, o *out, c command) bool {
 			return true
 		}
 		pkt := &livekit.SipDTMF{Code: code, Digit: c.Digit}
+		reply["t0"] = monotonic() // just before the send: where a key → prompt latency starts
 		if err := room.LocalParticipant.PublishDataPacket(pkt, lksdk.WithDataPublishReliable(true)); err != nil {
 			reply["message"] = fmt.Sprintf("publish DTMF %q failed: %v", c.Digit, err)
 			o.emit("error", reply)
@@ -190,4 +240,101 @@ func handle(room *lksdk.Room, o *out, c command) bool {
 		o.emit("error", reply)
 	}
 	return true
+}
+
+// subscribe asks the server for a remote track (the caller joins with auto-subscribe off).
+func subscribe(o *out, pub *lksdk.RemoteTrackPublication) {
+	if err := pub.SetSubscribed(true); err != nil {
+		o.emit("error", map[string]any{"message": fmt.Sprintf("subscribing to %s failed: %v", pub.SID(), err)})
+	}
+}
+
+// listener tells sound from silence on one subscribed audio track by RTP payload size.
+type listener struct {
+	o            *out
+	participant  string
+	track        string
+	soundBytes   int
+	quietPackets int
+	gap          float64
+
+	mu    sync.Mutex
+	sizes map[int]int // payload bytes -> packets
+}
+
+// run reads the track's RTP packets until it ends; it never decodes them.
+func (l *listener) run(track *webrtc.TrackRemote) {
+	sounding := false
+	quiet := 0
+	var start, quietSince, last float64
+	end := func(at float64) {
+		sounding = false
+		l.o.emit("sound_end", map[string]any{"participant": l.participant, "start": start, "end": at})
+	}
+	for {
+		// While a sound plays, a read waits at most -gap: an encoder with DTX stops sending when
+		// the sound stops, so the end is known then, not at the next packet (400 ms later).
+		deadline := time.Time{}
+		if sounding {
+			deadline = time.Now().Add(time.Duration(l.gap * float64(time.Second)))
+		}
+		_ = track.SetReadDeadline(deadline)
+		pkt, _, err := track.ReadRTP()
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			end(last + 0.02) // the track paused: the sound ended with its last packet's 20 ms
+			continue
+		}
+		if err != nil {
+			return
+		}
+		now := monotonic()
+		size := len(pkt.Payload)
+		l.mu.Lock()
+		l.sizes[size]++
+		l.mu.Unlock()
+		last = now
+		if size >= l.soundBytes {
+			quiet = 0
+			if !sounding {
+				sounding, start = true, now
+				l.o.emit("onset", map[string]any{"participant": l.participant, "bytes": size, "seq": pkt.SequenceNumber})
+			}
+		} else if sounding {
+			quiet++
+			if quiet == 1 {
+				quietSince = now
+			}
+			if quiet >= l.quietPackets {
+				end(quietSince)
+			}
+		}
+	}
+}
+
+// listening is every listener of the call, summarised at leave.
+type listening struct {
+	mu  sync.Mutex
+	all []*listener
+}
+
+func (ls *listening) add(l *listener) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.all = append(ls.all, l)
+}
+
+func (ls *listening) summarise() {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for _, l := range ls.all {
+		l.mu.Lock()
+		sizes := map[string]int{}
+		for size, n := range l.sizes {
+			sizes[fmt.Sprint(size)] = n
+		}
+		l.mu.Unlock()
+		l.o.emit("listen_summary", map[string]any{"participant": l.participant, "track": l.track,
+			"sound_bytes": l.soundBytes, "payload_sizes": sizes})
+	}
 }
