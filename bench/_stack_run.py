@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -190,3 +191,30 @@ def pss_bytes(pids: list[int]) -> int:
         except OSError:
             continue
     return total
+
+
+class Sampler:
+    """Peak PSS and process count of a process tree, sampled every `every` seconds (soak.py)."""
+
+    def __init__(self, pid: int, every: float = 0.5) -> None:
+        self.pid = pid
+        self.every = every
+        self.peak = 0
+        self.peak_procs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids = tree(self.pid)
+            self.peak = max(self.peak, pss_bytes(pids))
+            self.peak_procs = max(self.peak_procs, len(pids))
+            self._stop.wait(self.every)

@@ -36,9 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from _report import Report, parser, table
-from _stack_run import missing, pss_bytes, stack_up, start_ivrkit_worker, tree
+from _stack_run import Sampler, missing, pss_bytes, stack_up, start_ivrkit_worker, tree
 from _tones import tone_pcm
-from concurrency import Sampler
 
 BENCH = Path(__file__).resolve().parent
 SOAK_CALLER = BENCH / "_soak_caller.py"

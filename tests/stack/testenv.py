@@ -65,6 +65,9 @@ TIME_AND_IDS = frozenset({"ts", "t", "call_t", "at", "arrived", "seq", "room", "
 UNROUNDED = re.compile(r"\d+\.\d+")
 #: What a leak check sees in place of a measurement.
 MEASURED = "<measured>"
+#: A number as a value inside JSON written into a plain log line (livekit-sip's "call statistics":
+#: `"input_bytes":5678`): a counter, left out as the JSON-lines path leaves out all non-strings.
+JSON_NUMBER = re.compile(r'("[^"\\]*"\s*:\s*)-?\d+(?:\.\d+)?(?=\s*[,}\]])')
 
 
 def without_measurements(value: object) -> object:
@@ -103,7 +106,7 @@ def log_text(text: str) -> str:
     for line in text.splitlines():
         record = json_object(line)
         if record is None:
-            out.append(UNROUNDED.sub(MEASURED, line))
+            out.append(UNROUNDED.sub(MEASURED, JSON_NUMBER.sub(rf"\g<1>{MEASURED}", line)))
             continue
         out.append(json.dumps({k: without_measurements(v) for k, v in record.items()
                                if isinstance(v, str) and k not in TIME_AND_IDS and k not in ("timestamp", "job_id")}))
