@@ -42,9 +42,15 @@ SENSITIVE_ATTRIBUTE = "ivrkit.sensitive"
 FLOW_ATTRIBUTE = "ivrkit.flow"
 EDGE_ATTRIBUTE = "ivrkit.edge"
 LISTENING_ATTRIBUTE = "ivrkit.listening"
-#: One publish waits at most this long for the server; a slower answer is logged and dropped
-#: (the next update carries the latest values anyway).
+#: One publish waits at most this long for the server.
 PUBLISH_LIMIT = 2.0
+#: A failed or slow publish keeps its values pending (under any newer ones) and is tried again
+#: this many seconds later, then twice and three times that, up to `RETRIES` times in a row;
+#: past that they go out with the next update. Dropping them lost values published once —
+#: `ivrkit.flow` at the start of a call — for good (a dial pad then never drew the flow: CI,
+#: Dec 2026, one publish timed out on a busy box).
+RETRY_AFTER = 1.0
+RETRIES = 3
 
 
 def sensitive_states(flow: Flow) -> frozenset[str]:
@@ -77,9 +83,11 @@ class AttributePublisher:
         self,
         publish: Callable[[dict[str, str]], Awaitable[None]],
         log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        retry_after: float = RETRY_AFTER,
     ) -> None:
         self._publish = publish
         self._log = log
+        self._retry_after = retry_after
         self._pending: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -92,12 +100,22 @@ class AttributePublisher:
             self._task = asyncio.get_running_loop().create_task(self._flush(), name="ivrkit-attributes")
 
     async def _flush(self) -> None:
+        failures = 0
         while self._pending:
             batch, self._pending = self._pending, {}
             try:
                 await asyncio.wait_for(self._publish(batch), PUBLISH_LIMIT)
+                failures = 0
             except Exception as e:  # a dashboard's view must never break the call
-                self._log.debug("publishing participant attributes %s failed: %r", sorted(batch), e)
+                failures += 1
+                self._pending = {**batch, **self._pending}
+                if failures > RETRIES:
+                    self._log.warning("publishing participant attributes %s failed %d times in a row (%r); they go "
+                                      "out with the next update", sorted(self._pending), failures, e)
+                    return
+                self._log.debug("publishing participant attributes %s failed (%r); trying again in %g s",
+                                sorted(batch), e, self._retry_after * failures)
+                await asyncio.sleep(self._retry_after * failures)
 
     async def aclose(self) -> None:
         self._closed = True

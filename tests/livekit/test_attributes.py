@@ -17,6 +17,7 @@ from ivrkit.graph.model import build_graph
 from ivrkit.livekit.attributes import (
     EDGE_ATTRIBUTE,
     FLOW_ATTRIBUTE,
+    RETRIES,
     SENSITIVE_ATTRIBUTE,
     STATE_ATTRIBUTE,
     AttributePublisher,
@@ -66,21 +67,46 @@ async def test_updates_made_while_one_is_in_flight_coalesce_latest_wins() -> Non
     await pub.aclose()
 
 
-async def test_a_failed_publish_is_logged_and_the_next_update_still_goes_out(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failed_publish_is_tried_again_and_its_values_are_not_lost(caplog: pytest.LogCaptureFixture) -> None:
+    """`ivrkit.flow` is published once, at the start: a publish that failed must not lose it."""
     server = Server(fail=True)
-    pub = AttributePublisher(server.publish, logging.getLogger("test.attrs"))
+    pub = AttributePublisher(server.publish, logging.getLogger("test.attrs"), retry_after=0.0)
     with caplog.at_level(logging.DEBUG, logger="test.attrs"):
-        pub.update({"ivrkit.state": "main"})
+        pub.update({"ivrkit.flow": "bank", "ivrkit.state": "main"})
         await settle()
-        server.gate.set()
+        server.gate.set()  # the first try fails
         await settle()
-        assert "server said no" in caplog.text
+        assert "server said no" in caplog.text and "trying again" in caplog.text
+    assert server.received == [{"ivrkit.flow": "bank", "ivrkit.state": "main"}] * 2  # the same values again
     server.fail = False
-    pub.update({"ivrkit.state": "sales"})
+    pub.update({"ivrkit.state": "sales"})  # while the retry is in flight: it goes next
+    server.gate.set()
     await settle()
     server.gate.set()
     await settle()
-    assert server.received[-1] == {"ivrkit.state": "sales"}
+    assert server.received[2:] == [{"ivrkit.state": "sales"}]
+    assert pub._task is not None and pub._task.done()
+    await pub.aclose()
+
+
+async def test_after_repeated_failures_the_values_go_out_with_the_next_update(caplog: pytest.LogCaptureFixture) -> None:
+    server = Server(fail=True)
+    pub = AttributePublisher(server.publish, logging.getLogger("test.attrs"), retry_after=0.0)
+    with caplog.at_level(logging.DEBUG, logger="test.attrs"):
+        pub.update({"ivrkit.flow": "bank"})
+        for _ in range(RETRIES + 1):
+            await settle()
+            server.gate.set()
+        await settle()
+        assert pub._task is not None and pub._task.done()  # it gave up for now
+        assert f"failed {RETRIES + 1} times in a row" in caplog.text
+    server.fail = False
+    pub.update({"ivrkit.state": "main"})
+    await settle()
+    server.gate.set()
+    await settle()
+    assert len(server.received) == RETRIES + 2
+    assert server.received[-1] == {"ivrkit.flow": "bank", "ivrkit.state": "main"}
     await pub.aclose()
 
 
