@@ -26,14 +26,7 @@ async def test_caller_hangup_at_any_point_leaves_nothing_behind(when: str) -> No
     )
     before = len(asyncio.all_tasks())
     async with FlowTester(flow) as t:
-        if when == "hook":
-            await t.press("1")
-        elif when == "collect":
-            await t.press("2")
-            await t.until_input()
-            await t.press("12")
-        elif when == "confirm":
-            await t.press("21234")
+        await _go_to(t, when)
         await t.hangup()
         t.expect_ended("caller_hangup")
         assert t.clock.pending() == 0
@@ -99,14 +92,7 @@ async def test_stop_at_any_point_hangs_up_and_ends_the_trace_saying_why(when: st
     )
     before = len(asyncio.all_tasks())
     async with FlowTester(flow) as t:
-        if when == "hook":
-            await t.press("1")
-        elif when == "collect":
-            await t.press("2")
-            await t.until_input()
-            await t.press("12")
-        elif when == "input":
-            await t.until_input()
+        await _go_to(t, when)
         t.expect_running()
         t.call.stop("the worker stopped")
         await t.advance(0)  # no time passes: the stop is handled as soon as it is read
@@ -144,3 +130,18 @@ async def test_stop_after_the_end_changes_nothing() -> None:
         t.expect_ended("caller_hangup")
         assert not t.channel.hung_up
         assert [e.data for e in t.trace.of_kind("call_end")] == [{"ended_by": "caller_hangup"}]
+
+
+async def _go_to(t: FlowTester, when: str) -> None:
+    """Bring the call to the moment `when`: inside a hook that hangs, halfway through a PIN, at
+    its confirmation, or waiting for input ("menu": as it starts)."""
+    if when == "hook":
+        await t.press("1")
+    elif when == "collect":
+        await t.press("2")
+        await t.until_input()
+        await t.press("12")
+    elif when == "confirm":
+        await t.press("21234")
+    elif when == "input":
+        await t.until_input()
