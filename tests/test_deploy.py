@@ -242,3 +242,63 @@ def test_every_dashboard_query_parses_and_names_only_exported_series_and_labels(
     for needed in ("ivrkit_caller_hangups_total", "ivrkit_no_match_total", "ivrkit_no_input_total",
                    "ivrkit_calls_ended_total", "ivrkit_key_to_prompt_seconds", "ivrkit_worker_ready"):
         assert needed in used, f"the dashboard shows nothing of {needed}"
+
+
+# --- systemd --------------------------------------------------------------------------------
+
+
+def unit() -> dict[str, dict[str, list[str]]]:
+    """section -> key -> values, in order (systemd keys such as Environment repeat)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
+    for line in (DEPLOY / "ivrkit.service").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        current.setdefault(key, []).append(value)
+    return sections
+
+
+def test_the_unit_runs_a_command_the_worker_accepts_and_lets_it_drain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failure this guards against is quiet: under systemd's default KillMode=control-group
+    the worker gets SIGTERM from systemd and again from its guard, and livekit-agents takes a
+    second SIGTERM as "exit now" — every call cut instead of drained."""
+    service = unit()["Service"]
+    env = dict(item.split("=", 1) for item in service["Environment"])
+    binary, *argv = shlex.split(service["ExecStart"][0])
+    assert binary.endswith("/bin/ivrkit"), binary
+    opts = worker_options(["ivrkit", *argv], env, monkeypatch)
+    assert service["KillMode"] == ["mixed"] and service["KillSignal"] == ["SIGTERM"]
+    assert int(service["TimeoutStopSec"][0]) > opts.drain_timeout, "systemd would SIGKILL before the drain ends"
+    # The folders the worker writes are ones systemd creates for the service's user.
+    assert opts.guard_dir == Path("/var/lib") / service["StateDirectory"][0]
+    assert opts.trace_dir == Path("/var/log") / service["LogsDirectory"][0]
+    assert opts.metrics_port == 9100
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not on this machine")
+def test_systemd_reads_every_line_of_the_unit(tmp_path: Path) -> None:
+    """`systemd-analyze verify` warns of an unknown or misspelt key but still exits 0, so its
+    output must be empty. It checks that ExecStart's program exists and the user resolves: the
+    copy points them at this checkout's ivrkit and the current user."""
+    import getpass
+    import grp
+    import os
+    import sys
+
+    text = (DEPLOY / "ivrkit.service").read_text(encoding="utf-8")
+    ivrkit = Path(sys.executable).parent / "ivrkit"
+    assert ivrkit.exists(), ivrkit
+    names = {"User": getpass.getuser(), "Group": grp.getgrgid(os.getgid()).gr_name}
+    text = re.sub(r"^ExecStart=\S+", f"ExecStart={ivrkit}", text, flags=re.M)
+    text = re.sub(r"^(User|Group)=.*$", lambda m: f"{m.group(1)}={names[m.group(1)]}", text, flags=re.M)
+    copy = tmp_path / "ivrkit.service"
+    copy.write_text(text, encoding="utf-8")
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    said = (done.stdout + done.stderr).strip()
+    assert done.returncode == 0 and not said, said
