@@ -36,8 +36,8 @@ The series (all counters end in `_total`, times are seconds):
   ivrkit_retries_exhausted_total{flow,state,reason}  the last retry used (reason: no_input|no_match)
   ivrkit_collects_total{flow,state,reason}         a collect ended (terminator, max_digits, timeouts, ...)
   ivrkit_validation_failures_total{flow,state}     a `validate:` hook answered False
-  ivrkit_transfers_total{flow,state,outcome}       outcome: connected, failed, caller_hangup
-  ivrkit_dials_total{flow,state,outcome}           outcome: connected, failed, caller_hangup
+  ivrkit_transfers_total{flow,state,outcome}       outcome: connected, failed, caller_hangup, stopped
+  ivrkit_dials_total{flow,state,outcome}           outcome: connected, failed, caller_hangup, stopped
   ivrkit_errors_total{flow,state}                  the call took its error path
   ivrkit_hook_duration_seconds{flow,hook}          histogram: a flow hook's run, however it ended
   ivrkit_hook_failures_total{flow,hook,outcome}    outcome: raised, timeout
@@ -240,7 +240,9 @@ class CallMetrics:
         if ended_by == "caller_hangup":
             self._count(self._m.caller_hangups, state)
         if self._action is not None:
-            outcome = {"hangup": "connected", "caller_hangup": "caller_hangup"}.get(ended_by, "failed")
+            # A transfer or dial the worker's stop cut short did not fail: nobody tried it to the end.
+            outcome = {"hangup": "connected", "caller_hangup": "caller_hangup",
+                       "stopped": "stopped"}.get(ended_by, "failed")
             self._action_outcome(outcome)
         self._ended = True  # record() flushes
 

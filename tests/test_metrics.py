@@ -217,6 +217,31 @@ async def test_a_transfer_and_a_hook_past_its_limit_are_counted_by_outcome(tmp_p
     assert v("ivrkit_calls_active") == 0
 
 
+class TransferNeverAnswered(FakeChannel):
+    """A transfer still under way (a PBX slow to take the REFER) when the worker stops."""
+
+    async def transfer(self, to: str, *, play_dialtone: bool = False) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_transfer_cut_short_by_the_worker_stopping_is_not_counted_failed(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    metrics = IvrMetrics(registry)
+    flow = _flow(tmp_path)
+    async with FlowTester(flow, channel=TransferNeverAnswered(), metrics=metrics.call(flow)) as t:
+        await t.until_input()
+        await t.press("2")
+        await t.advance(1)
+        t.expect_running()
+        t.call.stop("the worker stopped")
+        await t.advance(0)
+    t.expect_ended("stopped")
+    v = lambda name, **labels: _value(registry, name, flow="m", **labels)  # noqa: E731
+    assert v("ivrkit_transfers_total", state="agent", outcome="stopped") == 1
+    assert v("ivrkit_transfers_total", state="agent", outcome="failed") == 0
+    assert v("ivrkit_calls_ended_total", ended_by="stopped") == 1
+
+
 async def test_retries_used_up_are_counted_once_by_reason(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     metrics = IvrMetrics(registry)
