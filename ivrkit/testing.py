@@ -521,6 +521,12 @@ class FlowTester:
         self._caller_hangup()
         await self._settle()
 
+    async def stop(self, reason: str = "the worker stopped") -> None:
+        """The worker stops the call now (`Call.stop`: `ivrkit start` past its drain, `ivrkit
+        dev` stopped): the call hangs up and ends `stopped`."""
+        self.call.stop(reason)
+        await self._settle()
+
     def _caller_hangup(self) -> None:
         hang = getattr(self.channel, "caller_hangup", None)
         if hang is not None:

@@ -45,6 +45,8 @@ class Driver(Protocol):
 
     async def hangup(self) -> None: ...
 
+    async def stop(self, reason: str) -> None: ...
+
 
 async def feed(driver: Driver, inputs: Sequence[Timed], recorded: Sequence[Rec], horizon: float = HORIZON) -> bool:
     """Give `inputs` in order, each at its anchor's replay time plus its delay (never before the
@@ -61,6 +63,8 @@ async def feed(driver: Driver, inputs: Sequence[Timed], recorded: Sequence[Rec],
             break
         if item.said is not None:
             await driver.say(item.said, seconds=0.0)
+        elif item.stop is not None:
+            await driver.stop(item.stop)
         elif item.digit is None:
             await driver.hangup()
         else:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The caller's inputs in order (keys, then the hang-up if the caller hung up), the call
+    """The caller's inputs in order (keys, then the hang-up if the caller hung up, or the stop
+    if the worker stopped the call: `ivrkit start` past its drain, `ivrkit dev` stopped), the call
     variables to start with, the prompts' recorded durations, and notes for the report."""
 
     inputs: list[Timed]
@@ -42,6 +43,8 @@ def plan(recording: Recording, flow: Flow, sets: Mapping[str, str], keys_for: Ma
     end = next(((i, r) for i, r in enumerate(records) if r.kind == "call_end"), None)
     if end is not None and end[1].data.get("ended_by") == "caller_hangup":
         inputs.append(timed(records, None, end[1].t, end[0]))
+    elif end is not None and end[1].data.get("ended_by") == "stopped":
+        inputs.append(timed(records, None, end[1].t, end[0], stop=str(end[1].data.get("reason") or "stopped")))
     notes = list(recording.notes) + pressed.notes + said_notes
     if recording.flow_name and recording.flow_name != flow.name:
         notes.append(f"the call was recorded on flow '{recording.flow_name}' and replayed against '{flow.name}'")

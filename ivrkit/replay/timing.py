@@ -40,9 +40,9 @@ Anchor = tuple[str, int]  # (kind, ordinal among the records of that kind)
 
 @dataclass(frozen=True, slots=True)
 class Timed:
-    """An input of the replay: a key (`digit`), words the caller said (`said`), or the caller's
-    hang-up (both None), given `delay` seconds after `anchor`; `at` is its recorded time, the
-    fallback."""
+    """An input of the replay: a key (`digit`), words the caller said (`said`), the worker
+    stopping the call (`stop`, its reason), or the caller's hang-up (all three None), given
+    `delay` seconds after `anchor`; `at` is its recorded time, the fallback."""
 
     digit: str | None
     at: float
@@ -50,6 +50,7 @@ class Timed:
     delay: float
     placeholder: bool = False
     said: str | None = None
+    stop: str | None = None
 
 
 def anchors(records: Sequence[Rec | TraceEvent]) -> list[tuple[Anchor, float, int]]:
@@ -65,7 +66,7 @@ def anchors(records: Sequence[Rec | TraceEvent]) -> list[tuple[Anchor, float, in
 
 
 def timed(records: tuple[Rec, ...], digit: str | None, at: float, index: int, *, placeholder: bool = False,
-          said: str | None = None) -> Timed:
+          said: str | None = None, stop: str | None = None) -> Timed:
     """The input recorded at `at` (its record at `index`) tied to the last anchor before it:
     recorded no later than it arrived, and before its own record (a prompt started *because*
     of the key is not what the caller reacted to)."""
@@ -75,7 +76,7 @@ def timed(records: tuple[Rec, ...], digit: str | None, at: float, index: int, *,
             break
         if t <= at + ROUNDING and not _stopped_by(records, i, index):
             best = (anchor, t)
-    return Timed(digit, at, best[0], max(0.0, at - best[1]), placeholder, said)
+    return Timed(digit, at, best[0], max(0.0, at - best[1]), placeholder, said, stop)
 
 
 def _stopped_by(records: tuple[Rec, ...], i: int, index: int) -> bool:

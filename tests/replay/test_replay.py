@@ -261,6 +261,25 @@ async def test_keys_at_the_edges_of_prompts_in_a_worker_file(tmp_path: Path) -> 
     assert not result.diverged, result.report()
 
 
+async def test_a_call_the_worker_stopped_is_stopped_again_at_its_moment(tmp_path: Path) -> None:
+    """A call cut short by its worker (`ivrkit start` past its drain, `ivrkit dev` stopped)
+    ends `stopped` in its trace; its replay stops at the same point, for the same reason,
+    instead of running on to the horizon and diverging at the end."""
+    async with FlowTester(BANK, caller=CALLER) as t:
+        await t.press("1")
+        await t.press("1234", gap=0.3)  # half-way through the account number
+        await t.stop("the worker stopped (drain timeout)")
+        t.expect_ended("stopped")
+        recorded = t.trace
+    for source in (recorded, worker_file(tmp_path, recorded, start=42.0)):
+        result = await FlowTester.replay(source, BANK)
+        assert not result.diverged, result.report()
+        assert "ended by stopped in state 'account'" in result.report()
+        end = result.replayed[-1]
+        assert end.data == {"ended_by": "stopped", "reason": "the worker stopped (drain timeout)"}
+        assert round(end.t, 3) == round(recorded.events[-1].t, 3)
+
+
 async def test_a_recording_on_another_flow_is_named(tmp_path: Path) -> None:
     async with FlowTester(BANK, caller=CALLER) as t:
         await t.hangup()
