@@ -15,7 +15,8 @@ cannot help itself once dead, so `ivrkit start` runs it as a child of a small gu
   stops them: ivrkit.livekit.stopping); the guard then exits with the worker's code. A second
   signal is passed on too: livekit-agents then exits at once, and the guard hangs up the calls
   it left. The worker runs in a session of its own, so a terminal's Ctrl-C reaches it once,
-  through the guard, and it dies with the guard (PR_SET_PDEATHSIG), never orphaned.
+  through the guard, and it dies with the guard (PR_SET_PDEATHSIG), never orphaned. A closed
+  terminal (SIGHUP to the guard) stops it as SIGTERM does.
 
 Several workers (`--workers N`): one interpreter tops out near 1.2 cores (bench row 6 and 13),
 so a host uses every core only with several worker processes. The guard starts N, each
@@ -115,7 +116,10 @@ def hang_up(registry: CallRegistry, creds: LiveKitCredentials) -> list[str]:
 
 
 def _say(line: str) -> None:
-    print(f"ivrkit guard: {line}", flush=True)
+    try:
+        print(f"ivrkit guard: {line}", flush=True)
+    except OSError:  # its terminal is gone (SIGHUP): the guard's work goes on without a word
+        pass
 
 
 @dataclass
@@ -162,6 +166,11 @@ def guard(opts: WorkerOptions, creds: LiveKitCredentials) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    if hasattr(signal, "SIGHUP"):
+        # The terminal closed. The worker, in its own session, does not hear it, and the guard
+        # would die at once (the default) and leave it: on Linux it gets SIGTERM from the kernel
+        # (PR_SET_PDEATHSIG) but no guard hangs up what it leaves; elsewhere it is orphaned.
+        signal.signal(signal.SIGHUP, lambda sig, frame: forward(signal.SIGTERM, frame))
     codes: dict[int, int] = {}
     while True:
         pid, status = os.wait()

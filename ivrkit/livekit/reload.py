@@ -95,6 +95,8 @@ def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    if hasattr(signal, "SIGHUP"):  # the terminal closed: the worker, in its own session, would not
+        signal.signal(signal.SIGHUP, _terminate)  # hear it, and off Linux would be orphaned
     paths = watched_paths(opts, fs)
     child = _start_child(opts)
     try:

@@ -175,3 +175,48 @@ def test_a_worker_not_yet_registered_is_alive_but_not_ready() -> None:
             proc.communicate()
     assert proc.returncode == 1, out
     assert f"ivrkit status http://127.0.0.1:{metrics} (/metrics, /ready)" in out
+
+
+@pytest.mark.parametrize("mode", ["dev", "start"])
+def test_a_closed_terminal_stops_the_worker_through_its_parent(tmp_path: Path, mode: str) -> None:
+    """SIGHUP (the terminal closed) reaches only `ivrkit dev` / `ivrkit start`'s guard: their
+    worker runs in a session of its own. By default SIGHUP killed the parent on the spot, so no
+    guard was left to hang up the worker's calls, and off Linux the worker ran on, orphaned.
+    Now the parent stops its worker as on SIGTERM, waits for it, and exits on its own."""
+    import re
+    import select
+    import signal
+
+    with socket.socket() as s:  # a server nothing answers: the worker keeps retrying
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "IVRKIT_"))}
+    env = {**base, "PYTHONPATH": str(REPO), "LIVEKIT_URL": f"ws://127.0.0.1:{port}", "LIVEKIT_API_KEY": "k",
+           "LIVEKIT_API_SECRET": "s" * 32, "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0"}
+    argv = [sys.executable, "-m", "ivrkit.livekit.worker", mode, str(FLOW), "--max-retry", "100",
+            "--http-port", "0", "--http-host", "127.0.0.1"]
+    if mode == "start":
+        argv += ["--guard-dir", str(tmp_path / "guard")]
+    parent = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert parent.stdout is not None
+        ready = r"ivrkit dev: watching|ivrkit guard: worker pid=\d+ started"
+        out = ""
+        while not re.search(ready, out):
+            readable, _, _ = select.select([parent.stdout], [], [], 60)
+            assert readable, f"the {mode} parent never started its worker: {out}"
+            line = parent.stdout.readline()
+            assert line, f"the {mode} parent exited early: {out}"
+            out += line
+        children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
+        assert children, "no worker child"
+        parent.send_signal(signal.SIGHUP)
+        rest, _ = parent.communicate(timeout=30)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    assert parent.returncode != -signal.SIGHUP, "SIGHUP killed the parent: nobody stopped its worker"
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists(), f"worker pid {pid} outlived its parent"
+    assert "Traceback" not in out + rest, out + rest
