@@ -164,12 +164,12 @@ async def entrypoint(opts: WorkerOptions, ctx: JobContext) -> None:
     try:
         reason = await run_call(opts, ctx, stopping=stopping)
     except Exception:
-        logger.exception("call in room '%s' failed", ctx.room.name)
+        logger.exception("call in room '%s' failed", ctx.job.room.name)
         reason = "call failed (see the error above)"
         await _hang_up_by_room(ctx)
     finally:
         stopping.close()
-        logger.info("job %s (room %s) ended: %s", ctx.job.id, ctx.room.name, reason)
+        logger.info("job %s (room %s) ended: %s", ctx.job.id, ctx.job.room.name, reason)
         ctx.shutdown(reason)
 
 
@@ -177,14 +177,16 @@ async def _hang_up_by_room(ctx: JobContext) -> None:
     """A call that failed outside the flow (no prompt track, a plugin that would not start), or
     that the worker's stop ended before its flow began, must not leave the caller in silence, or
     ringing: delete the room, which hangs up a SIP caller. Already gone (the flow hung up
-    first) is fine."""
+    first) is fine. The name comes from the job: `ctx.room` has none until its join succeeded,
+    and a failed join is one of the reasons to be here."""
+    name = ctx.job.room.name
     try:
-        await asyncio.wait_for(ctx.api.room.delete_room(api.DeleteRoomRequest(room=ctx.room.name)), 5.0)
+        await asyncio.wait_for(ctx.api.room.delete_room(api.DeleteRoomRequest(room=name)), 5.0)
     except api.TwirpError as e:
         if e.code != api.TwirpErrorCode.NOT_FOUND:
-            logger.error("room '%s': could not hang up: %s", ctx.room.name, e.message)
+            logger.error("room '%s': could not hang up: %s", name, e.message)
     except Exception as e:
-        logger.error("room '%s': could not hang up (%s: %s)", ctx.room.name, type(e).__name__, e)
+        logger.error("room '%s': could not hang up (%s: %s)", name, type(e).__name__, e)
 
 
 #: Joining the call's room waits at most this long (its turn among the process's joins
@@ -197,9 +199,24 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
                    stopping: Stopping | None = None) -> str:
     fs: FlowSet = flow_set(opts)
     connect_limit = CONNECT_LIMIT if connect_limit is None else connect_limit
+    name = ctx.job.room.name  # `ctx.room` is nameless until joined
+    registry = _registry(opts)
+    if registry is not None:
+        # From the job's start, not the flow's: a worker that dies while its calls are still
+        # joining (an overload) leaves those callers in silence too; the guard hangs them up.
+        registry.add(name)
+    try:
+        return await _join_and_serve(opts, ctx, connect_limit, stopping, fs, name)
+    finally:
+        if registry is not None:
+            registry.remove(name)
+
+
+async def _join_and_serve(opts: WorkerOptions, ctx: JobContext, connect_limit: float, stopping: Stopping | None,
+                          fs: FlowSet, name: str) -> str:
     # audio is subscribed only while a flow listens to it (ivrkit.livekit.participant_audio)
     await join(lambda: ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE), limit=connect_limit,
-               what=f"joining room '{ctx.room.name}'", on_abandoned=ctx.room.disconnect)
+               what=f"joining room '{name}'", on_abandoned=ctx.room.disconnect)
     narrow_room(ctx.room)  # its loop wakes for its own events only (ivrkit.livekit.ffi_events)
     room = ctx.room
     caller = await wait_for_caller(room, opts.caller_timeout, stopping.requested if stopping else None)
@@ -224,14 +241,7 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
         await ctx.api.room.delete_room(api.DeleteRoomRequest(room=room.name))
         return "no flow for this call"
     loaded = fs.flows[decision.flow] if decision.flow != BUSY_FLOW else fs.busy
-    registry = _registry(opts)
-    if registry is not None:
-        registry.add(room.name)  # until the call ends: if the worker dies, its guard hangs up
-    try:
-        return await _serve_call(opts, ctx, caller, decision, loaded, stopping)
-    finally:
-        if registry is not None:
-            registry.remove(room.name)
+    return await _serve_call(opts, ctx, caller, decision, loaded, stopping)
 
 
 async def _recognizer(flow: Flow, worker_stt: str | None, clock: LoopClock) -> Recognizer | None:

@@ -356,6 +356,42 @@ def test_a_killed_worker_hangs_up_its_callers_and_a_new_one_serves(
         gw.process.stop(timeout=15)
 
 
+def test_a_killed_worker_s_room_is_closed_even_before_its_caller_arrived(
+        stack: Stack, tmp_path: Path, room_name: str) -> None:
+    """A job is in the guard's folder from its start, not from its flow's: a worker that dies
+    while calls are still joining or waiting for their caller (an overload, a slow SIP leg) has
+    its rooms deleted too, so a caller arriving late is hung up instead of meeting silence.
+    Here the agent is dispatched to an empty room, as LiveKit's dispatch API does, and killed
+    while it waits for a caller."""
+    from livekit import api
+
+    (tmp_path / "flows").mkdir()
+    agent = f"{AGENT}-guard-early"
+    guard = tmp_path / "guard"
+    gw = _start_worker(stack, tmp_path, "thread", agent, extra=["--guard-dir", str(guard)])
+
+    async def dispatch(lk: api.LiveKitAPI) -> None:
+        await lk.room.create_room(api.CreateRoomRequest(name=room_name, empty_timeout=300))
+        await lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name=agent, room=room_name))
+
+    async def rooms(lk: api.LiveKitAPI) -> list[str]:
+        return [r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms]
+
+    try:
+        stack.api(dispatch)
+        first = int(gw.process.wait_for_log(r"ivrkit guard: worker pid=(\d+) started").group(1))
+        deadline = time.monotonic() + 30
+        while not list(guard.rglob("*.call")) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the dispatched job has registered its room
+        assert list(guard.rglob("*.call")), "the job never registered its room"
+        os.kill(first, signal.SIGKILL)
+        gw.process.wait_for_log(rf"worker pid={first} killed by signal 9; hung up 1 call\(s\) it was serving: "
+                                + re.escape(room_name), 10)
+        assert room_name not in stack.api(rooms), "the room of a call still waiting for its caller was left open"
+    finally:
+        gw.process.stop(timeout=15)
+
+
 def test_past_max_calls_callers_hear_busy_then_are_refused(stack: Stack, tmp_path: Path, room_name: str) -> None:
     """--max-calls 2 --busy-calls 1 and five callers at once: exactly two are served, one hears
     the busy flow and is hung up, two are refused (no agent joins them)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,17 @@ from ivrkit.livekit.settings import WorkerOptions
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _free_the_join_turn() -> Iterator[None]:
+    """A stand-in join is never answered, so it keeps the process-wide join turn
+    (ivrkit.livekit.joining) after its test's loop is gone; give it back for the next test."""
+    yield
+    from ivrkit.livekit import joining
+
+    if joining._TURN.locked():
+        joining._TURN.release()
+
+
 class StandInContext:
     """What `run_call` and `entrypoint` use of a JobContext; `connect` is never answered, as
     when livekit's FFI times out "waiting for ReadyForRoomEventRequest after ConnectCallback"."""
@@ -28,8 +40,9 @@ class StandInContext:
         async def disconnect() -> None:
             self.left += 1
 
-        self.room = types.SimpleNamespace(name="r1", disconnect=disconnect)
-        self.job = types.SimpleNamespace(id="AJ_1")
+        # An rtc.Room has no name until its join succeeded; the job knows its room from the start.
+        self.room = types.SimpleNamespace(name="", disconnect=disconnect)
+        self.job = types.SimpleNamespace(id="AJ_1", room=types.SimpleNamespace(name="r1"))
         self.deleted: list[str] = []
         self.shutdown_reason: str | None = None
 
@@ -61,6 +74,24 @@ async def test_the_failed_join_is_logged_and_the_room_deleted(monkeypatch: pytes
     assert ctx.shutdown_reason == "call failed (see the error above)"
     assert any("joining room 'r1' was not answered" in r.getMessage() or
                (r.exc_info and "joining room 'r1'" in str(r.exc_info[1])) for r in caplog.records)
+
+
+async def test_a_call_still_joining_is_registered_for_the_guard(tmp_path: Path) -> None:
+    """A worker that dies while calls are still joining (an overload) must not leave those
+    callers in silence: the room is in the guard's folder from the job's start until it ends."""
+    from ivrkit.livekit.guard import CallRegistry
+
+    ctx = StandInContext()
+    opts = WorkerOptions(path=REPO / "flows", default_flow="acme-bank", guard_dir=tmp_path)
+    call = asyncio.ensure_future(job.run_call(opts, ctx, connect_limit=60))  # type: ignore[arg-type]
+    for _ in range(20):  # until the join is under way (it waits on the stand-in's connect)
+        await asyncio.sleep(0)
+    assert not call.done()
+    assert CallRegistry(tmp_path).rooms() == ["r1"]
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert CallRegistry(tmp_path).rooms() == []
 
 
 async def test_render_time_is_observed_for_each_prompt_even_one_that_fails() -> None:
