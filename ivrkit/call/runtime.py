@@ -172,11 +172,14 @@ class Call:
         call is doing stops (prompt, timers, a running hook or action), the caller is hung up
         (`channel.hangup`, bounded) rather than left in silence, and the trace ends with
         `call_end {ended_by: stopped, reason}`; `run()` then returns. Safe from any callback on
-        the call's loop, before `run()` (it stops as it starts) and after the end (no effect).
+        the call's loop, before `run()` (it ends as it starts: no state entered, no hook run)
+        and after the end (no effect).
 
         Why an event and not a cancel: a cancelled call ends `cancelled` and does not hang up
         (its caller may still be served elsewhere); a stop is an ending the flow did not choose
         but the caller must hear — it goes through the queue like a hang-up, in order."""
+        if not self._started:
+            self._stopped_because = reason or "stopped"  # read by `_begin`
         self._post(Stop(reason))
 
     def _post(self, event: Event) -> None:
@@ -229,6 +232,9 @@ class Call:
         self._record("call_start", {"caller_number": self.variables["caller_number"],
                                     "called_number": self.variables["called_number"],
                                     "call_id": self.variables["call_id"]})
+        if self._stopped_because:  # stopped before it ran: a greeting or a hook now would be cut at once
+            self._end("stopped")
+            return None
         if self.flow.call_start:
             self._phase = Phase.HOOK
             self._task.start(self._jobs.call_start, self._call_start_done)

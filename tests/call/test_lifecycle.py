@@ -118,6 +118,8 @@ async def test_stop_before_run_ends_the_call_as_it_starts() -> None:
     result = await call.run()
     assert result.ended_by == "stopped" and channel.hung_up
     assert call.trace.events[-1].data == {"ended_by": "stopped", "reason": "the worker stopped"}
+    assert [e.kind for e in call.trace] == ["call_start", "call_end"], "a state was entered after the stop"
+    assert not channel.played
     assert clock.pending() == 0
 
 
