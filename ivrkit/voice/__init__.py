@@ -17,4 +17,5 @@ One concept per module:
 - `amd`     answering-machine detection on the far end's first seconds: Asterisk's AMD()
             energy rules (`AnsweringMachineDetector`) -> human | machine | silence | unsure
 - `beep`    the voicemail beep: a steady 400-2000 Hz tone (`BeepDetector`)
+- `framing` packets of any size cut into the whole frames `amd` and `beep` judge (`FrameCutter`)
 """

@@ -33,6 +33,8 @@ from array import array
 from dataclasses import dataclass, fields
 from typing import Literal
 
+from ivrkit.voice.framing import FrameCutter
+
 __all__ = ["FRAME_MS", "AmdResult", "AmdSettings", "AnsweringMachineDetector", "Outcome", "OUTCOMES"]
 
 Outcome = Literal["human", "machine", "silence", "unsure"]
@@ -88,14 +90,13 @@ class AnsweringMachineDetector:
                 break
     """
 
-    __slots__ = ("settings", "result", "_rest", "_rate", "_total", "_voice", "_silence", "_run", "_words",
+    __slots__ = ("settings", "result", "_frames", "_total", "_voice", "_silence", "_run", "_words",
                  "_in_word", "_greeting")
 
     def __init__(self, settings: AmdSettings | None = None) -> None:
         self.settings = settings or AmdSettings()
         self.result: AmdResult | None = None
-        self._rest = b""
-        self._rate = 0
+        self._frames = FrameCutter(FRAME_MS)
         self._total = 0  # audio analysed, ms
         self._voice = 0  # voiced audio in all, ms
         self._silence = 0  # silence in a row, ms (what Asterisk's DSP reports)
@@ -108,18 +109,10 @@ class AnsweringMachineDetector:
         """Analyse mono little-endian 16-bit PCM. Chunks of any size; the rate must not change."""
         if self.result is not None:
             return self.result
-        if self._rate and sample_rate != self._rate:
-            raise ValueError(f"the audio changed rate from {self._rate} to {sample_rate} Hz mid-analysis")
-        if sample_rate <= 0 or sample_rate % (1000 // FRAME_MS):
-            raise ValueError(f"{sample_rate} Hz does not split into whole {FRAME_MS} ms frames")
-        self._rate = sample_rate
-        step = sample_rate * FRAME_MS // 1000 * 2
-        data = self._rest + samples
-        start = 0
-        while start + step <= len(data) and self.result is None:
-            self._frame(data[start:start + step])
-            start += step
-        self._rest = data[start:] if self.result is None else b""
+        for frame in self._frames.cut(samples, sample_rate):
+            self._frame(frame)
+            if self.result is not None:
+                break
         return self.result
 
     def hangup(self) -> AmdResult:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ivrkit.voice.framing import FrameCutter
+
 __all__ = ["Beep", "BeepDetector", "BeepSettings"]
 
 _FRAME_MS = 20
@@ -52,14 +54,13 @@ class BeepDetector:
     """Feed audio; `feed` returns the beep once it has ended (then the same beep every call).
     `heard` is set as soon as a tone has lasted `min_length`, before it ends."""
 
-    __slots__ = ("settings", "heard", "ended", "_rest", "_rate", "_at", "_run_start", "_run_hz", "_window")
+    __slots__ = ("settings", "heard", "ended", "_frames", "_at", "_run_start", "_run_hz", "_window")
 
     def __init__(self, settings: BeepSettings | None = None) -> None:
         self.settings = settings or BeepSettings()
         self.heard: Beep | None = None
         self.ended: Beep | None = None
-        self._rest = b""
-        self._rate = 0
+        self._frames = FrameCutter(_FRAME_MS)
         self._at = 0  # audio analysed, ms
         self._run_start: int | None = None  # where the current run of tonal frames began
         self._run_hz = 0.0
@@ -68,20 +69,12 @@ class BeepDetector:
     def feed(self, samples: bytes, sample_rate: int) -> Beep | None:
         if self.ended is not None:
             return self.ended
-        if self._rate and sample_rate != self._rate:
-            raise ValueError(f"the audio changed rate from {self._rate} to {sample_rate} Hz")
-        if sample_rate <= 0 or sample_rate % (1000 // _FRAME_MS):
-            raise ValueError(f"{sample_rate} Hz does not split into whole {_FRAME_MS} ms frames")
-        if not self._rate:
-            self._rate = sample_rate
-            self._window = np.hanning(sample_rate * _FRAME_MS // 1000)
-        step = sample_rate * _FRAME_MS // 1000 * 2
-        data = self._rest + samples
-        start = 0
-        while start + step <= len(data) and self.ended is None:
-            self._frame(np.frombuffer(data, dtype="<i2", count=step // 2, offset=start))
-            start += step
-        self._rest = data[start:] if self.ended is None else b""
+        for frame in self._frames.cut(samples, sample_rate):
+            if self._window is None:
+                self._window = np.hanning(len(frame) // 2)
+            self._frame(np.frombuffer(frame, dtype="<i2"))
+            if self.ended is not None:
+                break
         return self.ended
 
     def _frame(self, frame: np.ndarray) -> None:
@@ -110,7 +103,7 @@ class BeepDetector:
         total = float(power.sum())
         if total <= 0.0:
             return None
-        hz_per_bin = self._rate / _FFT_SIZE
+        hz_per_bin = self._frames.rate / _FFT_SIZE
         peak = int(np.argmax(power))
         hz = peak * hz_per_bin
         if not s.low_hz <= hz <= s.high_hz:
