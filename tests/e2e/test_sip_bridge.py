@@ -31,15 +31,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from stack import testenv
-from stack.phones import PhoneEnv
+from stack.phones import PhoneEnv, sip_worker
 from stack.process import LEAK
 from stack.rtp_analysis import detect_tones
-from stack.sip import create_dispatch_rule, create_inbound_trunk, create_outbound_trunk, sip_stack_missing
+from stack.sip import create_dispatch_rule, create_inbound_trunk, create_outbound_trunk
 from stack.sip_stack import SipStack
 from stack.sipp import SippResult
-from stack.testenv import tone_flows, unavailable
-from stack.worker import Worker, events
+from stack.testenv import tone_flows
+from stack.worker import events
 
 from ivrkit.voice.dtmf_tones import DtmfDetector
 
@@ -95,32 +94,23 @@ def keys_in_audio(result: SippResult) -> str:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
-    reason = sip_stack_missing()
-    if reason:
-        unavailable(reason)
-    log_dir = testenv.log_dir("sip-bridge")
-    sip = SipStack.up(log_dir)
-    try:
+    flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("bridge") / "flows", PROMPTS, RATE)
+
+    def trunks(sip: SipStack) -> list[str]:
         inbound = sip.api(lambda lk: create_inbound_trunk(lk, [XTALK, BRIDGE, REBRIDGE, NAVBRIDGE],
                                                           allowed_addresses=[f"{sip.ns.address}/32"]))
         sip.api(lambda lk: create_dispatch_rule(lk, [inbound], agent_name=AGENT))
         outbound = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
         trunk_b = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_B_PORT}", [TRUNK_NUMBER],
                                                            name="ivrkit-test-outbound-b"))
-        flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("bridge") / "flows", PROMPTS, RATE)
         rebridge = flows / "rebridge.yaml"
         rebridge.write_text(rebridge.read_text().replace("trunk: TRUNK_B", f"trunk: {trunk_b}"))
-        trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="bridge,navbridge,rebridge,xtalk", args=[
-            "--sip-trunk", outbound, "--route", f"number:{XTALK}=xtalk", "--route", f"number:{BRIDGE}=bridge",
-            "--route", f"number:{REBRIDGE}=rebridge",
-            "--route", f"number:{NAVBRIDGE}=navbridge"])
-        print(f"\nsip bridge: worker log {proc.log_path}")
-        yield PhoneEnv(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
-        proc.stop(timeout=10)
-    finally:
-        leftover = sip.down()
-    assert leftover == [], f"processes left in the namespace: {leftover}"
+        return ["--sip-trunk", outbound, "--route", f"number:{XTALK}=xtalk", "--route", f"number:{BRIDGE}=bridge",
+                "--route", f"number:{REBRIDGE}=rebridge", "--route", f"number:{NAVBRIDGE}=navbridge"]
+
+    with sip_worker("sip-bridge", flows, agent=AGENT, expect_flows="bridge,navbridge,rebridge,xtalk", trunks=trunks,
+                    trace_timeout=60.0) as up:
+        yield PhoneEnv(*up)
 
 
 @pytest.fixture

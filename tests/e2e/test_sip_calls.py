@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from stack import testenv
-from stack.phones import PhoneEnv
+from stack.phones import PhoneEnv, sip_worker
 from stack.process import LEAK
 from stack.rtp_analysis import ToneSegment, detect_tones
-from stack.sip import LKSIP_REFER_RACE, create_dispatch_rule, create_inbound_trunk, sip_stack_missing
+from stack.sip import LKSIP_REFER_RACE, create_dispatch_rule, create_inbound_trunk
 from stack.sip_stack import SipStack
 from stack.sipp import SippResult
-from stack.testenv import log_text, pins_in, tone_flows, trace_text, unavailable
+from stack.testenv import log_text, pins_in, tone_flows, trace_text
 from stack.worker import Worker, events
 
 pytestmark = pytest.mark.sip
@@ -64,25 +63,16 @@ _BY_HZ = {float(hz): name for name, (hz, _) in PROMPTS.items()}
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
-    reason = sip_stack_missing()
-    if reason:
-        unavailable(reason)
-    log_dir = testenv.log_dir("sip-calls")
-    sip = SipStack.up(log_dir)
-    try:
+    def trunks(sip: SipStack) -> list[str]:
         trunk = sip.api(lambda lk: create_inbound_trunk(lk, [MENU, ALT, HOOKS, UNROUTED],
                                                         allowed_addresses=[f"{sip.ns.address}/32"]))
         sip.api(lambda lk: create_dispatch_rule(lk, [trunk], agent_name=AGENT))
-        flows = tone_flows((p for p in FLOWS.iterdir() if p.is_file()), tmp_path_factory.mktemp("sip") / "flows", PROMPTS, RATE)
-        trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="sip-alt,sip-hooks,sip-menu", args=[
-            "--route", f"number:{MENU}=sip-menu", "--route", f"number:{ALT}=sip-alt", "--route", f"number:{HOOKS}=sip-hooks"])
-        print(f"\nsip calls: LiveKit SIP {sip.sip.sip_ip}:{sip.sip.sip_port}, worker log {proc.log_path}")
-        yield PhoneEnv(sip, Worker(proc, trace_dir), log_dir)
-        proc.stop(timeout=10)
-    finally:
-        leftover = sip.down()
-    assert leftover == [], f"processes left in the namespace: {leftover}"
+        return ["--route", f"number:{MENU}=sip-menu", "--route", f"number:{ALT}=sip-alt",
+                "--route", f"number:{HOOKS}=sip-hooks"]
+
+    flows = tone_flows((p for p in FLOWS.iterdir() if p.is_file()), tmp_path_factory.mktemp("sip") / "flows", PROMPTS, RATE)
+    with sip_worker("sip-calls", flows, agent=AGENT, expect_flows="sip-alt,sip-hooks,sip-menu", trunks=trunks) as up:
+        yield PhoneEnv(*up)
 
 
 @pytest.fixture

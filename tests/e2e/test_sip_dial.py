@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stack import testenv
 from stack.callers import CallerError, CallerProcess, Event
-from stack.sip import create_outbound_trunk, sip_stack_missing
+from stack.phones import sip_worker
+from stack.sip import create_outbound_trunk
 from stack.sip_stack import SipStack
 from stack.sipp import SippFarEnd, SippResult
-from stack.testenv import tone_flows, unavailable
+from stack.testenv import tone_flows
 from stack.worker import Worker, events
 
 pytestmark = pytest.mark.sip
@@ -126,23 +126,15 @@ def _sip_log(text: str, room: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    reason = sip_stack_missing()
-    if reason:
-        unavailable(reason)
-    log_dir = testenv.log_dir("sip-dial")
-    sip = SipStack.up(log_dir)
-    try:
+    def trunks(sip: SipStack) -> list[str]:
         trunk = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
-        flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("dial") / "flows", PROMPTS, RATE)
-        trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-legacy,dial-wait", args=[
-            "--sip-trunk", trunk, "--route", "room:dial-legacy-*=dial-legacy", "--route", "room:dial-wait-*=dial-wait"])
-        print(f"\nsip dial: outbound trunk {trunk} -> {sip.ns.address}:{FAR_PORT}, worker log {proc.log_path}")
-        yield Env(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
-        proc.stop(timeout=10)
-    finally:
-        leftover = sip.down()
-    assert leftover == [], f"processes left in the namespace: {leftover}"
+        print(f"\nsip dial: outbound trunk {trunk} -> {sip.ns.address}:{FAR_PORT}")
+        return ["--sip-trunk", trunk, "--route", "room:dial-legacy-*=dial-legacy", "--route", "room:dial-wait-*=dial-wait"]
+
+    flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("dial") / "flows", PROMPTS, RATE)
+    with sip_worker("sip-dial", flows, agent=AGENT, expect_flows="dial-legacy,dial-wait", trunks=trunks,
+                    trace_timeout=60.0) as up:
+        yield Env(*up)
 
 
 @pytest.fixture

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stack import testenv
-from stack.phones import PhoneEnv
+from stack.phones import PhoneEnv, sip_worker
 from stack.rtp_analysis import detect_tones
-from stack.sip import create_dispatch_rule, create_inbound_trunk, sip_stack_missing
+from stack.sip import create_dispatch_rule, create_inbound_trunk
 from stack.sip_stack import SipStack
 from stack.sipp import SippResult
-from stack.testenv import log_text, pins_in, tone_flows, trace_text, unavailable
-from stack.worker import Worker, events
+from stack.testenv import log_text, pins_in, tone_flows, trace_text
+from stack.worker import events
 
 pytestmark = pytest.mark.sip
 
@@ -50,25 +49,16 @@ PIN_KEYS = [(2.2, "2"), (3.6, "4321#")]
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneEnv]:
-    reason = sip_stack_missing()
-    if reason:
-        unavailable(reason)
-    log_dir = testenv.log_dir("sip-inband")
-    sip = SipStack.up(log_dir)
-    try:
+    def trunks(sip: SipStack) -> list[str]:
         trunk = sip.api(lambda lk: create_inbound_trunk(lk, [INBAND, BOTH, KEYS],
                                                         allowed_addresses=[f"{sip.ns.address}/32"]))
         sip.api(lambda lk: create_dispatch_rule(lk, [trunk], agent_name=AGENT))
-        flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("inband") / "flows", PROMPTS, RATE)
-        trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="both-menu,inband-menu,keys-menu",
-                                args=["--route", f"number:{INBAND}=inband-menu", "--route", f"number:{BOTH}=both-menu",
-                                      "--route", f"number:{KEYS}=keys-menu"])
-        yield PhoneEnv(sip, Worker(proc, trace_dir), log_dir)
-        proc.stop(timeout=10)
-    finally:
-        leftover = sip.down()
-    assert leftover == [], f"processes left in the namespace: {leftover}"
+        return ["--route", f"number:{INBAND}=inband-menu", "--route", f"number:{BOTH}=both-menu",
+                "--route", f"number:{KEYS}=keys-menu"]
+
+    flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("inband") / "flows", PROMPTS, RATE)
+    with sip_worker("sip-inband", flows, agent=AGENT, expect_flows="both-menu,inband-menu,keys-menu", trunks=trunks) as up:
+        yield PhoneEnv(*up)
 
 
 @pytest.fixture

@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stack import testenv
 from stack.callers import CallerError, CallerProcess
 from stack.rtp_analysis import detect_tones
-from stack.sip import create_outbound_trunk, sip_stack_missing
+from stack.phones import sip_worker
+from stack.sip import create_outbound_trunk
 from stack.sip_stack import SipStack
 from stack.sipp import SippFarEnd
-from stack.testenv import tone_flows, unavailable
+from stack.testenv import tone_flows
 from stack.worker import Worker, events
 
 pytestmark = pytest.mark.sip
@@ -100,24 +100,15 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    reason = sip_stack_missing()
-    if reason:
-        unavailable(reason)
-    log_dir = testenv.log_dir("sip-listen")
-    sip = SipStack.up(log_dir)
-    try:
+    def trunks(sip: SipStack) -> list[str]:
         trunk = sip.api(lambda lk: create_outbound_trunk(lk, f"{sip.ns.address}:{FAR_PORT}", [TRUNK_NUMBER]))
-        flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("amd") / "flows", PROMPTS, RATE)
-        trace_dir = log_dir / "traces"
-        proc = sip.start_worker(flows, agent=AGENT, trace_dir=trace_dir, expect_flows="dial-amd,dial-nav,dial-quiet,dial-words",
-                                args=["--sip-trunk", trunk, "--route", "room:dial-amd-*=dial-amd",
-                                      "--route", "room:dial-nav-*=dial-nav", "--route", "room:dial-words-*=dial-words",
-                                      "--route", "room:dial-quiet-*=dial-quiet"])
-        yield Env(sip, Worker(proc, trace_dir, trace_timeout=60.0), log_dir)
-        proc.stop(timeout=10)
-    finally:
-        leftover = sip.down()
-    assert leftover == [], f"processes left in the namespace: {leftover}"
+        return ["--sip-trunk", trunk, "--route", "room:dial-amd-*=dial-amd", "--route", "room:dial-nav-*=dial-nav",
+                "--route", "room:dial-words-*=dial-words", "--route", "room:dial-quiet-*=dial-quiet"]
+
+    flows = tone_flows(FLOWS.glob("*.yaml"), tmp_path_factory.mktemp("amd") / "flows", PROMPTS, RATE)
+    with sip_worker("sip-listen", flows, agent=AGENT, expect_flows="dial-amd,dial-nav,dial-quiet,dial-words",
+                    trunks=trunks, trace_timeout=60.0) as up:
+        yield Env(*up)
 
 
 @pytest.fixture
