@@ -166,11 +166,13 @@ def guard(opts: WorkerOptions, creds: LiveKitCredentials) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    if hasattr(signal, "SIGHUP"):
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
         # The terminal closed. The worker, in its own session, does not hear it, and the guard
         # would die at once (the default) and leave it: on Linux it gets SIGTERM from the kernel
         # (PR_SET_PDEATHSIG) but no guard hangs up what it leaves; elsewhere it is orphaned.
-        signal.signal(signal.SIGHUP, lambda sig, frame: forward(signal.SIGTERM, frame))
+        # Once stopping, a closed terminal changes nothing (a second SIGTERM would cut the
+        # drain short); under `nohup` (SIGHUP ignored) it stays ignored.
+        signal.signal(signal.SIGHUP, lambda sig, frame: None if stopping else forward(signal.SIGTERM, frame))
     codes: dict[int, int] = {}
     while True:
         pid, status = os.wait()

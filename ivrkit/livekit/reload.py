@@ -91,12 +91,16 @@ def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
     """Run the worker in a child and restart it on relevant changes, until SIGINT/SIGTERM."""
     import watchfiles
 
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) is signal.SIG_IGN:
+        hangup = None  # under `nohup`: a closed terminal stays ignored
+
     def _terminate(sig: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    if hasattr(signal, "SIGHUP"):  # the terminal closed: the worker, in its own session, would not
-        signal.signal(signal.SIGHUP, _terminate)  # hear it, and off Linux would be orphaned
+    if hangup is not None:  # the terminal closed: the worker, in its own session, would not
+        signal.signal(hangup, _terminate)  # hear it, and off Linux would be orphaned
     paths = watched_paths(opts, fs)
     child = _start_child(opts)
     try:
@@ -133,6 +137,8 @@ def supervise(opts: WorkerOptions, fs: FlowSet) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if hangup is not None:  # stopping now: a closed terminal must not count as a second
+            signal.signal(hangup, signal.SIG_IGN)  # signal, which kills the worker at once
         try:
             _stop_child(child)  # the worker stops its calls (hung up, traced) and exits
         except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM while it does: do not wait

@@ -177,17 +177,14 @@ def test_a_worker_not_yet_registered_is_alive_but_not_ready() -> None:
     assert f"ivrkit status http://127.0.0.1:{metrics} (/metrics, /ready)" in out
 
 
-@pytest.mark.parametrize("mode", ["dev", "start"])
-def test_a_closed_terminal_stops_the_worker_through_its_parent(tmp_path: Path, mode: str) -> None:
-    """SIGHUP (the terminal closed) reaches only `ivrkit dev` / `ivrkit start`'s guard: their
-    worker runs in a session of its own. By default SIGHUP killed the parent on the spot, so no
-    guard was left to hang up the worker's calls, and off Linux the worker ran on, orphaned.
-    Now the parent stops its worker as on SIGTERM, waits for it, and exits on its own."""
+def _parent_with_a_retrying_worker(mode: str, tmp_path: Path, *, nohup: bool = False) -> tuple[subprocess.Popen[str], str]:
+    """`ivrkit dev` / `ivrkit start` against a server nothing answers, returned once its worker
+    runs livekit-agents' retry loop (its own signal handling in place); and the output so far."""
     import re
     import select
     import signal
 
-    with socket.socket() as s:  # a server nothing answers: the worker keeps retrying
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "IVRKIT_"))}
@@ -197,17 +194,32 @@ def test_a_closed_terminal_stops_the_worker_through_its_parent(tmp_path: Path, m
             "--http-port", "0", "--http-host", "127.0.0.1"]
     if mode == "start":
         argv += ["--guard-dir", str(tmp_path / "guard")]
-    parent = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ignore = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if nohup else None  # what `nohup` does
+    parent = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=ignore)
+    assert parent.stdout is not None
+    out = ""
+    while not re.search(r"failed to connect to livekit, retrying", out):
+        readable, _, _ = select.select([parent.stdout], [], [], 60)
+        if not readable:
+            parent.kill()
+            raise AssertionError(f"the {mode} worker never tried the server: {out}")
+        line = parent.stdout.readline()
+        assert line, f"the {mode} parent exited early: {out}"
+        out += line
+    return parent, out
+
+
+@pytest.mark.parametrize("mode", ["dev", "start"])
+def test_a_closed_terminal_stops_the_worker_through_its_parent(tmp_path: Path, mode: str) -> None:
+    """SIGHUP (the terminal closed) reaches only `ivrkit dev` / `ivrkit start`'s guard: their
+    worker runs in a session of its own. By default SIGHUP killed the parent on the spot, so no
+    guard was left to hang up the worker's calls, and off Linux the worker ran on, orphaned.
+    Now the parent stops its worker as on SIGTERM, waits for it, and exits on its own."""
+    import signal
+
+    parent, out = _parent_with_a_retrying_worker(mode, tmp_path)
     try:
-        assert parent.stdout is not None
-        ready = r"ivrkit dev: watching|ivrkit guard: worker pid=\d+ started"
-        out = ""
-        while not re.search(ready, out):
-            readable, _, _ = select.select([parent.stdout], [], [], 60)
-            assert readable, f"the {mode} parent never started its worker: {out}"
-            line = parent.stdout.readline()
-            assert line, f"the {mode} parent exited early: {out}"
-            out += line
         children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
         assert children, "no worker child"
         parent.send_signal(signal.SIGHUP)
@@ -219,4 +231,22 @@ def test_a_closed_terminal_stops_the_worker_through_its_parent(tmp_path: Path, m
     assert parent.returncode != -signal.SIGHUP, "SIGHUP killed the parent: nobody stopped its worker"
     for pid in children:
         assert not Path(f"/proc/{pid}").exists(), f"worker pid {pid} outlived its parent"
+    # The worker stopped the orderly way: `start` drains, `dev` stops its calls at once.
+    assert ("draining worker" if mode == "start" else "shutting down worker") in rest, rest
     assert "Traceback" not in out + rest, out + rest
+
+
+@pytest.mark.parametrize("mode", ["dev", "start"])
+def test_under_nohup_a_closed_terminal_is_still_ignored(tmp_path: Path, mode: str) -> None:
+    """`nohup ivrkit start ...` must outlive its terminal: the parent keeps SIGHUP ignored (read
+    from the kernel's view of the process, /proc/PID/status SigIgn, bit 0 = SIGHUP)."""
+    import signal
+
+    parent, _ = _parent_with_a_retrying_worker(mode, tmp_path, nohup=True)
+    try:
+        status = Path(f"/proc/{parent.pid}/status").read_text()
+        ignored = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+        assert ignored & (1 << (signal.SIGHUP - 1)), "the parent took SIGHUP back from nohup"
+    finally:
+        parent.terminate()
+        parent.communicate(timeout=30)
