@@ -172,8 +172,8 @@ class Call:
         call is doing stops (prompt, timers, a running hook or action), the caller is hung up
         (`channel.hangup`, bounded) rather than left in silence, and the trace ends with
         `call_end {ended_by: stopped, reason}`; `run()` then returns. Safe from any callback on
-        the call's loop, before `run()` (it ends as it starts: no state entered, no hook run)
-        and after the end (no effect).
+        the call's loop, before `run()` (it ends as it starts: no state entered, no greeting, no
+        call_start hook; call_end hooks run, as for every ending) and after the end (no effect).
 
         Why an event and not a cancel: a cancelled call ends `cancelled` and does not hang up
         (its caller may still be served elsewhere); a stop is an ending the flow did not choose

@@ -29,6 +29,9 @@ class Plan:
     notes: list[str]
     far_end: Pcm | None = None  # what a dialled party says, rebuilt from the amd record
     far_end_hangs_up: bool = False
+    #: The worker stopped the call before it entered any state (its reason): the replay stops
+    #: it before it runs, as `Call.stop` did, rather than at a moment that has no anchor.
+    stopped_before_start: str | None = None
 
 
 def plan(recording: Recording, flow: Flow, sets: Mapping[str, str], keys_for: Mapping[str, str]) -> Plan:
@@ -43,14 +46,19 @@ def plan(recording: Recording, flow: Flow, sets: Mapping[str, str], keys_for: Ma
     end = next(((i, r) for i, r in enumerate(records) if r.kind == "call_end"), None)
     if end is not None and end[1].data.get("ended_by") == "caller_hangup":
         inputs.append(timed(records, None, end[1].t, end[0]))
-    elif end is not None and end[1].data.get("ended_by") == "stopped":
-        inputs.append(timed(records, None, end[1].t, end[0], stop=str(end[1].data.get("reason") or "stopped")))
+    stopped_before_start = None
+    if end is not None and end[1].data.get("ended_by") == "stopped":
+        reason = str(end[1].data.get("reason") or "stopped")
+        if any(r.kind != "call_start" for r in records[:end[0]]):  # it had begun: stop it at its moment
+            inputs.append(timed(records, None, end[1].t, end[0], stop=reason))
+        else:
+            stopped_before_start = reason
     notes = list(recording.notes) + pressed.notes + said_notes
     if recording.flow_name and recording.flow_name != flow.name:
         notes.append(f"the call was recorded on flow '{recording.flow_name}' and replayed against '{flow.name}'")
     variables = {k: v for k, v in sets.items() if k not in pressed.used and k not in _spoken_into(records)}
     audio, hangs_up, far_notes = far_end(records, flow)
-    return Plan(inputs, variables, PromptTimes(records), notes + far_notes, audio, hangs_up)
+    return Plan(inputs, variables, PromptTimes(records), notes + far_notes, audio, hangs_up, stopped_before_start)
 
 
 def spoken(records: tuple[Rec, ...], sets: Mapping[str, str]) -> tuple[list[Timed], list[str]]:

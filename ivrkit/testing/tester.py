@@ -122,7 +122,10 @@ class FlowTester:
                               prompt_seconds=todo.prompt_times, far_end=todo.far_end,
                               far_end_hangs_up=todo.far_end_hangs_up)
         notes = list(todo.notes)
-        async with cls(machine, channel=channel, variables=todo.variables) as t:
+        tester = cls(machine, channel=channel, variables=todo.variables)
+        if todo.stopped_before_start is not None:
+            tester.call.stop(todo.stopped_before_start)
+        async with tester as t:
             limit = HORIZON if horizon is None else horizon
             if not await feed(t, todo.inputs, recording.records, limit):
                 notes.append(f"the replayed call had not ended {limit:g} s after the caller's last input: "

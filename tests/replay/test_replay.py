@@ -280,6 +280,24 @@ async def test_a_call_the_worker_stopped_is_stopped_again_at_its_moment(tmp_path
         assert round(end.t, 3) == round(recorded.events[-1].t, 3)
 
 
+async def test_a_call_stopped_before_it_began_replays_to_a_match(tmp_path: Path) -> None:
+    """The worker was already stopping when the call came (`Call.stop` before `run`): its trace
+    is call_start, call_end. The replay stops it before it runs too — no greeting to diverge on."""
+    from ivrkit.call import Call
+    from ivrkit.flow.loader import load_flow
+    from ivrkit.machine import FlowMachine
+
+    call = Call(FlowMachine(load_flow(bank(tmp_path))), FakeChannel(VirtualClock(), CALLER))
+    call.stop("the worker stopped")
+    await call.run()
+    assert [e.kind for e in call.trace] == ["call_start", "call_end"]
+    for source in (call.trace, worker_file(tmp_path, call.trace, start=7.0)):
+        result = await FlowTester.replay(source, BANK)
+        assert not result.diverged, result.report()
+        assert [r.kind for r in result.replayed] == ["call_start", "call_end"]
+        assert result.replayed[-1].data == {"ended_by": "stopped", "reason": "the worker stopped"}
+
+
 async def test_a_recording_on_another_flow_is_named(tmp_path: Path) -> None:
     async with FlowTester(BANK, caller=CALLER) as t:
         await t.hangup()
