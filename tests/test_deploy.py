@@ -274,6 +274,7 @@ def test_the_unit_runs_a_command_the_worker_accepts_and_lets_it_drain(monkeypatc
     opts = worker_options(["ivrkit", *argv], env, monkeypatch)
     assert service["KillMode"] == ["mixed"] and service["KillSignal"] == ["SIGTERM"]
     assert int(service["TimeoutStopSec"][0]) > opts.drain_timeout, "systemd would SIGKILL before the drain ends"
+    assert service["UMask"] == ["0027"] and service["LogsDirectoryMode"] == ["0750"], "traces name callers"
     # The folders the worker writes are ones systemd creates for the service's user.
     assert opts.guard_dir == Path("/var/lib") / service["StateDirectory"][0]
     assert opts.trace_dir == Path("/var/log") / service["LogsDirectory"][0]

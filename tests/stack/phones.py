@@ -21,7 +21,7 @@ from stack.worker import Worker
 @contextlib.contextmanager
 def sip_worker(name: str, flows: Path, *, agent: str, expect_flows: str,
                trunks: Callable[[SipStack], Sequence[str]],
-               trace_timeout: float = 15.0) -> Iterator[tuple[SipStack, Worker, Path]]:
+               trace_timeout: float | None = None) -> Iterator[tuple[SipStack, Worker, Path]]:
     """Redis, livekit-server and LiveKit SIP up in a namespace (logs in a folder named `name`),
     the trunks and rules `trunks(sip)` creates — it returns the worker's own arguments (routes,
     `--sip-trunk`) — and `ivrkit start` on `flows`, registered with `expect_flows`. Yields
@@ -37,7 +37,8 @@ def sip_worker(name: str, flows: Path, *, agent: str, expect_flows: str,
         trace_dir = log_dir / "traces"
         proc = sip.start_worker(flows, agent=agent, trace_dir=trace_dir, expect_flows=expect_flows, args=args)
         print(f"\n{name}: LiveKit SIP {sip.sip.sip_ip}:{sip.sip.sip_port}, worker log {proc.log_path}")
-        yield sip, Worker(proc, trace_dir, trace_timeout=trace_timeout), log_dir
+        worker = Worker(proc, trace_dir) if trace_timeout is None else Worker(proc, trace_dir, trace_timeout=trace_timeout)
+        yield sip, worker, log_dir
         proc.stop(timeout=10)
     finally:
         leftover = sip.down()
