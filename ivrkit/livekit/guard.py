@@ -59,11 +59,13 @@ DELETE_LIMIT = 5.0
 
 class CallRegistry:
     """The rooms a worker is serving, as files in one folder (each survives the worker's death).
+    One file per job: two jobs in one room (a second dispatch) each keep it registered until
+    their own end.
 
     >>> reg = CallRegistry(Path(tempfile.mkdtemp()))
-    >>> reg.add("call-+15550100"); reg.rooms()
+    >>> reg.add("call-+15550100", "AJ_1"); reg.rooms()
     ['call-+15550100']
-    >>> reg.remove("call-+15550100"); reg.rooms()
+    >>> reg.remove("call-+15550100", "AJ_1"); reg.rooms()
     []
     """
 
@@ -71,17 +73,28 @@ class CallRegistry:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
 
-    def _file(self, room: str) -> Path:
-        return self.folder / (quote(room, safe="") + ".call")
+    def _file(self, room: str, job: str) -> Path:
+        # quote() leaves no "+" in either part, so the room is what comes before the first one
+        return self.folder / (quote(room, safe="") + (f"+{quote(job, safe='')}" if job else "") + ".call")
 
-    def add(self, room: str) -> None:
-        self._file(room).write_text(f"{os.getpid()}\n")
+    def add(self, room: str, job: str = "") -> None:
+        self._file(room, job).write_text(f"{os.getpid()}\n")
 
-    def remove(self, room: str) -> None:
-        self._file(room).unlink(missing_ok=True)
+    def remove(self, room: str, job: str = "") -> None:
+        self._file(room, job).unlink(missing_ok=True)
+
+    def forget(self, room: str) -> None:
+        """The room is gone (hung up): drop every job's registration of it."""
+        for path in self.folder.glob("*.call"):
+            if self._room(path) == room:
+                path.unlink(missing_ok=True)
 
     def rooms(self) -> list[str]:
-        return sorted(unquote(p.name[: -len(".call")]) for p in self.folder.glob("*.call"))
+        return sorted({self._room(p) for p in self.folder.glob("*.call")})
+
+    @staticmethod
+    def _room(path: Path) -> str:
+        return unquote(path.name[: -len(".call")].split("+", 1)[0])
 
 
 async def _delete_rooms(creds: LiveKitCredentials, rooms: list[str]) -> list[str]:
@@ -111,7 +124,7 @@ def hang_up(registry: CallRegistry, creds: LiveKitCredentials) -> list[str]:
         return []
     done = asyncio.run(_delete_rooms(creds, rooms))
     for room in done:
-        registry.remove(room)
+        registry.forget(room)
     return done
 
 

@@ -204,12 +204,12 @@ async def run_call(opts: WorkerOptions, ctx: JobContext, connect_limit: float | 
     if registry is not None:
         # From the job's start, not the flow's: a worker that dies while its calls are still
         # joining (an overload) leaves those callers in silence too; the guard hangs them up.
-        registry.add(name)
+        registry.add(name, ctx.job.id)
     try:
         return await _join_and_serve(opts, ctx, connect_limit, stopping, fs, name)
     finally:
         if registry is not None:
-            registry.remove(name)
+            registry.remove(name, ctx.job.id)
 
 
 async def _join_and_serve(opts: WorkerOptions, ctx: JobContext, connect_limit: float, stopping: Stopping | None,

@@ -27,6 +27,17 @@ def test_rooms_are_registered_until_removed_whatever_their_name(tmp_path: Path) 
     assert all(p.parent == tmp_path / "calls" for p in (tmp_path / "calls").iterdir())
 
 
+def test_two_jobs_in_one_room_each_keep_it_registered_until_their_own_end(tmp_path: Path) -> None:
+    reg = CallRegistry(tmp_path)
+    reg.add("call+1", "AJ_a")
+    reg.add("call+1", "AJ_b")  # a second dispatch to the same room
+    reg.add("call", "AJ_c")  # a room whose name is the first one's up to its "+"
+    reg.remove("call+1", "AJ_a")
+    assert reg.rooms() == ["call", "call+1"]  # AJ_b still serves it
+    reg.forget("call+1")  # hung up: every job's registration goes
+    assert reg.rooms() == ["call"]
+
+
 def test_nothing_registered_asks_the_server_nothing(tmp_path: Path) -> None:
     creds = LiveKitCredentials(url="ws://127.0.0.1:9", api_key="k", api_secret="s")  # nothing listens
     assert hang_up(CallRegistry(tmp_path), creds) == []
