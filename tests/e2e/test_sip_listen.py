@@ -235,13 +235,25 @@ def test_navigate_by_words_hears_the_menu_and_takes_the_failure_path_on_invalid_
     audio = concat([silence(lead, sample_rate=8000), menu, silence(gap, sample_rate=8000), invalid,
                     silence(1.0, sample_rate=8000), invalid, silence(1.0, sample_rate=8000)], sample_rate=8000)
     menu_end, invalid_start = lead + menu.duration, lead + menu.duration + gap
-    far = e.sip.far_end(e.workdir / "words", sip_port=FAR_PORT, answer="200", hold=40.0, audio=audio.samples)
-    room, caller = e.call("dial-words")
-    heard = e.heard(caller, far, room)
-    r = far.wait(timeout=30)
-    trace = e.worker.trace(room)
-    steps = events(trace, "navigate_step")
-    digits = r.recording.digits()
+    for attempt in (1, 2):
+        far = e.sip.far_end(e.workdir / f"words-{attempt}", sip_port=FAR_PORT, answer="200", hold=40.0,
+                            audio=audio.samples)
+        room, caller = e.call("dial-words")
+        heard = e.heard(caller, far, room)
+        r = far.wait(timeout=30)
+        trace = e.worker.trace(room)
+        steps = events(trace, "navigate_step")
+        digits = r.recording.digits()
+        missed = heard == "failed" and len(steps) == 1 and steps[0].get("why", "").startswith("no 'for billing' heard")
+        if not missed or attempt == 2:
+            break
+        # The offline recogniser garbles a whole call now and then (CI heard the menu as 'a your
+        # will a and you', each "Invalid entry." as garbage too; livekit-sip had lost no packet).
+        # What the flow must do then it did: its failure path, no key sent. Once more.
+        assert digits == [], r.describe()
+        print(f"\nwords: the recogniser missed the menu ({steps[0].get('why')}); the flow gave up without a key; "
+              "calling again")
+        e.sip.stop_calls()
     t0 = r.recording.packets[0].arrival
     at = [round(d.first_arrival - t0, 2) for d in digits]
     print(f"\nwords: heard {heard}; steps {steps}; keys {[d.key for d in digits]} at {at} s "
