@@ -49,7 +49,7 @@ def plan(recording: Recording, flow: Flow, sets: Mapping[str, str], keys_for: Ma
     stopped_before_start = None
     if end is not None and end[1].data.get("ended_by") == "stopped":
         reason = str(end[1].data.get("reason") or "stopped")
-        if any(r.kind != "call_start" for r in records[:end[0]]):  # it had begun: stop it at its moment
+        if any(r.kind in ("state", "hook") for r in records[:end[0]]):  # it had begun: stop it at its moment
             inputs.append(timed(records, None, end[1].t, end[0], stop=reason))
         else:
             stopped_before_start = reason
