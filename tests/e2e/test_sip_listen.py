@@ -37,7 +37,7 @@ from stack.rtp_analysis import detect_tones
 from stack.phones import sip_worker
 from stack.sip import create_outbound_trunk
 from stack.sip_stack import SipStack
-from stack.sipp import SippFarEnd
+from stack.sipp import SippFarEnd, SippResult
 from stack.testenv import tone_flows
 from stack.worker import Worker, events
 
@@ -96,6 +96,17 @@ class Env:
             raise AssertionError(f"no outcome tone heard: {exc}\nfar end: {far.wait(5).describe()}\n"
                                  f"worker: {self.worker.tail(30)}") from None
         return next(n for f, n in freqs.items() if abs(ev["freq"] - f) <= 15)
+
+    def navigate(self, flow: str, name: str, audio: bytes,
+                 hold: float = 40.0) -> tuple[str, SippResult, list[dict[str, Any]], list[dict[str, Any]]]:
+        """Call `flow`, whose dialled far end answers and says `audio` (files in `name`): the
+        outcome the caller heard, the far end's result, the worker's trace and its navigate steps."""
+        far = self.sip.far_end(self.workdir / name, sip_port=FAR_PORT, answer="200", hold=hold, audio=audio)
+        room, caller = self.call(flow)
+        heard = self.heard(caller, far, room)
+        r = far.wait(timeout=30)
+        trace = self.worker.trace(room)
+        return heard, r, trace, events(trace, "navigate_step")
 
 
 @pytest.fixture(scope="module")
@@ -177,12 +188,7 @@ def test_navigate_keys_each_entry_after_the_far_prompt_ended(e: Env) -> None:
     lead, gap = 0.5, 3.0
     audio = concat([silence(lead, sample_rate=8000), menu, silence(gap, sample_rate=8000), account], sample_rate=8000)
     menu_end, account_end = lead + menu.duration, lead + menu.duration + gap + account.duration
-    far = e.sip.far_end(e.workdir / "navigate", sip_port=FAR_PORT, answer="200", hold=40.0, audio=audio.samples)
-    room, caller = e.call("dial-nav")
-    heard = e.heard(caller, far, room)
-    r = far.wait(timeout=30)
-    trace = e.worker.trace(room)
-    steps = events(trace, "navigate_step")
+    heard, r, trace, steps = e.navigate("dial-nav", "navigate", audio.samples)
     digits = r.recording.digits()
     t0 = r.recording.packets[0].arrival  # LiveKit SIP's media starts with the answer, as the far end's audio does
     at = [round(d.first_arrival - t0, 2) for d in digits]
@@ -205,13 +211,8 @@ def test_navigate_keys_each_entry_after_the_far_prompt_ended(e: Env) -> None:
 def test_navigate_to_a_far_end_that_stays_silent_takes_the_failure_path_and_sends_nothing(e: Env) -> None:
     from ivrkit.voice.audio import silence
 
-    far = e.sip.far_end(e.workdir / "navigate-quiet", sip_port=FAR_PORT, answer="200", hold=30.0,
-                        audio=silence(20.0, sample_rate=8000).samples)
-    room, caller = e.call("dial-quiet")
-    heard = e.heard(caller, far, room)
-    r = far.wait(timeout=30)
-    trace = e.worker.trace(room)
-    steps = events(trace, "navigate_step")
+    heard, r, trace, steps = e.navigate("dial-quiet", "navigate-quiet", silence(20.0, sample_rate=8000).samples,
+                                        hold=30.0)
     print(f"\nnavigate to a silent far end: heard {heard}; steps {steps}")
     assert heard == "failed", f"the caller heard {heard!r}; steps {steps}\n{r.describe()}"
     assert [(s["step"], s["ok"]) for s in steps] == [(1, False)], steps
@@ -236,13 +237,7 @@ def test_navigate_by_words_hears_the_menu_and_takes_the_failure_path_on_invalid_
                     silence(1.0, sample_rate=8000), invalid, silence(1.0, sample_rate=8000)], sample_rate=8000)
     menu_end, invalid_start = lead + menu.duration, lead + menu.duration + gap
     for attempt in (1, 2):
-        far = e.sip.far_end(e.workdir / f"words-{attempt}", sip_port=FAR_PORT, answer="200", hold=40.0,
-                            audio=audio.samples)
-        room, caller = e.call("dial-words")
-        heard = e.heard(caller, far, room)
-        r = far.wait(timeout=30)
-        trace = e.worker.trace(room)
-        steps = events(trace, "navigate_step")
+        heard, r, trace, steps = e.navigate("dial-words", f"words-{attempt}", audio.samples)
         digits = r.recording.digits()
         missed = heard == "failed" and len(steps) == 1 and steps[0].get("why", "").startswith("no 'for billing' heard")
         if not missed or attempt == 2:
